@@ -1,0 +1,81 @@
+using Kvasir.Clients;
+using Kvasir.Keyspace;
+using Kvasir.Protocol;
+
+namespace Kvasir.Commands;
+
+/// <summary>
+/// What a handler works with: the arguments, the client and its reply writer, the selected
+/// database and the server. One instance per client is reused for every command.
+/// </summary>
+public sealed class CommandContext
+{
+    public CommandContext(KvasirServer server, Client client)
+    {
+        Server = server;
+        Client = client;
+    }
+
+    public KvasirServer Server { get; }
+    public Client Client { get; }
+    public CommandArgs Args { get; set; } = null!;
+    public CommandDefinition Command { get; set; } = null!;
+
+    public ReplyWriter Reply => Client.Reply;
+
+    /// <summary>The database the client has selected.</summary>
+    public Database Db => Server.Databases[Client.DbIndex];
+
+    /// <summary>Unix ms time of this command (the same for the whole command, like Valkey's command time snapshot).</summary>
+    public long NowMs => Server.Keyspace.NowMs;
+
+    public int ArgCount => Args.Count;
+
+    /// <summary>Set by a handler that failed with an error reply (for INFO errorstats / failed_calls).</summary>
+    public bool Failed { get; private set; }
+
+    internal void ResetForCommand(CommandArgs args, CommandDefinition command)
+    {
+        Args = args;
+        Command = command;
+        Failed = false;
+    }
+
+    // ----- common replies (Valkey's shared error objects) -----
+
+    public void Error(string message)
+    {
+        Failed = true;
+        Server.Stats.CountError(message);
+        Reply.WriteError(message);
+    }
+
+    public void WrongType() => Error("WRONGTYPE Operation against a key holding the wrong kind of value");
+    public void SyntaxError() => Error("ERR syntax error");
+    public void NotInteger() => Error("ERR value is not an integer or out of range");
+    public void NotFloat() => Error("ERR value is not a valid float");
+    public void NoSuchKey() => Error("ERR no such key");
+    public void OutOfRangeIndex() => Error("ERR index out of range");
+    public void WrongArity() => Error($"ERR wrong number of arguments for '{Command.Name}' command");
+
+    // ----- argument helpers -----
+
+    public bool TryGetLong(int index, out long value)
+    {
+        if (Types.NumberParser.TryParseLong(Args[index], out value)) return true;
+        NotInteger();
+        return false;
+    }
+
+    public bool TryGetDouble(int index, out double value)
+    {
+        if (Types.NumberParser.TryParseDouble(Args[index], out value)) return true;
+        NotFloat();
+        return false;
+    }
+
+    public bool ArgIs(int index, ReadOnlySpan<byte> upperKeyword) => Args.Is(index, upperKeyword);
+
+    /// <summary>Increments the change counter without a keyspace write (e.g. FLUSHALL of an empty server still counts).</summary>
+    public void AddDirty(long n = 1) => Server.Keyspace.Dirty += n;
+}

@@ -1,0 +1,217 @@
+using System.Diagnostics;
+using System.Text;
+using Kvasir.Clients;
+using Kvasir.Protocol;
+
+namespace Kvasir.Commands;
+
+public enum DispatchResult
+{
+    /// <summary>The command ran (or was refused with an error) and its reply is written.</summary>
+    Done,
+    /// <summary>The command could not run now (CLIENT PAUSE, a blocking pop): retry it when the client is resumed.</summary>
+    Suspended,
+}
+
+/// <summary>
+/// The checks every command goes through before its handler runs (lookup, arity, authentication,
+/// transaction queueing, pause), and the bookkeeping after it (stats, slowlog, MONITOR feed).
+/// Runs under the server's data lock.
+/// </summary>
+public sealed class Dispatcher
+{
+    private readonly KvasirServer _server;
+
+    public Dispatcher(KvasirServer server) => _server = server;
+
+    public DispatchResult Execute(CommandContext ctx, CommandArgs args)
+    {
+        var client = ctx.Client;
+        // CLIENT REPLY OFF/SKIP: replies are dropped for this command.
+        client.Reply.Enabled = client.ReplyMode == ReplyMode.On;
+        var result = ExecuteChecked(ctx, args);
+        if (result == DispatchResult.Done)
+        {
+            // As Valkey's resetClient: SKIP lasts one command; "CLIENT REPLY SKIP" arms it for the next.
+            if (client.ReplyMode == ReplyMode.Skip) client.ReplyMode = ReplyMode.On;
+            else if (client.ReplyMode == ReplyMode.SkipNext) client.ReplyMode = ReplyMode.Skip;
+        }
+        return result;
+    }
+
+    private DispatchResult ExecuteChecked(CommandContext ctx, CommandArgs args)
+    {
+        var client = ctx.Client;
+        var server = _server;
+        client.LastInteractionMs = Environment.TickCount64;
+        if (args.Count == 0) return DispatchResult.Done;
+
+        var cmd = server.Commands.Find(args[0]);
+        if (cmd is null)
+        {
+            RejectUnknown(ctx, args);
+            return DispatchResult.Done;
+        }
+        if (cmd.IsContainer && args.Count >= 2)
+        {
+            var sub = cmd.Subcommands!.GetValueOrDefault(Encoding.UTF8.GetString(args[1]));
+            if (sub is null || sub.Handler is null)
+            {
+                Reject(ctx, cmd, $"ERR unknown subcommand '{Truncate(args.ToString(1))}'. Try {cmd.Name.ToUpperInvariant()} HELP.");
+                return DispatchResult.Done;
+            }
+            cmd = sub;
+        }
+        ctx.ResetForCommand(args, cmd);
+
+        if ((cmd.Arity > 0 && args.Count != cmd.Arity) || args.Count < -cmd.Arity)
+        {
+            Reject(ctx, cmd, $"ERR wrong number of arguments for '{cmd.Name}' command");
+            return DispatchResult.Done;
+        }
+
+        if (!client.Authenticated && !cmd.Has(CommandFlags.NoAuth) && server.AuthRequired)
+        {
+            Reject(ctx, cmd, "NOAUTH Authentication required.");
+            return DispatchResult.Done;
+        }
+
+        if (client.Has(ClientFlags.Multi) && !IsTransactionControl(cmd))
+        {
+            QueueInTransaction(ctx, cmd, args);
+            return DispatchResult.Done;
+        }
+
+        if (IsPausedFor(client, cmd)) return DispatchResult.Suspended;
+
+        Call(ctx, cmd, args);
+        return DispatchResult.Done;
+    }
+
+    /// <summary>Runs a command that passed the checks (also used by EXEC for queued commands).</summary>
+    public void Call(CommandContext ctx, CommandDefinition cmd, CommandArgs args)
+    {
+        var server = _server;
+        var client = ctx.Client;
+        ctx.ResetForCommand(args, cmd);
+        if (server.Clients.Monitors.Count > 0 && !cmd.Has(CommandFlags.SkipMonitor) && !cmd.Has(CommandFlags.Admin))
+            FeedMonitors(client, args);
+
+        long start = Stopwatch.GetTimestamp();
+        cmd.Handler!(ctx);
+        long micros = (long)Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+
+        cmd.Calls++;
+        cmd.Microseconds += micros;
+        if (ctx.Failed) cmd.FailedCalls++;
+        server.Stats.TotalCommandsProcessed++;
+        client.TotalCommands++;
+        client.LastCommand = cmd.Name;
+
+        var cfg = server.Config;
+        if (cfg.SlowlogLogSlowerThan >= 0 && micros >= cfg.SlowlogLogSlowerThan && !cmd.Has(CommandFlags.SkipSlowlog))
+            server.SlowLog.Add(args.ToArrays(), micros, client.RemoteAddress, client.Name, cfg.SlowlogMaxLen);
+        if (cfg.LatencyMonitorThreshold > 0 && micros / 1000 >= cfg.LatencyMonitorThreshold)
+            server.Latency.Add(cmd.Has(CommandFlags.Fast) ? "fast-command" : "command", micros / 1000);
+    }
+
+    private static bool IsTransactionControl(CommandDefinition cmd) =>
+        cmd.Name is "exec" or "discard" or "multi" or "watch" or "quit" or "reset";
+
+    private void QueueInTransaction(CommandContext ctx, CommandDefinition cmd, CommandArgs args)
+    {
+        var client = ctx.Client;
+        if (cmd.Has(CommandFlags.NoMulti))
+        {
+            client.Flags |= ClientFlags.DirtyExec;
+            ctx.Error($"ERR Command not allowed inside a transaction");
+            return;
+        }
+        client.MultiQueue ??= new List<byte[][]>();
+        var copy = args.ToArrays();
+        client.MultiQueue.Add(copy);
+        foreach (var a in copy) client.MultiMemory += a.Length;
+        ctx.Reply.WriteSimpleString("QUEUED"u8);
+    }
+
+    private bool IsPausedFor(Client client, CommandDefinition cmd)
+    {
+        var clients = _server.Clients;
+        if (clients.PauseEndMs == 0) return false;
+        if (Environment.TickCount64 >= clients.PauseEndMs)
+        {
+            clients.PauseEndMs = 0;
+            return false;
+        }
+        if (client.Has(ClientFlags.Replica) || client.Has(ClientFlags.Master)) return false;
+        if (!clients.PauseWritesOnly) return true;
+        // WRITE pause: writes and commands that may write (EVAL, PUBLISH...) wait; reads go on.
+        return cmd.Has(CommandFlags.Write) || cmd.Has(CommandFlags.MayReplicate);
+    }
+
+    private void RejectUnknown(CommandContext ctx, CommandArgs args)
+    {
+        var sb = new StringBuilder();
+        sb.Append("ERR unknown command '").Append(Truncate(args.ToString(0))).Append("', with args beginning with: ");
+        for (int i = 1; i < args.Count && sb.Length < 128; i++)
+            sb.Append('\'').Append(Truncate(args.ToString(i), 128 - sb.Length)).Append("' ");
+        if (ctx.Client.Has(ClientFlags.Multi)) ctx.Client.Flags |= ClientFlags.DirtyExec;
+        ctx.Error(sb.ToString());
+    }
+
+    private static void Reject(CommandContext ctx, CommandDefinition cmd, string message)
+    {
+        cmd.RejectedCalls++;
+        if (ctx.Client.Has(ClientFlags.Multi)) ctx.Client.Flags |= ClientFlags.DirtyExec;
+        ctx.Error(message);
+    }
+
+    private static string Truncate(string s, int max = 128) => s.Length <= max ? s : s[..Math.Max(0, max)];
+
+    private void FeedMonitors(Client source, CommandArgs args)
+    {
+        var sb = new StringBuilder();
+        double now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0;
+        sb.Append(now.ToString("F6", System.Globalization.CultureInfo.InvariantCulture));
+        sb.Append(" [").Append(source.DbIndex).Append(' ');
+        if (source.Has(ClientFlags.Fake)) sb.Append("lua");
+        else if (source.Has(ClientFlags.UnixSocket)) sb.Append("unix:").Append(_server.Config.UnixSocket);
+        else sb.Append(source.RemoteAddress);
+        sb.Append(']');
+        for (int i = 0; i < args.Count; i++)
+        {
+            sb.Append(" \"");
+            AppendRepr(sb, args[i]);
+            sb.Append('"');
+        }
+        var line = Encoding.UTF8.GetBytes(sb.ToString());
+        foreach (var m in _server.Clients.Monitors)
+        {
+            if (m == source) continue;
+            m.Reply.WriteSimpleString(line);
+            m.Transport?.OutputAvailable();
+        }
+    }
+
+    /// <summary>Valkey's sdscatrepr: printable bytes as-is, escapes for quotes, backslash and control bytes.</summary>
+    public static void AppendRepr(StringBuilder sb, ReadOnlySpan<byte> s)
+    {
+        foreach (byte b in s)
+        {
+            switch (b)
+            {
+                case (byte)'\\': sb.Append("\\\\"); break;
+                case (byte)'"': sb.Append("\\\""); break;
+                case (byte)'\n': sb.Append("\\n"); break;
+                case (byte)'\r': sb.Append("\\r"); break;
+                case (byte)'\t': sb.Append("\\t"); break;
+                case 7: sb.Append("\\a"); break;
+                case 8: sb.Append("\\b"); break;
+                default:
+                    if (b >= 32 && b < 127) sb.Append((char)b);
+                    else sb.Append("\\x").Append(b.ToString("x2"));
+                    break;
+            }
+        }
+    }
+}

@@ -1,0 +1,459 @@
+using Kvasir.Types;
+
+namespace Kvasir.Keyspace;
+
+[Flags]
+public enum LookupFlags
+{
+    None = 0,
+    /// <summary>A write lookup: no keyspace_hits/misses accounting.</summary>
+    Write = 1,
+    /// <summary>Do not update the LRU/LFU bits (OBJECT, TYPE, CLIENT NO-TOUCH).</summary>
+    NoTouch = 2,
+    /// <summary>Do not count hits/misses.</summary>
+    NoStats = 4,
+    /// <summary>Report an expired key as missing but do not delete it.</summary>
+    NoExpireDelete = 8,
+}
+
+/// <summary>
+/// One numbered database (SELECT n): the key table and the expires table, as Valkey's redisDb.
+/// Every read goes through <see cref="Lookup"/>, which applies lazy expiry (an expired key is never
+/// visible), updates LRU/LFU bits and counts hits and misses. Values are addressed by the index
+/// the lookup returns, valid until that key is deleted.
+/// </summary>
+public sealed class Database
+{
+    private HashTable<object, MainKeyOf> _keys = new(16);
+    private HashTable<ExpireEntry, ExpireKeyOf> _expires = new(16);
+    private readonly KeyspaceContext _ctx;
+    private long _valueBytes;
+
+    public Database(int index, KeyspaceContext context)
+    {
+        Index = index;
+        _ctx = context;
+    }
+
+    public int Index { get; }
+
+    public KeyspaceContext Context => _ctx;
+
+    public int Count => _keys.Count;
+
+    public int ExpiresCount => _expires.Count;
+
+    /// <summary>Approximate bytes of keys, values, expires and table overhead (incrementally maintained).</summary>
+    public long UsedMemory => _valueBytes + _keys.OverheadBytes + _expires.OverheadBytes;
+
+    /// <summary>Running average TTL of sampled volatile keys, for INFO keyspace avg_ttl.</summary>
+    public long AvgTtl { get; set; }
+
+    // ----- lookups -----
+
+    /// <summary>Finds a key applying lazy expiry, LRU/LFU touch and hit/miss stats. Returns an index or -1.</summary>
+    public int Lookup(ReadOnlySpan<byte> key, LookupFlags flags = LookupFlags.None)
+    {
+        int hash = KeyHash.Hash(key);
+        int idx = _keys.Find(key, hash);
+        if (idx >= 0 && IsVolatileAt(idx) && IsExpired(key))
+        {
+            if ((flags & LookupFlags.NoExpireDelete) == 0 && _ctx.ExpireDeletes) DeleteExpired(idx);
+            idx = -1;
+        }
+        if ((flags & (LookupFlags.Write | LookupFlags.NoStats)) == 0)
+        {
+            if (idx >= 0) _ctx.KeyspaceHits++;
+            else _ctx.KeyspaceMisses++;
+        }
+        if (idx >= 0 && (flags & LookupFlags.NoTouch) == 0) Touch(idx);
+        return idx;
+    }
+
+    /// <summary>Finds a key ignoring expiry entirely (persistence, debugging).</summary>
+    public int FindRaw(ReadOnlySpan<byte> key) => _keys.Find(key);
+
+    public bool Exists(ReadOnlySpan<byte> key) => Lookup(key, LookupFlags.NoStats | LookupFlags.NoTouch) >= 0;
+
+    private bool IsExpired(ReadOnlySpan<byte> key)
+    {
+        long when = GetExpire(key);
+        return when >= 0 && when <= _ctx.NowMs;
+    }
+
+    private void Touch(int idx)
+    {
+        object item = _keys.ItemAt(idx);
+        if (item is byte[] blob) KeyBlob.SetLru(blob, _ctx.AccessStamp(KeyBlob.GetLru(blob), false));
+        else
+        {
+            var o = (KeyedObject)item;
+            o.Lru = _ctx.AccessStamp(o.Lru, false);
+        }
+    }
+
+    // ----- accessors by index -----
+
+    public ReadOnlySpan<byte> KeyAt(int idx) => MainKeyOf.KeyOf(_keys.ItemAt(idx));
+
+    public byte[] KeyBytesAt(int idx) => KeyAt(idx).ToArray();
+
+    public DataType TypeAt(int idx) => _keys.ItemAt(idx) is byte[] ? DataType.String : ((KeyedObject)_keys.ItemAt(idx)).Value.Type;
+
+    public ValueEncoding EncodingAt(int idx) => _keys.ItemAt(idx) is byte[] blob ? KeyBlob.Encoding(blob) : ((KeyedObject)_keys.ItemAt(idx)).Value.Encoding;
+
+    /// <summary>The object value, or null when the key is an inline string.</summary>
+    public IDataValue? ObjectAt(int idx) => _keys.ItemAt(idx) is KeyedObject o ? o.Value : null;
+
+    /// <summary>The bytes of a string value (the caller checked the type).</summary>
+    public ReadOnlySpan<byte> StringAt(int idx)
+    {
+        object item = _keys.ItemAt(idx);
+        if (item is byte[] blob) return KeyBlob.Value(blob);
+        return ((RawString)((KeyedObject)item).Value).Span;
+    }
+
+    public uint LruAt(int idx) => _keys.ItemAt(idx) is byte[] blob ? KeyBlob.GetLru(blob) : ((KeyedObject)_keys.ItemAt(idx)).Lru;
+
+    public void SetLruAt(int idx, uint value)
+    {
+        if (_keys.ItemAt(idx) is byte[] blob) KeyBlob.SetLru(blob, value);
+        else ((KeyedObject)_keys.ItemAt(idx)).Lru = value;
+    }
+
+    public long MemoryAt(int idx)
+    {
+        object item = _keys.ItemAt(idx);
+        long size = item is byte[] blob ? KeyBlob.MemoryUsage(blob) : ((KeyedObject)item).MemoryUsage;
+        return size + 20;
+    }
+
+    private bool IsVolatileAt(int idx)
+    {
+        object item = _keys.ItemAt(idx);
+        return item is byte[] blob ? KeyBlob.IsVolatile(blob) : ((KeyedObject)item).IsVolatile;
+    }
+
+    private void SetVolatileAt(int idx, bool value)
+    {
+        object item = _keys.ItemAt(idx);
+        if (item is byte[] blob) KeyBlob.SetVolatile(blob, value);
+        else ((KeyedObject)item).IsVolatile = value;
+    }
+
+    // ----- writes -----
+
+    /// <summary>SET semantics: creates or overwrites <paramref name="key"/> with a string value of any previous type.
+    /// The TTL is removed unless <paramref name="keepTtl"/>.</summary>
+    public int SetString(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, bool keepTtl = false)
+    {
+        int hash = KeyHash.Hash(key);
+        int idx = _keys.Find(key, hash);
+        if (idx < 0)
+        {
+            var blob = KeyBlob.Create(key, value, _ctx.AccessStamp(0, true), false);
+            idx = _keys.Add(blob, hash);
+            _valueBytes += KeyBlob.MemoryUsage(blob);
+        }
+        else
+        {
+            bool wasVolatile = IsVolatileAt(idx);
+            if (wasVolatile && !keepTtl)
+            {
+                RemoveExpireEntry(key);
+                wasVolatile = false;
+            }
+            ReplaceWithString(idx, value, wasVolatile);
+        }
+        _ctx.Dirty++;
+        _ctx.KeyModified?.Invoke(this, key);
+        return idx;
+    }
+
+    /// <summary>Changes the value of an existing key to the string <paramref name="value"/>, keeping its TTL.</summary>
+    public void SetStringAt(int idx, ReadOnlySpan<byte> value)
+    {
+        ReplaceWithString(idx, value, IsVolatileAt(idx));
+        _ctx.Dirty++;
+        _ctx.KeyModified?.Invoke(this, KeyAt(idx));
+    }
+
+    private void ReplaceWithString(int idx, ReadOnlySpan<byte> value, bool isVolatile)
+    {
+        ref object item = ref _keys.ItemAt(idx);
+        if (item is byte[] blob)
+        {
+            if (KeyBlob.TryOverwrite(blob, value)) return;
+            _valueBytes -= KeyBlob.MemoryUsage(blob);
+            var next = KeyBlob.WithValue(blob, value);
+            KeyBlob.SetLru(next, _ctx.AccessStamp(KeyBlob.GetLru(blob), false));
+            item = next;
+            _valueBytes += KeyBlob.MemoryUsage(next);
+        }
+        else
+        {
+            var o = (KeyedObject)item;
+            _valueBytes -= o.MemoryUsage;
+            var next = KeyBlob.Create(o.Key, value, _ctx.AccessStamp(o.Lru, false), isVolatile);
+            item = next;
+            _valueBytes += KeyBlob.MemoryUsage(next);
+        }
+        KeyBlob.SetVolatile((byte[])item, isVolatile);
+    }
+
+    /// <summary>Adds a new key (known not to exist) holding an object value. Returns its index.</summary>
+    public int AddObject(ReadOnlySpan<byte> key, IDataValue value)
+    {
+        var obj = new KeyedObject(key.ToArray(), value, _ctx.AccessStamp(0, true));
+        int idx = _keys.Add(obj, KeyHash.Hash(key));
+        _valueBytes += obj.MemoryUsage;
+        _ctx.Dirty++;
+        _ctx.KeyModified?.Invoke(this, obj.Key);
+        return idx;
+    }
+
+    /// <summary>Creates or overwrites a key with an object value; the TTL is removed unless <paramref name="keepTtl"/>.</summary>
+    public int SetObject(ReadOnlySpan<byte> key, IDataValue value, bool keepTtl = false)
+    {
+        int idx = _keys.Find(key);
+        if (idx < 0) return AddObject(key, value);
+        bool wasVolatile = IsVolatileAt(idx);
+        if (wasVolatile && !keepTtl)
+        {
+            RemoveExpireEntry(key);
+            wasVolatile = false;
+        }
+        ReplaceObjectAt(idx, value);
+        SetVolatileAt(idx, wasVolatile);
+        return idx;
+    }
+
+    /// <summary>Replaces the value of an existing key with an object, keeping its TTL.</summary>
+    public void ReplaceObjectAt(int idx, IDataValue value)
+    {
+        ref object item = ref _keys.ItemAt(idx);
+        if (item is byte[] blob)
+        {
+            _valueBytes -= KeyBlob.MemoryUsage(blob);
+            var obj = new KeyedObject(KeyBlob.Key(blob).ToArray(), value, KeyBlob.GetLru(blob)) { IsVolatile = KeyBlob.IsVolatile(blob) };
+            item = obj;
+            _valueBytes += obj.MemoryUsage;
+        }
+        else
+        {
+            var obj = (KeyedObject)item;
+            _valueBytes -= obj.MemoryUsage;
+            obj.Value = value;
+            _valueBytes += obj.MemoryUsage;
+        }
+        _ctx.Dirty++;
+        _ctx.KeyModified?.Invoke(this, KeyAt(idx));
+    }
+
+    /// <summary>
+    /// Call after editing an object value in place (APPEND into a raw string, pushing to a list...):
+    /// re-measures memory and signals the modification. <paramref name="memoryBefore"/> is
+    /// <see cref="MemoryAt"/> from before the edit.
+    /// </summary>
+    public void ValueEdited(int idx, long memoryBefore)
+    {
+        _valueBytes += MemoryAt(idx) - memoryBefore;
+        _ctx.Dirty++;
+        _ctx.KeyModified?.Invoke(this, KeyAt(idx));
+    }
+
+    /// <summary>Converts an inline string key into an editable <see cref="RawString"/> and returns it.</summary>
+    public RawString MakeRawString(int idx)
+    {
+        if (_keys.ItemAt(idx) is KeyedObject { Value: RawString raw }) return raw;
+        var value = new RawString(StringAt(idx));
+        ReplaceObjectAt(idx, value);
+        _ctx.Dirty--; // the conversion itself is not a change
+        return value;
+    }
+
+    public bool Delete(ReadOnlySpan<byte> key)
+    {
+        int idx = Lookup(key, LookupFlags.Write | LookupFlags.NoTouch);
+        if (idx < 0) return false;
+        DeleteAt(idx);
+        return true;
+    }
+
+    public void DeleteAt(int idx)
+    {
+        var key = KeyBytesAt(idx);
+        RemoveAt(idx);
+        _ctx.Dirty++;
+        _ctx.KeyModified?.Invoke(this, key);
+    }
+
+    /// <summary>Removes a key and returns its item without signalling (RENAME/MOVE keep the value alive).</summary>
+    private object RemoveAt(int idx)
+    {
+        if (IsVolatileAt(idx)) RemoveExpireEntry(KeyAt(idx));
+        long size = MemoryAt(idx) - 20;
+        _valueBytes -= size;
+        return _keys.RemoveAt(idx);
+    }
+
+    private void DeleteExpired(int idx)
+    {
+        var key = KeyBytesAt(idx);
+        RemoveAt(idx);
+        _ctx.ExpiredKeys++;
+        _ctx.Dirty++;
+        _ctx.KeyModified?.Invoke(this, key);
+        _ctx.KeyExpired?.Invoke(this, key);
+    }
+
+    // ----- moving values between keys and databases (RENAME, MOVE, COPY, SWAPDB) -----
+
+    /// <summary>A detached value: what a key holds, without the key itself.</summary>
+    public readonly record struct Detached(DataType Type, byte[]? StringValue, IDataValue? Object, long ExpireMs, uint Lru);
+
+    /// <summary>Removes a key and returns its value, expire and LRU, for re-insertion under another name.</summary>
+    public Detached Detach(int idx)
+    {
+        long expire = GetExpireAt(idx);
+        uint lru = LruAt(idx);
+        var key = KeyBytesAt(idx);
+        object item = RemoveAt(idx);
+        _ctx.Dirty++;
+        _ctx.KeyModified?.Invoke(this, key);
+        if (item is byte[] blob) return new Detached(DataType.String, KeyBlob.Value(blob).ToArray(), null, expire, lru);
+        var o = (KeyedObject)item;
+        return new Detached(o.Value.Type, null, o.Value, expire, lru);
+    }
+
+    /// <summary>Stores a detached value under <paramref name="key"/>, replacing whatever is there.</summary>
+    public int Attach(ReadOnlySpan<byte> key, Detached value)
+    {
+        int existing = _keys.Find(key);
+        if (existing >= 0) DeleteAt(existing);
+        int idx = value.StringValue is not null ? SetString(key, value.StringValue) : AddObject(key, value.Object!);
+        SetLruAt(idx, value.Lru);
+        if (value.ExpireMs >= 0) SetExpireAt(idx, value.ExpireMs);
+        return idx;
+    }
+
+    /// <summary>Exchanges the whole content of two databases (SWAPDB).</summary>
+    public void SwapContents(Database other)
+    {
+        (_keys, other._keys) = (other._keys, _keys);
+        (_expires, other._expires) = (other._expires, _expires);
+        (_valueBytes, other._valueBytes) = (other._valueBytes, _valueBytes);
+        (AvgTtl, other.AvgTtl) = (other.AvgTtl, AvgTtl);
+    }
+
+    public void Clear()
+    {
+        _keys = new HashTable<object, MainKeyOf>(16);
+        _expires = new HashTable<ExpireEntry, ExpireKeyOf>(16);
+        _valueBytes = 0;
+        AvgTtl = 0;
+    }
+
+    // ----- expires -----
+
+    /// <summary>Absolute expire time in unix ms, or -1 when the key has none.</summary>
+    public long GetExpireAt(int idx)
+    {
+        if (!IsVolatileAt(idx)) return -1;
+        return GetExpire(KeyAt(idx));
+    }
+
+    private long GetExpire(ReadOnlySpan<byte> key)
+    {
+        int e = _expires.Find(key);
+        return e < 0 ? -1 : _expires.ItemAt(e).WhenMs;
+    }
+
+    public void SetExpireAt(int idx, long whenMs)
+    {
+        var key = KeyAt(idx);
+        int e = _expires.Find(key);
+        if (e >= 0) _expires.ItemAt(e).WhenMs = whenMs;
+        else
+        {
+            var entry = new ExpireEntry { Key = key.ToArray(), WhenMs = whenMs };
+            _expires.Add(entry, KeyHash.Hash(key));
+            _valueBytes += 24 + ((entry.Key.Length + 7) & ~7);
+        }
+        SetVolatileAt(idx, true);
+        _ctx.Dirty++;
+        _ctx.KeyModified?.Invoke(this, key);
+    }
+
+    /// <summary>Removes the TTL of a key (PERSIST). Returns false when it had none.</summary>
+    public bool RemoveExpireAt(int idx)
+    {
+        if (!IsVolatileAt(idx)) return false;
+        RemoveExpireEntry(KeyAt(idx));
+        SetVolatileAt(idx, false);
+        _ctx.Dirty++;
+        _ctx.KeyModified?.Invoke(this, KeyAt(idx));
+        return true;
+    }
+
+    private void RemoveExpireEntry(ReadOnlySpan<byte> key)
+    {
+        int e = _expires.Find(key);
+        if (e < 0) return;
+        var entry = _expires.RemoveAt(e);
+        _valueBytes -= 24 + ((entry.Key.Length + 7) & ~7);
+    }
+
+    /// <summary>
+    /// One step of active expiry: samples up to <paramref name="samples"/> keys with a TTL and deletes
+    /// the expired ones. Returns (sampled, expired) so the caller can decide to repeat, like Valkey's
+    /// activeExpireCycle.
+    /// </summary>
+    public (int Sampled, int Expired) ActiveExpireStep(int samples)
+    {
+        if (_expires.Count == 0) return (0, 0);
+        int sampled = 0, expired = 0;
+        long ttlSum = 0;
+        int ttlSamples = 0;
+        for (int i = 0; i < samples && _expires.Count > 0; i++)
+        {
+            int e = _expires.RandomIndex(_ctx.Random);
+            if (e < 0) break;
+            sampled++;
+            var entry = _expires.ItemAt(e);
+            if (entry.WhenMs <= _ctx.NowMs)
+            {
+                int idx = _keys.Find(entry.Key);
+                if (idx >= 0) DeleteExpired(idx);
+                else _expires.RemoveAt(e);
+                expired++;
+            }
+            else
+            {
+                ttlSum += entry.WhenMs - _ctx.NowMs;
+                ttlSamples++;
+            }
+        }
+        if (ttlSamples > 0)
+        {
+            long avg = ttlSum / ttlSamples;
+            AvgTtl = AvgTtl == 0 ? avg : (AvgTtl / 50 * 49) + (avg / 50);
+        }
+        return (sampled, expired);
+    }
+
+    // ----- iteration -----
+
+    /// <summary>Visits one SCAN bucket: adds live key indexes to <paramref name="into"/>, returns the next cursor.</summary>
+    public ulong ScanStep(ulong cursor, List<int> into) => _keys.ScanBucket(cursor, into);
+
+    public int RandomIndex() => _keys.RandomIndex(_ctx.Random);
+
+    /// <summary>Index bound for allocation-free iteration with <see cref="IsOccupied"/>.</summary>
+    public int IndexLimit => _keys.IndexLimit;
+
+    public bool IsOccupied(int idx) => _keys.IsOccupied(idx);
+
+    /// <summary>True when the key at <paramref name="idx"/> has expired (for iteration that must skip them).</summary>
+    public bool IsExpiredAt(int idx) => IsVolatileAt(idx) && IsExpired(KeyAt(idx));
+}

@@ -1,0 +1,88 @@
+namespace Kvasir.Keyspace;
+
+public delegate void KeyEvent(Database db, ReadOnlySpan<byte> key);
+
+/// <summary>
+/// What the databases need from the server around them: the clock of the current command, the
+/// LRU/LFU settings, statistics, and the hooks that fire when a key changes or expires (WATCH,
+/// blocked clients, keyspace notifications, propagation of expired keys as DEL).
+/// </summary>
+public sealed class KeyspaceContext
+{
+    /// <summary>Unix time in ms of the command being executed (Valkey's command time snapshot).</summary>
+    public long NowMs;
+
+    /// <summary>Valkey's 24-bit LRU clock: seconds, wrapping.</summary>
+    public uint LruClock => (uint)(NowMs / 1000) & LruClockMax;
+
+    public const uint LruClockMax = (1 << 24) - 1;
+
+    /// <summary>True when maxmemory-policy is an LFU policy: the 24 bits then hold LFU data.</summary>
+    public bool UseLfu;
+    public int LfuLogFactor = 10;
+    public int LfuDecayTime = 1;
+
+    /// <summary>False while active/lazy expiry must not delete keys (a replica, or DEBUG SET-ACTIVE-EXPIRE 0 for active only).</summary>
+    public bool ExpireDeletes = true;
+
+    public long KeyspaceHits;
+    public long KeyspaceMisses;
+    public long ExpiredKeys;
+    public long ExpiredStaleKeys;
+    public long ExpiredTimeCapReached;
+
+    /// <summary>Total writes since the last save (rdb_changes_since_last_save) and for save points.</summary>
+    public long Dirty;
+
+    /// <summary>A key was created, changed or deleted (WATCH invalidation, client tracking).</summary>
+    public KeyEvent? KeyModified;
+
+    /// <summary>A key was deleted because it expired (notification, propagation as DEL/UNLINK).</summary>
+    public KeyEvent? KeyExpired;
+
+    public readonly Random Random = new();
+
+    /// <summary>The value the 24 LRU/LFU bits get when a key is created or accessed.</summary>
+    public uint AccessStamp(uint previous, bool created)
+    {
+        if (!UseLfu) return LruClock;
+        return Lfu.Touch(previous, created, this);
+    }
+}
+
+/// <summary>Valkey's LFU: 16 bits of minutes (last decrement time) and an 8-bit logarithmic counter.</summary>
+public static class Lfu
+{
+    public const int InitValue = 5;
+
+    public static uint MinutesNow(KeyspaceContext c) => (uint)(c.NowMs / 1000 / 60) & 0xFFFF;
+
+    public static uint Touch(uint data, bool created, KeyspaceContext c)
+    {
+        uint now = MinutesNow(c);
+        if (created) return (now << 8) | InitValue;
+        uint counter = Decay(data, c);
+        counter = LogIncrement(counter, c);
+        return (now << 8) | counter;
+    }
+
+    public static uint Decay(uint data, KeyspaceContext c)
+    {
+        uint ldt = data >> 8;
+        uint counter = data & 0xFF;
+        uint now = MinutesNow(c);
+        uint elapsed = now >= ldt ? now - ldt : 65535 - ldt + now;
+        uint periods = c.LfuDecayTime > 0 ? elapsed / (uint)c.LfuDecayTime : 0;
+        return periods > counter ? 0 : counter - periods;
+    }
+
+    private static uint LogIncrement(uint counter, KeyspaceContext c)
+    {
+        if (counter == 255) return 255;
+        double r = c.Random.NextDouble();
+        double baseval = counter - InitValue;
+        if (baseval < 0) baseval = 0;
+        double p = 1.0 / (baseval * c.LfuLogFactor + 1);
+        return r < p ? counter + 1 : counter;
+    }
+}

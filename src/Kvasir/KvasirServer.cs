@@ -1,0 +1,138 @@
+using System.Diagnostics;
+using Kvasir.Clients;
+using Kvasir.Commands;
+using Kvasir.Config;
+using Kvasir.Keyspace;
+using Kvasir.Networking;
+using Kvasir.Observability;
+
+namespace Kvasir;
+
+/// <summary>
+/// A Kvasir server: configuration, databases, clients and the network listeners. Embeddable:
+/// <c>await using var server = new KvasirServer(config); await server.StartAsync();</c>
+/// Every command executes under <see cref="DataLock"/>, one at a time, as in Valkey; I/O,
+/// parsing and reply flushing run outside it in parallel.
+/// </summary>
+public sealed partial class KvasirServer : IAsyncDisposable
+{
+    public const string KvasirVersion = "0.1.0";
+    /// <summary>The Valkey version whose behaviour Kvasir implements (INFO valkey_version, HELLO version).</summary>
+    public const string ValkeyVersion = "8.1.0";
+    /// <summary>The Redis OSS compatibility version clients gate features on.</summary>
+    public const string RedisVersion = "7.2.4";
+
+    private readonly List<TcpListenerHost> _listeners = new();
+    private ServerCron? _cron;
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _nextClientId;
+
+    public KvasirServer(ServerConfig? config = null)
+    {
+        Config = config ?? new ServerConfig();
+        Log.Level = ServerLog.ParseLevel(Config.LogLevel);
+        Databases = new Database[Config.Databases];
+        for (int i = 0; i < Databases.Length; i++) Databases[i] = new Database(i, Keyspace);
+        Commands = new CommandTable();
+        CommandRegistry.RegisterAll(Commands);
+        Dispatcher = new Dispatcher(this);
+        RunId = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20)).ToLowerInvariant();
+        ApplyKeyspaceSettings();
+        Config.Changed += _ => ApplyKeyspaceSettings();
+        Keyspace.NowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+    }
+
+    /// <summary>The lock every command executes under (Valkey's single execution thread).</summary>
+    public Lock DataLock { get; } = new();
+
+    public ServerConfig Config { get; }
+    public ServerLog Log { get; } = new();
+    public ServerStats Stats { get; } = new();
+    public KeyspaceContext Keyspace { get; } = new();
+    public Database[] Databases { get; }
+    public CommandTable Commands { get; }
+    public Dispatcher Dispatcher { get; }
+    public ClientRegistry Clients { get; } = new();
+    public SlowLog SlowLog { get; } = new();
+    public LatencyMonitor Latency { get; } = new();
+    public string RunId { get; }
+
+    /// <summary>Unix ms when the server started (uptime).</summary>
+    public long StartedAtMs { get; } = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+    public Stopwatch Uptime { get; } = Stopwatch.StartNew();
+
+    /// <summary>Unix seconds of the last successful save (LASTSAVE); startup counts as one, like Valkey.</summary>
+    public long LastSaveUnix { get; set; } = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+
+    /// <summary>The TCP port actually bound (differs from Config.Port when it was 0).</summary>
+    public int BoundPort { get; private set; }
+
+    /// <summary>Completes when the server has stopped (SHUTDOWN or <see cref="StopAsync"/>).</summary>
+    public Task Stopped => _stopped.Task;
+
+    public bool IsShuttingDown { get; private set; }
+
+    public long NextClientId() => Interlocked.Increment(ref _nextClientId);
+
+    private void ApplyKeyspaceSettings()
+    {
+        Keyspace.UseLfu = Config.MaxMemoryPolicy.Contains("lfu", StringComparison.Ordinal);
+        Keyspace.LfuLogFactor = Config.LfuLogFactor;
+        Keyspace.LfuDecayTime = Config.LfuDecayTime;
+        Log.Level = ServerLog.ParseLevel(Config.LogLevel);
+    }
+
+    public async Task StartAsync()
+    {
+        var binds = Config.Bind.Where(b => b != "-::*").ToArray();
+        if (Config.Port != 0 || binds.Length > 0)
+        {
+            foreach (var address in Config.Bind)
+            {
+                var host = new TcpListenerHost(this, address, Config.Port);
+                if (!host.TryStart(out string? error))
+                {
+                    if (address.StartsWith('-')) continue; // optional address ("-::*")
+                    throw new InvalidOperationException($"Warning: Could not create server TCP listening socket {address}:{Config.Port}: {error}");
+                }
+                _listeners.Add(host);
+                BoundPort = host.Port;
+            }
+        }
+        if (!string.IsNullOrEmpty(Config.UnixSocket))
+        {
+            var host = TcpListenerHost.ForUnixSocket(this, Config.UnixSocket, Config.UnixSocketPerm);
+            if (!host.TryStart(out string? error))
+                throw new InvalidOperationException($"Failed opening Unix socket: {error}");
+            _listeners.Add(host);
+        }
+        _cron = new ServerCron(this);
+        _cron.Start();
+        if (BoundPort != 0) Log.Notice($"Ready to accept connections tcp");
+        if (!string.IsNullOrEmpty(Config.UnixSocket)) Log.Notice("Ready to accept connections unix");
+        await Task.CompletedTask;
+    }
+
+    /// <summary>Stops listening, closes every client and completes <see cref="Stopped"/>.</summary>
+    public async Task StopAsync()
+    {
+        if (IsShuttingDown) { await Stopped; return; }
+        IsShuttingDown = true;
+        foreach (var l in _listeners) l.Stop();
+        _cron?.Stop();
+        lock (DataLock)
+        {
+            foreach (var c in Clients.All.ToList()) c.Transport?.Close();
+        }
+        _stopped.TrySetResult();
+        await Task.CompletedTask;
+    }
+
+    /// <summary>Requests an orderly stop from inside a command (SHUTDOWN); the host process exits when <see cref="Stopped"/> completes.</summary>
+    public void RequestStop() => _ = Task.Run(StopAsync);
+
+    public async ValueTask DisposeAsync() => await StopAsync();
+
+    /// <summary>Refreshes the cached command clock; called under the lock before executing commands.</summary>
+    public void UpdateClock() => Keyspace.NowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+}

@@ -1,0 +1,297 @@
+using System.Net;
+using System.Net.Sockets;
+using Kvasir.Clients;
+using Kvasir.Commands;
+using Kvasir.Protocol;
+
+namespace Kvasir.Networking;
+
+/// <summary>
+/// One client socket. The receive loop parses every complete command in what arrived, takes the
+/// data lock once for the whole batch, executes it, and sends the replies after releasing the lock
+/// (DESIGN §3). Output written by other clients (MONITOR, pub/sub, unblocked pops) goes into the
+/// same reply buffer under the data lock and is flushed by whichever side is not already sending.
+/// </summary>
+public sealed class Connection : IClientTransport
+{
+    private const int InitialBufferSize = 16 * 1024;
+    private const int MaxBatch = 512;
+
+    private readonly KvasirServer _server;
+    private readonly Socket _socket;
+    private readonly Client _client;
+    private readonly CommandContext _ctx;
+    private readonly RespParser _parser = new();
+    private readonly List<CommandArgs> _batch = new();
+    private readonly ReplyWriter _sending = new();
+    private readonly SemaphoreSlim _resume = new(0);
+
+    private byte[] _in = new byte[InitialBufferSize];
+    private int _start, _end;
+
+    private int _sendState;     // 1 while a send is in progress
+    private int _pushPending;   // output arrived while someone else was sending
+    private int _flushScheduled;
+    private volatile bool _closed;
+
+    public Connection(KvasirServer server, Socket socket, bool unix)
+    {
+        _server = server;
+        _socket = socket;
+        _client = new Client(server.NextClientId(), this);
+        if (unix) _client.Flags |= ClientFlags.UnixSocket;
+        _client.RemoteEndPoint = socket.RemoteEndPoint;
+        _client.LocalEndPoint = socket.LocalEndPoint;
+        _client.RemoteAddress = FormatEndPoint(socket.RemoteEndPoint, unix ? "/unixsocket:0" : "?:0");
+        _client.LocalAddress = FormatEndPoint(socket.LocalEndPoint, unix ? server.Config.UnixSocket + ":0" : "?:0");
+        _ctx = new CommandContext(server, _client);
+    }
+
+    public Client Client => _client;
+
+    private static string FormatEndPoint(EndPoint? ep, string fallback)
+    {
+        if (ep is IPEndPoint ip)
+        {
+            var addr = ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address;
+            return addr.AddressFamily == AddressFamily.InterNetworkV6 ? $"{addr}:{ip.Port}" : $"{addr}:{ip.Port}";
+        }
+        return fallback;
+    }
+
+    public async Task RunAsync()
+    {
+        string? refusal;
+        lock (_server.DataLock)
+        {
+            refusal = _server.AdmitClient(_client);
+        }
+        if (refusal is not null)
+        {
+            try { await _socket.SendAsync(System.Text.Encoding.UTF8.GetBytes("-" + refusal + "\r\n"), SocketFlags.None); }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+            _socket.Dispose();
+            return;
+        }
+        try
+        {
+            while (!_closed)
+            {
+                if (!EnsureReceiveSpace()) break;
+                int n = await _socket.ReceiveAsync(_in.AsMemory(_end), SocketFlags.None);
+                if (n <= 0) break;
+                _end += n;
+                _client.NetInputBytes += n;
+                if (!await ProcessInputAsync()) break;
+            }
+        }
+        catch (SocketException) { }
+        catch (ObjectDisposedException) { }
+        finally
+        {
+            Cleanup();
+        }
+    }
+
+    /// <summary>Makes room to receive. False when the pending query exceeds client-query-buffer-limit.</summary>
+    private bool EnsureReceiveSpace()
+    {
+        if (_start == _end && !_parser.InCommand)
+        {
+            _start = _end = 0;
+            if (_in.Length > 4 * InitialBufferSize) _in = new byte[InitialBufferSize];
+        }
+        long pending = _end - _start;
+        if (pending > _server.Config.ClientQueryBufferLimit)
+        {
+            _server.Log.Warning($"Closing client that reached max query buffer length: id={_client.Id} addr={_client.RemoteAddress} (qbuf initial bytes: {pending})");
+            _server.Stats.ClientQueryBufferLimitDisconnections++;
+            return false;
+        }
+        long needed = Math.Max(_parser.BytesNeeded, pending + 1);
+        if (_end < _in.Length && _start + needed <= _in.Length) return true;
+        if (_start > 0 && needed <= _in.Length)
+        {
+            Compact(_in);
+            return true;
+        }
+        long size = Math.Max((long)_in.Length * 2, needed);
+        size = Math.Min(size, Array.MaxLength);
+        Compact(new byte[size]);
+        return true;
+    }
+
+    /// <summary>Moves the unparsed bytes to the start of <paramref name="target"/> (the same or a larger buffer).</summary>
+    private void Compact(byte[] target)
+    {
+        int len = _end - _start;
+        Buffer.BlockCopy(_in, _start, target, 0, len);
+        int delta = _start;
+        _parser.Shift(delta);
+        if (_batch.Count > 0 && _parser.InCommand) _batch[0].Rebase(target, delta);
+        _in = target;
+        _start = 0;
+        _end = len;
+        _client.QueryBufferCapacity = target.Length;
+    }
+
+    private CommandArgs BatchSlot(int i)
+    {
+        while (_batch.Count <= i) _batch.Add(new CommandArgs());
+        return _batch[i];
+    }
+
+    /// <summary>Parses and executes what the buffer holds. False when the connection must close.</summary>
+    private async ValueTask<bool> ProcessInputAsync()
+    {
+        while (true)
+        {
+            int count = 0;
+            string? protocolError = null;
+            bool authenticated = _client.Authenticated || !_server.AuthRequired;
+            while (count < MaxBatch)
+            {
+                var args = BatchSlot(count);
+                int pos = _start;
+                var status = _parser.Parse(_in, ref pos, _end, args, authenticated, _server.Config.ProtoMaxBulkLen);
+                if (status == ParseStatus.Complete)
+                {
+                    _start = pos;
+                    if (args.Count > 0) count++;
+                    continue;
+                }
+                if (status == ParseStatus.Error) protocolError = _parser.Error;
+                break;
+            }
+            // Keep a partially parsed command in slot 0 so it survives the next batch.
+            if (_parser.InCommand && count > 0) (_batch[0], _batch[count]) = (_batch[count], _batch[0]);
+            _client.QueryBufferLength = _end - _start;
+            if (count == 0 && protocolError is null) return true;
+
+            int next = 0;
+            bool mustSend;
+            while (true)
+            {
+                bool suspended = false;
+                lock (_server.DataLock)
+                {
+                    _server.UpdateClock();
+                    for (; next < count; next++)
+                    {
+                        var slot = _parser.InCommand && next == 0 ? _batch[count] : _batch[next];
+                        if (_server.Dispatcher.Execute(_ctx, slot) == DispatchResult.Suspended)
+                        {
+                            suspended = true;
+                            break;
+                        }
+                        if (_client.Has(ClientFlags.CloseAfterReply) || _client.Has(ClientFlags.CloseAsap)) break;
+                    }
+                    if (!suspended && protocolError is not null && !_client.Has(ClientFlags.CloseAsap))
+                    {
+                        _client.Reply.Enabled = true;
+                        _ctx.Error("ERR " + protocolError);
+                        _client.Flags |= ClientFlags.CloseAfterReply;
+                        _server.Log.Verbose($"Protocol error ({protocolError}) from client: id={_client.Id} addr={_client.RemoteAddress}");
+                    }
+                    mustSend = TakeOutputForSend();
+                }
+                if (mustSend) await SendLoopAsync();
+                if (_client.Has(ClientFlags.CloseAfterReply) || _client.Has(ClientFlags.CloseAsap) || _closed) return false;
+                if (!suspended) break;
+                // Paused or blocked: wait to be resumed (or poll, for pauses that simply expire).
+                await _resume.WaitAsync(50);
+                if (_closed) return false;
+            }
+            if (count < MaxBatch) return true;
+        }
+    }
+
+    // ----- output -----
+
+    /// <summary>Under the data lock: moves pending replies to the send buffer if no one is sending. True: caller must send.</summary>
+    private bool TakeOutputForSend()
+    {
+        if (_client.Reply.Length == 0) return false;
+        if (Interlocked.CompareExchange(ref _sendState, 1, 0) != 0)
+        {
+            Interlocked.Exchange(ref _pushPending, 1);
+            return false;
+        }
+        Interlocked.Exchange(ref _pushPending, 0);
+        _client.Reply.SwapBuffers(_sending);
+        return true;
+    }
+
+    private async ValueTask SendLoopAsync()
+    {
+        while (true)
+        {
+            try
+            {
+                var data = _sending.WrittenMemory;
+                while (data.Length > 0)
+                {
+                    int sent = await _socket.SendAsync(data, SocketFlags.None);
+                    if (sent <= 0) break;
+                    data = data.Slice(sent);
+                    _client.NetOutputBytes += sent;
+                }
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                _closed = true;
+            }
+            _sending.ResetAfterFlush();
+            Interlocked.Exchange(ref _sendState, 0);
+            if (_closed || Interlocked.CompareExchange(ref _pushPending, 0, 0) == 0) return;
+            bool again;
+            lock (_server.DataLock)
+            {
+                again = TakeOutputForSend();
+            }
+            if (!again) return;
+        }
+    }
+
+    /// <summary>Someone else wrote into this client's reply buffer (under the data lock).</summary>
+    public void OutputAvailable()
+    {
+        Interlocked.Exchange(ref _pushPending, 1);
+        if (Volatile.Read(ref _sendState) != 0) return;
+        if (Interlocked.CompareExchange(ref _flushScheduled, 1, 0) != 0) return;
+        ThreadPool.UnsafeQueueUserWorkItem(static c => _ = c.FlushFromOthersAsync(), this, preferLocal: false);
+    }
+
+    private async Task FlushFromOthersAsync()
+    {
+        Interlocked.Exchange(ref _flushScheduled, 0);
+        bool send;
+        lock (_server.DataLock)
+        {
+            send = TakeOutputForSend();
+        }
+        if (send) await SendLoopAsync();
+        if (_client.Has(ClientFlags.CloseAsap)) Close();
+    }
+
+    public void Close()
+    {
+        _closed = true;
+        _client.Flags |= ClientFlags.CloseAsap;
+        try { _socket.Shutdown(SocketShutdown.Both); }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+        _resume.Release();
+    }
+
+    public void Resume() => _resume.Release();
+
+    private void Cleanup()
+    {
+        _closed = true;
+        lock (_server.DataLock)
+        {
+            _server.ClientClosed(_client);
+        }
+        try { _socket.Dispose(); } catch (ObjectDisposedException) { }
+    }
+}

@@ -1,0 +1,97 @@
+using Kvasir.Clients;
+
+namespace Kvasir;
+
+/// <summary>
+/// Background work that Valkey does in serverCron, <c>hz</c> times a second: active expiry, idle
+/// client timeouts, and periodic bookkeeping. Each run takes the data lock in short slices.
+/// </summary>
+internal sealed class ServerCron
+{
+    private readonly KvasirServer _server;
+    private Thread? _thread;
+    private volatile bool _stop;
+
+    public ServerCron(KvasirServer server) => _server = server;
+
+    public void Start()
+    {
+        _thread = new Thread(Run) { IsBackground = true, Name = "kvasir-cron" };
+        _thread.Start();
+    }
+
+    public void Stop() => _stop = true;
+
+    private void Run()
+    {
+        while (!_stop)
+        {
+            int hz = Math.Clamp(_server.Config.Hz, 1, 500);
+            Thread.Sleep(1000 / hz);
+            if (_stop) break;
+            try
+            {
+                if (_server.ActiveExpireEnabled) ActiveExpireCycle(hz);
+                CloseTimedOutClients();
+                _server.CronTick();
+            }
+            catch (Exception e)
+            {
+                _server.Log.Warning($"cron: {e.Message}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Valkey's slow active expire cycle: per database, sample keys with a TTL, delete the expired
+    /// ones, and repeat while more than a quarter of the sample was expired, within a time budget of
+    /// 25% of the cron period (more with active-expire-effort).
+    /// </summary>
+    private void ActiveExpireCycle(int hz)
+    {
+        int effort = Math.Clamp(_server.Config.ActiveExpireEffort, 1, 10) - 1;
+        int samples = 20 + 20 / 4 * effort;
+        int acceptableStalePercent = 10 - effort;
+        long budgetTicks = TimeSpan.TicksPerSecond / hz * (25 + 2 * effort) / 100;
+        long start = DateTime.UtcNow.Ticks;
+        foreach (var db in _server.Databases)
+        {
+            while (true)
+            {
+                int sampled, expired;
+                lock (_server.DataLock)
+                {
+                    if (db.ExpiresCount == 0) break;
+                    _server.UpdateClock();
+                    (sampled, expired) = db.ActiveExpireStep(samples);
+                }
+                if (sampled == 0 || expired * 100 / sampled <= acceptableStalePercent) break;
+                if (DateTime.UtcNow.Ticks - start > budgetTicks)
+                {
+                    _server.Keyspace.ExpiredTimeCapReached++;
+                    return;
+                }
+            }
+        }
+    }
+
+    private void CloseTimedOutClients()
+    {
+        int timeout = _server.Config.Timeout;
+        if (timeout <= 0) return;
+        long now = Environment.TickCount64;
+        lock (_server.DataLock)
+        {
+            foreach (var c in _server.Clients.All)
+            {
+                if (c.Has(ClientFlags.Replica) || c.Has(ClientFlags.Master) || c.Has(ClientFlags.Blocked) ||
+                    c.Has(ClientFlags.PubSub) || c.Has(ClientFlags.Monitor)) continue;
+                if (now - c.LastInteractionMs > timeout * 1000L)
+                {
+                    _server.Log.Verbose("Closing idle client");
+                    c.Transport?.Close();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""Derives Kvasir's command catalog (facts only) from a real Valkey's COMMAND INFO and COMMAND DOCS
+output kept in ../shared/reference/valkey-8.1-dev/.
+
+Only interface facts are kept: arity, flags, key positions and key specs, ACL categories, tips,
+group, since, deprecation and the argument structure (names, types, tokens, flags) that clients
+such as valkey-cli read for hints. Prose (summaries, complexity, history) is not copied: Kvasir's
+own summaries live in src/Kvasir/Commands/Catalog/CommandSummaries.cs.
+
+Usage: tools/gen-command-catalog.py [reference-dir]  (writes src/Kvasir/Commands/Catalog/commands.json)
+"""
+import json, os, sys
+
+here = os.path.dirname(os.path.abspath(__file__))
+ref = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, '..', '..', 'shared', 'reference', 'valkey-8.1-dev')
+info = json.load(open(os.path.join(ref, 'command-info.json')))
+docs = json.load(open(os.path.join(ref, 'command-docs.json')))
+
+def args_of(a_list):
+    out = []
+    for a in a_list:
+        o = {'name': a['name'], 'type': a['type']}
+        for k in ('display_text', 'key_spec_index', 'token', 'flags', 'since', 'deprecated_since'):
+            if k in a:
+                o[k] = a[k]
+        if 'arguments' in a:
+            o['arguments'] = args_of(a['arguments'])
+        out.append(o)
+    return out
+
+def convert(entry, doc):
+    name, arity, flags, first, last, step, acl, tips, specs, subs = entry
+    c = {'name': name, 'arity': arity, 'flags': flags, 'first': first, 'last': last, 'step': step,
+         'acl': acl, 'tips': tips, 'keySpecs': specs}
+    if doc:
+        for k in ('group', 'since', 'deprecated_since', 'doc_flags'):
+            if k in doc:
+                c[k] = doc[k]
+        if 'arguments' in doc:
+            c['arguments'] = args_of(doc['arguments'])
+    if subs:
+        subdocs = (doc or {}).get('subcommands', {})
+        c['subcommands'] = [convert(s, subdocs.get(s[0])) for s in sorted(subs, key=lambda s: s[0])]
+    return c
+
+catalog = [convert(e, docs.get(e[0])) for e in sorted(info, key=lambda e: e[0])]
+out = os.path.join(here, '..', 'src', 'Kvasir', 'Commands', 'Catalog', 'commands.json')
+with open(out, 'w') as f:
+    json.dump(catalog, f, separators=(',', ':'), sort_keys=False)
+    f.write('\n')
+print(f'{len(catalog)} commands -> {os.path.relpath(out)}')
