@@ -75,12 +75,14 @@ public sealed class ServerExecutableTests
         var psi = new ProcessStartInfo(ServerPath()) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { conf, "--pidfile", pidFile, "--logfile", logFile, "--save", "", "--always-show-logo", "yes" }) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        var stdout = p.StandardOutput.ReadToEndAsync();
         try
         {
-            var deadline = DateTime.UtcNow.AddSeconds(30);
+            var deadline = DateTime.UtcNow.AddSeconds(60);
             while (!(File.Exists(logFile) && File.ReadAllText(logFile).Contains("Ready to accept connections tcp")))
             {
-                Assert.False(p.HasExited, "server exited early: " + p.StandardError.ReadToEnd());
+                if (p.HasExited) Assert.Fail("server exited early: " + await stderr);
                 Assert.True(DateTime.UtcNow < deadline, "server did not become ready");
                 await Task.Delay(50);
             }
