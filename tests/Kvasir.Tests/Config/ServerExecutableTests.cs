@@ -6,7 +6,12 @@ using Kvasir.Tests.Infrastructure;
 
 namespace Kvasir.Tests.Config;
 
+/// <summary>Runs alone, after the parallel tests: child processes waiting on a starved test thread would linger.</summary>
+[CollectionDefinition(DisableParallelization = true)]
+public sealed class ServerExecutableCollection;
+
 /// <summary>The real kvasir-server executable: exit codes, stderr, log lines, pid file, SIGTERM.</summary>
+[Collection(nameof(ServerExecutableCollection))]
 public sealed class ServerExecutableTests
 {
     /// <summary>The server built next to this test assembly's configuration (the test project builds it).</summary>
@@ -94,7 +99,7 @@ public sealed class ServerExecutableTests
             }
 
             Assert.Equal(0, kill(p.Id, 15));
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
             await p.WaitForExitAsync(cts.Token);
             Assert.Equal(0, p.ExitCode);
             Assert.False(File.Exists(pidFile));
