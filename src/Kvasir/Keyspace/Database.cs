@@ -46,6 +46,9 @@ public sealed class Database
     /// <summary>Approximate bytes of keys, values, expires and table overhead (incrementally maintained).</summary>
     public long UsedMemory => _valueBytes + _keys.OverheadBytes + _expires.OverheadBytes;
 
+    /// <summary>The part of <see cref="UsedMemory"/> that is hash table structure rather than data (INFO used_memory_overhead).</summary>
+    public long TableOverhead => _keys.OverheadBytes + _expires.OverheadBytes;
+
     /// <summary>Running average TTL of sampled volatile keys, for INFO keyspace avg_ttl.</summary>
     public long AvgTtl { get; set; }
 

@@ -82,6 +82,8 @@ public sealed class Connection : IClientTransport
                 if (n <= 0) break;
                 _end += n;
                 _client.NetInputBytes += n;
+                Interlocked.Add(ref _server.Stats.NetInputBytes, n);
+                Interlocked.Increment(ref _server.Stats.TotalReadsProcessed);
                 if (!await ProcessInputAsync()) break;
             }
         }
@@ -235,6 +237,8 @@ public sealed class Connection : IClientTransport
                     if (sent <= 0) break;
                     data = data.Slice(sent);
                     _client.NetOutputBytes += sent;
+                    Interlocked.Add(ref _server.Stats.NetOutputBytes, sent);
+                    Interlocked.Increment(ref _server.Stats.TotalWritesProcessed);
                 }
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
