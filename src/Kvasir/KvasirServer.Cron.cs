@@ -11,6 +11,9 @@ public sealed partial class KvasirServer
     /// <summary>DEBUG PAUSE-CRON: while true the cron does no work at all (tests freeze time-based behaviour).</summary>
     public bool CronPaused { get; set; }
 
+    /// <summary>Knobs set by DEBUG subcommands for tests.</summary>
+    public Config.DebugSettings Debug { get; } = new();
+
     /// <summary>Sampled rates, memory peak and cycle timings for INFO.</summary>
     public ServerMetrics Metrics { get; } = new();
 

@@ -9,5 +9,9 @@ public static class CommandRegistry
         StringCommands.Register(table);
         InfoCommand.Register(table);
         CommandIntrospection.Register(table);
+        ServerCommands.Register(table);
+        SlowlogCommands.Register(table);
+        LatencyCommands.Register(table);
+        DebugCommands.Register(table);
     }
 }

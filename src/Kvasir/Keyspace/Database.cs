@@ -116,6 +116,9 @@ public sealed class Database
         return ((RawString)((KeyedObject)item).Value).Span;
     }
 
+    /// <summary>A number that stays the same while the key's value object is the same one (DEBUG OBJECT "Value at").</summary>
+    public int IdentityAt(int idx) => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(_keys.ItemAt(idx));
+
     public uint LruAt(int idx) => _keys.ItemAt(idx) is byte[] blob ? KeyBlob.GetLru(blob) : ((KeyedObject)_keys.ItemAt(idx)).Lru;
 
     public void SetLruAt(int idx, uint value)
