@@ -295,7 +295,7 @@ public static class InfoBuilder
         Field(sb, "lazyfree_pending_objects", st.Gauge("lazyfree_pending_objects"));
         Field(sb, "lazyfreed_objects", st.Gauge("lazyfreed_objects"));
         // The runtime's own view, for operators comparing used_memory with what the process holds.
-        Field(sb, "gc_heap_size", gc.HeapSizeBytes);
+        Field(sb, "gc_heap_size", heap);
         Field(sb, "gc_committed", committed);
         Field(sb, "gc_total_allocated", GC.GetTotalAllocatedBytes(false));
         Field(sb, "gc_gen0_collections", GC.CollectionCount(0));
