@@ -7,5 +7,6 @@ public static class CommandRegistry
     {
         ConnectionCommands.Register(table);
         StringCommands.Register(table);
+        BitmapCommands.Register(table);
     }
 }
