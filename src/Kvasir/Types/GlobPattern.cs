@@ -34,7 +34,14 @@ public static class GlobPattern
     // this helper gives the same answer for those reads.
     private static byte At(ReadOnlySpan<byte> s, int i) => (uint)i < (uint)s.Length ? s[i] : (byte)0;
 
-    private static int Lower(int c) => c is >= 'A' and <= 'Z' ? c + 32 : c;
+    // glibc's tolower in the C locale, applied to a signed char: ASCII letters fold, -1 is EOF and
+    // stays, other negative values come back as their unsigned byte (which matters inside ranges).
+    private static int Lower(int c) => c switch
+    {
+        >= 'A' and <= 'Z' => c + 32,
+        < -1 => c + 256,
+        _ => c,
+    };
 
     private static bool MatchFrom(ReadOnlySpan<byte> pattern, ReadOnlySpan<byte> text, bool noCase,
         ref bool skipLongerMatches, int nesting)
