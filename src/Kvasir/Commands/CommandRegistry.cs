@@ -8,5 +8,7 @@ public static class CommandRegistry
         ConnectionCommands.Register(table);
         StringCommands.Register(table);
         BitmapCommands.Register(table);
+        KeyCommands.Register(table);
+        ExpireCommands.Register(table);
     }
 }
