@@ -66,7 +66,7 @@ public sealed class Database
             if (idx >= 0) _ctx.KeyspaceHits++;
             else _ctx.KeyspaceMisses++;
         }
-        if (idx >= 0 && (flags & LookupFlags.NoTouch) == 0) Touch(idx);
+        if (idx >= 0 && (flags & LookupFlags.NoTouch) == 0 && !_ctx.NoTouch) Touch(idx);
         return idx;
     }
 
@@ -340,6 +340,8 @@ public sealed class Database
     /// <summary>Exchanges the whole content of two databases (SWAPDB).</summary>
     public void SwapContents(Database other)
     {
+        _ctx.DatabaseReplacing?.Invoke(this, other);
+        _ctx.DatabaseReplacing?.Invoke(other, this);
         (_keys, other._keys) = (other._keys, _keys);
         (_expires, other._expires) = (other._expires, _expires);
         (_valueBytes, other._valueBytes) = (other._valueBytes, _valueBytes);
@@ -348,6 +350,7 @@ public sealed class Database
 
     public void Clear()
     {
+        _ctx.DatabaseReplacing?.Invoke(this, null);
         _keys = new HashTable<object, MainKeyOf>(16);
         _expires = new HashTable<ExpireEntry, ExpireKeyOf>(16);
         _valueBytes = 0;

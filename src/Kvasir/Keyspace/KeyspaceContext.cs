@@ -40,6 +40,15 @@ public sealed class KeyspaceContext
     /// <summary>A key was deleted because it expired (notification, propagation as DEL/UNLINK).</summary>
     public KeyEvent? KeyExpired;
 
+    /// <summary>
+    /// A database is about to lose all its keys (FLUSHDB, FLUSHALL: second argument null) or to exchange
+    /// them with another one (SWAPDB). Raised while the old keys are still there (WATCH invalidation).
+    /// </summary>
+    public Action<Database, Database?>? DatabaseReplacing;
+
+    /// <summary>True while the executing client has CLIENT NO-TOUCH on: lookups do not update LRU/LFU.</summary>
+    public bool NoTouch;
+
     public readonly Random Random = new();
 
     /// <summary>The value the 24 LRU/LFU bits get when a key is created or accessed.</summary>
