@@ -273,7 +273,7 @@ public sealed class Connection : IClientTransport
                 if (_closed) return false;
             }
             if (pendingOutput > OutputHighWater && !_inflightSend.IsCompleted) await _inflightSend;
-            if (count < MaxBatch) return true;
+            if (count < maxBatch) return true;
         }
     }
 
