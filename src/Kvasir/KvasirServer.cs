@@ -36,6 +36,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         Commands = new CommandTable();
         CommandRegistry.RegisterAll(Commands);
         Dispatcher = new Dispatcher(this);
+        Clients.Attach(this);
         RunId = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20)).ToLowerInvariant();
         ApplyKeyspaceSettings();
         Config.Changed += _ => ApplyKeyspaceSettings();

@@ -6,6 +6,8 @@ public static class CommandRegistry
     public static void RegisterAll(CommandTable table)
     {
         ConnectionCommands.Register(table);
+        ClientCommands.Register(table);
+        TransactionCommands.Register(table);
         StringCommands.Register(table);
         BitmapCommands.Register(table);
         KeyCommands.Register(table);

@@ -68,7 +68,7 @@ public sealed class Database
             if (idx >= 0) _ctx.KeyspaceHits++;
             else _ctx.KeyspaceMisses++;
         }
-        if (idx >= 0 && (flags & LookupFlags.NoTouch) == 0) Touch(idx);
+        if (idx >= 0 && (flags & LookupFlags.NoTouch) == 0 && !_ctx.NoTouch) Touch(idx);
         return idx;
     }
 

@@ -51,6 +51,9 @@ public sealed class KeyspaceContext
     /// which resets the dirty counter).</summary>
     public Action? FlushedAll;
 
+    /// <summary>True while the executing client has CLIENT NO-TOUCH on: lookups do not update LRU/LFU.</summary>
+    public bool NoTouch;
+
     public readonly Random Random = new();
 
     /// <summary>The value the 24 LRU/LFU bits get when a key is created or accessed.</summary>
