@@ -12,5 +12,6 @@ public static class CommandRegistry
         BitmapCommands.Register(table);
         KeyCommands.Register(table);
         ExpireCommands.Register(table);
+        ConfigCommands.Register(table);
     }
 }
