@@ -57,6 +57,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
     public ClientRegistry Clients { get; } = new();
     public SlowLog SlowLog { get; } = new();
     public LatencyMonitor Latency { get; } = new();
+    public Scripting.FunctionLibraries Functions { get; } = new();
     public string RunId { get; }
 
     /// <summary>Unix ms when the server started (uptime).</summary>

@@ -13,5 +13,6 @@ public static class CommandRegistry
         KeyCommands.Register(table);
         ExpireCommands.Register(table);
         ConfigCommands.Register(table);
+        FunctionCommands.Register(table);
     }
 }
