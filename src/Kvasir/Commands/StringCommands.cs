@@ -133,7 +133,11 @@ public static class StringCommands
 
         bool keepTtl = (flags & SetFlags.KeepTtl) != 0 || expireArg >= 0;
         idx = db.SetString(key, ctx.Args[valueArg], keepTtl);
-        if (expireArg >= 0) db.SetExpireAt(idx, whenMs);
+        if (expireArg >= 0)
+        {
+            db.SetExpireAt(idx, whenMs);
+            ctx.AddDirty(-1); // value and TTL are one change, as in Valkey
+        }
         if (!withGet) ReplyOk(ctx, okAsInteger);
     }
 
