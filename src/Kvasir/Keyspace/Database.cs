@@ -285,8 +285,22 @@ public sealed class Database
     {
         if (_keys.ItemAt(idx) is KeyedObject { Value: RawString raw }) return raw;
         var value = new RawString(StringAt(idx));
-        ReplaceObjectAt(idx, value);
-        _ctx.Dirty--; // the conversion itself is not a change
+        // The conversion itself is not a change: no dirty count and no modification signal (a
+        // WATCHed key must survive SETBIT of a bit to its current value), as Valkey's dbUnshareStringValue.
+        ref object item = ref _keys.ItemAt(idx);
+        if (item is byte[] blob)
+        {
+            var obj = new KeyedObject(KeyBlob.Key(blob).ToArray(), value, KeyBlob.GetLru(blob)) { IsVolatile = KeyBlob.IsVolatile(blob) };
+            _valueBytes += obj.MemoryUsage - KeyBlob.MemoryUsage(blob);
+            item = obj;
+        }
+        else
+        {
+            var o = (KeyedObject)item;
+            _valueBytes -= o.MemoryUsage;
+            o.Value = value;
+            _valueBytes += o.MemoryUsage;
+        }
         return value;
     }
 
