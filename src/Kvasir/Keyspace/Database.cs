@@ -48,6 +48,9 @@ public sealed class Database
     /// <summary>Approximate bytes of keys, values, expires and table overhead (incrementally maintained).</summary>
     public long UsedMemory => _valueBytes + _keys.OverheadBytes + _expires.OverheadBytes;
 
+    /// <summary>Bytes of keys, values and expire entries alone, without the tables' own arrays.</summary>
+    public long DataBytes => _valueBytes;
+
     /// <summary>Running average TTL of sampled volatile keys, for INFO keyspace avg_ttl.</summary>
     public long AvgTtl { get; set; }
 
@@ -216,8 +219,13 @@ public sealed class Database
     /// <summary>Adds a new key (known not to exist) holding an object value. Returns its index.</summary>
     public int AddObject(ReadOnlySpan<byte> key, IDataValue value)
     {
+        int hash = KeyHash.Hash(key);
+        // A logically expired key that could not be reclaimed (expiry deletion suspended) may still
+        // be in the table; never let it become a duplicate entry.
+        int stale = _keys.Find(key, hash);
+        if (stale >= 0) RemoveAt(stale);
         var obj = new KeyedObject(key.ToArray(), value, _ctx.AccessStamp(0, true));
-        int idx = _keys.Add(obj, KeyHash.Hash(key));
+        int idx = _keys.Add(obj, hash);
         _valueBytes += obj.MemoryUsage;
         _ctx.Dirty++;
         _ctx.KeyModified?.Invoke(this, obj.Key);
@@ -319,8 +327,7 @@ public sealed class Database
     {
         var key = KeyBytesAt(idx);
         RemoveAt(idx);
-        _ctx.ExpiredKeys++;
-        _ctx.Dirty++;
+        _ctx.ExpiredKeys++; // not a dirty change: Valkey does not count expirations toward save points
         _ctx.KeyModified?.Invoke(this, key);
         _ctx.KeyExpired?.Invoke(this, key);
     }
