@@ -308,10 +308,10 @@ public sealed class Database
 
     public void DeleteAt(int idx)
     {
-        var key = KeyBytesAt(idx);
-        RemoveAt(idx);
+        // The removed item still holds the key bytes: no copy needed for the hooks.
+        object item = RemoveAt(idx);
         _ctx.Dirty++;
-        _ctx.KeyModified?.Invoke(this, key);
+        _ctx.KeyModified?.Invoke(this, MainKeyOf.KeyOf(item));
     }
 
     /// <summary>Removes a key and returns its item without signalling (RENAME/MOVE keep the value alive).</summary>
@@ -325,9 +325,9 @@ public sealed class Database
 
     private void DeleteExpired(int idx)
     {
-        var key = KeyBytesAt(idx);
-        RemoveAt(idx);
+        object item = RemoveAt(idx);
         _ctx.ExpiredKeys++; // not a dirty change: Valkey does not count expirations toward save points
+        var key = MainKeyOf.KeyOf(item);
         _ctx.KeyModified?.Invoke(this, key);
         _ctx.KeyExpired?.Invoke(this, key);
     }
@@ -342,10 +342,9 @@ public sealed class Database
     {
         long expire = GetExpireAt(idx);
         uint lru = LruAt(idx);
-        var key = KeyBytesAt(idx);
         object item = RemoveAt(idx);
         _ctx.Dirty++;
-        _ctx.KeyModified?.Invoke(this, key);
+        _ctx.KeyModified?.Invoke(this, MainKeyOf.KeyOf(item));
         if (item is byte[] blob) return new Detached(DataType.String, KeyBlob.Value(blob).ToArray(), null, expire, lru);
         var o = (KeyedObject)item;
         return new Detached(o.Value.Type, null, o.Value, expire, lru);
