@@ -48,6 +48,9 @@ public sealed class Database
     /// <summary>Approximate bytes of keys, values, expires and table overhead (incrementally maintained).</summary>
     public long UsedMemory => _valueBytes + _keys.OverheadBytes + _expires.OverheadBytes;
 
+    /// <summary>Bytes of keys, values and expire entries alone, without the tables' own arrays.</summary>
+    public long DataBytes => _valueBytes;
+
     /// <summary>Running average TTL of sampled volatile keys, for INFO keyspace avg_ttl.</summary>
     public long AvgTtl { get; set; }
 
@@ -216,8 +219,13 @@ public sealed class Database
     /// <summary>Adds a new key (known not to exist) holding an object value. Returns its index.</summary>
     public int AddObject(ReadOnlySpan<byte> key, IDataValue value)
     {
+        int hash = KeyHash.Hash(key);
+        // A logically expired key that could not be reclaimed (expiry deletion suspended) may still
+        // be in the table; never let it become a duplicate entry.
+        int stale = _keys.Find(key, hash);
+        if (stale >= 0) RemoveAt(stale);
         var obj = new KeyedObject(key.ToArray(), value, _ctx.AccessStamp(0, true));
-        int idx = _keys.Add(obj, KeyHash.Hash(key));
+        int idx = _keys.Add(obj, hash);
         _valueBytes += obj.MemoryUsage;
         _ctx.Dirty++;
         _ctx.KeyModified?.Invoke(this, obj.Key);
@@ -314,10 +322,10 @@ public sealed class Database
 
     public void DeleteAt(int idx)
     {
-        var key = KeyBytesAt(idx);
-        RemoveAt(idx);
+        // The removed item still holds the key bytes: no copy needed for the hooks.
+        object item = RemoveAt(idx);
         _ctx.Dirty++;
-        _ctx.KeyModified?.Invoke(this, key);
+        _ctx.KeyModified?.Invoke(this, MainKeyOf.KeyOf(item));
     }
 
     /// <summary>Removes a key and returns its item without signalling (RENAME/MOVE keep the value alive).</summary>
@@ -331,10 +339,9 @@ public sealed class Database
 
     private void DeleteExpired(int idx)
     {
-        var key = KeyBytesAt(idx);
-        RemoveAt(idx);
-        _ctx.ExpiredKeys++;
-        _ctx.Dirty++;
+        object item = RemoveAt(idx);
+        _ctx.ExpiredKeys++; // not a dirty change: Valkey does not count expirations toward save points
+        var key = MainKeyOf.KeyOf(item);
         _ctx.KeyModified?.Invoke(this, key);
         _ctx.KeyExpired?.Invoke(this, key);
     }
@@ -349,10 +356,9 @@ public sealed class Database
     {
         long expire = GetExpireAt(idx);
         uint lru = LruAt(idx);
-        var key = KeyBytesAt(idx);
         object item = RemoveAt(idx);
         _ctx.Dirty++;
-        _ctx.KeyModified?.Invoke(this, key);
+        _ctx.KeyModified?.Invoke(this, MainKeyOf.KeyOf(item));
         if (item is byte[] blob) return new Detached(DataType.String, KeyBlob.Value(blob).ToArray(), null, expire, lru);
         var o = (KeyedObject)item;
         return new Detached(o.Value.Type, null, o.Value, expire, lru);
