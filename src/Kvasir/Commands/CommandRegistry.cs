@@ -14,5 +14,11 @@ public static class CommandRegistry
         ExpireCommands.Register(table);
         ConfigCommands.Register(table);
         FunctionCommands.Register(table);
+        InfoCommand.Register(table);
+        CommandIntrospection.Register(table);
+        ServerCommands.Register(table);
+        SlowlogCommands.Register(table);
+        LatencyCommands.Register(table);
+        DebugCommands.Register(table);
     }
 }

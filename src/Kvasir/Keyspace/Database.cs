@@ -51,6 +51,9 @@ public sealed class Database
     /// <summary>Bytes of keys, values and expire entries alone, without the tables' own arrays.</summary>
     public long DataBytes => _valueBytes;
 
+    /// <summary>The part of <see cref="UsedMemory"/> that is hash table structure rather than data (INFO used_memory_overhead).</summary>
+    public long TableOverhead => _keys.OverheadBytes + _expires.OverheadBytes;
+
     /// <summary>Running average TTL of sampled volatile keys, for INFO keyspace avg_ttl.</summary>
     public long AvgTtl { get; set; }
 
@@ -117,6 +120,9 @@ public sealed class Database
         if (item is byte[] blob) return KeyBlob.Value(blob);
         return ((RawString)((KeyedObject)item).Value).Span;
     }
+
+    /// <summary>A number that stays the same while the key's value object is the same one (DEBUG OBJECT "Value at").</summary>
+    public int IdentityAt(int idx) => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(_keys.ItemAt(idx));
 
     public uint LruAt(int idx) => _keys.ItemAt(idx) is byte[] blob ? KeyBlob.GetLru(blob) : ((KeyedObject)_keys.ItemAt(idx)).Lru;
 
