@@ -377,7 +377,7 @@ public static class InfoBuilder
         Field(sb, "expired_keys", ks.ExpiredKeys);
         Field2(sb, "expired_stale_perc", 0);
         Field(sb, "expired_time_cap_reached_count", ks.ExpiredTimeCapReached);
-        Field(sb, "expire_cycle_cpu_milliseconds", st.Gauge("expire_cycle_cpu_milliseconds"));
+        Field(sb, "expire_cycle_cpu_milliseconds", m.ExpireCycleMicros / 1000);
         Field(sb, "evicted_keys", st.EvictedKeys);
         Field(sb, "evicted_clients", st.EvictedClients);
         Field(sb, "evicted_scripts", st.Gauge("evicted_scripts"));
