@@ -7,5 +7,7 @@ public static class CommandRegistry
     {
         ConnectionCommands.Register(table);
         StringCommands.Register(table);
+        ListCommands.Register(table);
+        SetCommands.Register(table);
     }
 }

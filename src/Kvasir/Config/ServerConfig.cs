@@ -64,6 +64,7 @@ public sealed partial class ServerConfig
     public ServerConfig()
     {
         RegisterAll();
+        RegisterListSetEncodings();
         foreach (var p in _parameters) p.DefaultValue = p.Get();
     }
 
