@@ -701,6 +701,9 @@ public sealed class ListValue : IDataValue
     }
 
     /// <summary>A deep copy with the same encoding and node layout (COPY).</summary>
+    /// <summary>COPY: a deep copy with the same encoding.</summary>
+    public IDataValue? Duplicate() => Clone();
+
     public ListValue Clone()
     {
         var copy = new ListValue();

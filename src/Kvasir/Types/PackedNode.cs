@@ -193,7 +193,7 @@ public struct PackedNode
             next = pos;
         }
         int shift = AfterRemove();
-        return next - shift;
+        return Count == 0 ? Head : next - shift;
     }
 
     /// <summary>Gives memory back when most of the buffer is free. Returns how far entries moved left.</summary>

@@ -441,6 +441,9 @@ public sealed class SetValue : IDataValue
         _memberBytes = other._memberBytes;
     }
 
+    /// <summary>COPY: a deep copy with the same encoding.</summary>
+    public IDataValue? Duplicate() => Clone();
+
     public SetValue Clone()
     {
         var copy = new SetValue(_encoding);
