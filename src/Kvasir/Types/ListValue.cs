@@ -86,8 +86,26 @@ public sealed class ListValue : IDataValue
         return newCount > countLimit;
     }
 
-    private static bool IsLarge(long size, int fill) =>
-        fill >= 0 ? size > SizeSafetyLimit : size > NegativeFillLimit(fill);
+    /// <summary>
+    /// Test knob (DEBUG QUICKLIST-PACKED-THRESHOLD): when non-zero, elements of at least this many bytes
+    /// get plain nodes whatever the fill. Process-wide, like the Valkey global it mirrors.
+    /// </summary>
+    public static long PackedThreshold;
+
+    /// <summary>DEBUG QUICKLIST-PACKED-THRESHOLD: false when the size is refused (4 GB and above, minus 1 MB).</summary>
+    public static bool TrySetPackedThreshold(long size)
+    {
+        if (size < 0 || size > (1L << 32) - (1 << 20)) return false;
+        PackedThreshold = size;
+        return true;
+    }
+
+    private static bool IsLarge(long size, int fill)
+    {
+        long threshold = PackedThreshold;
+        if (threshold != 0) return size >= threshold;
+        return fill >= 0 ? size > SizeSafetyLimit : size > NegativeFillLimit(fill);
+    }
 
     private static bool AllowInsert(in PackedNode node, int fill, int size)
     {
