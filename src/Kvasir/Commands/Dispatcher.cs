@@ -70,19 +70,39 @@ public sealed class Dispatcher
             return DispatchResult.Done;
         }
 
+        if (cmd.Has(CommandFlags.Protected) && ProtectedRefusal(client, cmd) is { } refusal)
+        {
+            Reject(ctx, cmd, refusal);
+            return DispatchResult.Done;
+        }
+
         if (!client.Authenticated && !cmd.Has(CommandFlags.NoAuth) && server.AuthRequired)
         {
             Reject(ctx, cmd, "NOAUTH Authentication required.");
             return DispatchResult.Done;
         }
 
+        if (client.Has(ClientFlags.Multi) && cmd.Has(CommandFlags.NoMulti))
+        {
+            Reject(ctx, cmd, "ERR Command not allowed inside a transaction");
+            return DispatchResult.Done;
+        }
+
+        // As in Valkey, the pause check comes before MULTI queueing: a paused client waits even to queue.
+        var clients = server.Clients;
+        if (client.Postponed && clients.MustWaitForTurn(client)) return DispatchResult.Suspended;
+        if (IsPausedFor(client, cmd))
+        {
+            clients.Postpone(client);
+            return DispatchResult.Suspended;
+        }
+        if (client.Postponed) clients.EndPostpone(client);
+
         if (client.Has(ClientFlags.Multi) && !IsTransactionControl(cmd))
         {
             QueueInTransaction(ctx, cmd, args);
             return DispatchResult.Done;
         }
-
-        if (IsPausedFor(client, cmd)) return DispatchResult.Suspended;
 
         Call(ctx, cmd, args);
         return DispatchResult.Done;
@@ -94,19 +114,32 @@ public sealed class Dispatcher
         var server = _server;
         var client = ctx.Client;
         ctx.ResetForCommand(args, cmd);
-        if (server.Clients.Monitors.Count > 0 && !cmd.Has(CommandFlags.SkipMonitor) && !cmd.Has(CommandFlags.Admin))
-            FeedMonitors(client, args);
+        // Valkey shows a command to monitors after it ran (so EXEC follows the commands it ran, and
+        // SELECT shows the new database) but with the arguments it arrived with, which are therefore
+        // rendered now and sent later.
+        string? monitorArgs = server.Clients.Monitors.Count > 0 && !cmd.Has(CommandFlags.SkipMonitor) && !cmd.Has(CommandFlags.Admin)
+            ? MonitorArguments(args) : null;
 
+        // CLIENT NO-TOUCH: this client's lookups leave LRU/LFU alone, except TOUCH which exists to touch.
+        client.LastCommand = cmd.Name;
+        var keyspace = server.Keyspace;
+        bool outerNoTouch = keyspace.NoTouch;
+        keyspace.NoTouch = client.Has(ClientFlags.NoTouch) && cmd.Name != "touch";
         long start = Stopwatch.GetTimestamp();
         cmd.Handler!(ctx);
         long micros = (long)Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+        keyspace.NoTouch = outerNoTouch;
 
         cmd.Calls++;
         cmd.Microseconds += micros;
         if (ctx.Failed) cmd.FailedCalls++;
+        if (server.Config.LatencyTracking) (cmd.LatencyHistogram ??= new Observability.LatencyHistogram()).Record(micros * 1000);
+        server.Metrics.AddCommand(micros);
         server.Stats.TotalCommandsProcessed++;
         client.TotalCommands++;
         client.LastCommand = cmd.Name;
+
+        if (monitorArgs is not null) FeedMonitors(client, monitorArgs);
 
         var cfg = server.Config;
         if (cfg.SlowlogLogSlowerThan >= 0 && micros >= cfg.SlowlogLogSlowerThan && !cmd.Has(CommandFlags.SkipSlowlog))
@@ -115,38 +148,54 @@ public sealed class Dispatcher
             server.Latency.Add(cmd.Has(CommandFlags.Fast) ? "fast-command" : "command", micros / 1000);
     }
 
+    /// <summary>DEBUG and MODULE run only where enable-debug-command / enable-module-command allow ("local": loopback or unix socket).</summary>
+    private string? ProtectedRefusal(Client client, CommandDefinition cmd)
+    {
+        bool module = (cmd.Parent ?? cmd).Name == "module";
+        string setting = module ? _server.Config.EnableModuleCommand : _server.Config.EnableDebugCommand;
+        if (setting == "yes") return null;
+        if (setting == "local" && IsLocal(client)) return null;
+        return $"ERR {(module ? "MODULE" : "DEBUG")} command not allowed. If the {(module ? "enable-module-command" : "enable-debug-command")} option is set to \"local\", " +
+               "you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+    }
+
+    private static bool IsLocal(Client client)
+    {
+        if (client.Has(ClientFlags.UnixSocket)) return true;
+        if (client.RemoteEndPoint is not System.Net.IPEndPoint ip) return false;
+        var address = ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address;
+        return System.Net.IPAddress.IsLoopback(address);
+    }
+
     private static bool IsTransactionControl(CommandDefinition cmd) =>
         cmd.Name is "exec" or "discard" or "multi" or "watch" or "quit" or "reset";
 
     private void QueueInTransaction(CommandContext ctx, CommandDefinition cmd, CommandArgs args)
     {
         var client = ctx.Client;
-        if (cmd.Has(CommandFlags.NoMulti))
+        // An aborted transaction keeps answering QUEUED but stores nothing (EXEC will fail anyway).
+        if (!client.Has(ClientFlags.DirtyCas) && !client.Has(ClientFlags.DirtyExec))
         {
-            client.Flags |= ClientFlags.DirtyExec;
-            ctx.Error($"ERR Command not allowed inside a transaction");
-            return;
+            client.MultiQueue ??= new List<byte[][]>();
+            var copy = args.ToArrays();
+            client.MultiQueue.Add(copy);
+            foreach (var a in copy) client.MultiMemory += a.Length;
+            client.MultiCommandFlags |= cmd.Flags;
         }
-        client.MultiQueue ??= new List<byte[][]>();
-        var copy = args.ToArrays();
-        client.MultiQueue.Add(copy);
-        foreach (var a in copy) client.MultiMemory += a.Length;
         ctx.Reply.WriteSimpleString("QUEUED"u8);
     }
 
     private bool IsPausedFor(Client client, CommandDefinition cmd)
     {
         var clients = _server.Clients;
-        if (clients.PauseEndMs == 0) return false;
-        if (Environment.TickCount64 >= clients.PauseEndMs)
-        {
-            clients.PauseEndMs = 0;
-            return false;
-        }
+        if (clients.PauseEndMs == 0 || !clients.IsPaused) return false;
         if (client.Has(ClientFlags.Replica) || client.Has(ClientFlags.Master)) return false;
         if (!clients.PauseWritesOnly) return true;
         // WRITE pause: writes and commands that may write (EVAL, PUBLISH...) wait; reads go on.
-        return cmd.Has(CommandFlags.Write) || cmd.Has(CommandFlags.MayReplicate);
+        // EXEC counts as a write when one of its queued commands is.
+        var flags = cmd.Flags;
+        if (cmd.Name == "exec") flags |= client.MultiCommandFlags;
+        return (flags & (CommandFlags.Write | CommandFlags.MayReplicate)) != 0;
     }
 
     private void RejectUnknown(CommandContext ctx, CommandArgs args)
@@ -155,39 +204,56 @@ public sealed class Dispatcher
         sb.Append("ERR unknown command '").Append(Truncate(args.ToString(0))).Append("', with args beginning with: ");
         for (int i = 1; i < args.Count && sb.Length < 128; i++)
             sb.Append('\'').Append(Truncate(args.ToString(i), 128 - sb.Length)).Append("' ");
-        if (ctx.Client.Has(ClientFlags.Multi)) ctx.Client.Flags |= ClientFlags.DirtyExec;
+        FlagTransaction(ctx.Client);
         ctx.Error(sb.ToString());
     }
 
     private static void Reject(CommandContext ctx, CommandDefinition cmd, string message)
     {
         cmd.RejectedCalls++;
-        if (ctx.Client.Has(ClientFlags.Multi)) ctx.Client.Flags |= ClientFlags.DirtyExec;
+        FlagTransaction(ctx.Client);
         ctx.Error(message);
+    }
+
+    /// <summary>A command was refused while queueing: EXEC must fail, and the queue is useless now.</summary>
+    private static void FlagTransaction(Client client)
+    {
+        if (!client.Has(ClientFlags.Multi)) return;
+        client.Flags |= ClientFlags.DirtyExec;
+        client.ClearMultiQueue();
     }
 
     private static string Truncate(string s, int max = 128) => s.Length <= max ? s : s[..Math.Max(0, max)];
 
-    private void FeedMonitors(Client source, CommandArgs args)
+    /// <summary>The arguments part of a MONITOR line: "arg" "arg" ... with Valkey's escaping.</summary>
+    public static string MonitorArguments(CommandArgs args)
     {
         var sb = new StringBuilder();
-        double now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0;
-        sb.Append(now.ToString("F6", System.Globalization.CultureInfo.InvariantCulture));
+        for (int i = 0; i < args.Count; i++)
+        {
+            if (i > 0) sb.Append(' ');
+            sb.Append('"');
+            AppendRepr(sb, args[i]);
+            sb.Append('"');
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>Sends "unix-seconds.micros [db client-address] arguments" to every monitor, the sender included.</summary>
+    public void FeedMonitors(Client source, string arguments)
+    {
+        var sb = new StringBuilder(arguments.Length + 64);
+        long micros = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / 10;
+        sb.Append((micros / 1_000_000).ToString(System.Globalization.CultureInfo.InvariantCulture)).Append('.')
+          .Append((micros % 1_000_000).ToString("D6", System.Globalization.CultureInfo.InvariantCulture));
         sb.Append(" [").Append(source.DbIndex).Append(' ');
         if (source.Has(ClientFlags.Fake)) sb.Append("lua");
         else if (source.Has(ClientFlags.UnixSocket)) sb.Append("unix:").Append(_server.Config.UnixSocket);
         else sb.Append(source.RemoteAddress);
-        sb.Append(']');
-        for (int i = 0; i < args.Count; i++)
-        {
-            sb.Append(" \"");
-            AppendRepr(sb, args[i]);
-            sb.Append('"');
-        }
+        sb.Append("] ").Append(arguments);
         var line = Encoding.UTF8.GetBytes(sb.ToString());
         foreach (var m in _server.Clients.Monitors)
         {
-            if (m == source) continue;
             m.Reply.WriteSimpleString(line);
             m.Transport?.OutputAvailable();
         }

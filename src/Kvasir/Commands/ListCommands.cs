@@ -30,7 +30,13 @@ public static class ListCommands
         t.Bind("lmpop", Lmpop);
     }
 
-    private static int Fill(CommandContext ctx) => ctx.Server.Config.ListMaxListpackSize;
+    /// <summary>The node limits: list-max-listpack-size and the DEBUG packed threshold (its 1 GB default
+    /// means "not set": elements then get their own node when larger than a node may be).</summary>
+    private static ListLimits Fill(CommandContext ctx)
+    {
+        long threshold = ctx.Server.Debug.QuicklistPackedThreshold;
+        return new ListLimits(ctx.Server.Config.ListMaxListpackSize, threshold == 1L << 30 ? 0 : threshold);
+    }
 
     /// <summary>The list at <paramref name="idx"/>, or null after replying WRONGTYPE.</summary>
     private static ListValue? AsList(CommandContext ctx, int idx)
@@ -79,7 +85,7 @@ public static class ListCommands
             }
             list = new ListValue();
         }
-        int fill = Fill(ctx);
+        var fill = Fill(ctx);
         long bytes = 0;
         for (int i = 2; i < args.Count; i++) bytes += args[i].Length;
         long before = idx >= 0 ? db.MemoryAt(idx) : 0;
@@ -334,7 +340,7 @@ public static class ListCommands
         var list = AsList(ctx, idx);
         if (list is null || !ctx.TryGetLong(2, out long index)) return;
         var value = ctx.Args[3];
-        int fill = Fill(ctx);
+        var fill = Fill(ctx);
         long before = db.MemoryAt(idx);
         list.ConvertForGrowth(fill, value.Length, 1);
         if (!list.Set(index, value, fill))
@@ -369,7 +375,7 @@ public static class ListCommands
         var list = AsList(ctx, idx);
         if (list is null) return;
         // Like Valkey, make room for the new element before looking for the pivot.
-        int fill = Fill(ctx);
+        var fill = Fill(ctx);
         long before = db.MemoryAt(idx);
         list.ConvertForGrowth(fill, args[4].Length, 1);
         if (!list.TryFind(args[3], out var at))
@@ -482,7 +488,7 @@ public static class ListCommands
             target = AsList(ctx, dst);
             if (target is null) return;
         }
-        int fill = Fill(ctx);
+        var fill = Fill(ctx);
         long srcBefore = db.MemoryAt(src);
         long dstBefore = dst >= 0 && dst != src ? db.MemoryAt(dst) : 0;
         var value = source.Pop(fromHead);

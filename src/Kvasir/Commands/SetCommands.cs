@@ -650,7 +650,7 @@ public static class SetCommands
     private static void Sscan(CommandContext ctx)
     {
         var args = ctx.Args;
-        if (!TryParseCursor(args[2], out ulong cursor))
+        if (!KeyCommands.TryParseCursor(args[2], out ulong cursor))
         {
             ctx.Error("ERR invalid cursor");
             return;
@@ -737,130 +737,10 @@ public static class SetCommands
         foreach (int s in slots)
         {
             var m = set.ElementAt(s);
-            if (!ScanPattern.Match(pattern, m.AsSpan(scratch))) continue;
+            if (!GlobPattern.Match(pattern, m.AsSpan(scratch))) continue;
             m.WriteBulk(reply);
             matched++;
         }
         reply.EndDeferred(deferred, matched);
-    }
-
-    /// <summary>Valkey's string2ull: a non-negative string2ll, else what strtoull accepts (leading
-    /// blanks, a sign, no trailing bytes).</summary>
-    private static bool TryParseCursor(ReadOnlySpan<byte> s, out ulong cursor)
-    {
-        cursor = 0;
-        if (NumberParser.TryParseLong(s, out long v)) 
-        {
-            cursor = (ulong)v;
-            return v >= 0;
-        }
-        int i = 0;
-        while (i < s.Length && (s[i] == ' ' || (s[i] >= '\t' && s[i] <= '\r'))) i++;
-        bool negative = false;
-        if (i < s.Length && (s[i] == '+' || s[i] == '-'))
-        {
-            negative = s[i] == '-';
-            i++;
-        }
-        if (i == s.Length) return false;
-        ulong value = 0;
-        for (; i < s.Length; i++)
-        {
-            uint d = (uint)(s[i] - '0');
-            if (d > 9) return false;
-            if (value > (ulong.MaxValue - d) / 10) return false;
-            value = value * 10 + d;
-        }
-        cursor = negative ? 0 - value : value;
-        return true;
-    }
-}
-
-/// <summary>
-/// Glob matching for SSCAN MATCH with Valkey's stringmatchlen rules (<c>*</c>, <c>?</c>, <c>[...]</c>
-/// classes with ranges and <c>^</c>, backslash escapes). Private to this family until a shared
-/// matcher exists.
-/// </summary>
-internal static class ScanPattern
-{
-    public static bool Match(ReadOnlySpan<byte> pattern, ReadOnlySpan<byte> text)
-    {
-        bool skipLonger = false;
-        return MatchFrom(pattern, text, ref skipLonger, 0);
-    }
-
-    private static byte At(ReadOnlySpan<byte> s, int i) => (uint)i < (uint)s.Length ? s[i] : (byte)0;
-
-    private static bool MatchFrom(ReadOnlySpan<byte> p, ReadOnlySpan<byte> s, ref bool skipLonger, int nesting)
-    {
-        if (nesting > 1000) return false;
-        while (p.Length > 0 && s.Length > 0)
-        {
-            switch (p[0])
-            {
-                case (byte)'*':
-                    while (p.Length > 1 && p[1] == '*') p = p.Slice(1);
-                    if (p.Length == 1) return true;
-                    while (s.Length > 0)
-                    {
-                        if (MatchFrom(p.Slice(1), s, ref skipLonger, nesting + 1)) return true;
-                        if (skipLonger) return false;
-                        s = s.Slice(1);
-                    }
-                    // No place for the rest of the pattern: earlier stars cannot help either.
-                    skipLonger = true;
-                    return false;
-                case (byte)'?':
-                    s = s.Slice(1);
-                    break;
-                case (byte)'[':
-                {
-                    p = p.Slice(1);
-                    bool not = At(p, 0) == '^';
-                    if (not) p = p.Slice(1);
-                    bool match = false;
-                    while (true)
-                    {
-                        if (At(p, 0) == '\\' && p.Length >= 2)
-                        {
-                            p = p.Slice(1);
-                            if (p[0] == s[0]) match = true;
-                        }
-                        else if (At(p, 0) == ']') break;
-                        else if (p.Length == 0) break;
-                        else if (p.Length >= 3 && p[1] == '-')
-                        {
-                            int start = (sbyte)p[0], end = (sbyte)p[2], c = (sbyte)s[0];
-                            if (start > end) (start, end) = (end, start);
-                            p = p.Slice(2);
-                            if (c >= start && c <= end) match = true;
-                        }
-                        else if (p[0] == s[0]) match = true;
-                        p = p.Slice(1);
-                    }
-                    if (not) match = !match;
-                    if (!match) return false;
-                    s = s.Slice(1);
-                    if (p.Length == 0) return s.Length == 0;
-                    break;
-                }
-                case (byte)'\\':
-                    if (p.Length >= 2) p = p.Slice(1);
-                    if (p[0] != s[0]) return false;
-                    s = s.Slice(1);
-                    break;
-                default:
-                    if (p[0] != s[0]) return false;
-                    s = s.Slice(1);
-                    break;
-            }
-            p = p.Slice(1);
-            if (s.Length == 0)
-            {
-                while (p.Length > 0 && p[0] == '*') p = p.Slice(1);
-                break;
-            }
-        }
-        return p.Length == 0 && s.Length == 0;
     }
 }

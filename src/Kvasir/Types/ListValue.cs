@@ -3,6 +3,12 @@ using Kvasir.Protocol;
 namespace Kvasir.Types;
 
 /// <summary>
+/// The node limits in effect: list-max-listpack-size, and the DEBUG QUICKLIST-PACKED-THRESHOLD test
+/// knob (0 = off: an element gets a plain node when it is larger than a node may be).
+/// </summary>
+public readonly record struct ListLimits(int Fill, long PackedThreshold = 0);
+
+/// <summary>
 /// A list value with Valkey's two encodings:
 /// <list type="bullet">
 /// <item><b>listpack</b>: all elements in one <see cref="PackedNode"/> while the list is within
@@ -86,31 +92,16 @@ public sealed class ListValue : IDataValue
         return newCount > countLimit;
     }
 
-    /// <summary>
-    /// Test knob (DEBUG QUICKLIST-PACKED-THRESHOLD): when non-zero, elements of at least this many bytes
-    /// get plain nodes whatever the fill. Process-wide, like the Valkey global it mirrors.
-    /// </summary>
-    public static long PackedThreshold;
-
-    /// <summary>DEBUG QUICKLIST-PACKED-THRESHOLD: false when the size is refused (4 GB and above, minus 1 MB).</summary>
-    public static bool TrySetPackedThreshold(long size)
+    private static bool IsLarge(long size, in ListLimits limits)
     {
-        if (size < 0 || size > (1L << 32) - (1 << 20)) return false;
-        PackedThreshold = size;
-        return true;
+        if (limits.PackedThreshold != 0) return size >= limits.PackedThreshold;
+        return limits.Fill >= 0 ? size > SizeSafetyLimit : size > NegativeFillLimit(limits.Fill);
     }
 
-    private static bool IsLarge(long size, int fill)
+    private static bool AllowInsert(in PackedNode node, in ListLimits limits, int size)
     {
-        long threshold = PackedThreshold;
-        if (threshold != 0) return size >= threshold;
-        return fill >= 0 ? size > SizeSafetyLimit : size > NegativeFillLimit(fill);
-    }
-
-    private static bool AllowInsert(in PackedNode node, int fill, int size)
-    {
-        if (node.Plain || IsLarge(size, fill)) return false;
-        return !ExceedsLimit(fill, (long)node.ListpackBytes + size + EntryOverheadEstimate, node.Count + 1);
+        if (node.Plain || IsLarge(size, limits)) return false;
+        return !ExceedsLimit(limits.Fill, (long)node.ListpackBytes + size + EntryOverheadEstimate, node.Count + 1);
     }
 
     private static bool AllowMerge(in PackedNode a, in PackedNode b, int fill)
@@ -124,10 +115,10 @@ public sealed class ListValue : IDataValue
 
     /// <summary>Before adding <paramref name="addCount"/> elements totalling <paramref name="addBytes"/>:
     /// a listpack that would pass the limit becomes a quicklist.</summary>
-    public void ConvertForGrowth(int fill, long addBytes, long addCount)
+    public void ConvertForGrowth(ListLimits limits, long addBytes, long addCount)
     {
         if (_ring is not null) return;
-        if (!ExceedsLimit(fill, _single.ListpackBytes + addBytes, _single.Count + addCount)) return;
+        if (!ExceedsLimit(limits.Fill, _single.ListpackBytes + addBytes, _single.Count + addCount)) return;
         _ring = new PackedNode[4];
         _first = 0;
         _nodeCount = 0;
@@ -142,21 +133,21 @@ public sealed class ListValue : IDataValue
 
     /// <summary>After removing elements: a quicklist down to one packed node within half the limit
     /// becomes a listpack again.</summary>
-    public void ConvertAfterShrink(int fill) => TryConvertToListpack(fill, true);
+    public void ConvertAfterShrink(ListLimits limits) => TryConvertToListpack(limits, true);
 
     /// <summary>Picks the encoding for a freshly built list (a quicklist of one small node becomes a listpack).</summary>
-    public void ConvertAuto(int fill)
+    public void ConvertAuto(ListLimits limits)
     {
-        if (_ring is null) ConvertForGrowth(fill, 0, 0);
-        else TryConvertToListpack(fill, false);
+        if (_ring is null) ConvertForGrowth(limits, 0, 0);
+        else TryConvertToListpack(limits, false);
     }
 
-    private void TryConvertToListpack(int fill, bool shrinking)
+    private void TryConvertToListpack(ListLimits limits, bool shrinking)
     {
         if (_ring is null || _nodeCount != 1) return;
         ref PackedNode head = ref NodeAt(0);
         if (head.Plain) return;
-        NodeLimit(fill, out long sizeLimit, out long countLimit);
+        NodeLimit(limits.Fill, out long sizeLimit, out long countLimit);
         if (shrinking)
         {
             sizeLimit /= 2;
@@ -234,7 +225,7 @@ public sealed class ListValue : IDataValue
 
     // ----- push and pop -----
 
-    public void Push(ReadOnlySpan<byte> value, bool head, int fill)
+    public void Push(ReadOnlySpan<byte> value, bool head, ListLimits limits)
     {
         _count++;
         if (_ring is null)
@@ -246,13 +237,13 @@ public sealed class ListValue : IDataValue
             return;
         }
         int size = value.Length;
-        if (IsLarge(size, fill))
+        if (IsLarge(size, limits))
         {
             InsertNode(head ? 0 : _nodeCount, NewNode(value, true));
             return;
         }
         int end = head ? 0 : _nodeCount - 1;
-        if (_nodeCount > 0 && AllowInsert(NodeAt(end), fill, size))
+        if (_nodeCount > 0 && AllowInsert(NodeAt(end), limits, size))
         {
             ref PackedNode n = ref NodeAt(end);
             int cap = n.Capacity;
@@ -419,7 +410,7 @@ public sealed class ListValue : IDataValue
     // ----- edits -----
 
     /// <summary>LSET: replaces the element at <paramref name="index"/>; false when out of range.</summary>
-    public bool Set(long index, ReadOnlySpan<byte> value, int fill)
+    public bool Set(long index, ReadOnlySpan<byte> value, ListLimits limits)
     {
         if (!TrySeek(index, out var c)) return false;
         if (_ring is null)
@@ -431,7 +422,7 @@ public sealed class ListValue : IDataValue
         }
         ref PackedNode node = ref NodeAt(c.Node);
         int size = value.Length;
-        bool large = IsLarge(size, fill);
+        bool large = IsLarge(size, limits);
         if (!node.Plain && !large)
         {
             int cap = node.Capacity;
@@ -450,7 +441,7 @@ public sealed class ListValue : IDataValue
             else
             {
                 // The small value goes where a packed neighbour can take it; the plain node goes away.
-                InsertNear(c, value, true, fill);
+                InsertNear(c, value, true, limits);
                 _count--;
                 RemoveNode(c.Node);
             }
@@ -478,7 +469,7 @@ public sealed class ListValue : IDataValue
             int cap = orig.Capacity;
             orig.RemoveTail();
             _bufferBytes += orig.Capacity - cap;
-            MergeAround(ni + 1, fill);
+            MergeAround(ni + 1, limits);
         }
         return true;
     }
@@ -501,10 +492,10 @@ public sealed class ListValue : IDataValue
 
     /// <summary>LINSERT: inserts <paramref name="value"/> before or after the element at <paramref name="c"/>.
     /// The cursor must come from the current state of the list.</summary>
-    public void Insert(in Cursor c, ReadOnlySpan<byte> value, bool after, int fill) => InsertNear(c, value, after, fill);
+    public void Insert(in Cursor c, ReadOnlySpan<byte> value, bool after, ListLimits limits) => InsertNear(c, value, after, limits);
 
     /// <summary>Inserts next to the element at <paramref name="c"/> (quicklist.c _quicklistInsert).</summary>
-    private void InsertNear(Cursor c, ReadOnlySpan<byte> value, bool after, int fill)
+    private void InsertNear(Cursor c, ReadOnlySpan<byte> value, bool after, ListLimits limits)
     {
         _count++;
         if (_ring is null)
@@ -517,13 +508,13 @@ public sealed class ListValue : IDataValue
         int ni = c.Node;
         ref PackedNode node = ref NodeAt(ni);
         int size = value.Length;
-        bool full = !AllowInsert(node, fill, size);
+        bool full = !AllowInsert(node, limits, size);
         bool atTail = after && c.Offset == node.Count - 1;
         bool atHead = !after && c.Offset == 0;
-        bool availNext = atTail && ni + 1 < _nodeCount && AllowInsert(NodeAt(ni + 1), fill, size);
-        bool availPrev = atHead && ni > 0 && AllowInsert(NodeAt(ni - 1), fill, size);
+        bool availNext = atTail && ni + 1 < _nodeCount && AllowInsert(NodeAt(ni + 1), limits, size);
+        bool availPrev = atHead && ni > 0 && AllowInsert(NodeAt(ni - 1), limits, size);
 
-        if (IsLarge(size, fill))
+        if (IsLarge(size, limits))
         {
             if (node.Plain || atTail || atHead)
             {
@@ -578,29 +569,29 @@ public sealed class ListValue : IDataValue
                 _bufferBytes += node.Capacity - cap;
             }
             InsertNode(ni + 1, right);
-            MergeAround(after ? ni : ni + 1, fill);
+            MergeAround(after ? ni : ni + 1, limits);
         }
     }
 
     /// <summary>Merges the neighbourhood of node <paramref name="center"/> where the limits allow
     /// (quicklist.c _quicklistMergeNodes): prev-prev with prev, next with next-next, then center with
     /// each neighbour.</summary>
-    private void MergeAround(int center, int fill)
+    private void MergeAround(int center, ListLimits limits)
     {
-        if (center >= 2 && AllowMerge(NodeAt(center - 1), NodeAt(center - 2), fill))
+        if (center >= 2 && AllowMerge(NodeAt(center - 1), NodeAt(center - 2), limits.Fill))
         {
             MergeNodes(center - 2);
             center--;
         }
-        if (center + 2 < _nodeCount && AllowMerge(NodeAt(center + 1), NodeAt(center + 2), fill))
+        if (center + 2 < _nodeCount && AllowMerge(NodeAt(center + 1), NodeAt(center + 2), limits.Fill))
             MergeNodes(center + 1);
         int target = center;
-        if (center >= 1 && AllowMerge(NodeAt(center), NodeAt(center - 1), fill))
+        if (center >= 1 && AllowMerge(NodeAt(center), NodeAt(center - 1), limits.Fill))
         {
             MergeNodes(center - 1);
             target = center - 1;
         }
-        if (target + 1 < _nodeCount && AllowMerge(NodeAt(target), NodeAt(target + 1), fill))
+        if (target + 1 < _nodeCount && AllowMerge(NodeAt(target), NodeAt(target + 1), limits.Fill))
             MergeNodes(target);
     }
 

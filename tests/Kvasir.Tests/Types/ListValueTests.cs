@@ -61,8 +61,9 @@ public sealed class ListValueTests
     [InlineData(3, 5)]
     [InlineData(0, 6)]
     [InlineData(5, 7)]
-    public void RandomEditsMatchModel(int fill, int seed)
+    public void RandomEditsMatchModel(int fillValue, int seed)
     {
+        var fill = new ListLimits(fillValue);
         var r = new Random(seed);
         var list = new ListValue();
         var model = new List<string>();
