@@ -20,5 +20,7 @@ public static class CommandRegistry
         SlowlogCommands.Register(table);
         LatencyCommands.Register(table);
         DebugCommands.Register(table);
+        ListCommands.Register(table);
+        SetCommands.Register(table);
     }
 }
