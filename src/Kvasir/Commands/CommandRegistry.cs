@@ -7,5 +7,7 @@ public static class CommandRegistry
     {
         ConnectionCommands.Register(table);
         StringCommands.Register(table);
+        HashCommands.Register(table);
+        SortedSetCommands.Register(table);
     }
 }

@@ -64,6 +64,7 @@ public sealed partial class ServerConfig
     public ServerConfig()
     {
         RegisterAll();
+        RegisterHashZset();
         foreach (var p in _parameters) p.DefaultValue = p.Get();
     }
 
