@@ -2,7 +2,7 @@ namespace Kvasir.Commands;
 
 /// <summary>
 /// What HSCAN and ZSCAN share with Valkey's scanGenericCommand: the cursor syntax, the option
-/// parsing (COUNT, MATCH, NOVALUES, NOSCORES) with its errors, and glob matching of MATCH.
+/// parsing (COUNT, MATCH, NOVALUES, NOSCORES) with its errors, and the reply.
 /// </summary>
 internal static class CollectionScan
 {
@@ -129,113 +129,5 @@ internal static class CollectionScan
         ctx.Reply.WriteArray(2);
         ctx.Reply.WriteBulk("0"u8);
         ctx.Reply.WriteArray(0);
-    }
-
-    /// <summary>
-    /// Glob matching with Valkey's stringmatchlen rules: '*', '?', '[...]' with '^' negation, ranges
-    /// (either order) and '\' escapes, a lone '\' escaping the next byte. Bytes compare as C's signed
-    /// char, and recursion is cut off at depth 1000 like Valkey's protection against abusive patterns.
-    /// </summary>
-    public static bool GlobMatch(ReadOnlySpan<byte> pattern, ReadOnlySpan<byte> text, bool noCase = false)
-    {
-        bool skipLonger = false;
-        return Match(pattern, text, noCase, ref skipLonger, 0);
-    }
-
-    private static int At(ReadOnlySpan<byte> s, int i) => i < s.Length ? (sbyte)s[i] : 0;
-
-    private static int Lower(int c) => c >= 'A' && c <= 'Z' ? c + 32 : c;
-
-    private static bool Match(ReadOnlySpan<byte> p, ReadOnlySpan<byte> s, bool noCase, ref bool skipLonger, int nesting)
-    {
-        if (nesting > 1000) return false;
-        while (p.Length > 0 && s.Length > 0)
-        {
-            switch (p[0])
-            {
-                case (byte)'*':
-                    while (p.Length > 1 && p[1] == '*') p = p.Slice(1);
-                    if (p.Length == 1) return true;
-                    while (s.Length > 0)
-                    {
-                        if (Match(p.Slice(1), s, noCase, ref skipLonger, nesting + 1)) return true;
-                        if (skipLonger) return false;
-                        s = s.Slice(1);
-                    }
-                    skipLonger = true;
-                    return false;
-                case (byte)'?':
-                    s = s.Slice(1);
-                    break;
-                case (byte)'[':
-                {
-                    p = p.Slice(1);
-                    bool not = At(p, 0) == '^';
-                    if (not) p = p.Slice(1);
-                    bool match = false;
-                    int c0 = (sbyte)s[0];
-                    while (true)
-                    {
-                        if (At(p, 0) == '\\' && p.Length >= 2)
-                        {
-                            p = p.Slice(1);
-                            if (At(p, 0) == c0) match = true;
-                        }
-                        else if (At(p, 0) == ']')
-                        {
-                            break;
-                        }
-                        else if (p.Length == 0)
-                        {
-                            // Unterminated set: step back so the outer advance lands on the end.
-                            p = default;
-                            goto setDone;
-                        }
-                        else if (p.Length >= 3 && p[1] == '-')
-                        {
-                            int start = At(p, 0), end = At(p, 2), c = c0;
-                            if (start > end) (start, end) = (end, start);
-                            if (noCase)
-                            {
-                                start = Lower(start);
-                                end = Lower(end);
-                                c = Lower(c);
-                            }
-                            p = p.Slice(2);
-                            if (c >= start && c <= end) match = true;
-                        }
-                        else if (noCase ? Lower(At(p, 0)) == Lower(c0) : At(p, 0) == c0)
-                        {
-                            match = true;
-                        }
-                        p = p.Slice(1);
-                    }
-                    if (not) match = !match;
-                    if (!match) return false;
-                    s = s.Slice(1);
-                    break;
-                setDone:
-                    if (not) match = !match;
-                    if (!match) return false;
-                    s = s.Slice(1);
-                    if (s.Length == 0) return p.Length == 0;
-                    continue;
-                }
-                case (byte)'\\':
-                    if (p.Length >= 2) p = p.Slice(1);
-                    goto default;
-                default:
-                    if (noCase ? Lower((sbyte)p[0]) != Lower((sbyte)s[0]) : p[0] != s[0]) return false;
-                    s = s.Slice(1);
-                    break;
-            }
-            p = p.Slice(1);
-            if (s.Length == 0)
-            {
-                while (p.Length > 0 && p[0] == '*') p = p.Slice(1);
-                break;
-            }
-        }
-        return p.Length == 0 && s.Length == 0;
     }
 }

@@ -6,7 +6,13 @@ public static class CommandRegistry
     public static void RegisterAll(CommandTable table)
     {
         ConnectionCommands.Register(table);
+        ClientCommands.Register(table);
+        TransactionCommands.Register(table);
         StringCommands.Register(table);
+        BitmapCommands.Register(table);
+        KeyCommands.Register(table);
+        ExpireCommands.Register(table);
+        ConfigCommands.Register(table);
         HashCommands.Register(table);
         SortedSetCommands.Register(table);
     }

@@ -76,13 +76,27 @@ public sealed class Dispatcher
             return DispatchResult.Done;
         }
 
+        if (client.Has(ClientFlags.Multi) && cmd.Has(CommandFlags.NoMulti))
+        {
+            Reject(ctx, cmd, "ERR Command not allowed inside a transaction");
+            return DispatchResult.Done;
+        }
+
+        // As in Valkey, the pause check comes before MULTI queueing: a paused client waits even to queue.
+        var clients = server.Clients;
+        if (client.Postponed && clients.MustWaitForTurn(client)) return DispatchResult.Suspended;
+        if (IsPausedFor(client, cmd))
+        {
+            clients.Postpone(client);
+            return DispatchResult.Suspended;
+        }
+        if (client.Postponed) clients.EndPostpone(client);
+
         if (client.Has(ClientFlags.Multi) && !IsTransactionControl(cmd))
         {
             QueueInTransaction(ctx, cmd, args);
             return DispatchResult.Done;
         }
-
-        if (IsPausedFor(client, cmd)) return DispatchResult.Suspended;
 
         Call(ctx, cmd, args);
         return DispatchResult.Done;
@@ -97,9 +111,15 @@ public sealed class Dispatcher
         if (server.Clients.Monitors.Count > 0 && !cmd.Has(CommandFlags.SkipMonitor) && !cmd.Has(CommandFlags.Admin))
             FeedMonitors(client, args);
 
+        // CLIENT NO-TOUCH: this client's lookups leave LRU/LFU alone, except TOUCH which exists to touch.
+        client.LastCommand = cmd.Name;
+        var keyspace = server.Keyspace;
+        bool outerNoTouch = keyspace.NoTouch;
+        keyspace.NoTouch = client.Has(ClientFlags.NoTouch) && cmd.Name != "touch";
         long start = Stopwatch.GetTimestamp();
         cmd.Handler!(ctx);
         long micros = (long)Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+        keyspace.NoTouch = outerNoTouch;
 
         cmd.Calls++;
         cmd.Microseconds += micros;
@@ -121,32 +141,29 @@ public sealed class Dispatcher
     private void QueueInTransaction(CommandContext ctx, CommandDefinition cmd, CommandArgs args)
     {
         var client = ctx.Client;
-        if (cmd.Has(CommandFlags.NoMulti))
+        // An aborted transaction keeps answering QUEUED but stores nothing (EXEC will fail anyway).
+        if (!client.Has(ClientFlags.DirtyCas) && !client.Has(ClientFlags.DirtyExec))
         {
-            client.Flags |= ClientFlags.DirtyExec;
-            ctx.Error($"ERR Command not allowed inside a transaction");
-            return;
+            client.MultiQueue ??= new List<byte[][]>();
+            var copy = args.ToArrays();
+            client.MultiQueue.Add(copy);
+            foreach (var a in copy) client.MultiMemory += a.Length;
+            client.MultiCommandFlags |= cmd.Flags;
         }
-        client.MultiQueue ??= new List<byte[][]>();
-        var copy = args.ToArrays();
-        client.MultiQueue.Add(copy);
-        foreach (var a in copy) client.MultiMemory += a.Length;
         ctx.Reply.WriteSimpleString("QUEUED"u8);
     }
 
     private bool IsPausedFor(Client client, CommandDefinition cmd)
     {
         var clients = _server.Clients;
-        if (clients.PauseEndMs == 0) return false;
-        if (Environment.TickCount64 >= clients.PauseEndMs)
-        {
-            clients.PauseEndMs = 0;
-            return false;
-        }
+        if (clients.PauseEndMs == 0 || !clients.IsPaused) return false;
         if (client.Has(ClientFlags.Replica) || client.Has(ClientFlags.Master)) return false;
         if (!clients.PauseWritesOnly) return true;
         // WRITE pause: writes and commands that may write (EVAL, PUBLISH...) wait; reads go on.
-        return cmd.Has(CommandFlags.Write) || cmd.Has(CommandFlags.MayReplicate);
+        // EXEC counts as a write when one of its queued commands is.
+        var flags = cmd.Flags;
+        if (cmd.Name == "exec") flags |= client.MultiCommandFlags;
+        return (flags & (CommandFlags.Write | CommandFlags.MayReplicate)) != 0;
     }
 
     private void RejectUnknown(CommandContext ctx, CommandArgs args)
@@ -155,15 +172,23 @@ public sealed class Dispatcher
         sb.Append("ERR unknown command '").Append(Truncate(args.ToString(0))).Append("', with args beginning with: ");
         for (int i = 1; i < args.Count && sb.Length < 128; i++)
             sb.Append('\'').Append(Truncate(args.ToString(i), 128 - sb.Length)).Append("' ");
-        if (ctx.Client.Has(ClientFlags.Multi)) ctx.Client.Flags |= ClientFlags.DirtyExec;
+        FlagTransaction(ctx.Client);
         ctx.Error(sb.ToString());
     }
 
     private static void Reject(CommandContext ctx, CommandDefinition cmd, string message)
     {
         cmd.RejectedCalls++;
-        if (ctx.Client.Has(ClientFlags.Multi)) ctx.Client.Flags |= ClientFlags.DirtyExec;
+        FlagTransaction(ctx.Client);
         ctx.Error(message);
+    }
+
+    /// <summary>A command was refused while queueing: EXEC must fail, and the queue is useless now.</summary>
+    private static void FlagTransaction(Client client)
+    {
+        if (!client.Has(ClientFlags.Multi)) return;
+        client.Flags |= ClientFlags.DirtyExec;
+        client.ClearMultiQueue();
     }
 
     private static string Truncate(string s, int max = 128) => s.Length <= max ? s : s[..Math.Max(0, max)];

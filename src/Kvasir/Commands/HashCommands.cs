@@ -226,7 +226,7 @@ public static class HashCommands
 
     private static void HIncrByFloat(CommandContext ctx)
     {
-        if (!X87Float.TryParse(ctx.Args[3], out var incr))
+        if (!LongDouble.TryParse(ctx.Args[3], out var incr))
         {
             ctx.NotFloat();
             return;
@@ -238,8 +238,8 @@ public static class HashCommands
         }
         var hash = OpenForWrite(ctx, out int idx, out long before);
         if (hash is null) return;
-        var current = default(X87Float);
-        if (hash.TryGet(ctx.Args[2], out var existing) && !X87Float.TryParse(existing, out current))
+        var current = default(LongDouble);
+        if (hash.TryGet(ctx.Args[2], out var existing) && !LongDouble.TryParse(existing, out current))
         {
             ctx.Error("ERR hash value is not a float");
             return;
@@ -250,7 +250,8 @@ public static class HashCommands
             ctx.Error("ERR increment would produce NaN or Infinity");
             return;
         }
-        var text = System.Text.Encoding.ASCII.GetBytes(result.ToHumanString());
+        Span<byte> text = result.HasShortFormat ? stackalloc byte[64] : new byte[LongDouble.MaxChars];
+        text = text.Slice(0, result.FormatHuman(text));
         var cfg = ctx.Server.Config;
         hash.Set(ctx.Args[2], text, cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue);
         Commit(ctx, hash, idx, before);
@@ -356,7 +357,7 @@ public static class HashCommands
         bool onlyKeys = options.OnlyKeys;
         ulong next = hash.Scan(cursor, options.Count, (f, v) =>
         {
-            if (pattern is not null && !CollectionScan.GlobMatch(pattern, f)) return;
+            if (pattern is not null && !GlobPattern.Match(pattern, f)) return;
             items.Add(f.ToArray());
             if (!onlyKeys) items.Add(v.ToArray());
         });

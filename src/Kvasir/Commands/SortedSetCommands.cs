@@ -1117,7 +1117,7 @@ public static class SortedSetCommands
         bool packed = zset.IsPacked;
         ulong next = zset.Scan(cursor, options.Count, (m, s) =>
         {
-            if (pattern is not null && !CollectionScan.GlobMatch(pattern, m)) return;
+            if (pattern is not null && !GlobPattern.Match(pattern, m)) return;
             items.Add(m.ToArray());
             if (onlyKeys) return;
             // A listpack holds the score as text written by d2string; the skiplist path prints "%.17Lg".

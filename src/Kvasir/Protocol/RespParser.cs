@@ -11,7 +11,8 @@ public enum ParseStatus { Complete, Incomplete, Error }
 public sealed class RespParser
 {
     public const int InlineMaxSize = 64 * 1024;
-    public const int MaxMultibulkLength = 1024 * 1024;
+    /// <summary>Valkey accepts any count that fits in a C int; arguments are only stored as they arrive.</summary>
+    public const int MaxMultibulkLength = int.MaxValue;
     private const int UnauthenticatedMaxMultibulk = 10;
     private const int UnauthenticatedMaxBulk = 16384;
 
@@ -64,10 +65,13 @@ public sealed class RespParser
                 if (end - pos > InlineMaxSize) return Fail("Protocol error: too big mbulk count string");
                 return ParseStatus.Incomplete;
             }
+            // Valkey reads at most 16 KB at a time, so a longer header line never arrives whole there:
+            // judge by length alone so the outcome does not depend on how the bytes were split.
             if (nl - pos > InlineMaxSize) return Fail("Protocol error: too big mbulk count string");
-            if (!TryParseLong(buf.AsSpan(pos + 1, nl - 1 - (pos + 1)), out long count) || count > MaxMultibulkLength
-                || (!authenticated && count > UnauthenticatedMaxMultibulk))
+            if (!TryParseLong(buf.AsSpan(pos + 1, nl - 1 - (pos + 1)), out long count) || count > MaxMultibulkLength)
                 return Fail("Protocol error: invalid multibulk length");
+            if (!authenticated && count > UnauthenticatedMaxMultibulk)
+                return Fail("Protocol error: unauthenticated multibulk length");
             _scan = nl + 1;
             if (count <= 0)
             {
@@ -93,9 +97,10 @@ public sealed class RespParser
                 if (nl - _scan > InlineMaxSize) return Fail("Protocol error: too big bulk count string");
                 if (buf[_scan] != (byte)'$')
                     return Fail($"Protocol error: expected '$', got '{(char)buf[_scan]}'");
-                if (!TryParseLong(buf.AsSpan(_scan + 1, nl - 1 - (_scan + 1)), out long len) || len < 0
-                    || len > maxBulkLength || (!authenticated && len > UnauthenticatedMaxBulk))
+                if (!TryParseLong(buf.AsSpan(_scan + 1, nl - 1 - (_scan + 1)), out long len) || len < 0 || len > maxBulkLength)
                     return Fail("Protocol error: invalid bulk length");
+                if (!authenticated && len > UnauthenticatedMaxBulk)
+                    return Fail("Protocol error: unauthenticated bulk length");
                 _bulkLength = len;
                 _scan = nl + 1;
             }
@@ -148,24 +153,8 @@ public sealed class RespParser
         return cr + 1;
     }
 
-    private static bool TryParseLong(ReadOnlySpan<byte> s, out long value)
-    {
-        value = 0;
-        if (s.Length == 0 || s.Length > 20) return false;
-        bool negative = s[0] == (byte)'-';
-        int i = negative ? 1 : 0;
-        if (i == s.Length) return false;
-        long v = 0;
-        for (; i < s.Length; i++)
-        {
-            int d = s[i] - '0';
-            if ((uint)d > 9) return false;
-            if (v > (long.MaxValue - d) / 10) return false;
-            v = v * 10 + d;
-        }
-        value = negative ? -v : v;
-        return true;
-    }
+    /// <summary>Valkey's string2ll rules: no '+', no leading zeros, no spaces.</summary>
+    private static bool TryParseLong(ReadOnlySpan<byte> s, out long value) => Types.NumberParser.TryParseLong(s, out value);
 }
 
 /// <summary>
