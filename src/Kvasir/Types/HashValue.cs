@@ -349,6 +349,8 @@ public sealed class HashValue : IDataValue
         return cursor;
     }
 
+    public IDataValue? Duplicate() => Clone();
+
     /// <summary>A copy with the same encoding (COPY).</summary>
     public HashValue Clone()
     {

@@ -524,6 +524,8 @@ public sealed class SortedSetValue : IDataValue
         return cursor;
     }
 
+    public IDataValue? Duplicate() => Clone();
+
     /// <summary>A copy with the same encoding (COPY).</summary>
     public SortedSetValue Clone()
     {
