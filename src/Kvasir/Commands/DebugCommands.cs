@@ -174,8 +174,28 @@ public static class DebugCommands
         sb.Append(" lru_seconds_idle:").Append((idleMs / 1000).ToString(CultureInfo.InvariantCulture));
         sb.Append(" lfu_freq:").Append(Lfu.Decay(lru, ks).ToString(CultureInfo.InvariantCulture));
         sb.Append(" lfu_access_time_minutes:").Append((lru >> 8).ToString(CultureInfo.InvariantCulture));
-        if (value is IDebugInspectable inspectable) sb.Append(inspectable.DebugDetails(fast));
+        if (value is ListValue { IsQuicklist: true } list) AppendQuicklistDetails(sb, ctx, list, fast);
+        else if (value is IDebugInspectable inspectable) sb.Append(inspectable.DebugDetails(fast));
         ctx.Reply.WriteSimpleString(sb.ToString());
+    }
+
+    /// <summary>The quicklist layout Valkey appends for lists in that encoding.</summary>
+    private static void AppendQuicklistDetails(StringBuilder sb, CommandContext ctx, ListValue list, bool fast)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        int nodes = list.NodeCount;
+        sb.Append(" ql_nodes:").Append(nodes.ToString(inv));
+        sb.Append(" ql_avg_node:").Append(((double)list.Count / nodes).ToString("F2", inv));
+        sb.Append(" ql_listpack_max:").Append(ctx.Server.Config.ListMaxListpackSize.ToString(inv));
+        sb.Append(" ql_compressed:").Append(ctx.Server.Config.ListCompressDepth != 0 ? '1' : '0');
+        if (fast) return;
+        long size = 0;
+        for (int i = 0; i < nodes; i++)
+        {
+            ref readonly var node = ref list.Node(i);
+            size += node.Plain ? node.UsedBytes : node.ListpackBytes;
+        }
+        sb.Append(" ql_uncompressed_size:").Append(size.ToString(inv));
     }
 
     /// <summary>Valkey shares the integers 0..9999 between keys unless maxmemory uses LRU/LFU, and reports them with an "infinite" count.</summary>
