@@ -35,9 +35,10 @@ public sealed partial class KvasirServer : IAsyncDisposable
         for (int i = 0; i < Databases.Length; i++) Databases[i] = new Database(i, Keyspace);
         Commands = new CommandTable();
         CommandRegistry.RegisterAll(Commands);
+        foreach (var (from, to) in Config.CommandRenames) Commands.Rename(from, to);
         Dispatcher = new Dispatcher(this);
         Clients.Attach(this);
-        RunId = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20)).ToLowerInvariant();
+        RunId = NewRandomId();
         ApplyKeyspaceSettings();
         Config.Changed += _ => ApplyKeyspaceSettings();
         Keyspace.NowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
@@ -56,7 +57,25 @@ public sealed partial class KvasirServer : IAsyncDisposable
     public ClientRegistry Clients { get; } = new();
     public SlowLog SlowLog { get; } = new();
     public LatencyMonitor Latency { get; } = new();
+    public Scripting.FunctionLibraries Functions { get; } = new();
     public string RunId { get; }
+
+    /// <summary>Replication ids and offset (INFO replication); DEBUG CHANGE-REPL-ID renews the ids.</summary>
+    public string ReplicationId { get; set; } = NewRandomId();
+    public string ReplicationId2 { get; set; } = new string('0', 40);
+    public long ReplicationOffset { get; set; }
+    public long SecondReplicationOffset { get; set; } = -1;
+
+    /// <summary>A new random 40-character hex id (run ids, replication ids).</summary>
+    public static string NewRandomId() =>
+        Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20)).ToLowerInvariant();
+
+    /// <summary>
+    /// Writes the final snapshot at SHUTDOWN; set by the persistence subsystem. The argument tells
+    /// whether SAVE was requested explicitly (otherwise the configured save points decide); the
+    /// result is false when saving failed. While null there is nothing that could save.
+    /// </summary>
+    public Func<bool, bool>? ShutdownSave { get; set; }
 
     /// <summary>Unix ms when the server started (uptime).</summary>
     public long StartedAtMs { get; } = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
@@ -85,21 +104,13 @@ public sealed partial class KvasirServer : IAsyncDisposable
 
     public async Task StartAsync()
     {
-        var binds = Config.Bind.Where(b => b != "-::*").ToArray();
-        if (Config.Port != 0 || binds.Length > 0)
+        var tcp = new List<TcpListenerHost>();
+        if (!StartTcpListeners(tcp, out string? tcpError))
         {
-            foreach (var address in Config.Bind)
-            {
-                var host = new TcpListenerHost(this, address, Config.Port);
-                if (!host.TryStart(out string? error))
-                {
-                    if (address.StartsWith('-')) continue; // optional address ("-::*")
-                    throw new InvalidOperationException($"Warning: Could not create server TCP listening socket {address}:{Config.Port}: {error}");
-                }
-                _listeners.Add(host);
-                BoundPort = host.Port;
-            }
+            foreach (var l in tcp) l.Stop();
+            throw new InvalidOperationException(tcpError);
         }
+        _listeners.AddRange(tcp);
         if (!string.IsNullOrEmpty(Config.UnixSocket))
         {
             var host = TcpListenerHost.ForUnixSocket(this, Config.UnixSocket, Config.UnixSocketPerm);
@@ -112,6 +123,49 @@ public sealed partial class KvasirServer : IAsyncDisposable
         if (BoundPort != 0) Log.Notice($"Ready to accept connections tcp");
         if (!string.IsNullOrEmpty(Config.UnixSocket)) Log.Notice("Ready to accept connections unix");
         await Task.CompletedTask;
+    }
+
+    private bool StartTcpListeners(List<TcpListenerHost> started, out string? error)
+    {
+        error = null;
+        var binds = Config.Bind.Where(b => b != "-::*").ToArray();
+        if (Config.Port == 0 && binds.Length == 0) return true;
+        foreach (var address in Config.Bind)
+        {
+            var host = new TcpListenerHost(this, address, Config.Port);
+            if (!host.TryStart(out string? bindError))
+            {
+                if (address.StartsWith('-')) continue; // optional address ("-::*")
+                error = $"Warning: Could not create server TCP listening socket {address}:{Config.Port}: {bindError}";
+                return false;
+            }
+            started.Add(host);
+            BoundPort = host.Port;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// CONFIG SET port/bind: closes the TCP listeners and opens them again from the current config.
+    /// On failure nothing is left listening on TCP and false is returned; the caller restores the
+    /// previous config and calls this again.
+    /// </summary>
+    public bool RebindTcpListeners()
+    {
+        foreach (var l in _listeners.Where(l => !l.IsUnix).ToList())
+        {
+            l.Stop();
+            _listeners.Remove(l);
+        }
+        var started = new List<TcpListenerHost>();
+        if (!StartTcpListeners(started, out string? error))
+        {
+            foreach (var l in started) l.Stop();
+            Log.Warning(error!);
+            return false;
+        }
+        _listeners.AddRange(started);
+        return true;
     }
 
     /// <summary>Stops listening, closes every client and completes <see cref="Stopped"/>.</summary>

@@ -25,7 +25,12 @@ public sealed class ClientRegistry
     public void Attach(KvasirServer server)
     {
         server.Keyspace.KeyModified += Watches.Touch;
-        server.Keyspace.DatabaseReplacing += Watches.TouchAll;
+        server.Keyspace.DatabaseFlushing += db => Watches.TouchAll(db, null);
+        server.Keyspace.DatabasesSwapping += (a, b) =>
+        {
+            Watches.TouchAll(a, b);
+            Watches.TouchAll(b, a);
+        };
         server.Tick += () =>
         {
             lock (server.DataLock) UpdatePause();

@@ -9,5 +9,20 @@ public static class CommandRegistry
         ClientCommands.Register(table);
         TransactionCommands.Register(table);
         StringCommands.Register(table);
+        BitmapCommands.Register(table);
+        KeyCommands.Register(table);
+        ExpireCommands.Register(table);
+        ConfigCommands.Register(table);
+        FunctionCommands.Register(table);
+        InfoCommand.Register(table);
+        CommandIntrospection.Register(table);
+        ServerCommands.Register(table);
+        SlowlogCommands.Register(table);
+        LatencyCommands.Register(table);
+        DebugCommands.Register(table);
+        ListCommands.Register(table);
+        SetCommands.Register(table);
+        HashCommands.Register(table);
+        SortedSetCommands.Register(table);
     }
 }

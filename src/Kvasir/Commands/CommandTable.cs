@@ -39,6 +39,16 @@ public sealed class CommandTable
         if (def.Parent is not null && def.Parent.Handler is null) def.Parent.Handler = static _ => { };
     }
 
+    /// <summary>
+    /// rename-command: the command answers to a new name from now on, or to none when
+    /// <paramref name="to"/> is empty. Its own name (error texts, COMMAND INFO) does not change.
+    /// </summary>
+    public void Rename(string from, string to)
+    {
+        if (!_all.Remove(from, out var def)) return;
+        if (to.Length > 0) _all[to] = def;
+    }
+
     public CommandDefinition? FindByFullName(string name)
     {
         int bar = name.IndexOf('|');

@@ -40,11 +40,16 @@ public sealed class KeyspaceContext
     /// <summary>A key was deleted because it expired (notification, propagation as DEL/UNLINK).</summary>
     public KeyEvent? KeyExpired;
 
-    /// <summary>
-    /// A database is about to lose all its keys (FLUSHDB, FLUSHALL: second argument null) or to exchange
-    /// them with another one (SWAPDB). Raised while the old keys are still there (WATCH invalidation).
-    /// </summary>
-    public Action<Database, Database?>? DatabaseReplacing;
+    /// <summary>A database is about to be emptied (FLUSHDB/FLUSHALL); it still holds its keys
+    /// (WATCH on existing keys, blocked stream readers, client tracking).</summary>
+    public Action<Database>? DatabaseFlushing;
+
+    /// <summary>Two databases are about to exchange their content (SWAPDB); both still hold the old one.</summary>
+    public Action<Database, Database>? DatabasesSwapping;
+
+    /// <summary>FLUSHALL finished (Valkey then saves an empty RDB when save points are configured,
+    /// which resets the dirty counter).</summary>
+    public Action? FlushedAll;
 
     /// <summary>True while the executing client has CLIENT NO-TOUCH on: lookups do not update LRU/LFU.</summary>
     public bool NoTouch;

@@ -109,6 +109,7 @@ public sealed class Connection : IClientTransport
                 _client.NetInputBytes += n;
                 _client.LastInteractionMs = Environment.TickCount64;
                 Interlocked.Add(ref _server.Stats.NetInputBytes, n);
+                Interlocked.Increment(ref _server.Stats.TotalReadsProcessed);
                 if (!await ProcessInputAsync()) break;
             }
         }
@@ -318,6 +319,7 @@ public sealed class Connection : IClientTransport
                     data = data.Slice(sent);
                     _client.NetOutputBytes += sent;
                     Interlocked.Add(ref _server.Stats.NetOutputBytes, sent);
+                    Interlocked.Increment(ref _server.Stats.TotalWritesProcessed);
                 }
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)

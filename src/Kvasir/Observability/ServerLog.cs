@@ -44,6 +44,19 @@ public sealed class ServerLog
     public void Notice(string message) => Write(LogLevel.Notice, message);
     public void Warning(string message) => Write(LogLevel.Warning, message);
 
+    /// <summary>Writes text without the pid/time/level prefix (the startup banner).</summary>
+    public void WriteRaw(LogLevel level, string text)
+    {
+        if (level < Level || Level == LogLevel.Nothing) return;
+        lock (_gate)
+        {
+            try { _writer.Write(text); _writer.Flush(); }
+            catch (IOException) { }
+            catch (ObjectDisposedException) { }
+        }
+        Sink?.Invoke(text);
+    }
+
     public void Write(LogLevel level, string message)
     {
         if (level < Level || Level == LogLevel.Nothing) return;

@@ -1,0 +1,41 @@
+namespace Kvasir.Config;
+
+/// <summary>
+/// Which parameters Kvasir acts on. Every Valkey parameter is accepted, validated, stored and shown
+/// by CONFIG GET (so existing config files load), but only those listed here change the server's
+/// behaviour; the others are "stored only" until the feature behind them exists. When you implement
+/// a feature, add its parameters here: docs/CONFIG.md is checked against this list by a test.
+/// </summary>
+public static class ConfigStatus
+{
+    /// <summary>Parameter name → what Kvasir does with it (one short phrase for docs/CONFIG.md).</summary>
+    public static readonly IReadOnlyDictionary<string, string> Implemented = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["port"] = "TCP port; CONFIG SET rebinds the listeners",
+        ["bind"] = "listen addresses (\"-\" prefix = optional); CONFIG SET rebinds",
+        ["protected-mode"] = "refuses non-loopback clients without a password",
+        ["tcp-backlog"] = "listen() backlog",
+        ["unixsocket"] = "Unix socket path",
+        ["unixsocketperm"] = "Unix socket file mode",
+        ["timeout"] = "idle clients closed by the cron",
+        ["maxclients"] = "connections beyond it are refused",
+        ["proto-max-bulk-len"] = "largest bulk string a client may send",
+        ["client-query-buffer-limit"] = "clients with a larger query buffer are closed",
+        ["databases"] = "number of databases",
+        ["hz"] = "cron frequency",
+        ["active-expire-effort"] = "active expiry sampling effort",
+        ["lfu-log-factor"] = "LFU counter growth",
+        ["lfu-decay-time"] = "LFU counter decay",
+        ["maxmemory-policy"] = "selects LRU or LFU access tracking (eviction itself not yet)",
+        ["dir"] = "working directory (chdir)",
+        ["daemonize"] = "runs detached (re-executes itself in a new session)",
+        ["pidfile"] = "written at startup, removed at exit",
+        ["logfile"] = "log destination",
+        ["loglevel"] = "log verbosity",
+        ["always-show-logo"] = "startup banner",
+        ["requirepass"] = "password of the default user",
+        ["enable-protected-configs"] = "gates CONFIG SET of protected parameters",
+    };
+
+    public static bool IsImplemented(string name) => Implemented.ContainsKey(name);
+}
