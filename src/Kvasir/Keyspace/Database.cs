@@ -216,7 +216,7 @@ public sealed class Database
     /// <summary>Adds a new key (known not to exist) holding an object value. Returns its index.</summary>
     public int AddObject(ReadOnlySpan<byte> key, IDataValue value)
     {
-        var obj = new KeyedObject(key.ToArray(), value, _ctx.AccessStamp(0, true));
+        var obj = KeyedObject.Create(key, value, _ctx.AccessStamp(0, true));
         int idx = _keys.Add(obj, KeyHash.Hash(key));
         _valueBytes += obj.MemoryUsage;
         _ctx.Dirty++;
@@ -253,7 +253,8 @@ public sealed class Database
         if (item is byte[] blob)
         {
             _valueBytes -= KeyBlob.MemoryUsage(blob);
-            var obj = new KeyedObject(KeyBlob.Key(blob).ToArray(), value, KeyBlob.GetLru(blob)) { IsVolatile = KeyBlob.IsVolatile(blob) };
+            var obj = KeyedObject.Create(KeyBlob.Key(blob), value, KeyBlob.GetLru(blob));
+            obj.IsVolatile = KeyBlob.IsVolatile(blob);
             item = obj;
             _valueBytes += obj.MemoryUsage;
         }
@@ -261,7 +262,14 @@ public sealed class Database
         {
             var obj = (KeyedObject)item;
             _valueBytes -= obj.MemoryUsage;
-            obj.Value = value;
+            if (obj is BoxedObject boxed && value is not IKeyEmbeddingValue) boxed.SetValue(value);
+            else
+            {
+                var next = KeyedObject.Create(obj.Key, value, obj.Lru);
+                next.IsVolatile = obj.IsVolatile;
+                item = next;
+                obj = next;
+            }
             _valueBytes += obj.MemoryUsage;
         }
         _ctx.Dirty++;
