@@ -38,7 +38,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         foreach (var (from, to) in Config.CommandRenames) Commands.Rename(from, to);
         Dispatcher = new Dispatcher(this);
         Clients.Attach(this);
-        RunId = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20)).ToLowerInvariant();
+        RunId = NewRandomId();
         ApplyKeyspaceSettings();
         Config.Changed += _ => ApplyKeyspaceSettings();
         Keyspace.NowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
@@ -57,7 +57,25 @@ public sealed partial class KvasirServer : IAsyncDisposable
     public ClientRegistry Clients { get; } = new();
     public SlowLog SlowLog { get; } = new();
     public LatencyMonitor Latency { get; } = new();
+    public Scripting.FunctionLibraries Functions { get; } = new();
     public string RunId { get; }
+
+    /// <summary>Replication ids and offset (INFO replication); DEBUG CHANGE-REPL-ID renews the ids.</summary>
+    public string ReplicationId { get; set; } = NewRandomId();
+    public string ReplicationId2 { get; set; } = new string('0', 40);
+    public long ReplicationOffset { get; set; }
+    public long SecondReplicationOffset { get; set; } = -1;
+
+    /// <summary>A new random 40-character hex id (run ids, replication ids).</summary>
+    public static string NewRandomId() =>
+        Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20)).ToLowerInvariant();
+
+    /// <summary>
+    /// Writes the final snapshot at SHUTDOWN; set by the persistence subsystem. The argument tells
+    /// whether SAVE was requested explicitly (otherwise the configured save points decide); the
+    /// result is false when saving failed. While null there is nothing that could save.
+    /// </summary>
+    public Func<bool, bool>? ShutdownSave { get; set; }
 
     /// <summary>Unix ms when the server started (uptime).</summary>
     public long StartedAtMs { get; } = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();

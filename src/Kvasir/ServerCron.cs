@@ -29,11 +29,13 @@ internal sealed class ServerCron
             int hz = Math.Clamp(_server.Config.Hz, 1, 500);
             Thread.Sleep(1000 / hz);
             if (_stop) break;
+            if (_server.CronPaused) continue;
             try
             {
+                long started = System.Diagnostics.Stopwatch.GetTimestamp();
                 if (_server.ActiveExpireEnabled) ActiveExpireCycle(hz);
                 CloseTimedOutClients();
-                _server.CronTick();
+                _server.CronTick(started);
             }
             catch (Exception e)
             {

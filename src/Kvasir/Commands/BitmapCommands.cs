@@ -546,6 +546,8 @@ public static class BitmapCommands
             ctx.Error("ERR BITFIELD_RO only supports the GET subcommand");
             return;
         }
+        // Valkey counts one change per write that altered the value (or hit a new or grown string).
+        long dirtyBefore = ctx.Server.Keyspace.Dirty;
         if (!OpenForWrite(ctx, highestWrite, out var target)) return;
 
         int changes = 0;
@@ -618,6 +620,7 @@ public static class BitmapCommands
             else if (target.Grew || differs) changes++;
         }
         Commit(ctx, target, changes > 0);
+        ctx.Server.Keyspace.Dirty = dirtyBefore + changes;
     }
 
     /// <summary>Valkey's getBitfieldTypeFromArgument: i1..i64 or u1..u63 (lower-case prefix only).</summary>

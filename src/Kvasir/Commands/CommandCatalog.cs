@@ -16,6 +16,9 @@ public static class CommandCatalog
         return JsonDocument.Parse(stream);
     });
 
+    /// <summary>COMMAND INFO never shows the "protected" flag, so the reference output lacks it; these are Valkey's protected commands.</summary>
+    private static readonly HashSet<string> HiddenProtected = new(StringComparer.Ordinal) { "debug", "module|load", "module|loadex", "module|unload" };
+
     public static List<CommandDefinition> Load()
     {
         var list = new List<CommandDefinition>();
@@ -30,10 +33,12 @@ public static class CommandCatalog
         var flagNames = Strings("flags");
         var flags = CommandFlags.None;
         foreach (var f in flagNames) flags |= CommandFlagNames.Parse(f);
+        string name = e.GetProperty("name").GetString()!;
+        if (HiddenProtected.Contains(name)) flags |= CommandFlags.Protected;
         var specsJson = e.GetProperty("keySpecs");
         var def = new CommandDefinition
         {
-            Name = e.GetProperty("name").GetString()!,
+            Name = name,
             Arity = e.GetProperty("arity").GetInt32(),
             FlagNames = flagNames,
             Flags = flags,

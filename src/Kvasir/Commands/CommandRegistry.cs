@@ -13,6 +13,15 @@ public static class CommandRegistry
         KeyCommands.Register(table);
         ExpireCommands.Register(table);
         ConfigCommands.Register(table);
+        FunctionCommands.Register(table);
+        InfoCommand.Register(table);
+        CommandIntrospection.Register(table);
+        ServerCommands.Register(table);
+        SlowlogCommands.Register(table);
+        LatencyCommands.Register(table);
+        DebugCommands.Register(table);
+        ListCommands.Register(table);
+        SetCommands.Register(table);
         HashCommands.Register(table);
         SortedSetCommands.Register(table);
     }

@@ -49,6 +49,7 @@ public sealed class Dispatcher
         var cmd = server.Commands.Find(args[0]);
         if (cmd is null)
         {
+            client.LastCommand = "NULL";
             RejectUnknown(ctx, args);
             return DispatchResult.Done;
         }
@@ -57,16 +58,25 @@ public sealed class Dispatcher
             var sub = cmd.Subcommands!.GetValueOrDefault(Encoding.UTF8.GetString(args[1]));
             if (sub is null || sub.Handler is null)
             {
+                client.LastCommand = "NULL";
                 Reject(ctx, cmd, $"ERR unknown subcommand '{Truncate(args.ToString(1))}'. Try {cmd.Name.ToUpperInvariant()} HELP.");
                 return DispatchResult.Done;
             }
             cmd = sub;
         }
         ctx.ResetForCommand(args, cmd);
+        // CLIENT LIST cmd= shows the command being run, or queued (Valkey's lastcmd is set at lookup).
+        client.LastCommand = cmd.Name;
 
         if ((cmd.Arity > 0 && args.Count != cmd.Arity) || args.Count < -cmd.Arity)
         {
             Reject(ctx, cmd, $"ERR wrong number of arguments for '{cmd.Name}' command");
+            return DispatchResult.Done;
+        }
+
+        if (cmd.Has(CommandFlags.Protected) && ProtectedRefusal(client, cmd) is { } refusal)
+        {
+            Reject(ctx, cmd, refusal);
             return DispatchResult.Done;
         }
 
@@ -108,11 +118,13 @@ public sealed class Dispatcher
         var server = _server;
         var client = ctx.Client;
         ctx.ResetForCommand(args, cmd);
-        if (server.Clients.Monitors.Count > 0 && !cmd.Has(CommandFlags.SkipMonitor) && !cmd.Has(CommandFlags.Admin))
-            FeedMonitors(client, args);
+        // Valkey shows a command to monitors after it ran (so EXEC follows the commands it ran, and
+        // SELECT shows the new database) but with the arguments it arrived with, which are therefore
+        // rendered now and sent later.
+        string? monitorArgs = server.Clients.Monitors.Count > 0 && !cmd.Has(CommandFlags.SkipMonitor) && !cmd.Has(CommandFlags.Admin)
+            ? MonitorArguments(args) : null;
 
         // CLIENT NO-TOUCH: this client's lookups leave LRU/LFU alone, except TOUCH which exists to touch.
-        client.LastCommand = cmd.Name;
         var keyspace = server.Keyspace;
         bool outerNoTouch = keyspace.NoTouch;
         keyspace.NoTouch = client.Has(ClientFlags.NoTouch) && cmd.Name != "touch";
@@ -124,15 +136,37 @@ public sealed class Dispatcher
         cmd.Calls++;
         cmd.Microseconds += micros;
         if (ctx.Failed) cmd.FailedCalls++;
+        if (server.Config.LatencyTracking) (cmd.LatencyHistogram ??= new Observability.LatencyHistogram()).Record(micros * 1000);
+        server.Metrics.AddCommand(micros);
         server.Stats.TotalCommandsProcessed++;
         client.TotalCommands++;
-        client.LastCommand = cmd.Name;
+
+        if (monitorArgs is not null) FeedMonitors(client, monitorArgs);
 
         var cfg = server.Config;
         if (cfg.SlowlogLogSlowerThan >= 0 && micros >= cfg.SlowlogLogSlowerThan && !cmd.Has(CommandFlags.SkipSlowlog))
             server.SlowLog.Add(args.ToArrays(), micros, client.RemoteAddress, client.Name, cfg.SlowlogMaxLen);
         if (cfg.LatencyMonitorThreshold > 0 && micros / 1000 >= cfg.LatencyMonitorThreshold)
             server.Latency.Add(cmd.Has(CommandFlags.Fast) ? "fast-command" : "command", micros / 1000);
+    }
+
+    /// <summary>DEBUG and MODULE run only where enable-debug-command / enable-module-command allow ("local": loopback or unix socket).</summary>
+    private string? ProtectedRefusal(Client client, CommandDefinition cmd)
+    {
+        bool module = (cmd.Parent ?? cmd).Name == "module";
+        string setting = module ? _server.Config.EnableModuleCommand : _server.Config.EnableDebugCommand;
+        if (setting == "yes") return null;
+        if (setting == "local" && IsLocal(client)) return null;
+        return $"ERR {(module ? "MODULE" : "DEBUG")} command not allowed. If the {(module ? "enable-module-command" : "enable-debug-command")} option is set to \"local\", " +
+               "you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+    }
+
+    private static bool IsLocal(Client client)
+    {
+        if (client.Has(ClientFlags.UnixSocket)) return true;
+        if (client.RemoteEndPoint is not System.Net.IPEndPoint ip) return false;
+        var address = ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address;
+        return System.Net.IPAddress.IsLoopback(address);
     }
 
     private static bool IsTransactionControl(CommandDefinition cmd) =>
@@ -191,28 +225,43 @@ public sealed class Dispatcher
         client.ClearMultiQueue();
     }
 
-    private static string Truncate(string s, int max = 128) => s.Length <= max ? s : s[..Math.Max(0, max)];
+    /// <summary>Valkey formats these names with "%.128s": at most 128 characters, and a NUL ends the string.</summary>
+    private static string Truncate(string s, int max = 128)
+    {
+        int nul = s.IndexOf('\0');
+        if (nul >= 0) s = s[..nul];
+        return s.Length <= max ? s : s[..Math.Max(0, max)];
+    }
 
-    private void FeedMonitors(Client source, CommandArgs args)
+    /// <summary>The arguments part of a MONITOR line: "arg" "arg" ... with Valkey's escaping.</summary>
+    public static string MonitorArguments(CommandArgs args)
     {
         var sb = new StringBuilder();
-        double now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0;
-        sb.Append(now.ToString("F6", System.Globalization.CultureInfo.InvariantCulture));
+        for (int i = 0; i < args.Count; i++)
+        {
+            if (i > 0) sb.Append(' ');
+            sb.Append('"');
+            AppendRepr(sb, args[i]);
+            sb.Append('"');
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>Sends "unix-seconds.micros [db client-address] arguments" to every monitor, the sender included.</summary>
+    public void FeedMonitors(Client source, string arguments)
+    {
+        var sb = new StringBuilder(arguments.Length + 64);
+        long micros = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / 10;
+        sb.Append((micros / 1_000_000).ToString(System.Globalization.CultureInfo.InvariantCulture)).Append('.')
+          .Append((micros % 1_000_000).ToString("D6", System.Globalization.CultureInfo.InvariantCulture));
         sb.Append(" [").Append(source.DbIndex).Append(' ');
         if (source.Has(ClientFlags.Fake)) sb.Append("lua");
         else if (source.Has(ClientFlags.UnixSocket)) sb.Append("unix:").Append(_server.Config.UnixSocket);
         else sb.Append(source.RemoteAddress);
-        sb.Append(']');
-        for (int i = 0; i < args.Count; i++)
-        {
-            sb.Append(" \"");
-            AppendRepr(sb, args[i]);
-            sb.Append('"');
-        }
+        sb.Append("] ").Append(arguments);
         var line = Encoding.UTF8.GetBytes(sb.ToString());
         foreach (var m in _server.Clients.Monitors)
         {
-            if (m == source) continue;
             m.Reply.WriteSimpleString(line);
             m.Transport?.OutputAvailable();
         }

@@ -194,11 +194,9 @@ public static class KeyCommands
 
         long expire = src.GetExpireAt(idx);
         IDataValue? copy = null;
-        byte[]? inlineString = null;
         var obj = src.ObjectAt(idx);
-        if (obj is null) inlineString = src.StringAt(idx).ToArray();
-        else if (obj is RawString raw) copy = new RawString(raw.Span);
-        else
+        if (obj is RawString raw) copy = new RawString(raw.Span);
+        else if (obj is not null)
         {
             copy = obj.Duplicate();
             if (copy is null)
@@ -210,9 +208,10 @@ public static class KeyCommands
 
         var ks = ctx.Server.Keyspace;
         long dirty = ks.Dirty;
+        // Indexes survive the removal of other keys, so idx still names the source afterwards.
         if (existing >= 0) dst.DeleteAt(existing);
         // The copy is a new value: it gets a fresh LRU/LFU, as Valkey's duplicated object does.
-        int at = inlineString is not null ? dst.SetString(newKey, inlineString) : dst.AddObject(newKey, copy!);
+        int at = copy is null ? dst.SetString(newKey, src.StringAt(idx)) : dst.AddObject(newKey, copy);
         if (expire >= 0) dst.SetExpireAt(at, expire);
         ks.Dirty = dirty + 1;
         ctx.Reply.WriteInteger(1);

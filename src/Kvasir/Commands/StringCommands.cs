@@ -133,7 +133,11 @@ public static class StringCommands
 
         bool keepTtl = (flags & SetFlags.KeepTtl) != 0 || expireArg >= 0;
         idx = db.SetString(key, ctx.Args[valueArg], keepTtl);
-        if (expireArg >= 0) db.SetExpireAt(idx, whenMs);
+        if (expireArg >= 0)
+        {
+            db.SetExpireAt(idx, whenMs);
+            ctx.AddDirty(-1); // value and TTL are one change, as in Valkey
+        }
         if (!withGet) ReplyOk(ctx, okAsInteger);
     }
 
@@ -597,7 +601,7 @@ public static class StringCommands
         var b = ib >= 0 ? db.StringAt(ib) : ReadOnlySpan<byte>.Empty;
         int alen = a.Length, blen = b.Length;
         long cells = (long)(alen + 1) * (blen + 1);
-        if (cells * sizeof(uint) > ctx.Server.Config.ProtoMaxBulkLen)
+        if (cells > ctx.Server.Config.ProtoMaxBulkLen / sizeof(uint))
         {
             ctx.Error("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
             return;

@@ -48,6 +48,12 @@ public sealed class Database
     /// <summary>Approximate bytes of keys, values, expires and table overhead (incrementally maintained).</summary>
     public long UsedMemory => _valueBytes + _keys.OverheadBytes + _expires.OverheadBytes;
 
+    /// <summary>Bytes of keys, values and expire entries alone, without the tables' own arrays.</summary>
+    public long DataBytes => _valueBytes;
+
+    /// <summary>The part of <see cref="UsedMemory"/> that is hash table structure rather than data (INFO used_memory_overhead).</summary>
+    public long TableOverhead => _keys.OverheadBytes + _expires.OverheadBytes;
+
     /// <summary>Running average TTL of sampled volatile keys, for INFO keyspace avg_ttl.</summary>
     public long AvgTtl { get; set; }
 
@@ -114,6 +120,9 @@ public sealed class Database
         if (item is byte[] blob) return KeyBlob.Value(blob);
         return ((RawString)((KeyedObject)item).Value).Span;
     }
+
+    /// <summary>A number that stays the same while the key's value object is the same one (DEBUG OBJECT "Value at").</summary>
+    public int IdentityAt(int idx) => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(_keys.ItemAt(idx));
 
     public uint LruAt(int idx) => _keys.ItemAt(idx) is byte[] blob ? KeyBlob.GetLru(blob) : ((KeyedObject)_keys.ItemAt(idx)).Lru;
 
@@ -216,8 +225,13 @@ public sealed class Database
     /// <summary>Adds a new key (known not to exist) holding an object value. Returns its index.</summary>
     public int AddObject(ReadOnlySpan<byte> key, IDataValue value)
     {
+        int hash = KeyHash.Hash(key);
+        // A logically expired key that could not be reclaimed (expiry deletion suspended) may still
+        // be in the table; never let it become a duplicate entry.
+        int stale = _keys.Find(key, hash);
+        if (stale >= 0) RemoveAt(stale);
         var obj = KeyedObject.Create(key, value, _ctx.AccessStamp(0, true));
-        int idx = _keys.Add(obj, KeyHash.Hash(key));
+        int idx = _keys.Add(obj, hash);
         _valueBytes += obj.MemoryUsage;
         _ctx.Dirty++;
         _ctx.KeyModified?.Invoke(this, obj.Key);
@@ -288,13 +302,36 @@ public sealed class Database
         _ctx.KeyModified?.Invoke(this, KeyAt(idx));
     }
 
+    /// <summary>
+    /// Re-measures a value whose memory changed without a change of content (an encoding conversion
+    /// done before a write that then did not happen): no dirty count, no modification signal.
+    /// </summary>
+    public void ValueResized(int idx, long memoryBefore) => _valueBytes += MemoryAt(idx) - memoryBefore;
+
     /// <summary>Converts an inline string key into an editable <see cref="RawString"/> and returns it.</summary>
     public RawString MakeRawString(int idx)
     {
         if (_keys.ItemAt(idx) is KeyedObject { Value: RawString raw }) return raw;
         var value = new RawString(StringAt(idx));
-        ReplaceObjectAt(idx, value);
-        _ctx.Dirty--; // the conversion itself is not a change
+        // The conversion itself is not a change: no dirty count and no modification signal (a
+        // WATCHed key must survive SETBIT of a bit to its current value), as Valkey's dbUnshareStringValue.
+        ref object item = ref _keys.ItemAt(idx);
+        if (item is byte[] blob)
+        {
+            var obj = KeyedObject.Create(KeyBlob.Key(blob), value, KeyBlob.GetLru(blob));
+            obj.IsVolatile = KeyBlob.IsVolatile(blob);
+            _valueBytes += obj.MemoryUsage - KeyBlob.MemoryUsage(blob);
+            item = obj;
+        }
+        else
+        {
+            var o = (KeyedObject)item;
+            _valueBytes -= o.MemoryUsage;
+            var next = KeyedObject.Create(o.Key, value, o.Lru);
+            next.IsVolatile = o.IsVolatile;
+            item = next;
+            _valueBytes += next.MemoryUsage;
+        }
         return value;
     }
 
@@ -308,10 +345,10 @@ public sealed class Database
 
     public void DeleteAt(int idx)
     {
-        var key = KeyBytesAt(idx);
-        RemoveAt(idx);
+        // The removed item still holds the key bytes: no copy needed for the hooks.
+        object item = RemoveAt(idx);
         _ctx.Dirty++;
-        _ctx.KeyModified?.Invoke(this, key);
+        _ctx.KeyModified?.Invoke(this, MainKeyOf.KeyOf(item));
     }
 
     /// <summary>Removes a key and returns its item without signalling (RENAME/MOVE keep the value alive).</summary>
@@ -325,10 +362,9 @@ public sealed class Database
 
     private void DeleteExpired(int idx)
     {
-        var key = KeyBytesAt(idx);
-        RemoveAt(idx);
-        _ctx.ExpiredKeys++;
-        _ctx.Dirty++;
+        object item = RemoveAt(idx);
+        _ctx.ExpiredKeys++; // not a dirty change: Valkey does not count expirations toward save points
+        var key = MainKeyOf.KeyOf(item);
         _ctx.KeyModified?.Invoke(this, key);
         _ctx.KeyExpired?.Invoke(this, key);
     }
@@ -343,10 +379,9 @@ public sealed class Database
     {
         long expire = GetExpireAt(idx);
         uint lru = LruAt(idx);
-        var key = KeyBytesAt(idx);
         object item = RemoveAt(idx);
         _ctx.Dirty++;
-        _ctx.KeyModified?.Invoke(this, key);
+        _ctx.KeyModified?.Invoke(this, MainKeyOf.KeyOf(item));
         if (item is byte[] blob) return new Detached(DataType.String, KeyBlob.Value(blob).ToArray(), null, expire, lru);
         var o = (KeyedObject)item;
         return new Detached(o.Value.Type, null, o.Value, expire, lru);

@@ -16,6 +16,21 @@ public sealed class ServerStats
     public long ClientOutputBufferLimitDisconnections;
     public long IoReadsProcessed;
     public long IoWritesProcessed;
+    /// <summary>Socket reads and writes (updated by connections with Interlocked, outside the data lock).</summary>
+    public long TotalReadsProcessed;
+    public long TotalWritesProcessed;
+    /// <summary>Replication traffic, part of the net totals (set by the replication subsystem).</summary>
+    public long NetReplInputBytes;
+    public long NetReplOutputBytes;
+
+    /// <summary>
+    /// Live values owned by other subsystems that INFO reports (pubsub_channels, watching_clients,
+    /// total_blocking_keys, tracking_total_keys, ...): the subsystem registers a reader under the
+    /// INFO field name; fields without one report 0.
+    /// </summary>
+    public readonly Dictionary<string, Func<long>> Gauges = new(StringComparer.Ordinal);
+
+    public long Gauge(string name) => Gauges.TryGetValue(name, out var read) ? read() : 0;
 
     /// <summary>Error replies by their code (the first word: ERR, WRONGTYPE, NOAUTH, ...).</summary>
     public readonly Dictionary<string, long> ErrorCodes = new(StringComparer.Ordinal);
@@ -37,6 +52,8 @@ public sealed class ServerStats
         TotalErrorReplies = UnexpectedErrorReplies = 0;
         ClientQueryBufferLimitDisconnections = ClientOutputBufferLimitDisconnections = 0;
         IoReadsProcessed = IoWritesProcessed = 0;
+        TotalReadsProcessed = TotalWritesProcessed = 0;
+        NetReplInputBytes = NetReplOutputBytes = 0;
         ErrorCodes.Clear();
     }
 }

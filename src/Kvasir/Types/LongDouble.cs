@@ -294,7 +294,7 @@ public readonly struct LongDouble
         int intDigits = 0, fracDigits = 0;
         bool seenPoint = false;
         // First pass: validate the syntax and count significant digits.
-        ulong small = 0;
+        UInt128 small = UInt128.Zero;
         int sig = 0; // significant digits seen (after leading zeros)
         int sigFrac = 0; // of which after the point
         for (; i < s.Length; i++)
@@ -313,7 +313,7 @@ public readonly struct LongDouble
             else intDigits++;
             if (sig > 0 || d != 0)
             {
-                if (sig < 19) small = small * 10 + d;
+                if (sig < 38) small = small * 10 + d;
                 sig++;
                 if (seenPoint) sigFrac++;
             }
@@ -349,17 +349,19 @@ public readonly struct LongDouble
             value = SignedZero(neg);
             return false;
         }
-        if (sig <= 19 && scale >= 0 && scale <= 19)
+        // Up to 38 digits fit in 128 bits: most inputs (and every value INCRBYFLOAT stores with
+        // a small integer part) take these paths without big integers.
+        if (sig <= 38 && scale >= 0 && sig + scale <= 38)
         {
-            value = Round(neg, (UInt128)small * Pow10Small[scale], 0, false);
+            value = Round(neg, small * Pow10Small[scale], 0, false);
             return CheckRange(value, true);
         }
-        if (sig <= 19 && scale < 0 && scale >= -18)
+        if (sig <= 38 && scale < 0 && scale >= -18)
         {
-            // small * 2^k / 10^-scale with at least 66 quotient bits, all within 128 bits.
+            // small * 2^k / 10^-scale with at least 67 quotient bits, all within 128 bits.
             UInt128 den = Pow10Small[-scale];
             int denBits = 128 - (int)UInt128.LeadingZeroCount(den);
-            int numBits = 64 - BitOperations.LeadingZeroCount(small);
+            int numBits = 128 - (int)UInt128.LeadingZeroCount(small);
             int k = Math.Max(0, 67 + denBits - numBits);
             if (numBits + k <= 127)
             {

@@ -344,3 +344,30 @@ public sealed class StringCommandTests : IClassFixture<SharedServerFixture>
         Assert.Equal("$3\r\n1.5\r\n", await c.ReadRawAsync(9));
     }
 }
+
+/// <summary>Size limits tied to proto-max-bulk-len, on a server started with the 1 MB minimum.</summary>
+public sealed class StringSizeLimitTests
+{
+    [Fact]
+    public async Task LimitsFollowProtoMaxBulkLen()
+    {
+        await using var server = await TestServer.StartAsync(("proto-max-bulk-len", "1048576"));
+        await using var c = await server.ConnectAsync();
+        const string tooBig = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+
+        var r = await c.CallAsync("SETRANGE", "k", "1048575", "ab");
+        Assert.Equal(tooBig, r.Text);
+        Assert.Equal(1048576, (await c.CallAsync("SETRANGE", "k", "1048575", "a")).Integer);
+        Assert.Equal(tooBig, (await c.CallAsync("APPEND", "k", "b")).Text);
+        Assert.Equal("ERR bit offset is not an integer or out of range", (await c.CallAsync("SETBIT", "b", "8388608", "1")).Text);
+        Assert.Equal(0, (await c.CallAsync("SETBIT", "b", "8388607", "1")).Integer);
+        Assert.Equal("ERR bit offset is not an integer or out of range", (await c.CallAsync("BITFIELD", "b", "GET", "u8", "#1048576")).Text);
+
+        var a = new string('a', 1000);
+        await c.CallAsync("MSET", "l1", a, "l2", a);
+        Assert.Equal("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+            (await c.CallAsync("LCS", "l1", "l2")).Text);
+        await c.CallAsync("MSET", "l1", "abc", "l2", "xbc");
+        Assert.Equal("bc", await c.CallTextAsync("LCS", "l1", "l2"));
+    }
+}
