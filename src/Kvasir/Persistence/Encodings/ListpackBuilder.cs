@@ -45,6 +45,25 @@ public sealed class ListpackBuilder
         return span;
     }
 
+    /// <summary>Bytes an element takes in a listpack (encoding, payload and back-length).</summary>
+    public static long EntrySize(ReadOnlySpan<byte> value)
+    {
+        if (value.Length <= 20 && NumberParser.TryParseLong(value, out long v)) return EntrySize(v);
+        long entry = (value.Length < 64 ? 1 : value.Length < 4096 ? 2 : 5) + (long)value.Length;
+        return entry + ListpackReader.BacklenSize(entry);
+    }
+
+    public static long EntrySize(long v)
+    {
+        int n = v >= 0 && v <= 127 ? 1
+            : v >= -4096 && v <= 4095 ? 2
+            : v >= short.MinValue && v <= short.MaxValue ? 3
+            : v >= -8388608 && v <= 8388607 ? 4
+            : v >= int.MinValue && v <= int.MaxValue ? 5
+            : 9;
+        return n + 1;
+    }
+
     public void Append(ReadOnlySpan<byte> value)
     {
         if (value.Length <= 20 && NumberParser.TryParseLong(value, out long v))
