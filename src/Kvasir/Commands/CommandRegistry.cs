@@ -20,5 +20,9 @@ public static class CommandRegistry
         SlowlogCommands.Register(table);
         LatencyCommands.Register(table);
         DebugCommands.Register(table);
+        ListCommands.Register(table);
+        SetCommands.Register(table);
+        HashCommands.Register(table);
+        SortedSetCommands.Register(table);
     }
 }

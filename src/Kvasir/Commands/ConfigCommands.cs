@@ -178,6 +178,7 @@ public static class ConfigCommands
     {
         var server = ctx.Server;
         server.Stats.Reset();
+        server.Metrics.Reset();
         foreach (var cmd in server.Commands.Implemented) cmd.ResetStats();
         var ks = server.Keyspace;
         ks.KeyspaceHits = ks.KeyspaceMisses = 0;

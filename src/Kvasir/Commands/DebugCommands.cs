@@ -443,7 +443,7 @@ public static class DebugCommands
             int plen = rnd.Next(pattern.Length + 1), slen = rnd.Next(str.Length + 1);
             for (int j = 0; j < plen; j++) pattern[j] = (byte)rnd.Next(256);
             for (int j = 0; j < slen; j++) str[j] = (byte)rnd.Next(256);
-            StringMatch.Match(pattern.Slice(0, plen), str.Slice(0, slen), nocase: (i & 1) == 0);
+            GlobPattern.Match(pattern.Slice(0, plen), str.Slice(0, slen), noCase: (i & 1) == 0);
         }
     }
 }

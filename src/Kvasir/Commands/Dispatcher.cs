@@ -49,6 +49,7 @@ public sealed class Dispatcher
         var cmd = server.Commands.Find(args[0]);
         if (cmd is null)
         {
+            client.LastCommand = "NULL";
             RejectUnknown(ctx, args);
             return DispatchResult.Done;
         }
@@ -57,12 +58,15 @@ public sealed class Dispatcher
             var sub = cmd.Subcommands!.GetValueOrDefault(Encoding.UTF8.GetString(args[1]));
             if (sub is null || sub.Handler is null)
             {
+                client.LastCommand = "NULL";
                 Reject(ctx, cmd, $"ERR unknown subcommand '{Truncate(args.ToString(1))}'. Try {cmd.Name.ToUpperInvariant()} HELP.");
                 return DispatchResult.Done;
             }
             cmd = sub;
         }
         ctx.ResetForCommand(args, cmd);
+        // CLIENT LIST cmd= shows the command being run, or queued (Valkey's lastcmd is set at lookup).
+        client.LastCommand = cmd.Name;
 
         if ((cmd.Arity > 0 && args.Count != cmd.Arity) || args.Count < -cmd.Arity)
         {
@@ -121,7 +125,6 @@ public sealed class Dispatcher
             ? MonitorArguments(args) : null;
 
         // CLIENT NO-TOUCH: this client's lookups leave LRU/LFU alone, except TOUCH which exists to touch.
-        client.LastCommand = cmd.Name;
         var keyspace = server.Keyspace;
         bool outerNoTouch = keyspace.NoTouch;
         keyspace.NoTouch = client.Has(ClientFlags.NoTouch) && cmd.Name != "touch";
@@ -137,7 +140,6 @@ public sealed class Dispatcher
         server.Metrics.AddCommand(micros);
         server.Stats.TotalCommandsProcessed++;
         client.TotalCommands++;
-        client.LastCommand = cmd.Name;
 
         if (monitorArgs is not null) FeedMonitors(client, monitorArgs);
 
@@ -223,7 +225,13 @@ public sealed class Dispatcher
         client.ClearMultiQueue();
     }
 
-    private static string Truncate(string s, int max = 128) => s.Length <= max ? s : s[..Math.Max(0, max)];
+    /// <summary>Valkey formats these names with "%.128s": at most 128 characters, and a NUL ends the string.</summary>
+    private static string Truncate(string s, int max = 128)
+    {
+        int nul = s.IndexOf('\0');
+        if (nul >= 0) s = s[..nul];
+        return s.Length <= max ? s : s[..Math.Max(0, max)];
+    }
 
     /// <summary>The arguments part of a MONITOR line: "arg" "arg" ... with Valkey's escaping.</summary>
     public static string MonitorArguments(CommandArgs args)

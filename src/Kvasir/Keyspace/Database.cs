@@ -294,6 +294,12 @@ public sealed class Database
         _ctx.KeyModified?.Invoke(this, KeyAt(idx));
     }
 
+    /// <summary>
+    /// Re-measures a value whose memory changed without a change of content (an encoding conversion
+    /// done before a write that then did not happen): no dirty count, no modification signal.
+    /// </summary>
+    public void ValueResized(int idx, long memoryBefore) => _valueBytes += MemoryAt(idx) - memoryBefore;
+
     /// <summary>Converts an inline string key into an editable <see cref="RawString"/> and returns it.</summary>
     public RawString MakeRawString(int idx)
     {

@@ -99,9 +99,11 @@ public sealed class ServerMetrics
         if (micros > EventLoopDurationMax) EventLoopDurationMax = micros;
     }
 
-    /// <summary>CONFIG RESETSTAT: the instantaneous samples start over.</summary>
+    /// <summary>CONFIG RESETSTAT: the instantaneous samples and cycle timings start over (the memory peak stays).</summary>
     public void Reset()
     {
+        EventLoopCycles = EventLoopDurationSum = EventLoopCommandDurationSum = EventLoopDurationMax = 0;
+        CronDurationSum = CommandsPerCycleMax = 0;
         foreach (var s in _samplers)
         {
             Array.Clear(s.Values);
