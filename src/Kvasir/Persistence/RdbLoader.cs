@@ -14,7 +14,7 @@ public sealed class RdbLoadOptions
     public IValueFactory? Values { get; init; }
 
     /// <summary>Receives Valkey's loading log lines ("Loading RDB produced by ...", "Done loading RDB, ...").</summary>
-    public ServerLog? Log { get; init; }
+    public Action<LogLevel, string>? Log { get; init; }
 
     /// <summary>Unix ms to compare expire times with.</summary>
     public long NowMs { get; init; } = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
@@ -97,7 +97,9 @@ public sealed class RdbLoader
         return _result;
     }
 
-    private void Notice(string message) => _options.Log?.Notice(message);
+    private void Notice(string message) => _options.Log?.Invoke(LogLevel.Notice, message);
+
+    private void Warning(string message) => _options.Log?.Invoke(LogLevel.Warning, message);
 
     private void LoadBody()
     {
@@ -181,7 +183,7 @@ public sealed class RdbLoader
                 if (stored == 0) Notice("RDB file was saved with checksum disabled: no check performed.");
                 else if (stored != expected)
                 {
-                    _options.Log?.Warning($"Wrong RDB checksum expected: ({expected:x}) but got ({stored:x}). Aborting now.");
+                    Warning($"Wrong RDB checksum expected: ({expected:x}) but got ({stored:x}). Aborting now.");
                     throw new RdbException("RDB CRC error");
                 }
             }
@@ -243,7 +245,7 @@ public sealed class RdbLoader
                 if (text.Split(',').Length < 3) throw RdbException.UnexpectedEof();
                 break;
             default:
-                _options.Log?.Debug($"Unrecognized RDB AUX field: '{key}'");
+                _options.Log?.Invoke(LogLevel.Debug, $"Unrecognized RDB AUX field: '{key}'");
                 break;
         }
     }
@@ -304,7 +306,7 @@ public sealed class RdbLoader
         {
             if (!_options.AllowDuplicateKeys)
             {
-                _options.Log?.Warning($"RDB has duplicated key '{Encoding.UTF8.GetString(key)}' in DB {db.Index}");
+                Warning($"RDB has duplicated key '{Encoding.UTF8.GetString(key)}' in DB {db.Index}");
                 throw new RdbException("Duplicated key found in RDB file");
             }
             db.DeleteAt(existing);

@@ -14,7 +14,7 @@ namespace Kvasir.Types;
 /// Per-field expiry (HEXPIRE) can be added as a separate field → deadline table next to the data,
 /// leaving both encodings as they are.
 /// </summary>
-public sealed class HashValue : IDataValue
+public sealed partial class HashValue : IDataValue
 {
     // byte[] in the listpack encoding, FieldTable in the hashtable encoding: one reference keeps the
     // per-key object at its minimum size.

@@ -39,7 +39,7 @@ public enum ZAddResult
 /// A packed set stores 0 for a score of -0, because Valkey's listpack stores integral scores as
 /// integers; the skiplist keeps the sign, as Valkey's does.
 /// </summary>
-public sealed class SortedSetValue : IDataValue
+public sealed partial class SortedSetValue : IDataValue
 {
     private object _data; // byte[] (listpack) or SkipSet (skiplist)
 
