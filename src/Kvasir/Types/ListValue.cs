@@ -22,7 +22,7 @@ public readonly record struct ListLimits(int Fill, long PackedThreshold = 0);
 /// boundary does not flip on every push and pop). Nodes live in a ring buffer of structs: pushing
 /// and popping at either end is O(1), reaching an index walks nodes from the nearer end.
 /// </summary>
-public sealed class ListValue : IDataValue
+public sealed partial class ListValue : IDataValue
 {
     private PackedNode _single;      // listpack encoding: the whole list
     private Quicklist? _ql;          // quicklist encoding
