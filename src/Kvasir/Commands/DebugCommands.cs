@@ -169,7 +169,7 @@ public static class DebugCommands
         sb.Append("Value at:0x").Append(address.ToString("x", CultureInfo.InvariantCulture));
         sb.Append(" refcount:").Append(RefCount(ctx, db, idx).ToString(CultureInfo.InvariantCulture));
         sb.Append(" encoding:").Append(DataTypeNames.EncodingName(encoding));
-        if (!fast) sb.Append(" serializedlength:").Append(SerializedLength(db, idx).ToString(CultureInfo.InvariantCulture));
+        if (!fast) sb.Append(" serializedlength:").Append(SerializedLength(ctx, db, idx).ToString(CultureInfo.InvariantCulture));
         sb.Append(" lru:").Append(lru.ToString(CultureInfo.InvariantCulture));
         sb.Append(" lru_seconds_idle:").Append((idleMs / 1000).ToString(CultureInfo.InvariantCulture));
         sb.Append(" lfu_freq:").Append(Lfu.Decay(lru, ks).ToString(CultureInfo.InvariantCulture));
@@ -209,22 +209,15 @@ public static class DebugCommands
         return 1;
     }
 
-    /// <summary>Bytes the value would take in an RDB file (strings exactly, without LZF compression).</summary>
-    private static long SerializedLength(Database db, int idx)
+    /// <summary>Bytes the value takes in an RDB file: exact for strings (integer and LZF encodings included); other types report their memory size until the RDB writer can measure a single value.</summary>
+    private static long SerializedLength(CommandContext ctx, Database db, int idx)
     {
         if (db.ObjectAt(idx) is IDebugInspectable inspectable) return inspectable.SerializedLength;
         if (db.TypeAt(idx) != DataType.String) return db.ObjectAt(idx)?.MemoryUsage ?? 0;
-        var s = db.StringAt(idx);
-        if (s.Length <= 11 && NumberParser.TryParseLong(s, out long v))
-        {
-            if (v >= sbyte.MinValue && v <= sbyte.MaxValue) return 2;
-            if (v >= short.MinValue && v <= short.MaxValue) return 3;
-            if (v >= int.MinValue && v <= int.MaxValue) return 5;
-        }
-        return RdbLengthSize(s.Length) + s.Length;
+        var output = new Persistence.RdbOutput(Stream.Null, ctx.Server.Config.RdbCompression, checksum: false);
+        output.WriteString(db.StringAt(idx));
+        return output.Length;
     }
-
-    private static int RdbLengthSize(long len) => len < 64 ? 1 : len < 16384 ? 2 : len <= uint.MaxValue ? 5 : 9;
 
     // ----- DIGEST -----
 
