@@ -102,7 +102,8 @@ ensure_redis_tools
 REF_NAME=$(basename "${REDIS_SERVER:-redis-server}")
 REF_VERSION=$("${REDIS_SERVER:-redis-server}" --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')
 
-trap 'stop_all' EXIT INT TERM
+trap 'stop_all' EXIT
+trap 'exit 130' INT TERM
 
 port=$(next_free_port "${BENCH_PORT:-7200}")
 start_server kvasir "$port"
