@@ -122,10 +122,18 @@ public sealed class Dispatcher
         var keyspace = server.Keyspace;
         bool outerNoTouch = keyspace.NoTouch;
         keyspace.NoTouch = client.Has(ClientFlags.NoTouch) && cmd.Name != "touch";
+        var propagator = server.Propagator;
+        propagator.BeginUnit();
+        long dirtyBefore = keyspace.Dirty;
         long start = Stopwatch.GetTimestamp();
         cmd.Handler!(ctx);
         long micros = (long)Stopwatch.GetElapsedTime(start).TotalMicroseconds;
         keyspace.NoTouch = outerNoTouch;
+        // A command that changed data propagates itself, after any effects it added (EXEC never does:
+        // the commands it ran did). The outermost unit emits, as a MULTI/EXEC when it holds several.
+        if (propagator.Active && keyspace.Dirty != dirtyBefore && !ctx.PropagationPrevented && cmd.Name != "exec")
+            propagator.Add(client.DbIndex, ctx.PropagateArgv ?? args.ToArrays());
+        propagator.EndUnit(cmd.Has(CommandFlags.TouchesArbitraryKeys));
 
         cmd.Calls++;
         cmd.Microseconds += micros;
