@@ -31,6 +31,8 @@ public sealed class ClientRegistry
             Watches.TouchAll(a, b);
             Watches.TouchAll(b, a);
         };
+        server.Stats.Gauges["watching_clients"] = () => Watches.WatchingClients;
+        server.Stats.Gauges["total_watched_keys"] = () => Watches.TotalWatchedKeys;
         server.Tick += () =>
         {
             lock (server.DataLock) UpdatePause();
