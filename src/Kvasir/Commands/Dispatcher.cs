@@ -98,7 +98,7 @@ public sealed class Dispatcher
             return DispatchResult.Done;
         }
 
-        if (!client.Has(ClientFlags.Master) && HasAny(client, cmd, CommandFlags.Write) && !HasEnoughGoodReplicas())
+        if (server.Config.MinReplicasToWrite > 0 && !client.Has(ClientFlags.Master) && HasAny(client, cmd, CommandFlags.Write) && !HasEnoughGoodReplicas())
         {
             Reject(ctx, cmd, "NOREPLICAS Not enough good replicas to write.");
             return DispatchResult.Done;
