@@ -155,7 +155,7 @@ function num(v, fmt) { return v == "" ? "n/a" : sprintf(fmt, v) }
     add($1 SUBSEP $2 SUBSEP $3 SUBSEP "cpu", $8)
 }
 END {
-    printf "%-3s %-15s %12s %12s %6s %8s %8s %9s %9s %9s %9s\n", "P", "test", "kvasir op/s", "ref op/s", "ratio", "p50 k/r", "p99 k/r", "p50 k ms", "p99 k ms", "cpu k us", "cpu r us"
+    printf "%-3s %-15s %12s %12s %6s %8s %8s %9s %9s %9s %9s %8s\n", "P", "test", "kvasir op/s", "ref op/s", "ratio", "p50 k/r", "p99 k/r", "p50 k ms", "p99 k ms", "cpu k us", "cpu r us", "cpu k/r"
     np = split(pipes, P, " ")
     for (pi = 1; pi <= np; pi++) {
         p = P[pi]
@@ -166,8 +166,8 @@ END {
             k50 = median("kvasir" SUBSEP p SUBSEP t SUBSEP "p50"); r50 = median("ref" SUBSEP p SUBSEP t SUBSEP "p50")
             k99 = median("kvasir" SUBSEP p SUBSEP t SUBSEP "p99"); r99 = median("ref" SUBSEP p SUBSEP t SUBSEP "p99")
             kc = median("kvasir" SUBSEP p SUBSEP t SUBSEP "cpu"); rc = median("ref" SUBSEP p SUBSEP t SUBSEP "cpu")
-            printf "%-3s %-15s %12s %12s %6s %8s %8s %9s %9s %9s %9s\n", p, t, num(kr, "%.0f"), num(rr, "%.0f"), ratio(kr, rr),
-                ratio(k50, r50), ratio(k99, r99), num(k50, "%.3f"), num(k99, "%.3f"), num(kc, "%.2f"), num(rc, "%.2f")
+            printf "%-3s %-15s %12s %12s %6s %8s %8s %9s %9s %9s %9s %8s\n", p, t, num(kr, "%.0f"), num(rr, "%.0f"), ratio(kr, rr),
+                ratio(k50, r50), ratio(k99, r99), num(k50, "%.3f"), num(k99, "%.3f"), num(kc, "%.2f"), num(rc, "%.2f"), ratio(kc, rc)
             if (t == "SET" || t == "GET") {
                 r = ratio(kr, rr)
                 verdict = verdict sprintf("target %s -P %s: throughput ratio %s %s 0.90\n", t, p, r, (r != "n/a" && r + 0 >= 0.9) ? ">=" : "BELOW")

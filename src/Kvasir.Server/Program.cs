@@ -1,18 +1,214 @@
+using System.Runtime.InteropServices;
 using Kvasir;
 using Kvasir.Config;
+using Kvasir.Observability;
+using Kvasir.Server;
 
-var config = new ServerConfig();
-for (int i = 0; i < args.Length; i++)
+return await ServerMain.RunAsync(args);
+
+namespace Kvasir.Server
 {
-    if (args[i].StartsWith("--") && i + 1 < args.Length)
+    /// <summary>
+    /// kvasir-server: the same command line, startup sequence, log lines and exit codes as
+    /// valkey-server, so scripts, service units and test harnesses written for it work unchanged.
+    /// </summary>
+    internal static class ServerMain
     {
-        var err = config.Set(args[i][2..], args[i + 1], atStartup: true);
-        if (err is not null) { Console.Error.WriteLine(err); return 1; }
-        i++;
+        public static async Task<int> RunAsync(string[] args)
+        {
+            string startDirectory = Directory.GetCurrentDirectory();
+            var cl = CommandLine.Parse(args, startDirectory);
+            switch (cl.Action)
+            {
+                case CommandLineAction.Version:
+                    Console.WriteLine($"Kvasir server v={KvasirServer.KvasirVersion} valkey-compatible={KvasirServer.ValkeyVersion} " +
+                                      $"redis-compatible={KvasirServer.RedisVersion} bits={IntPtr.Size * 8} runtime=.NET {Environment.Version}");
+                    return 0;
+                case CommandLineAction.Help:
+                    Console.Error.Write(CommandLine.Usage());
+                    return 1;
+                case CommandLineAction.TestMemory:
+                    Console.Error.WriteLine("--test-memory is not available in Kvasir (it is a test of the C allocator's memory).");
+                    return 1;
+                case CommandLineAction.CheckSystem:
+                    // Valkey's checks are about fork() and the kernel's memory overcommit, which Kvasir does not rely on.
+                    return 0;
+            }
+            if (cl.SentinelMode)
+            {
+                Console.Error.WriteLine("Kvasir does not implement Sentinel mode; run valkey-sentinel next to it.");
+                return 1;
+            }
+
+            bool daemonChild = Daemon.IsChild;
+            if (daemonChild) Daemon.DetachSession();
+
+            // Messages before the configured log exists go to stdout, as Valkey's do.
+            var bootLog = new ServerLog();
+            var config = new ServerConfig { ConfigFile = cl.ConfigFile ?? "" };
+            var warnings = new List<string>();
+            string? stdinText = null;
+            try
+            {
+                if (cl.ConfigFromStdin)
+                {
+                    bootLog.Notice("Reading config from stdin");
+                    stdinText = Console.In.ReadToEnd();
+                }
+                ConfigFileParser.Load(config, cl.ConfigFile, stdinText, cl.Options, warnings);
+            }
+            catch (ConfigLoadException e)
+            {
+                if (e.IsLogLine) bootLog.Warning(e.Report);
+                else Console.Error.Write(e.Report);
+                return 1;
+            }
+
+            bool background = config.Daemonize && config.Supervised is "no";
+            if (background && !daemonChild) return Daemon.RunParent(args, stdinText, startDirectory);
+
+            KvasirServer server;
+            try
+            {
+                server = new KvasirServer(config);
+            }
+            catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+            {
+                bootLog.Warning(e.Message);
+                return 1;
+            }
+            var log = server.Log;
+            if (config.LogFile.Length > 0) log.UseFile(config.LogFile);
+
+            log.Notice("oO0OoO0OoO0Oo Kvasir is starting oO0OoO0OoO0Oo");
+            log.Notice($"Kvasir version={KvasirServer.KvasirVersion}, valkey-compatible={KvasirServer.ValkeyVersion}, " +
+                       $"bits={IntPtr.Size * 8}, pid={Environment.ProcessId}, just started");
+            if (args.Length == 0)
+                log.Warning("Warning: no config file specified, using the default config. In order to specify a config file use " +
+                            $"{Environment.GetCommandLineArgs()[0]} /path/to/valkey.conf");
+            else
+                log.Notice("Configuration loaded");
+            foreach (var w in warnings) log.Warning(w);
+
+            string? pidFile = null;
+            if (background || config.PidFile.Length > 0)
+            {
+                if (config.PidFile.Length == 0) config.PidFile = "/var/run/valkey.pid";
+                pidFile = Path.GetFullPath(config.PidFile);
+                try
+                {
+                    File.WriteAllText(pidFile, Environment.ProcessId + "\n");
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    log.Warning("Failed to write PID file: " + ConfigFileParser.ErrnoText(e));
+                    pidFile = null;
+                }
+            }
+
+            ShowBanner(log, config);
+            using var signals = new ShutdownSignals(server);
+
+            log.Notice("Server initialized");
+            try
+            {
+                await server.StartAsync();
+            }
+            catch (InvalidOperationException e)
+            {
+                log.Warning(e.Message);
+                log.Warning($"Failed listening on port {config.Port} (tcp), aborting.");
+                RemovePidFile(pidFile, log, quiet: true);
+                return 1;
+            }
+            if (config.MaxMemory > 0 && config.MaxMemory < 1024 * 1024)
+                log.Warning($"WARNING: You specified a maxmemory value that is less than 1MB (current value is {config.MaxMemory} bytes). " +
+                            "Are you sure this is what you really want?");
+            if (daemonChild) Daemon.SignalReady();
+
+            await server.Stopped;
+            RemovePidFile(pidFile, log, quiet: false);
+            log.Warning("Kvasir is now ready to exit, bye bye...");
+            return 0;
+        }
+
+        private static void RemovePidFile(string? pidFile, ServerLog log, bool quiet)
+        {
+            if (pidFile is null) return;
+            if (!quiet) log.Notice("Removing the pid file.");
+            try { File.Delete(pidFile); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
+
+        /// <summary>
+        /// The startup banner when logging to a terminal (or always-show-logo yes), else a one-line
+        /// summary. Test harnesses look for " PID: n" in it.
+        /// </summary>
+        private static void ShowBanner(ServerLog log, ServerConfig config)
+        {
+            const string mode = "standalone";
+            int port = config.Port != 0 ? config.Port : config.TlsPort;
+            bool show = (!config.SyslogEnabled && config.LogFile.Length == 0 && !Console.IsOutputRedirected) || config.AlwaysShowLogo;
+            if (!show)
+            {
+                log.Notice($"Running mode={mode}, port={port}.");
+                return;
+            }
+            string banner =
+                "\n" +
+                "       _  __                 _\n" +
+                $"      | |/ /_   ____ _ ___(_)_ __      Kvasir {KvasirServer.KvasirVersion} (Valkey {KvasirServer.ValkeyVersion} compatible) {IntPtr.Size * 8} bit\n" +
+                "      | ' /\\ \\ / / _` / __| | '__|\n" +
+                $"      | . \\ \\ V / (_| \\__ \\ | |         Running in {mode} mode\n" +
+                $"      |_|\\_\\ \\_/ \\__,_|___/_|_|         Port: {port}\n" +
+                $"                                        PID: {Environment.ProcessId}\n" +
+                "\n";
+            log.WriteRaw(Observability.LogLevel.Notice, banner);
+        }
+    }
+
+    /// <summary>
+    /// SIGTERM and SIGINT schedule an orderly shutdown (clients closed, pid file removed, exit 0);
+    /// a second SIGINT during shutdown exits at once with status 1, as Valkey does.
+    /// </summary>
+    internal sealed class ShutdownSignals : IDisposable
+    {
+        private readonly KvasirServer _server;
+        private readonly PosixSignalRegistration[] _registrations;
+        private int _received;
+
+        public ShutdownSignals(KvasirServer server)
+        {
+            _server = server;
+            _registrations = new[]
+            {
+                PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal),
+                PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal),
+            };
+        }
+
+        private void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            var log = _server.Log;
+            bool sigint = context.Signal == PosixSignal.SIGINT;
+            if (Interlocked.Exchange(ref _received, 1) == 1)
+            {
+                if (sigint)
+                {
+                    log.Warning("You insist... exiting now.");
+                    Environment.Exit(1);
+                }
+                return;
+            }
+            log.Warning(sigint ? "Received SIGINT scheduling shutdown..." : "Received SIGTERM scheduling shutdown...");
+            log.Notice("User requested shutdown...");
+            _server.RequestStop();
+        }
+
+        public void Dispose()
+        {
+            foreach (var r in _registrations) r.Dispose();
+        }
     }
 }
-var server = new KvasirServer(config);
-await server.StartAsync();
-Console.CancelKeyPress += (_, e) => { e.Cancel = true; server.RequestStop(); };
-await server.Stopped;
-return 0;

@@ -137,7 +137,7 @@ public static class CommandIntrospection
                 foreach (var c in cmd.AclCategories)
                     if (c.Length > 1 && string.Equals(c[1..], arg, StringComparison.OrdinalIgnoreCase)) return true;
                 return false;
-            default: return StringMatch.Match(arg!, cmd.Name, nocase: true);
+            default: return GlobPattern.Match(arg!, cmd.Name, noCase: true);
         }
     }
 

@@ -22,5 +22,7 @@ public static class CommandRegistry
         DebugCommands.Register(table);
         ListCommands.Register(table);
         SetCommands.Register(table);
+        HashCommands.Register(table);
+        SortedSetCommands.Register(table);
     }
 }

@@ -265,8 +265,30 @@ public static class DebugCommands
         Span<byte> typeBytes = stackalloc byte[4];
         BinaryPrimitives.WriteUInt32BigEndian(typeBytes, ValkeyTypeNumber(type));
         digest.Mix(typeBytes);
+        Span<byte> scratch = stackalloc byte[24];
+        var value = db.ObjectAt(idx);
         if (type == DataType.String) digest.Mix(db.StringAt(idx));
-        else if (db.ObjectAt(idx) is IDigestible digestible) digestible.AddTo(digest);
+        else if (value is ListValue list)
+        {
+            // Order matters: each element is mixed into the running digest.
+            if (list.TrySeek(0, out var cursor))
+                do digest.AddOrdered(ValueDigest.TextOf(list.Read(cursor), scratch));
+                while (list.MoveNext(ref cursor));
+        }
+        else if (value is SetValue set)
+        {
+            foreach (var member in set) digest.AddUnordered(ValueDigest.TextOf(member, scratch));
+        }
+        else if (value is HashValue hash)
+        {
+            foreach (var pair in hash) digest.AddPair(pair.Field, pair.Value);
+        }
+        else if (value is SortedSetValue zset)
+        {
+            var it = zset.IterateFrom(0, reverse: false);
+            while (it.MoveNext()) digest.AddScored(it.Member, it.Score);
+        }
+        else if (value is IDigestible digestible) digestible.AddTo(digest);
         else
         {
             ctx.Error($"ERR DEBUG DIGEST cannot hash {Encoding.ASCII.GetString(DataTypeNames.TypeName(type))} values yet");
@@ -443,7 +465,7 @@ public static class DebugCommands
             int plen = rnd.Next(pattern.Length + 1), slen = rnd.Next(str.Length + 1);
             for (int j = 0; j < plen; j++) pattern[j] = (byte)rnd.Next(256);
             for (int j = 0; j < slen; j++) str[j] = (byte)rnd.Next(256);
-            StringMatch.Match(pattern.Slice(0, plen), str.Slice(0, slen), nocase: (i & 1) == 0);
+            GlobPattern.Match(pattern.Slice(0, plen), str.Slice(0, slen), noCase: (i & 1) == 0);
         }
     }
 }

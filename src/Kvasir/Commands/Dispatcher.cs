@@ -49,6 +49,7 @@ public sealed class Dispatcher
         var cmd = server.Commands.Find(args[0]);
         if (cmd is null)
         {
+            client.LastCommand = "NULL";
             RejectUnknown(ctx, args);
             return DispatchResult.Done;
         }
@@ -57,12 +58,15 @@ public sealed class Dispatcher
             var sub = cmd.Subcommands!.GetValueOrDefault(Encoding.UTF8.GetString(args[1]));
             if (sub is null || sub.Handler is null)
             {
+                client.LastCommand = "NULL";
                 Reject(ctx, cmd, $"ERR unknown subcommand '{Truncate(args.ToString(1))}'. Try {cmd.Name.ToUpperInvariant()} HELP.");
                 return DispatchResult.Done;
             }
             cmd = sub;
         }
         ctx.ResetForCommand(args, cmd);
+        // CLIENT LIST cmd= shows the command being run, or queued (Valkey's lastcmd is set at lookup).
+        client.LastCommand = cmd.Name;
 
         if ((cmd.Arity > 0 && args.Count != cmd.Arity) || args.Count < -cmd.Arity)
         {
@@ -114,14 +118,7 @@ public sealed class Dispatcher
         var server = _server;
         var client = ctx.Client;
         ctx.ResetForCommand(args, cmd);
-        // Valkey shows a command to monitors after it ran (so EXEC follows the commands it ran, and
-        // SELECT shows the new database) but with the arguments it arrived with, which are therefore
-        // rendered now and sent later.
-        string? monitorArgs = server.Clients.Monitors.Count > 0 && !cmd.Has(CommandFlags.SkipMonitor) && !cmd.Has(CommandFlags.Admin)
-            ? MonitorArguments(args) : null;
-
         // CLIENT NO-TOUCH: this client's lookups leave LRU/LFU alone, except TOUCH which exists to touch.
-        client.LastCommand = cmd.Name;
         var keyspace = server.Keyspace;
         bool outerNoTouch = keyspace.NoTouch;
         keyspace.NoTouch = client.Has(ClientFlags.NoTouch) && cmd.Name != "touch";
@@ -137,15 +134,16 @@ public sealed class Dispatcher
         server.Metrics.AddCommand(micros);
         server.Stats.TotalCommandsProcessed++;
         client.TotalCommands++;
-        client.LastCommand = cmd.Name;
 
-        if (monitorArgs is not null) FeedMonitors(client, monitorArgs);
+        // Monitors see a command after it ran (so EXEC follows the commands it ran, and SELECT shows
+        // the new database), with the arguments it was sent with, secrets redacted by the handler.
+        if (server.Clients.Monitors.Count > 0 && !cmd.Has(CommandFlags.SkipMonitor) && !cmd.Has(CommandFlags.Admin))
+            FeedMonitors(client, MonitorArguments(args, ctx));
 
         var cfg = server.Config;
         if (cfg.SlowlogLogSlowerThan >= 0 && micros >= cfg.SlowlogLogSlowerThan && !cmd.Has(CommandFlags.SkipSlowlog))
-            server.SlowLog.Add(args.ToArrays(), micros, client.RemoteAddress, client.Name, cfg.SlowlogMaxLen);
-        if (cfg.LatencyMonitorThreshold > 0 && micros / 1000 >= cfg.LatencyMonitorThreshold)
-            server.Latency.Add(cmd.Has(CommandFlags.Fast) ? "fast-command" : "command", micros / 1000);
+            server.SlowLog.Add(LoggedArguments(args, ctx), micros, client.RemoteAddress, client.Name, cfg.SlowlogMaxLen);
+        server.AddLatencySample(cmd.Has(CommandFlags.Fast) ? "fast-command" : "command", micros / 1000);
     }
 
     /// <summary>DEBUG and MODULE run only where enable-debug-command / enable-module-command allow ("local": loopback or unix socket).</summary>
@@ -223,20 +221,36 @@ public sealed class Dispatcher
         client.ClearMultiQueue();
     }
 
-    private static string Truncate(string s, int max = 128) => s.Length <= max ? s : s[..Math.Max(0, max)];
+    /// <summary>Valkey formats these names with "%.128s": at most 128 characters, and a NUL ends the string.</summary>
+    private static string Truncate(string s, int max = 128)
+    {
+        int nul = s.IndexOf('\0');
+        if (nul >= 0) s = s[..nul];
+        return s.Length <= max ? s : s[..Math.Max(0, max)];
+    }
+
+    private static readonly byte[] Redacted = "(redacted)"u8.ToArray();
 
     /// <summary>The arguments part of a MONITOR line: "arg" "arg" ... with Valkey's escaping.</summary>
-    public static string MonitorArguments(CommandArgs args)
+    public static string MonitorArguments(CommandArgs args, CommandContext? ctx = null)
     {
         var sb = new StringBuilder();
         for (int i = 0; i < args.Count; i++)
         {
             if (i > 0) sb.Append(' ');
             sb.Append('"');
-            AppendRepr(sb, args[i]);
+            AppendRepr(sb, ctx is not null && ctx.IsRedacted(i) ? Redacted : args[i]);
             sb.Append('"');
         }
         return sb.ToString();
+    }
+
+    private static byte[][] LoggedArguments(CommandArgs args, CommandContext ctx)
+    {
+        var result = args.ToArrays();
+        for (int i = 0; i < result.Length; i++)
+            if (ctx.IsRedacted(i)) result[i] = Redacted;
+        return result;
     }
 
     /// <summary>Sends "unix-seconds.micros [db client-address] arguments" to every monitor, the sender included.</summary>

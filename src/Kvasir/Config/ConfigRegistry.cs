@@ -69,10 +69,7 @@ public sealed partial class ServerConfig
         Bool("replica-read-only", "slave-read-only", Debug, () => ReplicaReadOnly, v => ReplicaReadOnly = v);
         Bool("replica-ignore-maxmemory", "slave-ignore-maxmemory", None, () => ReplicaIgnoreMaxmemory, v => ReplicaIgnoreMaxmemory = v);
         Bool("jemalloc-bg-thread", null, None, () => JemallocBgThread, v => JemallocBgThread = v);
-        // Kvasir has no jemalloc to defragment: like a Valkey built without it, activedefrag cannot be enabled.
-        Bool("activedefrag", null, Debug, () => ActiveDefrag, v => ActiveDefrag = v, validate: v => v
-            ? "Active defragmentation cannot be enabled: it requires a server compiled with a modified Jemalloc like the one shipped by default with the source distribution"
-            : null);
+        Bool("activedefrag", null, Debug, () => ActiveDefrag, v => ActiveDefrag = v);
         Bool("syslog-enabled", null, Immutable, () => SyslogEnabled, v => SyslogEnabled = v);
         Bool("cluster-enabled", null, Immutable, () => ClusterEnabled, v => ClusterEnabled = v);
         Bool("appendonly", null, DenyLoading, () => AppendOnly, v => AppendOnly = v);

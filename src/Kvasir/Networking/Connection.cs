@@ -23,8 +23,6 @@ public sealed class Connection : IClientTransport
     private const int OutputHighWater = 64 * 1024 * 1024;
     /// <summary>Valkey's query buffer limit for connections that have not authenticated yet.</summary>
     private const long UnauthenticatedQueryBufferLimit = 1024 * 1024;
-    /// <summary>Largest single growth of the receive buffer beyond what has arrived.</summary>
-    private const long MaxGrowth = 64L * 1024 * 1024;
 
     private readonly KvasirServer _server;
     private readonly Socket _socket;
@@ -156,7 +154,8 @@ public sealed class Connection : IClientTransport
             return true;
         }
         if (needed > Array.MaxLength) return false; // one command larger than an array can hold
-        long size = Math.Max((long)_in.Length * 2, Math.Min(needed, pending + MaxGrowth));
+        // Double (never past what the command needs): memory follows the bytes that actually arrive.
+        long size = Math.Max(Math.Min((long)_in.Length * 2, needed), pending + 1);
         size = Math.Min(size, Array.MaxLength);
         Compact(new byte[size]);
         return true;
@@ -290,11 +289,10 @@ public sealed class Connection : IClientTransport
         int length = _client.Reply.Length;
         if (length == 0) return false;
         if (length > _client.ReplyPeak) _client.ReplyPeak = length;
-        if (Interlocked.CompareExchange(ref _sendState, 1, 0) != 0)
-        {
-            Interlocked.Exchange(ref _pushPending, 1);
-            return false;
-        }
+        // Announce the output before trying to become the sender: a sender that is just finishing
+        // either fails our CAS (and then sees this flag after releasing) or has already released.
+        Interlocked.Exchange(ref _pushPending, 1);
+        if (Interlocked.CompareExchange(ref _sendState, 1, 0) != 0) return false;
         Interlocked.Exchange(ref _pushPending, 0);
         _client.Reply.SwapBuffers(_sending);
         return true;

@@ -77,7 +77,7 @@ public static class InfoBuilder
             Begin("Latencystats");
             if (server.Config.LatencyTracking) AppendLatencyStats(sb, server);
         }
-        if (sel.Wants("cluster")) { Begin("Cluster"); Field(sb, "cluster_enabled", ConfigFlag(server, "cluster-enabled") ? 1 : 0); }
+        if (sel.Wants("cluster")) { Begin("Cluster"); Field(sb, "cluster_enabled", server.Config.ClusterEnabled ? 1 : 0); }
         if (sel.Wants("keyspace")) { Begin("Keyspace"); AppendKeyspace(sb, server); }
         // The debug section is only shown when asked for by name, never by "all"/"everything".
         if (sel.Sections.Contains("debug")) { Begin("Debug"); AppendDebug(sb, server); }
@@ -89,14 +89,6 @@ public static class InfoBuilder
     private static void Field(StringBuilder sb, string name, string value) => sb.Append(name).Append(':').Append(value).Append("\r\n");
     private static void Field(StringBuilder sb, string name, long value) => sb.Append(name).Append(':').Append(value.ToString(Inv)).Append("\r\n");
     private static void Field2(StringBuilder sb, string name, double value) => sb.Append(name).Append(':').Append(value.ToString("F2", Inv)).Append("\r\n");
-
-    /// <summary>A configuration value by name, for parameters another part of the server may own.</summary>
-    private static string ConfigValue(KvasirServer server, string name, string fallback) => server.Config.Find(name)?.Get() ?? fallback;
-
-    private static bool ConfigFlag(KvasirServer server, string name) => ConfigValue(server, name, "no") == "yes";
-
-    private static long ConfigLong(KvasirServer server, string name, long fallback) =>
-        long.TryParse(ConfigValue(server, name, ""), NumberStyles.Integer, Inv, out long v) ? v : fallback;
 
     /// <summary>Valkey replaces the characters that would break the INFO format in names it prints.</summary>
     private static string Safe(string s)
@@ -154,7 +146,8 @@ public static class InfoBuilder
         Field(sb, "redis_git_sha1", "00000000");
         Field(sb, "redis_git_dirty", 0);
         Field(sb, "redis_build_id", BuildId());
-        Field(sb, "server_mode", ConfigFlag(server, "cluster-enabled") ? "cluster" : "standalone");
+        // extended-redis-compatibility renames the field back to what Redis printed.
+        Field(sb, cfg.ExtendedRedisCompatibility ? "redis_mode" : "server_mode", cfg.ClusterEnabled ? "cluster" : "standalone");
         Field(sb, "os", OsName());
         Field(sb, "arch_bits", IntPtr.Size * 8);
         Field(sb, "monotonic_clock", "POSIX clock_gettime");
@@ -174,7 +167,7 @@ public static class InfoBuilder
         Field(sb, "executable", Environment.ProcessPath ?? "");
         Field(sb, "config_file", cfg.ConfigFile.Length == 0 ? "" : Path.GetFullPath(cfg.ConfigFile));
         Field(sb, "io_threads_active", 0);
-        Field(sb, "availability_zone", ConfigValue(server, "availability-zone", ""));
+        Field(sb, "availability_zone", server.Config.AvailabilityZone);
         if (server.BoundPort != 0)
         {
             sb.Append("listener0:name=tcp");
@@ -295,7 +288,7 @@ public static class InfoBuilder
         Field(sb, "lazyfree_pending_objects", st.Gauge("lazyfree_pending_objects"));
         Field(sb, "lazyfreed_objects", st.Gauge("lazyfreed_objects"));
         // The runtime's own view, for operators comparing used_memory with what the process holds.
-        Field(sb, "gc_heap_size", gc.HeapSizeBytes);
+        Field(sb, "gc_heap_size", heap);
         Field(sb, "gc_committed", committed);
         Field(sb, "gc_total_allocated", GC.GetTotalAllocatedBytes(false));
         Field(sb, "gc_gen0_collections", GC.CollectionCount(0));
@@ -317,7 +310,7 @@ public static class InfoBuilder
     private static void AppendPersistence(StringBuilder sb, KvasirServer server)
     {
         var st = server.Stats;
-        bool aof = ConfigFlag(server, "appendonly");
+        bool aof = server.Config.AppendOnly;
         Field(sb, "loading", st.Gauge("loading"));
         Field(sb, "async_loading", st.Gauge("async_loading"));
         Field(sb, "current_cow_peak", 0);
@@ -384,7 +377,7 @@ public static class InfoBuilder
         Field(sb, "expired_keys", ks.ExpiredKeys);
         Field2(sb, "expired_stale_perc", 0);
         Field(sb, "expired_time_cap_reached_count", ks.ExpiredTimeCapReached);
-        Field(sb, "expire_cycle_cpu_milliseconds", st.Gauge("expire_cycle_cpu_milliseconds"));
+        Field(sb, "expire_cycle_cpu_milliseconds", m.ExpireCycleMicros / 1000);
         Field(sb, "evicted_keys", st.EvictedKeys);
         Field(sb, "evicted_clients", st.EvictedClients);
         Field(sb, "evicted_scripts", st.Gauge("evicted_scripts"));
@@ -446,7 +439,7 @@ public static class InfoBuilder
         Field(sb, "master_repl_offset", server.ReplicationOffset);
         Field(sb, "second_repl_offset", server.SecondReplicationOffset);
         Field(sb, "repl_backlog_active", st.Gauge("repl_backlog_active"));
-        Field(sb, "repl_backlog_size", ConfigLong(server, "repl-backlog-size", 1024 * 1024));
+        Field(sb, "repl_backlog_size", server.Config.ReplBacklogSize);
         Field(sb, "repl_backlog_first_byte_offset", st.Gauge("repl_backlog_first_byte_offset"));
         Field(sb, "repl_backlog_histlen", st.Gauge("repl_backlog_histlen"));
     }
@@ -498,20 +491,9 @@ public static class InfoBuilder
             sb.Append("errorstat_").Append(Safe(code)).Append(":count=").Append(server.Stats.ErrorCodes[code].ToString(Inv)).Append("\r\n");
     }
 
-    /// <summary>The percentiles latencystats reports (latency-tracking-info-percentiles, default 50 99 99.9).</summary>
-    public static double[] TrackedPercentiles(KvasirServer server)
-    {
-        string raw = ConfigValue(server, "latency-tracking-info-percentiles", "50 99 99.9");
-        var parts = raw.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        var result = new List<double>(parts.Length);
-        foreach (var p in parts)
-            if (double.TryParse(p, NumberStyles.Float, Inv, out double d)) result.Add(d);
-        return result.ToArray();
-    }
-
     private static void AppendLatencyStats(StringBuilder sb, KvasirServer server)
     {
-        var percentiles = TrackedPercentiles(server);
+        var percentiles = server.Config.LatencyTrackingInfoPercentiles;
         foreach (var c in AllCommands(server))
         {
             var h = c.LatencyHistogram;

@@ -123,7 +123,11 @@ public sealed class RespParser
 
     private ParseStatus ParseInline(byte[] buf, ref int pos, int end, CommandArgs args)
     {
-        int nl = Array.IndexOf(buf, (byte)'\n', pos, end - pos);
+        // Valkey looks for the line end with strchr, which stops at a NUL byte: a line with a NUL
+        // before its '\n' never completes there, and ends as "too big inline request". Same here.
+        int nl = buf.AsSpan(pos, end - pos).IndexOfAny((byte)'\n', (byte)0);
+        if (nl >= 0 && buf[pos + nl] == 0) nl = -1;
+        else if (nl >= 0) nl += pos;
         if (nl < 0)
         {
             if (end - pos > InlineMaxSize) return Fail("Protocol error: too big inline request");
@@ -145,11 +149,16 @@ public sealed class RespParser
         return ParseStatus.Error;
     }
 
-    /// <summary>Finds "\r\n" and returns the index of '\n', or -1.</summary>
+    /// <summary>
+    /// Finds the first '\r' of a header line and returns the index of the byte after it (the '\n', not
+    /// checked, as in Valkey), or -1. Like Valkey's strchr, the search stops at a NUL byte.
+    /// </summary>
     private static int IndexOfNewline(byte[] buf, int from, int end)
     {
-        int cr = Array.IndexOf(buf, (byte)'\r', from, end - from);
-        if (cr < 0 || cr + 1 >= end) return -1;
+        int cr = buf.AsSpan(from, end - from).IndexOfAny((byte)'\r', (byte)0);
+        if (cr < 0 || buf[from + cr] == 0) return -1;
+        cr += from;
+        if (cr + 1 >= end) return -1;
         return cr + 1;
     }
 
@@ -166,6 +175,9 @@ public static class InlineSplitter
 {
     public static bool Split(byte[] buf, int start, int end, CommandArgs args)
     {
+        // The line is a C string for Valkey: a NUL byte ends it.
+        int nul = buf.AsSpan(start, end - start).IndexOf((byte)0);
+        if (nul >= 0) end = start + nul;
         int p = start;
         while (true)
         {

@@ -22,7 +22,7 @@ public readonly record struct ListLimits(int Fill, long PackedThreshold = 0);
 /// boundary does not flip on every push and pop). Nodes live in a ring buffer of structs: pushing
 /// and popping at either end is O(1), reaching an index walks nodes from the nearer end.
 /// </summary>
-public sealed class ListValue : IDataValue, IDigestible, IDebugInspectable
+public sealed partial class ListValue : IDataValue, IDebugInspectable
 {
     private PackedNode _single;      // listpack encoding: the whole list
     private Quicklist? _ql;          // quicklist encoding
@@ -737,14 +737,6 @@ public sealed class ListValue : IDataValue, IDigestible, IDebugInspectable
     }
 
     /// <summary>A deep copy with the same encoding and node layout (COPY).</summary>
-    /// <summary>DEBUG DIGEST: the elements in order.</summary>
-    public void AddTo(ValueDigest digest)
-    {
-        if (Count == 0 || !TrySeek(0, out var c)) return;
-        Span<byte> scratch = stackalloc byte[24];
-        do digest.AddOrdered(Read(c).AsSpan(scratch)); while (MoveNext(ref c));
-    }
-
     /// <summary>As RDB saves a list: the node count, then each node as its container type and listpack blob.</summary>
     public long SerializedLength
     {

@@ -31,7 +31,7 @@ public readonly struct MemberKeyOf : IKeyOf<byte[]>
 /// sets never go back to a smaller encoding by removals (as in Valkey). Random members are drawn
 /// uniformly in every encoding (the hash table keeps its slot array dense enough to sample slots).
 /// </summary>
-public sealed class SetValue : IDataValue, IDigestible, IDebugInspectable
+public sealed partial class SetValue : IDataValue, IDebugInspectable
 {
     private ValueEncoding _encoding;
     private IntSet? _ints;
@@ -445,13 +445,6 @@ public sealed class SetValue : IDataValue, IDigestible, IDebugInspectable
         _packed = other._packed;
         _table = other._table;
         _memberBytes = other._memberBytes;
-    }
-
-    /// <summary>DEBUG DIGEST: the members, in no particular order.</summary>
-    public void AddTo(ValueDigest digest)
-    {
-        Span<byte> scratch = stackalloc byte[24];
-        foreach (var m in this) digest.AddUnordered(m.AsSpan(scratch));
     }
 
     /// <summary>As RDB saves a set: an intset or listpack blob, or the count and each member.</summary>
