@@ -259,6 +259,7 @@ public sealed partial class SetValue : IDataValue, IDebugInspectable
                 if (i < 0) return false;
                 _table.RemoveAt(i);
                 _memberBytes -= MemberSize(member.Length);
+                CompactIfSparse();
                 return true;
             }
         }
@@ -379,6 +380,13 @@ public sealed partial class SetValue : IDataValue, IDebugInspectable
 
     public PackedValue RandomElement(Random random) => ElementAt(RandomSlot(random));
 
+    /// <summary>After removals: give the memory of a mostly empty slot array back (amortised, like a dict shrink).</summary>
+    private void CompactIfSparse()
+    {
+        var table = _table!;
+        if (table.IndexLimit > 64 && (long)table.Count * 4 < table.IndexLimit) Compact();
+    }
+
     /// <summary>Rebuilds the hash table so its entries are contiguous again (after many removals).</summary>
     private void Compact()
     {
@@ -409,6 +417,7 @@ public sealed partial class SetValue : IDataValue, IDebugInspectable
             default:
                 _table!.RemoveAt(slot);
                 _memberBytes -= MemberSize(bytes.Length);
+                CompactIfSparse();
                 break;
         }
         return bytes;
