@@ -200,6 +200,7 @@ public static class SortedSetCommands
         {
             db.ValueEdited(idx, before);
         }
+        if (added + updated > 1) ctx.AddDirty(added + updated - 1);
         if (nanError)
         {
             ctx.Error("ERR resulting score is not a number (NaN)");
@@ -240,6 +241,7 @@ public static class SortedSetCommands
             if (zset.Count == 0) break;
         }
         if (deleted > 0) AfterRemoval(db, idx, zset, before);
+        if (deleted > 1) ctx.AddDirty(deleted - 1);
         ctx.Reply.WriteInteger(deleted);
     }
 
@@ -644,6 +646,7 @@ public static class SortedSetCommands
         long before = db.MemoryAt(idx);
         long deleted = zset.RemoveRange(start, end);
         if (deleted > 0) AfterRemoval(db, idx, zset, before);
+        if (deleted > 1) ctx.AddDirty(deleted - 1);
         ctx.Reply.WriteInteger(deleted);
     }
 
@@ -726,6 +729,7 @@ public static class SortedSetCommands
         if (max) zset.RemoveRange(length - n, length - 1);
         else zset.RemoveRange(0, n - 1);
         AfterRemoval(db, idx, zset, before);
+        if (n > 1) ctx.AddDirty(n - 1); // one change per popped element, as Valkey counts
     }
 
     private static void ZMPop(CommandContext ctx)
