@@ -16,7 +16,7 @@ namespace Kvasir.Types;
 /// Per-field expiry (HEXPIRE) can be added as a separate field → deadline table next to the data,
 /// leaving both encodings as they are.
 /// </summary>
-public sealed class HashValue : KeyedObject, IDataValue, IKeyEmbeddingValue
+public sealed partial class HashValue : KeyedObject, IDataValue, IKeyEmbeddingValue
 {
     // byte[] in the listpack encoding: [key entry][field entry][value entry]... (an empty array has
     // neither key nor fields); FieldTable in the hashtable encoding. One reference keeps the per-key

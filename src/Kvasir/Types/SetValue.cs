@@ -31,7 +31,7 @@ public readonly struct MemberKeyOf : IKeyOf<byte[]>
 /// sets never go back to a smaller encoding by removals (as in Valkey). Random members are drawn
 /// uniformly in every encoding (the hash table keeps its slot array dense enough to sample slots).
 /// </summary>
-public sealed class SetValue : IDataValue
+public sealed partial class SetValue : IDataValue
 {
     private ValueEncoding _encoding;
     private IntSet? _ints;

@@ -41,7 +41,7 @@ public enum ZAddResult
 /// In the keyspace a sorted set is its own key-table item (<see cref="IKeyEmbeddingValue"/>): the key
 /// is the first entry of the packed array (or a field of the skiplist encoding).
 /// </summary>
-public sealed class SortedSetValue : KeyedObject, IDataValue, IKeyEmbeddingValue
+public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbeddingValue
 {
     private object _data; // byte[] (listpack: [key entry][member entry][8-byte score]...) or SkipSet (skiplist)
 
