@@ -39,7 +39,18 @@ public sealed class CommandContext
         Args = args;
         Command = command;
         Failed = false;
+        _redacted?.Clear();
     }
+
+    private HashSet<int>? _redacted;
+
+    /// <summary>
+    /// Hides an argument (a password, a secret config value) from the slow log and MONITOR, which
+    /// then show "(redacted)" in its place, as Valkey's redactClientCommandArgument does.
+    /// </summary>
+    public void RedactArgument(int index) => (_redacted ??= new HashSet<int>()).Add(index);
+
+    public bool IsRedacted(int index) => _redacted is { Count: > 0 } r && r.Contains(index);
 
     // ----- common replies (Valkey's shared error objects) -----
 

@@ -44,6 +44,13 @@ public static class SetCommands
         return null;
     }
 
+    /// <summary>Deletes a key whose set an edit just emptied (settling the edit's accounting first).</summary>
+    private static void DeleteEmptied(Database db, int idx, long memoryBefore)
+    {
+        db.ValueResized(idx, memoryBefore);
+        db.DeleteAt(idx);
+    }
+
     // ----- single-set commands -----
 
     private static void Sadd(CommandContext ctx)
@@ -95,6 +102,7 @@ public static class SetCommands
             deleted++;
             if (set.Count == 0)
             {
+                db.ValueResized(idx, before);
                 db.DeleteAt(idx);
                 keyRemoved = true;
                 break;
@@ -179,7 +187,7 @@ public static class SetCommands
             ctx.Reply.WriteInteger(0);
             return;
         }
-        if (source.Count == 0) db.DeleteAt(src);
+        if (source.Count == 0) DeleteEmptied(db, src, srcBefore);
         else db.ValueEdited(src, srcBefore);
 
         if (target is null)
@@ -222,7 +230,7 @@ public static class SetCommands
         long before = db.MemoryAt(idx);
         var member = set.PopRandom(Rng(ctx));
         ctx.Reply.WriteBulk(member);
-        if (set.Count == 0) db.DeleteAt(idx);
+        if (set.Count == 0) DeleteEmptied(db, idx, before);
         else db.ValueEdited(idx, before);
     }
 

@@ -853,26 +853,36 @@ public static class SortedSetCommands
 
     private enum Aggregate { Sum, Min, Max }
 
-    /// <summary>One input of a set operation: a sorted set or nothing (missing key).</summary>
+    /// <summary>One input of a set operation: a sorted set, a plain set (every score 1), or nothing (missing key).</summary>
     private sealed class Operand
     {
         public SortedSetValue? ZSet;
+        public SetValue? Set;
         public double Weight = 1;
 
-        public long Count => ZSet?.Count ?? 0;
+        public object? Subject => (object?)ZSet ?? Set;
+
+        public long Count => ZSet?.Count ?? Set?.Count ?? 0;
 
         public bool TryGetScore(ReadOnlySpan<byte> member, out double score)
         {
-            score = 0;
-            return ZSet is not null && ZSet.TryGetScore(member, out score);
+            if (ZSet is not null) return ZSet.TryGetScore(member, out score);
+            score = 1;
+            return Set is not null && Set.Contains(member);
         }
 
         public void ForEach(Action<ReadOnlySpan<byte>, double> visit)
         {
-            if (ZSet is null) return;
-            // Highest first, the order Valkey's zuiNext walks a sorted set in.
-            var it = ZSet.IterateFrom(ZSet.Count - 1, true);
-            while (it.MoveNext()) visit(it.Member, it.Score);
+            if (ZSet is not null)
+            {
+                // Highest first, the order Valkey's zuiNext walks a sorted set in.
+                var it = ZSet.IterateFrom(ZSet.Count - 1, true);
+                while (it.MoveNext()) visit(it.Member, it.Score);
+                return;
+            }
+            if (Set is null) return;
+            Span<byte> scratch = stackalloc byte[24];
+            foreach (var member in Set) visit(member.AsSpan(scratch), 1);
         }
     }
 
@@ -900,6 +910,7 @@ public static class SortedSetCommands
             if (idx < 0) continue;
             var type = db.TypeAt(idx);
             if (type == DataType.ZSet) src[i].ZSet = (SortedSetValue)db.ObjectAt(idx)!;
+            else if (type == DataType.Set) src[i].Set = (SetValue)db.ObjectAt(idx)!;
             else
             {
                 ctx.WrongType();
@@ -991,7 +1002,7 @@ public static class SortedSetCommands
                     for (k = 1; k < src.Length; k++)
                     {
                         double value;
-                        if (ReferenceEquals(src[k].ZSet, src[0].ZSet)) value = s0 * src[k].Weight;
+                        if (ReferenceEquals(src[k].Subject, src[0].Subject)) value = s0 * src[k].Weight;
                         else if (src[k].TryGetScore(member, out value)) value *= src[k].Weight;
                         else break;
                         Accumulate(ref score, value, aggregate);

@@ -341,6 +341,19 @@ public sealed class SortedSetTests : IClassFixture<SharedServerFixture>
     }
 
     [Fact]
+    public async Task PlainSetsTakePartWithScoreOne()
+    {
+        await using var c = await _server.ConnectAsync();
+        await c.CallAsync("SADD", "{p}set", "a", "b", "c");
+        await c.CallAsync("ZADD", "{p}z", "2", "b", "3", "c", "4", "d");
+        Assert.Equal("[a, 2, b, 8, c, 11, d, 12]", (await c.CallAsync("ZUNION", "2", "{p}set", "{p}z", "WEIGHTS", "2", "3", "WITHSCORES")).ToString());
+        Assert.Equal("[b, 2, c, 3]", (await c.CallAsync("ZINTER", "2", "{p}z", "{p}set", "AGGREGATE", "MAX", "WITHSCORES")).ToString());
+        Assert.Equal("[a, 1]", (await c.CallAsync("ZDIFF", "2", "{p}set", "{p}z", "WITHSCORES")).ToString());
+        Assert.Equal(2, (await c.CallAsync("ZINTERCARD", "2", "{p}set", "{p}z")).Integer);
+        await AssertError(c, "WRONGTYPE Operation against a key holding the wrong kind of value", "ZRANGE", "{p}set", "0", "-1");
+    }
+
+    [Fact]
     public async Task Resp3UsesDoublesAndNestedPairs()
     {
         await using var c = await _server.ConnectAsync();
