@@ -33,6 +33,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         Log.Level = ServerLog.ParseLevel(Config.LogLevel);
         Databases = new Database[Config.Databases];
         for (int i = 0; i < Databases.Length; i++) Databases[i] = new Database(i, Keyspace);
+        Persistence = new global::Kvasir.Persistence.PersistenceManager(this);
         Commands = new CommandTable();
         CommandRegistry.RegisterAll(Commands);
         foreach (var (from, to) in Config.CommandRenames) Commands.Rename(from, to);
@@ -111,6 +112,10 @@ public sealed partial class KvasirServer : IAsyncDisposable
 
     public async Task StartAsync()
     {
+        // Like Valkey, the data set is loaded before clients are served; a file that cannot be
+        // loaded stops the start (Valkey exits with status 1).
+        if (!Persistence.LoadAtStartup())
+            throw new InvalidOperationException("Fatal error loading the DB, check server logs. Exiting.");
         var tcp = new List<TcpListenerHost>();
         if (!StartTcpListeners(tcp, out string? tcpError))
         {

@@ -25,5 +25,6 @@ public static class CommandRegistry
         SetCommands.Register(table);
         HashCommands.Register(table);
         SortedSetCommands.Register(table);
+        PersistenceCommands.Register(table);
     }
 }
