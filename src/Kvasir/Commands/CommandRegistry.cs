@@ -24,5 +24,6 @@ public static class CommandRegistry
         SetCommands.Register(table);
         HashCommands.Register(table);
         SortedSetCommands.Register(table);
+        GeoCommands.Register(table);
     }
 }
