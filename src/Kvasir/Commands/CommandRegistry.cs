@@ -26,5 +26,6 @@ public static class CommandRegistry
         HashCommands.Register(table);
         SortedSetCommands.Register(table);
         PersistenceCommands.Register(table);
+        GeoCommands.Register(table);
     }
 }
