@@ -44,6 +44,15 @@ public sealed partial class KvasirServer
         client.RemoteEndPoint is IPEndPoint ip && (IPAddress.IsLoopback(ip.Address) ||
             (ip.Address.IsIPv4MappedToIPv6 && IPAddress.IsLoopback(ip.Address.MapToIPv4())));
 
+    /// <summary>Under the data lock: closes a client now (CLIENT KILL). It leaves the client list at once,
+    /// as Valkey's freeClient, and its connection stops executing commands.</summary>
+    public void DisconnectClient(Client client)
+    {
+        client.Flags |= ClientFlags.CloseAsap;
+        client.Transport?.Close();
+        ClientClosed(client);
+    }
+
     /// <summary>Under the data lock: a connection ended.</summary>
     internal void ClientClosed(Client client)
     {

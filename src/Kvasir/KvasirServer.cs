@@ -33,11 +33,17 @@ public sealed partial class KvasirServer : IAsyncDisposable
         Log.Level = ServerLog.ParseLevel(Config.LogLevel);
         Databases = new Database[Config.Databases];
         for (int i = 0; i < Databases.Length; i++) Databases[i] = new Database(i, Keyspace);
+        Persistence = new global::Kvasir.Persistence.PersistenceManager(this);
         Commands = new CommandTable();
         CommandRegistry.RegisterAll(Commands);
         foreach (var (from, to) in Config.CommandRenames) Commands.Rename(from, to);
         Dispatcher = new Dispatcher(this);
-        RunId = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20)).ToLowerInvariant();
+        Propagator = new Replication.Propagator(this);
+        Keyspace.KeyExpired += Propagator.ExpiredKeyDeleted;
+        ClientClosing += Propagator.DetachReplica;
+        Tick += PingReplicasWhenDue;
+        Clients.Attach(this);
+        RunId = NewRandomId();
         ApplyKeyspaceSettings();
         Config.Changed += _ => ApplyKeyspaceSettings();
         Keyspace.NowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
@@ -56,7 +62,28 @@ public sealed partial class KvasirServer : IAsyncDisposable
     public ClientRegistry Clients { get; } = new();
     public SlowLog SlowLog { get; } = new();
     public LatencyMonitor Latency { get; } = new();
+    public Scripting.FunctionLibraries Functions { get; } = new();
+
+    /// <summary>The stream of replayable effects that feeds replicas (and later the AOF).</summary>
+    public Replication.Propagator Propagator { get; }
     public string RunId { get; }
+
+    /// <summary>Replication ids and offset (INFO replication); DEBUG CHANGE-REPL-ID renews the ids.</summary>
+    public string ReplicationId { get; set; } = NewRandomId();
+    public string ReplicationId2 { get; set; } = new string('0', 40);
+    public long ReplicationOffset { get; set; }
+    public long SecondReplicationOffset { get; set; } = -1;
+
+    /// <summary>A new random 40-character hex id (run ids, replication ids).</summary>
+    public static string NewRandomId() =>
+        Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20)).ToLowerInvariant();
+
+    /// <summary>
+    /// Writes the final snapshot at SHUTDOWN; set by the persistence subsystem. The argument tells
+    /// whether SAVE was requested explicitly (otherwise the configured save points decide); the
+    /// result is false when saving failed. While null there is nothing that could save.
+    /// </summary>
+    public Func<bool, bool>? ShutdownSave { get; set; }
 
     /// <summary>Unix ms when the server started (uptime).</summary>
     public long StartedAtMs { get; } = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
@@ -85,6 +112,10 @@ public sealed partial class KvasirServer : IAsyncDisposable
 
     public async Task StartAsync()
     {
+        // Like Valkey, the data set is loaded before clients are served; a file that cannot be
+        // loaded stops the start (Valkey exits with status 1).
+        if (!Persistence.LoadAtStartup())
+            throw new InvalidOperationException("Fatal error loading the DB, check server logs. Exiting.");
         var tcp = new List<TcpListenerHost>();
         if (!StartTcpListeners(tcp, out string? tcpError))
         {

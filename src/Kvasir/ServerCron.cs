@@ -29,11 +29,17 @@ internal sealed class ServerCron
             int hz = Math.Clamp(_server.Config.Hz, 1, 500);
             Thread.Sleep(1000 / hz);
             if (_stop) break;
+            if (_server.CronPaused) continue;
             try
             {
-                if (_server.ActiveExpireEnabled) ActiveExpireCycle(hz);
+                long started = System.Diagnostics.Stopwatch.GetTimestamp();
+                if (_server.ActiveExpireEnabled)
+                {
+                    ActiveExpireCycle(hz);
+                    _server.ExpireCycleDone(started);
+                }
                 CloseTimedOutClients();
-                _server.CronTick();
+                _server.CronTick(started);
             }
             catch (Exception e)
             {

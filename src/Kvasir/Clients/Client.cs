@@ -52,6 +52,9 @@ public sealed class Client
     public ReplyWriter Reply { get; } = new();
 
     public string Name = "";
+
+    /// <summary>The port a replica said it listens on (REPLCONF listening-port), for INFO replication.</summary>
+    public int ReplicaListeningPort;
     public string LibName = "";
     public string LibVersion = "";
     public int DbIndex;
@@ -69,6 +72,23 @@ public sealed class Client
     public long CreatedMs;
     public long LastInteractionMs;
 
+    /// <summary>The socket's file descriptor (CLIENT LIST fd), -1 for clients without one.</summary>
+    public int Fd = -1;
+
+    /// <summary>Pub/sub subscription counts (CLIENT LIST sub/psub/ssub), kept by the pub/sub subsystem.</summary>
+    public int Subscriptions;
+    public int PatternSubscriptions;
+    public int ShardSubscriptions;
+
+    /// <summary>Client tracking redirection target (CLIENT LIST redir), meaningful with the Tracking flag.</summary>
+    public long TrackingRedirection;
+
+    /// <summary>CLIENT CAPA REDIRECT: a replica may answer this client's writes with -REDIRECT.</summary>
+    public bool CanRedirect;
+
+    /// <summary>Largest reply buffer use seen (CLIENT LIST rbp).</summary>
+    public int ReplyPeak;
+
     public string LastCommand = "NULL";
     public long TotalCommands;
     public long NetInputBytes;
@@ -80,27 +100,48 @@ public sealed class Client
     public List<byte[][]>? MultiQueue;
     public long MultiMemory;
 
+    /// <summary>Union of the flags of the queued commands: EXEC is a write (for CLIENT PAUSE WRITE) when one of them is.</summary>
+    public Commands.CommandFlags MultiCommandFlags;
+
+    /// <summary>Keys this client WATCHes (owned by <see cref="WatchRegistry"/>).</summary>
+    public List<WatchedKey>? WatchedKeys;
+
+    public int WatchedKeyCount => WatchedKeys?.Count ?? 0;
+
+    /// <summary>True while a command of this client waits for a CLIENT PAUSE to end (Valkey's postponed clients).</summary>
+    public bool Postponed;
+
+    /// <summary>Drops the queued commands but stays in MULTI (a WATCHed key changed or a command was refused).</summary>
+    public void ClearMultiQueue()
+    {
+        MultiQueue = null;
+        MultiMemory = 0;
+        MultiCommandFlags = 0;
+    }
+
     public bool Has(ClientFlags f) => (Flags & f) != 0;
 
-    /// <summary>CLIENT LIST "flags" letters.</summary>
+    /// <summary>CLIENT LIST "flags" letters, in Valkey's order.</summary>
     public string FlagLetters()
     {
-        var sb = new System.Text.StringBuilder();
-        if (Has(ClientFlags.Replica)) sb.Append(Has(ClientFlags.Monitor) ? "O" : "S");
-        if (Has(ClientFlags.Master)) sb.Append('M');
-        if (Has(ClientFlags.PubSub)) sb.Append('P');
-        if (Has(ClientFlags.Multi)) sb.Append('x');
-        if (Has(ClientFlags.Blocked)) sb.Append('b');
-        if (Has(ClientFlags.Tracking)) sb.Append('t');
-        if (Has(ClientFlags.DirtyCas)) sb.Append('d');
-        if (Has(ClientFlags.CloseAfterReply)) sb.Append('c');
-        if (Has(ClientFlags.UnixSocket)) sb.Append('U');
-        if (Has(ClientFlags.ReadOnly)) sb.Append('r');
-        if (Has(ClientFlags.NoEvict)) sb.Append('e');
-        if (Has(ClientFlags.NoTouch)) sb.Append('T');
-        if (Has(ClientFlags.Monitor) && !Has(ClientFlags.Replica)) sb.Append('O');
-        if (sb.Length == 0) sb.Append('N');
-        return sb.ToString();
+        Span<char> letters = stackalloc char[20];
+        int n = 0;
+        if (Has(ClientFlags.Monitor)) letters[n++] = 'O';
+        else if (Has(ClientFlags.Replica)) letters[n++] = 'S';
+        if (Has(ClientFlags.Master)) letters[n++] = 'M';
+        if (Has(ClientFlags.PubSub)) letters[n++] = 'P';
+        if (Has(ClientFlags.Multi)) letters[n++] = 'x';
+        if (Has(ClientFlags.Blocked)) letters[n++] = 'b';
+        if (Has(ClientFlags.Tracking)) letters[n++] = 't';
+        if (Has(ClientFlags.DirtyCas)) letters[n++] = 'd';
+        if (Has(ClientFlags.CloseAfterReply)) letters[n++] = 'c';
+        if (Has(ClientFlags.CloseAsap)) letters[n++] = 'A';
+        if (Has(ClientFlags.UnixSocket)) letters[n++] = 'U';
+        if (Has(ClientFlags.ReadOnly)) letters[n++] = 'r';
+        if (Has(ClientFlags.NoEvict)) letters[n++] = 'e';
+        if (Has(ClientFlags.NoTouch)) letters[n++] = 'T';
+        if (n == 0) letters[n++] = 'N';
+        return new string(letters[..n]);
     }
 }
 

@@ -30,10 +30,14 @@ public static class CommandCatalog
         var flagNames = Strings("flags");
         var flags = CommandFlags.None;
         foreach (var f in flagNames) flags |= CommandFlagNames.Parse(f);
+        string name = e.GetProperty("name").GetString()!;
+        // Flags COMMAND INFO does not show (protected, may_replicate, touches_arbitrary_keys) still drive
+        // the dispatcher and propagation; they are kept apart so COMMAND INFO stays as Valkey's.
+        foreach (var f in Strings("hiddenFlags")) flags |= CommandFlagNames.Parse(f);
         var specsJson = e.GetProperty("keySpecs");
         var def = new CommandDefinition
         {
-            Name = e.GetProperty("name").GetString()!,
+            Name = name,
             Arity = e.GetProperty("arity").GetInt32(),
             FlagNames = flagNames,
             Flags = flags,

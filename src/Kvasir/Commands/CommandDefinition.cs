@@ -49,9 +49,13 @@ public sealed class CommandDefinition
     public long RejectedCalls;
     public long FailedCalls;
 
+    /// <summary>Latency distribution (INFO latencystats, LATENCY HISTOGRAM); null until the first call while latency-tracking is on.</summary>
+    public Observability.LatencyHistogram? LatencyHistogram;
+
     public void ResetStats()
     {
         Calls = Microseconds = RejectedCalls = FailedCalls = 0;
+        LatencyHistogram = null;
         if (Subcommands is not null)
             foreach (var s in Subcommands.Values) s.ResetStats();
     }

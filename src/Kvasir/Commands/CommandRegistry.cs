@@ -6,7 +6,26 @@ public static class CommandRegistry
     public static void RegisterAll(CommandTable table)
     {
         ConnectionCommands.Register(table);
+        ClientCommands.Register(table);
+        TransactionCommands.Register(table);
         StringCommands.Register(table);
+        BitmapCommands.Register(table);
+        KeyCommands.Register(table);
+        ExpireCommands.Register(table);
         ConfigCommands.Register(table);
+        FunctionCommands.Register(table);
+        ReplicationCommands.Register(table);
+        InfoCommand.Register(table);
+        CommandIntrospection.Register(table);
+        ServerCommands.Register(table);
+        SlowlogCommands.Register(table);
+        LatencyCommands.Register(table);
+        DebugCommands.Register(table);
+        ListCommands.Register(table);
+        SetCommands.Register(table);
+        HashCommands.Register(table);
+        SortedSetCommands.Register(table);
+        PersistenceCommands.Register(table);
+        GeoCommands.Register(table);
     }
 }

@@ -49,6 +49,7 @@ public sealed class Dispatcher
         var cmd = server.Commands.Find(args[0]);
         if (cmd is null)
         {
+            client.LastCommand = "NULL";
             RejectUnknown(ctx, args);
             return DispatchResult.Done;
         }
@@ -57,16 +58,25 @@ public sealed class Dispatcher
             var sub = cmd.Subcommands!.GetValueOrDefault(Encoding.UTF8.GetString(args[1]));
             if (sub is null || sub.Handler is null)
             {
+                client.LastCommand = "NULL";
                 Reject(ctx, cmd, $"ERR unknown subcommand '{Truncate(args.ToString(1))}'. Try {cmd.Name.ToUpperInvariant()} HELP.");
                 return DispatchResult.Done;
             }
             cmd = sub;
         }
         ctx.ResetForCommand(args, cmd);
+        // CLIENT LIST cmd= shows the command being run, or queued (Valkey's lastcmd is set at lookup).
+        client.LastCommand = cmd.Name;
 
         if ((cmd.Arity > 0 && args.Count != cmd.Arity) || args.Count < -cmd.Arity)
         {
             Reject(ctx, cmd, $"ERR wrong number of arguments for '{cmd.Name}' command");
+            return DispatchResult.Done;
+        }
+
+        if (cmd.Has(CommandFlags.Protected) && ProtectedRefusal(client, cmd) is { } refusal)
+        {
+            Reject(ctx, cmd, refusal);
             return DispatchResult.Done;
         }
 
@@ -76,13 +86,39 @@ public sealed class Dispatcher
             return DispatchResult.Done;
         }
 
+        if (client.Has(ClientFlags.Multi) && cmd.Has(CommandFlags.NoMulti))
+        {
+            Reject(ctx, cmd, "ERR Command not allowed inside a transaction");
+            return DispatchResult.Done;
+        }
+
+        if (server.Config.MaxMemory > 0 && IsDenyOom(client, cmd) && IsOverMaxMemory())
+        {
+            Reject(ctx, cmd, "OOM command not allowed when used memory > 'maxmemory'.");
+            return DispatchResult.Done;
+        }
+
+        if (server.Config.MinReplicasToWrite > 0 && !client.Has(ClientFlags.Master) && HasAny(client, cmd, CommandFlags.Write) && !HasEnoughGoodReplicas())
+        {
+            Reject(ctx, cmd, "NOREPLICAS Not enough good replicas to write.");
+            return DispatchResult.Done;
+        }
+
+        // As in Valkey, the pause check comes before MULTI queueing: a paused client waits even to queue.
+        var clients = server.Clients;
+        if (client.Postponed && clients.MustWaitForTurn(client)) return DispatchResult.Suspended;
+        if (IsPausedFor(client, cmd))
+        {
+            clients.Postpone(client);
+            return DispatchResult.Suspended;
+        }
+        if (client.Postponed) clients.EndPostpone(client);
+
         if (client.Has(ClientFlags.Multi) && !IsTransactionControl(cmd))
         {
             QueueInTransaction(ctx, cmd, args);
             return DispatchResult.Done;
         }
-
-        if (IsPausedFor(client, cmd)) return DispatchResult.Suspended;
 
         Call(ctx, cmd, args);
         return DispatchResult.Done;
@@ -94,25 +130,59 @@ public sealed class Dispatcher
         var server = _server;
         var client = ctx.Client;
         ctx.ResetForCommand(args, cmd);
-        if (server.Clients.Monitors.Count > 0 && !cmd.Has(CommandFlags.SkipMonitor) && !cmd.Has(CommandFlags.Admin))
-            FeedMonitors(client, args);
-
+        // CLIENT NO-TOUCH: this client's lookups leave LRU/LFU alone, except TOUCH which exists to touch.
+        var keyspace = server.Keyspace;
+        bool outerNoTouch = keyspace.NoTouch;
+        keyspace.NoTouch = client.Has(ClientFlags.NoTouch) && cmd.Name != "touch";
+        var propagator = server.Propagator;
+        propagator.BeginUnit();
+        long dirtyBefore = keyspace.Dirty;
         long start = Stopwatch.GetTimestamp();
         cmd.Handler!(ctx);
         long micros = (long)Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+        keyspace.NoTouch = outerNoTouch;
+        // A command that changed data propagates itself, after any effects it added (EXEC never does:
+        // the commands it ran did). The outermost unit emits, as a MULTI/EXEC when it holds several.
+        if (propagator.Active && keyspace.Dirty != dirtyBefore && !ctx.PropagationPrevented && cmd.Name != "exec")
+            propagator.Add(client.DbIndex, ctx.PropagateArgv ?? args.ToArrays());
+        propagator.EndUnit(cmd.Has(CommandFlags.TouchesArbitraryKeys));
 
         cmd.Calls++;
         cmd.Microseconds += micros;
         if (ctx.Failed) cmd.FailedCalls++;
+        if (server.Config.LatencyTracking) (cmd.LatencyHistogram ??= new Observability.LatencyHistogram()).Record(micros * 1000);
+        server.Metrics.AddCommand(micros);
         server.Stats.TotalCommandsProcessed++;
         client.TotalCommands++;
-        client.LastCommand = cmd.Name;
+
+        // Monitors see a command after it ran (so EXEC follows the commands it ran, and SELECT shows
+        // the new database), with the arguments it was sent with, secrets redacted by the handler.
+        if (server.Clients.Monitors.Count > 0 && !cmd.Has(CommandFlags.SkipMonitor) && !cmd.Has(CommandFlags.Admin))
+            FeedMonitors(client, MonitorArguments(args, ctx));
 
         var cfg = server.Config;
         if (cfg.SlowlogLogSlowerThan >= 0 && micros >= cfg.SlowlogLogSlowerThan && !cmd.Has(CommandFlags.SkipSlowlog))
-            server.SlowLog.Add(args.ToArrays(), micros, client.RemoteAddress, client.Name, cfg.SlowlogMaxLen);
-        if (cfg.LatencyMonitorThreshold > 0 && micros / 1000 >= cfg.LatencyMonitorThreshold)
-            server.Latency.Add(cmd.Has(CommandFlags.Fast) ? "fast-command" : "command", micros / 1000);
+            server.SlowLog.Add(LoggedArguments(args, ctx), micros, client.RemoteAddress, client.Name, cfg.SlowlogMaxLen);
+        server.AddLatencySample(cmd.Has(CommandFlags.Fast) ? "fast-command" : "command", micros / 1000);
+    }
+
+    /// <summary>DEBUG and MODULE run only where enable-debug-command / enable-module-command allow ("local": loopback or unix socket).</summary>
+    private string? ProtectedRefusal(Client client, CommandDefinition cmd)
+    {
+        bool module = (cmd.Parent ?? cmd).Name == "module";
+        string setting = module ? _server.Config.EnableModuleCommand : _server.Config.EnableDebugCommand;
+        if (setting == "yes") return null;
+        if (setting == "local" && IsLocal(client)) return null;
+        return $"ERR {(module ? "MODULE" : "DEBUG")} command not allowed. If the {(module ? "enable-module-command" : "enable-debug-command")} option is set to \"local\", " +
+               "you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+    }
+
+    private static bool IsLocal(Client client)
+    {
+        if (client.Has(ClientFlags.UnixSocket)) return true;
+        if (client.RemoteEndPoint is not System.Net.IPEndPoint ip) return false;
+        var address = ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address;
+        return System.Net.IPAddress.IsLoopback(address);
     }
 
     private static bool IsTransactionControl(CommandDefinition cmd) =>
@@ -121,32 +191,27 @@ public sealed class Dispatcher
     private void QueueInTransaction(CommandContext ctx, CommandDefinition cmd, CommandArgs args)
     {
         var client = ctx.Client;
-        if (cmd.Has(CommandFlags.NoMulti))
+        // An aborted transaction keeps answering QUEUED but stores nothing (EXEC will fail anyway).
+        if (!client.Has(ClientFlags.DirtyCas) && !client.Has(ClientFlags.DirtyExec))
         {
-            client.Flags |= ClientFlags.DirtyExec;
-            ctx.Error($"ERR Command not allowed inside a transaction");
-            return;
+            client.MultiQueue ??= new List<byte[][]>();
+            var copy = args.ToArrays();
+            client.MultiQueue.Add(copy);
+            foreach (var a in copy) client.MultiMemory += a.Length;
+            client.MultiCommandFlags |= cmd.Flags;
         }
-        client.MultiQueue ??= new List<byte[][]>();
-        var copy = args.ToArrays();
-        client.MultiQueue.Add(copy);
-        foreach (var a in copy) client.MultiMemory += a.Length;
         ctx.Reply.WriteSimpleString("QUEUED"u8);
     }
 
     private bool IsPausedFor(Client client, CommandDefinition cmd)
     {
         var clients = _server.Clients;
-        if (clients.PauseEndMs == 0) return false;
-        if (Environment.TickCount64 >= clients.PauseEndMs)
-        {
-            clients.PauseEndMs = 0;
-            return false;
-        }
+        if (clients.PauseEndMs == 0 || !clients.IsPaused) return false;
         if (client.Has(ClientFlags.Replica) || client.Has(ClientFlags.Master)) return false;
         if (!clients.PauseWritesOnly) return true;
         // WRITE pause: writes and commands that may write (EVAL, PUBLISH...) wait; reads go on.
-        return cmd.Has(CommandFlags.Write) || cmd.Has(CommandFlags.MayReplicate);
+        // EXEC counts as a write when one of its queued commands is.
+        return HasAny(client, cmd, CommandFlags.Write | CommandFlags.MayReplicate);
     }
 
     private void RejectUnknown(CommandContext ctx, CommandArgs args)
@@ -155,39 +220,115 @@ public sealed class Dispatcher
         sb.Append("ERR unknown command '").Append(Truncate(args.ToString(0))).Append("', with args beginning with: ");
         for (int i = 1; i < args.Count && sb.Length < 128; i++)
             sb.Append('\'').Append(Truncate(args.ToString(i), 128 - sb.Length)).Append("' ");
-        if (ctx.Client.Has(ClientFlags.Multi)) ctx.Client.Flags |= ClientFlags.DirtyExec;
+        FlagTransaction(ctx.Client);
         ctx.Error(sb.ToString());
     }
 
     private static void Reject(CommandContext ctx, CommandDefinition cmd, string message)
     {
         cmd.RejectedCalls++;
-        if (ctx.Client.Has(ClientFlags.Multi)) ctx.Client.Flags |= ClientFlags.DirtyExec;
+        if (cmd.Name == "exec" && ctx.Client.Has(ClientFlags.Multi))
+        {
+            // A refused EXEC ends the transaction, saying why (Valkey's execCommandAbort). Generic
+            // errors lose their "ERR " there; errors with their own code (OOM, NOREPLICAS...) keep it.
+            TransactionCommands.DiscardTransaction(ctx);
+            string reason = message.StartsWith("ERR ", StringComparison.Ordinal) ? message[4..] : message;
+            ctx.Error("EXECABORT Transaction discarded because of: " + reason);
+            return;
+        }
+        FlagTransaction(ctx.Client);
         ctx.Error(message);
     }
 
-    private static string Truncate(string s, int max = 128) => s.Length <= max ? s : s[..Math.Max(0, max)];
+    /// <summary>Whether the command has one of <paramref name="flags"/>; EXEC has the flags of its queued commands too.</summary>
+    private static bool HasAny(Client client, CommandDefinition cmd, CommandFlags flags)
+    {
+        var all = cmd.Flags;
+        if (cmd.Name == "exec") all |= client.MultiCommandFlags;
+        return (all & flags) != 0;
+    }
 
-    private void FeedMonitors(Client source, CommandArgs args)
+    /// <summary>Commands that may grow memory are refused when over maxmemory.</summary>
+    private static bool IsDenyOom(Client client, CommandDefinition cmd) => HasAny(client, cmd, CommandFlags.DenyOom);
+
+    /// <summary>
+    /// min-replicas-to-write: writes need that many replicas acknowledging within min-replicas-max-lag.
+    /// The replication subsystem reports the count as the INFO gauge min_slaves_good_slaves.
+    /// </summary>
+    private bool HasEnoughGoodReplicas()
+    {
+        var cfg = _server.Config;
+        if (cfg.ReplicaOfHost.Length > 0 || cfg.MinReplicasMaxLag == 0 || cfg.MinReplicasToWrite == 0) return true;
+        return _server.Stats.Gauge("min_slaves_good_slaves") >= cfg.MinReplicasToWrite;
+    }
+
+    /// <summary>
+    /// Memory as counted for maxmemory (replica output buffers excluded, as in Valkey). Eviction is not
+    /// implemented yet: when it is, it belongs here, freeing keys before this answers true.
+    /// </summary>
+    private bool IsOverMaxMemory()
+    {
+        long used = Observability.MemoryAccounting.DatasetAndTables(_server)
+                    + Observability.MemoryAccounting.ClientsMemory(_server, normal: true)
+                    + Observability.MemoryAccounting.BaseOverhead;
+        return used > _server.Config.MaxMemory;
+    }
+
+    /// <summary>A command was refused while queueing: EXEC must fail, and the queue is useless now.</summary>
+    private static void FlagTransaction(Client client)
+    {
+        if (!client.Has(ClientFlags.Multi)) return;
+        client.Flags |= ClientFlags.DirtyExec;
+        client.ClearMultiQueue();
+    }
+
+    /// <summary>Valkey formats these names with "%.128s": at most 128 characters, and a NUL ends the string.</summary>
+    private static string Truncate(string s, int max = 128)
+    {
+        int nul = s.IndexOf('\0');
+        if (nul >= 0) s = s[..nul];
+        return s.Length <= max ? s : s[..Math.Max(0, max)];
+    }
+
+    private static readonly byte[] Redacted = "(redacted)"u8.ToArray();
+
+    /// <summary>The arguments part of a MONITOR line: "arg" "arg" ... with Valkey's escaping.</summary>
+    public static string MonitorArguments(CommandArgs args, CommandContext? ctx = null)
     {
         var sb = new StringBuilder();
-        double now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0;
-        sb.Append(now.ToString("F6", System.Globalization.CultureInfo.InvariantCulture));
+        for (int i = 0; i < args.Count; i++)
+        {
+            if (i > 0) sb.Append(' ');
+            sb.Append('"');
+            AppendRepr(sb, ctx is not null && ctx.IsRedacted(i) ? Redacted : args[i]);
+            sb.Append('"');
+        }
+        return sb.ToString();
+    }
+
+    private static byte[][] LoggedArguments(CommandArgs args, CommandContext ctx)
+    {
+        var result = args.ToArrays();
+        for (int i = 0; i < result.Length; i++)
+            if (ctx.IsRedacted(i)) result[i] = Redacted;
+        return result;
+    }
+
+    /// <summary>Sends "unix-seconds.micros [db client-address] arguments" to every monitor, the sender included.</summary>
+    public void FeedMonitors(Client source, string arguments)
+    {
+        var sb = new StringBuilder(arguments.Length + 64);
+        long micros = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / 10;
+        sb.Append((micros / 1_000_000).ToString(System.Globalization.CultureInfo.InvariantCulture)).Append('.')
+          .Append((micros % 1_000_000).ToString("D6", System.Globalization.CultureInfo.InvariantCulture));
         sb.Append(" [").Append(source.DbIndex).Append(' ');
         if (source.Has(ClientFlags.Fake)) sb.Append("lua");
         else if (source.Has(ClientFlags.UnixSocket)) sb.Append("unix:").Append(_server.Config.UnixSocket);
         else sb.Append(source.RemoteAddress);
-        sb.Append(']');
-        for (int i = 0; i < args.Count; i++)
-        {
-            sb.Append(" \"");
-            AppendRepr(sb, args[i]);
-            sb.Append('"');
-        }
+        sb.Append("] ").Append(arguments);
         var line = Encoding.UTF8.GetBytes(sb.ToString());
         foreach (var m in _server.Clients.Monitors)
         {
-            if (m == source) continue;
             m.Reply.WriteSimpleString(line);
             m.Transport?.OutputAvailable();
         }

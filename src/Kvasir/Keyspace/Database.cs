@@ -28,6 +28,8 @@ public sealed class Database
     private HashTable<ExpireEntry, ExpireKeyOf> _expires = new(16);
     private readonly KeyspaceContext _ctx;
     private long _valueBytes;
+    private ulong _expiresCursor;                 // where active expiry resumes in _expires
+    private readonly List<int> _expireBatch = new();
 
     public Database(int index, KeyspaceContext context)
     {
@@ -45,6 +47,12 @@ public sealed class Database
 
     /// <summary>Approximate bytes of keys, values, expires and table overhead (incrementally maintained).</summary>
     public long UsedMemory => _valueBytes + _keys.OverheadBytes + _expires.OverheadBytes;
+
+    /// <summary>Bytes of keys, values and expire entries alone, without the tables' own arrays.</summary>
+    public long DataBytes => _valueBytes;
+
+    /// <summary>The part of <see cref="UsedMemory"/> that is hash table structure rather than data (INFO used_memory_overhead).</summary>
+    public long TableOverhead => _keys.OverheadBytes + _expires.OverheadBytes;
 
     /// <summary>Running average TTL of sampled volatile keys, for INFO keyspace avg_ttl.</summary>
     public long AvgTtl { get; set; }
@@ -66,7 +74,7 @@ public sealed class Database
             if (idx >= 0) _ctx.KeyspaceHits++;
             else _ctx.KeyspaceMisses++;
         }
-        if (idx >= 0 && (flags & LookupFlags.NoTouch) == 0) Touch(idx);
+        if (idx >= 0 && (flags & LookupFlags.NoTouch) == 0 && !_ctx.NoTouch) Touch(idx);
         return idx;
     }
 
@@ -113,6 +121,9 @@ public sealed class Database
         return ((RawString)((KeyedObject)item).Value).Span;
     }
 
+    /// <summary>A number that stays the same while the key's value object is the same one (DEBUG OBJECT "Value at").</summary>
+    public int IdentityAt(int idx) => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(_keys.ItemAt(idx));
+
     public uint LruAt(int idx) => _keys.ItemAt(idx) is byte[] blob ? KeyBlob.GetLru(blob) : ((KeyedObject)_keys.ItemAt(idx)).Lru;
 
     public void SetLruAt(int idx, uint value)
@@ -149,6 +160,12 @@ public sealed class Database
     {
         int hash = KeyHash.Hash(key);
         int idx = _keys.Find(key, hash);
+        // A logically expired key is gone: its TTL must not survive into the new value (SET KEEPTTL).
+        if (idx >= 0 && IsVolatileAt(idx) && IsExpired(key) && _ctx.ExpireDeletes)
+        {
+            DeleteExpired(idx);
+            idx = -1;
+        }
         if (idx < 0)
         {
             var blob = KeyBlob.Create(key, value, _ctx.AccessStamp(0, true), false);
@@ -164,6 +181,8 @@ public sealed class Database
                 wasVolatile = false;
             }
             ReplaceWithString(idx, value, wasVolatile);
+            // An overwrite counts as an access (Valkey looks the key up for writing first).
+            SetLruAt(idx, _ctx.AccessStamp(LruAt(idx), false));
         }
         _ctx.Dirty++;
         _ctx.KeyModified?.Invoke(this, key);
@@ -180,21 +199,23 @@ public sealed class Database
 
     private void ReplaceWithString(int idx, ReadOnlySpan<byte> value, bool isVolatile)
     {
+        // The LRU/LFU bits carry over: the caller's lookup already counted the access.
         ref object item = ref _keys.ItemAt(idx);
         if (item is byte[] blob)
         {
-            if (KeyBlob.TryOverwrite(blob, value)) return;
-            _valueBytes -= KeyBlob.MemoryUsage(blob);
-            var next = KeyBlob.WithValue(blob, value);
-            KeyBlob.SetLru(next, _ctx.AccessStamp(KeyBlob.GetLru(blob), false));
-            item = next;
-            _valueBytes += KeyBlob.MemoryUsage(next);
+            if (!KeyBlob.TryOverwrite(blob, value))
+            {
+                _valueBytes -= KeyBlob.MemoryUsage(blob);
+                var next = KeyBlob.WithValue(blob, value);
+                item = next;
+                _valueBytes += KeyBlob.MemoryUsage(next);
+            }
         }
         else
         {
             var o = (KeyedObject)item;
             _valueBytes -= o.MemoryUsage;
-            var next = KeyBlob.Create(o.Key, value, _ctx.AccessStamp(o.Lru, false), isVolatile);
+            var next = KeyBlob.Create(o.Key, value, o.Lru, isVolatile);
             item = next;
             _valueBytes += KeyBlob.MemoryUsage(next);
         }
@@ -204,8 +225,13 @@ public sealed class Database
     /// <summary>Adds a new key (known not to exist) holding an object value. Returns its index.</summary>
     public int AddObject(ReadOnlySpan<byte> key, IDataValue value)
     {
-        var obj = new KeyedObject(key.ToArray(), value, _ctx.AccessStamp(0, true));
-        int idx = _keys.Add(obj, KeyHash.Hash(key));
+        int hash = KeyHash.Hash(key);
+        // A logically expired key that could not be reclaimed (expiry deletion suspended) may still
+        // be in the table; never let it become a duplicate entry.
+        int stale = _keys.Find(key, hash);
+        if (stale >= 0) RemoveAt(stale);
+        var obj = KeyedObject.Create(key, value, _ctx.AccessStamp(0, true));
+        int idx = _keys.Add(obj, hash);
         _valueBytes += obj.MemoryUsage;
         _ctx.Dirty++;
         _ctx.KeyModified?.Invoke(this, obj.Key);
@@ -216,7 +242,13 @@ public sealed class Database
     public int SetObject(ReadOnlySpan<byte> key, IDataValue value, bool keepTtl = false)
     {
         int idx = _keys.Find(key);
+        if (idx >= 0 && IsVolatileAt(idx) && IsExpired(key) && _ctx.ExpireDeletes)
+        {
+            DeleteExpired(idx);
+            idx = -1;
+        }
         if (idx < 0) return AddObject(key, value);
+        SetLruAt(idx, _ctx.AccessStamp(LruAt(idx), false));
         bool wasVolatile = IsVolatileAt(idx);
         if (wasVolatile && !keepTtl)
         {
@@ -235,7 +267,8 @@ public sealed class Database
         if (item is byte[] blob)
         {
             _valueBytes -= KeyBlob.MemoryUsage(blob);
-            var obj = new KeyedObject(KeyBlob.Key(blob).ToArray(), value, KeyBlob.GetLru(blob)) { IsVolatile = KeyBlob.IsVolatile(blob) };
+            var obj = KeyedObject.Create(KeyBlob.Key(blob), value, KeyBlob.GetLru(blob));
+            obj.IsVolatile = KeyBlob.IsVolatile(blob);
             item = obj;
             _valueBytes += obj.MemoryUsage;
         }
@@ -243,7 +276,14 @@ public sealed class Database
         {
             var obj = (KeyedObject)item;
             _valueBytes -= obj.MemoryUsage;
-            obj.Value = value;
+            if (obj is BoxedObject boxed && value is not IKeyEmbeddingValue) boxed.SetValue(value);
+            else
+            {
+                var next = KeyedObject.Create(obj.Key, value, obj.Lru);
+                next.IsVolatile = obj.IsVolatile;
+                item = next;
+                obj = next;
+            }
             _valueBytes += obj.MemoryUsage;
         }
         _ctx.Dirty++;
@@ -262,13 +302,36 @@ public sealed class Database
         _ctx.KeyModified?.Invoke(this, KeyAt(idx));
     }
 
+    /// <summary>
+    /// Re-measures a value whose memory changed without a change of content (an encoding conversion
+    /// done before a write that then did not happen): no dirty count, no modification signal.
+    /// </summary>
+    public void ValueResized(int idx, long memoryBefore) => _valueBytes += MemoryAt(idx) - memoryBefore;
+
     /// <summary>Converts an inline string key into an editable <see cref="RawString"/> and returns it.</summary>
     public RawString MakeRawString(int idx)
     {
         if (_keys.ItemAt(idx) is KeyedObject { Value: RawString raw }) return raw;
         var value = new RawString(StringAt(idx));
-        ReplaceObjectAt(idx, value);
-        _ctx.Dirty--; // the conversion itself is not a change
+        // The conversion itself is not a change: no dirty count and no modification signal (a
+        // WATCHed key must survive SETBIT of a bit to its current value), as Valkey's dbUnshareStringValue.
+        ref object item = ref _keys.ItemAt(idx);
+        if (item is byte[] blob)
+        {
+            var obj = KeyedObject.Create(KeyBlob.Key(blob), value, KeyBlob.GetLru(blob));
+            obj.IsVolatile = KeyBlob.IsVolatile(blob);
+            _valueBytes += obj.MemoryUsage - KeyBlob.MemoryUsage(blob);
+            item = obj;
+        }
+        else
+        {
+            var o = (KeyedObject)item;
+            _valueBytes -= o.MemoryUsage;
+            var next = KeyedObject.Create(o.Key, value, o.Lru);
+            next.IsVolatile = o.IsVolatile;
+            item = next;
+            _valueBytes += next.MemoryUsage;
+        }
         return value;
     }
 
@@ -282,10 +345,10 @@ public sealed class Database
 
     public void DeleteAt(int idx)
     {
-        var key = KeyBytesAt(idx);
-        RemoveAt(idx);
+        // The removed item still holds the key bytes: no copy needed for the hooks.
+        object item = RemoveAt(idx);
         _ctx.Dirty++;
-        _ctx.KeyModified?.Invoke(this, key);
+        _ctx.KeyModified?.Invoke(this, MainKeyOf.KeyOf(item));
     }
 
     /// <summary>Removes a key and returns its item without signalling (RENAME/MOVE keep the value alive).</summary>
@@ -299,10 +362,9 @@ public sealed class Database
 
     private void DeleteExpired(int idx)
     {
-        var key = KeyBytesAt(idx);
-        RemoveAt(idx);
-        _ctx.ExpiredKeys++;
-        _ctx.Dirty++;
+        object item = RemoveAt(idx);
+        _ctx.ExpiredKeys++; // not a dirty change: Valkey does not count expirations toward save points
+        var key = MainKeyOf.KeyOf(item);
         _ctx.KeyModified?.Invoke(this, key);
         _ctx.KeyExpired?.Invoke(this, key);
     }
@@ -317,10 +379,9 @@ public sealed class Database
     {
         long expire = GetExpireAt(idx);
         uint lru = LruAt(idx);
-        var key = KeyBytesAt(idx);
         object item = RemoveAt(idx);
         _ctx.Dirty++;
-        _ctx.KeyModified?.Invoke(this, key);
+        _ctx.KeyModified?.Invoke(this, MainKeyOf.KeyOf(item));
         if (item is byte[] blob) return new Detached(DataType.String, KeyBlob.Value(blob).ToArray(), null, expire, lru);
         var o = (KeyedObject)item;
         return new Detached(o.Value.Type, null, o.Value, expire, lru);
@@ -337,21 +398,37 @@ public sealed class Database
         return idx;
     }
 
-    /// <summary>Exchanges the whole content of two databases (SWAPDB).</summary>
+    /// <summary>
+    /// Exchanges the whole content of two databases (SWAPDB). Clients stay on their database
+    /// number and so see the other content. <see cref="KeyspaceContext.DatabasesSwapping"/> runs first,
+    /// while both databases still hold their old content.
+    /// </summary>
     public void SwapContents(Database other)
     {
+        if (other == this) return;
+        _ctx.DatabasesSwapping?.Invoke(this, other);
         (_keys, other._keys) = (other._keys, _keys);
         (_expires, other._expires) = (other._expires, _expires);
         (_valueBytes, other._valueBytes) = (other._valueBytes, _valueBytes);
         (AvgTtl, other.AvgTtl) = (other.AvgTtl, AvgTtl);
+        (_expiresCursor, other._expiresCursor) = (other._expiresCursor, _expiresCursor);
     }
 
-    public void Clear()
+    /// <summary>
+    /// Removes every key (FLUSHDB, FLUSHALL, loading a new data set) and returns how many there were.
+    /// <see cref="KeyspaceContext.DatabaseFlushing"/> runs first, while the keys are still there.
+    /// Not counted in the dirty counter: the caller knows whether the flush is a user write.
+    /// </summary>
+    public long Clear()
     {
+        long removed = _keys.Count;
+        if (removed > 0) _ctx.DatabaseFlushing?.Invoke(this);
         _keys = new HashTable<object, MainKeyOf>(16);
         _expires = new HashTable<ExpireEntry, ExpireKeyOf>(16);
         _valueBytes = 0;
         AvgTtl = 0;
+        _expiresCursor = 0;
+        return removed;
     }
 
     // ----- expires -----
@@ -405,23 +482,38 @@ public sealed class Database
     }
 
     /// <summary>
-    /// One step of active expiry: samples up to <paramref name="samples"/> keys with a TTL and deletes
-    /// the expired ones. Returns (sampled, expired) so the caller can decide to repeat, like Valkey's
-    /// activeExpireCycle.
+    /// One step of active expiry, as a pass of Valkey's activeExpireCycle over one database: walks the
+    /// expires table from a persistent cursor (so every volatile key is checked within a full sweep,
+    /// unlike random sampling) until <paramref name="samples"/> keys were checked or 20 times as many
+    /// buckets were visited, deleting the expired ones. Returns (sampled, expired) so the caller can
+    /// decide to repeat. Does nothing while expired keys must not be deleted (a replica).
     /// </summary>
     public (int Sampled, int Expired) ActiveExpireStep(int samples)
     {
-        if (_expires.Count == 0) return (0, 0);
-        int sampled = 0, expired = 0;
-        long ttlSum = 0;
-        int ttlSamples = 0;
-        for (int i = 0; i < samples && _expires.Count > 0; i++)
+        if (_expires.Count == 0)
         {
-            int e = _expires.RandomIndex(_ctx.Random);
-            if (e < 0) break;
-            sampled++;
+            AvgTtl = 0;
+            return (0, 0);
+        }
+        if (!_ctx.ExpireDeletes) return (0, 0);
+        int num = Math.Min(samples, _expires.Count);
+        long maxBuckets = (long)num * 20;
+        var batch = _expireBatch;
+        batch.Clear();
+        long buckets = 0;
+        while (batch.Count < num && buckets < maxBuckets)
+        {
+            _expiresCursor = _expires.ScanBucket(_expiresCursor, batch);
+            buckets++;
+            if (_expiresCursor == 0) break;
+        }
+        int expired = 0, ttlSamples = 0;
+        long ttlSum = 0, now = _ctx.NowMs;
+        foreach (int e in batch)
+        {
             var entry = _expires.ItemAt(e);
-            if (entry.WhenMs <= _ctx.NowMs)
+            if (entry.Key is null) continue; // removed by an earlier deletion of this batch
+            if (entry.WhenMs <= now)
             {
                 int idx = _keys.Find(entry.Key);
                 if (idx >= 0) DeleteExpired(idx);
@@ -430,7 +522,7 @@ public sealed class Database
             }
             else
             {
-                ttlSum += entry.WhenMs - _ctx.NowMs;
+                ttlSum += entry.WhenMs - now;
                 ttlSamples++;
             }
         }
@@ -439,7 +531,7 @@ public sealed class Database
             long avg = ttlSum / ttlSamples;
             AvgTtl = AvgTtl == 0 ? avg : (AvgTtl / 50 * 49) + (avg / 50);
         }
-        return (sampled, expired);
+        return (batch.Count, expired);
     }
 
     // ----- iteration -----
@@ -448,6 +540,38 @@ public sealed class Database
     public ulong ScanStep(ulong cursor, List<int> into) => _keys.ScanBucket(cursor, into);
 
     public int RandomIndex() => _keys.RandomIndex(_ctx.Random);
+
+    /// <summary>
+    /// RANDOMKEY's choice: a random key that is not expired, deleting the expired ones it draws.
+    /// Where expired keys must not be deleted (a replica) and every key is volatile, gives up after
+    /// 100 draws and returns a possibly expired key rather than looping forever, as Valkey does.
+    /// Returns -1 when the database is empty.
+    /// </summary>
+    public int RandomLiveIndex()
+    {
+        int triesLeft = 100;
+        bool allVolatile = _keys.Count == _expires.Count;
+        while (true)
+        {
+            int idx = _keys.RandomIndex(_ctx.Random);
+            if (idx < 0) return -1;
+            if (!IsVolatileAt(idx)) return idx;
+            if (allVolatile && !_ctx.ExpireDeletes && --triesLeft == 0) return idx;
+            if (!ExpireIfNeededAt(idx)) return idx;
+        }
+    }
+
+    /// <summary>
+    /// Valkey's expireIfNeeded for a key found by iteration (SCAN, RANDOMKEY): true when the key
+    /// is logically expired, in which case it has been deleted unless deletion is suspended.
+    /// No hit/miss accounting. The indexes of other keys stay valid.
+    /// </summary>
+    public bool ExpireIfNeededAt(int idx)
+    {
+        if (!IsVolatileAt(idx) || !IsExpired(KeyAt(idx))) return false;
+        if (_ctx.ExpireDeletes) DeleteExpired(idx);
+        return true;
+    }
 
     /// <summary>Index bound for allocation-free iteration with <see cref="IsOccupied"/>.</summary>
     public int IndexLimit => _keys.IndexLimit;

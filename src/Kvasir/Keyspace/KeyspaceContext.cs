@@ -22,8 +22,18 @@ public sealed class KeyspaceContext
     public int LfuLogFactor = 10;
     public int LfuDecayTime = 1;
 
-    /// <summary>False while active/lazy expiry must not delete keys (a replica, or DEBUG SET-ACTIVE-EXPIRE 0 for active only).</summary>
-    public bool ExpireDeletes = true;
+    /// <summary>False while active/lazy expiry must not delete keys (a replica, or DEBUG SET-ACTIVE-EXPIRE 0 for active
+    /// only, or during a CLIENT PAUSE: expired keys then read as missing but stay until the pause ends).</summary>
+    public bool ExpireDeletes
+    {
+        get => _expireDeletes && !ExpiryPaused;
+        set => _expireDeletes = value;
+    }
+
+    private bool _expireDeletes = true;
+
+    /// <summary>Set while a CLIENT PAUSE holds writes: expiring a key is a write (it propagates a DEL).</summary>
+    public bool ExpiryPaused;
 
     public long KeyspaceHits;
     public long KeyspaceMisses;
@@ -39,6 +49,20 @@ public sealed class KeyspaceContext
 
     /// <summary>A key was deleted because it expired (notification, propagation as DEL/UNLINK).</summary>
     public KeyEvent? KeyExpired;
+
+    /// <summary>A database is about to be emptied (FLUSHDB/FLUSHALL); it still holds its keys
+    /// (WATCH on existing keys, blocked stream readers, client tracking).</summary>
+    public Action<Database>? DatabaseFlushing;
+
+    /// <summary>Two databases are about to exchange their content (SWAPDB); both still hold the old one.</summary>
+    public Action<Database, Database>? DatabasesSwapping;
+
+    /// <summary>FLUSHALL finished (Valkey then saves an empty RDB when save points are configured,
+    /// which resets the dirty counter).</summary>
+    public Action? FlushedAll;
+
+    /// <summary>True while the executing client has CLIENT NO-TOUCH on: lookups do not update LRU/LFU.</summary>
+    public bool NoTouch;
 
     public readonly Random Random = new();
 

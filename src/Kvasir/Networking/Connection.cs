@@ -8,14 +8,21 @@ namespace Kvasir.Networking;
 
 /// <summary>
 /// One client socket. The receive loop parses every complete command in what arrived, takes the
-/// data lock once for the whole batch, executes it, and sends the replies after releasing the lock
-/// (DESIGN §3). Output written by other clients (MONITOR, pub/sub, unblocked pops) goes into the
-/// same reply buffer under the data lock and is flushed by whichever side is not already sending.
+/// data lock once for the whole batch, executes it, and starts sending the replies after releasing
+/// the lock (DESIGN §3). It does not wait for the send to finish before reading on, so a client that
+/// pipelines a lot before reading never deadlocks against its own replies (as Valkey, which keeps
+/// reading while output is pending); only a very large unsent backlog makes it wait. Output written
+/// by other clients (MONITOR, pub/sub, unblocked pops) goes into the same reply buffer under the data
+/// lock and is flushed by whichever side is not already sending.
 /// </summary>
 public sealed class Connection : IClientTransport
 {
     private const int InitialBufferSize = 16 * 1024;
     private const int MaxBatch = 512;
+    /// <summary>Unsent reply bytes above which the receive loop waits for the socket before reading more.</summary>
+    private const int OutputHighWater = 64 * 1024 * 1024;
+    /// <summary>Valkey's query buffer limit for connections that have not authenticated yet.</summary>
+    private const long UnauthenticatedQueryBufferLimit = 1024 * 1024;
 
     private readonly KvasirServer _server;
     private readonly Socket _socket;
@@ -32,6 +39,7 @@ public sealed class Connection : IClientTransport
     private int _sendState;     // 1 while a send is in progress
     private int _pushPending;   // output arrived while someone else was sending
     private int _flushScheduled;
+    private Task _inflightSend = Task.CompletedTask;
     private volatile bool _closed;
 
     public Connection(KvasirServer server, Socket socket, bool unix)
@@ -42,21 +50,38 @@ public sealed class Connection : IClientTransport
         if (unix) _client.Flags |= ClientFlags.UnixSocket;
         _client.RemoteEndPoint = socket.RemoteEndPoint;
         _client.LocalEndPoint = socket.LocalEndPoint;
-        _client.RemoteAddress = FormatEndPoint(socket.RemoteEndPoint, unix ? "/unixsocket:0" : "?:0");
-        _client.LocalAddress = FormatEndPoint(socket.LocalEndPoint, unix ? server.Config.UnixSocket + ":0" : "?:0");
+        if (unix)
+        {
+            // Valkey names both ends of a Unix socket connection after the socket path.
+            _client.RemoteAddress = _client.LocalAddress = server.Config.UnixSocket + ":0";
+        }
+        else
+        {
+            _client.RemoteAddress = FormatEndPoint(socket.RemoteEndPoint);
+            _client.LocalAddress = FormatEndPoint(socket.LocalEndPoint);
+        }
+        try { _client.Fd = (int)socket.SafeHandle.DangerousGetHandle(); }
+        catch (ObjectDisposedException) { }
+        _client.QueryBufferCapacity = _in.Length;
         _ctx = new CommandContext(server, _client);
     }
 
     public Client Client => _client;
 
-    private static string FormatEndPoint(EndPoint? ep, string fallback)
+    /// <summary>"ip:port", with IPv6 addresses in brackets, as Valkey's CLIENT LIST addr/laddr.</summary>
+    private static string FormatEndPoint(EndPoint? ep)
     {
         if (ep is IPEndPoint ip)
         {
             var addr = ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address;
-            return addr.AddressFamily == AddressFamily.InterNetworkV6 ? $"{addr}:{ip.Port}" : $"{addr}:{ip.Port}";
+            if (addr.AddressFamily == AddressFamily.InterNetworkV6)
+            {
+                addr.ScopeId = 0;
+                return $"[{addr}]:{ip.Port}";
+            }
+            return $"{addr}:{ip.Port}";
         }
-        return fallback;
+        return "?:0";
     }
 
     public async Task RunAsync()
@@ -82,6 +107,9 @@ public sealed class Connection : IClientTransport
                 if (n <= 0) break;
                 _end += n;
                 _client.NetInputBytes += n;
+                _client.LastInteractionMs = Environment.TickCount64;
+                Interlocked.Add(ref _server.Stats.NetInputBytes, n);
+                Interlocked.Increment(ref _server.Stats.TotalReadsProcessed);
                 if (!await ProcessInputAsync()) break;
             }
         }
@@ -99,26 +127,49 @@ public sealed class Connection : IClientTransport
         if (_start == _end && !_parser.InCommand)
         {
             _start = _end = 0;
-            if (_in.Length > 4 * InitialBufferSize) _in = new byte[InitialBufferSize];
+            if (_in.Length > 4 * InitialBufferSize)
+            {
+                _in = new byte[InitialBufferSize];
+                _client.QueryBufferCapacity = _in.Length;
+            }
         }
         long pending = _end - _start;
-        if (pending > _server.Config.ClientQueryBufferLimit)
+        long queryMemory = pending + _client.MultiMemory;
+        bool unauthenticated = !_client.Authenticated && _server.AuthRequired;
+        if (queryMemory > _server.Config.ClientQueryBufferLimit || (unauthenticated && queryMemory > UnauthenticatedQueryBufferLimit))
         {
-            _server.Log.Warning($"Closing client that reached max query buffer length: id={_client.Id} addr={_client.RemoteAddress} (qbuf initial bytes: {pending})");
-            _server.Stats.ClientQueryBufferLimitDisconnections++;
+            _server.Log.Warning($"Closing client that reached max query buffer length: id={_client.Id} addr={_client.RemoteAddress} (qbuf initial bytes: {QueryPreview()})");
+            lock (_server.DataLock) _server.Stats.ClientQueryBufferLimitDisconnections++;
             return false;
         }
         long needed = Math.Max(_parser.BytesNeeded, pending + 1);
-        if (_end < _in.Length && _start + needed <= _in.Length) return true;
+        bool fits = _start + needed <= _in.Length;
+        if (fits && _end < _in.Length) return true;
+        // A large argument still arriving: keep filling, grow only when full (no up-front allocation
+        // of whatever size a client announces).
+        if (!fits && _in.Length - _end >= InitialBufferSize) return true;
         if (_start > 0 && needed <= _in.Length)
         {
             Compact(_in);
             return true;
         }
-        long size = Math.Max((long)_in.Length * 2, needed);
+        if (needed > Array.MaxLength) return false; // one command larger than an array can hold
+        // Double (never past what the command needs): memory follows the bytes that actually arrive.
+        // Only a known large element bounds the growth; a command of many small arguments (needed is
+        // then just "one more byte") must still double, or every read would copy the buffer for one byte.
+        long size = _parser.BytesNeeded > pending
+            ? Math.Max(Math.Min((long)_in.Length * 2, needed), pending + 1)
+            : Math.Max((long)_in.Length * 2, pending + 1);
         size = Math.Min(size, Array.MaxLength);
         Compact(new byte[size]);
         return true;
+    }
+
+    private string QueryPreview()
+    {
+        var sb = new System.Text.StringBuilder("\"");
+        Dispatcher.AppendRepr(sb, _in.AsSpan(_start, Math.Min(64, _end - _start)));
+        return sb.Append('"').ToString();
     }
 
     /// <summary>Moves the unparsed bytes to the start of <paramref name="target"/> (the same or a larger buffer).</summary>
@@ -149,7 +200,10 @@ public sealed class Connection : IClientTransport
             int count = 0;
             string? protocolError = null;
             bool authenticated = _client.Authenticated || !_server.AuthRequired;
-            while (count < MaxBatch)
+            // Before authentication, parse one command at a time: after a successful AUTH the next
+            // command is parsed with the normal limits, as Valkey does.
+            int maxBatch = authenticated ? MaxBatch : 1;
+            while (count < maxBatch)
             {
                 var args = BatchSlot(count);
                 int pos = _start;
@@ -170,56 +224,89 @@ public sealed class Connection : IClientTransport
 
             int next = 0;
             bool mustSend;
+            int pendingOutput;
             while (true)
             {
                 bool suspended = false;
+                bool attack = false;
                 lock (_server.DataLock)
                 {
                     _server.UpdateClock();
                     for (; next < count; next++)
                     {
+                        // Killed (CLIENT KILL, timeout) or told to close: nothing more runs.
+                        if (_client.Has(ClientFlags.CloseAfterReply) || _client.Has(ClientFlags.CloseAsap)) break;
                         var slot = _parser.InCommand && next == 0 ? _batch[count] : _batch[next];
+                        if (IsCrossProtocolAttack(slot))
+                        {
+                            attack = true;
+                            break;
+                        }
                         if (_server.Dispatcher.Execute(_ctx, slot) == DispatchResult.Suspended)
                         {
                             suspended = true;
                             break;
                         }
-                        if (_client.Has(ClientFlags.CloseAfterReply) || _client.Has(ClientFlags.CloseAsap)) break;
                     }
-                    if (!suspended && protocolError is not null && !_client.Has(ClientFlags.CloseAsap))
+                    if (!suspended && !attack && protocolError is not null && !_client.Has(ClientFlags.CloseAsap) && !_client.Has(ClientFlags.CloseAfterReply))
                     {
-                        _client.Reply.Enabled = true;
+                        // Replies switched off by CLIENT REPLY stay off, even for this error.
+                        _client.Reply.Enabled = _client.ReplyMode == ReplyMode.On;
                         _ctx.Error("ERR " + protocolError);
                         _client.Flags |= ClientFlags.CloseAfterReply;
                         _server.Log.Verbose($"Protocol error ({protocolError}) from client: id={_client.Id} addr={_client.RemoteAddress}");
                     }
-                    mustSend = TakeOutputForSend();
+                    mustSend = !attack && TakeOutputForSend();
+                    pendingOutput = _client.Reply.Length;
                 }
-                if (mustSend) await SendLoopAsync();
-                if (_client.Has(ClientFlags.CloseAfterReply) || _client.Has(ClientFlags.CloseAsap) || _closed) return false;
+                if (attack)
+                {
+                    _server.Log.Warning("Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Redis. " +
+                                        $"This is likely due to an attacker attempting to use Cross Protocol Scripting to compromise your Redis instance. Connection from {_client.RemoteAddress} aborted.");
+                    return false;
+                }
+                if (mustSend) StartSend();
+                if (_client.Has(ClientFlags.CloseAfterReply) || _client.Has(ClientFlags.CloseAsap) || _closed)
+                {
+                    if (!_client.Has(ClientFlags.CloseAsap)) await DrainOutputAsync();
+                    return false;
+                }
                 if (!suspended) break;
-                // Paused or blocked: wait to be resumed (or poll, for pauses that simply expire).
+                // Paused: wait to be resumed (or poll, for pauses that simply expire).
                 await _resume.WaitAsync(50);
                 if (_closed) return false;
             }
-            if (count < MaxBatch) return true;
+            if (pendingOutput > OutputHighWater && !_inflightSend.IsCompleted) await _inflightSend;
+            if (count < maxBatch) return true;
         }
     }
+
+    /// <summary>POST and "Host:" lines are HTTP reaching this port (cross protocol scripting): close without answering.</summary>
+    private static bool IsCrossProtocolAttack(CommandArgs args) =>
+        args.Count > 0 && (args.Is(0, "POST"u8) || args.Is(0, "HOST:"u8));
 
     // ----- output -----
 
     /// <summary>Under the data lock: moves pending replies to the send buffer if no one is sending. True: caller must send.</summary>
     private bool TakeOutputForSend()
     {
-        if (_client.Reply.Length == 0) return false;
-        if (Interlocked.CompareExchange(ref _sendState, 1, 0) != 0)
-        {
-            Interlocked.Exchange(ref _pushPending, 1);
-            return false;
-        }
+        int length = _client.Reply.Length;
+        if (length == 0) return false;
+        if (length > _client.ReplyPeak) _client.ReplyPeak = length;
+        // Announce the output before trying to become the sender: a sender that is just finishing
+        // either fails our CAS (and then sees this flag after releasing) or has already released.
+        Interlocked.Exchange(ref _pushPending, 1);
+        if (Interlocked.CompareExchange(ref _sendState, 1, 0) != 0) return false;
         Interlocked.Exchange(ref _pushPending, 0);
         _client.Reply.SwapBuffers(_sending);
         return true;
+    }
+
+    /// <summary>Sends what <see cref="TakeOutputForSend"/> handed over; usually completes synchronously.</summary>
+    private void StartSend()
+    {
+        var pending = SendLoopAsync();
+        if (!pending.IsCompletedSuccessfully) _inflightSend = pending.AsTask();
     }
 
     private async ValueTask SendLoopAsync()
@@ -235,6 +322,8 @@ public sealed class Connection : IClientTransport
                     if (sent <= 0) break;
                     data = data.Slice(sent);
                     _client.NetOutputBytes += sent;
+                    Interlocked.Add(ref _server.Stats.NetOutputBytes, sent);
+                    Interlocked.Increment(ref _server.Stats.TotalWritesProcessed);
                 }
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
@@ -250,6 +339,23 @@ public sealed class Connection : IClientTransport
                 again = TakeOutputForSend();
             }
             if (!again) return;
+        }
+    }
+
+    /// <summary>Waits until every queued reply is on the socket (before closing after QUIT or an error).</summary>
+    private async ValueTask DrainOutputAsync()
+    {
+        for (int i = 0; i < 10_000 && !_closed; i++)
+        {
+            if (!_inflightSend.IsCompleted) await _inflightSend;
+            bool send;
+            lock (_server.DataLock)
+            {
+                send = TakeOutputForSend();
+                if (!send && _client.Reply.Length == 0 && Volatile.Read(ref _sendState) == 0) return;
+            }
+            if (send) await SendLoopAsync();
+            else await Task.Delay(1);
         }
     }
 

@@ -42,7 +42,15 @@ public sealed class LatencyMonitor
         }
         int count = 0;
         foreach (var name in names)
-            if (_events.Remove(name)) count++;
+        {
+            // Valkey matches event names case-insensitively here (but not in HISTORY/GRAPH).
+            foreach (var key in _events.Keys.ToList())
+            {
+                if (!string.Equals(key, name, StringComparison.OrdinalIgnoreCase)) continue;
+                _events.Remove(key);
+                count++;
+            }
+        }
         return count;
     }
 }

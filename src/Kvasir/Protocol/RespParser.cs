@@ -11,7 +11,8 @@ public enum ParseStatus { Complete, Incomplete, Error }
 public sealed class RespParser
 {
     public const int InlineMaxSize = 64 * 1024;
-    public const int MaxMultibulkLength = 1024 * 1024;
+    /// <summary>Valkey accepts any count that fits in a C int; arguments are only stored as they arrive.</summary>
+    public const int MaxMultibulkLength = int.MaxValue;
     private const int UnauthenticatedMaxMultibulk = 10;
     private const int UnauthenticatedMaxBulk = 16384;
 
@@ -64,10 +65,13 @@ public sealed class RespParser
                 if (end - pos > InlineMaxSize) return Fail("Protocol error: too big mbulk count string");
                 return ParseStatus.Incomplete;
             }
+            // Valkey reads at most 16 KB at a time, so a longer header line never arrives whole there:
+            // judge by length alone so the outcome does not depend on how the bytes were split.
             if (nl - pos > InlineMaxSize) return Fail("Protocol error: too big mbulk count string");
-            if (!TryParseLong(buf.AsSpan(pos + 1, nl - 1 - (pos + 1)), out long count) || count > MaxMultibulkLength
-                || (!authenticated && count > UnauthenticatedMaxMultibulk))
+            if (!TryParseLong(buf.AsSpan(pos + 1, nl - 1 - (pos + 1)), out long count) || count > MaxMultibulkLength)
                 return Fail("Protocol error: invalid multibulk length");
+            if (!authenticated && count > UnauthenticatedMaxMultibulk)
+                return Fail("Protocol error: unauthenticated multibulk length");
             _scan = nl + 1;
             if (count <= 0)
             {
@@ -93,9 +97,10 @@ public sealed class RespParser
                 if (nl - _scan > InlineMaxSize) return Fail("Protocol error: too big bulk count string");
                 if (buf[_scan] != (byte)'$')
                     return Fail($"Protocol error: expected '$', got '{(char)buf[_scan]}'");
-                if (!TryParseLong(buf.AsSpan(_scan + 1, nl - 1 - (_scan + 1)), out long len) || len < 0
-                    || len > maxBulkLength || (!authenticated && len > UnauthenticatedMaxBulk))
+                if (!TryParseLong(buf.AsSpan(_scan + 1, nl - 1 - (_scan + 1)), out long len) || len < 0 || len > maxBulkLength)
                     return Fail("Protocol error: invalid bulk length");
+                if (!authenticated && len > UnauthenticatedMaxBulk)
+                    return Fail("Protocol error: unauthenticated bulk length");
                 _bulkLength = len;
                 _scan = nl + 1;
             }
@@ -118,7 +123,11 @@ public sealed class RespParser
 
     private ParseStatus ParseInline(byte[] buf, ref int pos, int end, CommandArgs args)
     {
-        int nl = Array.IndexOf(buf, (byte)'\n', pos, end - pos);
+        // Valkey looks for the line end with strchr, which stops at a NUL byte: a line with a NUL
+        // before its '\n' never completes there, and ends as "too big inline request". Same here.
+        int nl = buf.AsSpan(pos, end - pos).IndexOfAny((byte)'\n', (byte)0);
+        if (nl >= 0 && buf[pos + nl] == 0) nl = -1;
+        else if (nl >= 0) nl += pos;
         if (nl < 0)
         {
             if (end - pos > InlineMaxSize) return Fail("Protocol error: too big inline request");
@@ -140,32 +149,21 @@ public sealed class RespParser
         return ParseStatus.Error;
     }
 
-    /// <summary>Finds "\r\n" and returns the index of '\n', or -1.</summary>
+    /// <summary>
+    /// Finds the first '\r' of a header line and returns the index of the byte after it (the '\n', not
+    /// checked, as in Valkey), or -1. Like Valkey's strchr, the search stops at a NUL byte.
+    /// </summary>
     private static int IndexOfNewline(byte[] buf, int from, int end)
     {
-        int cr = Array.IndexOf(buf, (byte)'\r', from, end - from);
-        if (cr < 0 || cr + 1 >= end) return -1;
+        int cr = buf.AsSpan(from, end - from).IndexOfAny((byte)'\r', (byte)0);
+        if (cr < 0 || buf[from + cr] == 0) return -1;
+        cr += from;
+        if (cr + 1 >= end) return -1;
         return cr + 1;
     }
 
-    private static bool TryParseLong(ReadOnlySpan<byte> s, out long value)
-    {
-        value = 0;
-        if (s.Length == 0 || s.Length > 20) return false;
-        bool negative = s[0] == (byte)'-';
-        int i = negative ? 1 : 0;
-        if (i == s.Length) return false;
-        long v = 0;
-        for (; i < s.Length; i++)
-        {
-            int d = s[i] - '0';
-            if ((uint)d > 9) return false;
-            if (v > (long.MaxValue - d) / 10) return false;
-            v = v * 10 + d;
-        }
-        value = negative ? -v : v;
-        return true;
-    }
+    /// <summary>Valkey's string2ll rules: no '+', no leading zeros, no spaces.</summary>
+    private static bool TryParseLong(ReadOnlySpan<byte> s, out long value) => Types.NumberParser.TryParseLong(s, out value);
 }
 
 /// <summary>
@@ -177,6 +175,9 @@ public static class InlineSplitter
 {
     public static bool Split(byte[] buf, int start, int end, CommandArgs args)
     {
+        // The line is a C string for Valkey: a NUL byte ends it.
+        int nul = buf.AsSpan(start, end - start).IndexOf((byte)0);
+        if (nul >= 0) end = start + nul;
         int p = start;
         while (true)
         {

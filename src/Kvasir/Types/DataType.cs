@@ -66,4 +66,11 @@ public interface IDataValue
 
     /// <summary>Approximate bytes this value occupies (payload plus object overhead).</summary>
     long MemoryUsage { get; }
+
+    /// <summary>
+    /// An independent deep copy with the same encoding (COPY). Every value type should implement
+    /// it; a type that does not makes COPY answer "ERR unknown type object", as Valkey does for a
+    /// type it cannot duplicate.
+    /// </summary>
+    IDataValue? Duplicate() => null;
 }

@@ -1,0 +1,155 @@
+using Kvasir.Replication;
+using Kvasir.Keyspace;
+
+namespace Kvasir.Commands;
+
+/// <summary>
+/// Key expiry commands (Valkey's expire.c): EXPIRE PEXPIRE EXPIREAT PEXPIREAT with NX XX GT LT,
+/// TTL PTTL EXPIRETIME PEXPIRETIME and PERSIST. Expire times are absolute unix milliseconds;
+/// relative times are taken from the command's time snapshot so a MULTI block or a script sees
+/// one clock.
+/// </summary>
+public static class ExpireCommands
+{
+    public static void Register(CommandTable t)
+    {
+        t.Bind("expire", ctx => ExpireGeneric(ctx, ctx.NowMs, seconds: true));
+        t.Bind("pexpire", ctx => ExpireGeneric(ctx, ctx.NowMs, seconds: false));
+        t.Bind("expireat", ctx => ExpireGeneric(ctx, 0, seconds: true));
+        t.Bind("pexpireat", ctx => ExpireGeneric(ctx, 0, seconds: false));
+        t.Bind("ttl", ctx => TtlGeneric(ctx, milliseconds: false, absolute: false));
+        t.Bind("pttl", ctx => TtlGeneric(ctx, milliseconds: true, absolute: false));
+        t.Bind("expiretime", ctx => TtlGeneric(ctx, milliseconds: false, absolute: true));
+        t.Bind("pexpiretime", ctx => TtlGeneric(ctx, milliseconds: true, absolute: true));
+        t.Bind("persist", Persist);
+    }
+
+    [Flags]
+    private enum Condition
+    {
+        None = 0,
+        Nx = 1,
+        Xx = 2,
+        Gt = 4,
+        Lt = 8,
+    }
+
+    private static bool TryParseConditions(CommandContext ctx, out Condition flags)
+    {
+        flags = Condition.None;
+        for (int j = 3; j < ctx.ArgCount; j++)
+        {
+            if (ctx.ArgIs(j, "NX"u8)) flags |= Condition.Nx;
+            else if (ctx.ArgIs(j, "XX"u8)) flags |= Condition.Xx;
+            else if (ctx.ArgIs(j, "GT"u8)) flags |= Condition.Gt;
+            else if (ctx.ArgIs(j, "LT"u8)) flags |= Condition.Lt;
+            else
+            {
+                ctx.Error($"ERR Unsupported option {ctx.Args.ToString(j)}");
+                return false;
+            }
+        }
+        if ((flags & Condition.Nx) != 0 && (flags & (Condition.Xx | Condition.Gt | Condition.Lt)) != 0)
+        {
+            ctx.Error("ERR NX and XX, GT or LT options at the same time are not compatible");
+            return false;
+        }
+        if ((flags & (Condition.Gt | Condition.Lt)) == (Condition.Gt | Condition.Lt))
+        {
+            ctx.Error("ERR GT and LT options at the same time are not compatible");
+            return false;
+        }
+        return true;
+    }
+
+    private static void InvalidExpireTime(CommandContext ctx) =>
+        ctx.Error($"ERR invalid expire time in '{ctx.Command.Name}' command");
+
+    private static void ExpireGeneric(CommandContext ctx, long baseMs, bool seconds)
+    {
+        // Options are validated before the time, matching Valkey's order of errors.
+        if (!TryParseConditions(ctx, out var flags)) return;
+        if (!ctx.TryGetLong(2, out long when)) return;
+        if (seconds)
+        {
+            if (when > long.MaxValue / 1000 || when < long.MinValue / 1000)
+            {
+                InvalidExpireTime(ctx);
+                return;
+            }
+            when *= 1000;
+        }
+        if (when > long.MaxValue - baseMs)
+        {
+            InvalidExpireTime(ctx);
+            return;
+        }
+        when += baseMs;
+
+        var db = ctx.Db;
+        int idx = db.Lookup(ctx.Args[1], LookupFlags.Write);
+        if (idx < 0)
+        {
+            ctx.Reply.WriteInteger(0);
+            return;
+        }
+        if (flags != Condition.None)
+        {
+            long current = db.GetExpireAt(idx);
+            bool refused =
+                ((flags & Condition.Nx) != 0 && current != -1) ||
+                ((flags & Condition.Xx) != 0 && current == -1) ||
+                // No TTL counts as an infinite one: never smaller for GT, always larger for LT.
+                ((flags & Condition.Gt) != 0 && (current == -1 || when <= current)) ||
+                ((flags & Condition.Lt) != 0 && current != -1 && when >= current);
+            if (refused)
+            {
+                ctx.Reply.WriteInteger(0);
+                return;
+            }
+        }
+
+        // A time in the past deletes the key at once (an ordinary delete, not an expiry), except where
+        // deletion of expired keys is suspended (a replica keeps it until its primary deletes it).
+        if (when <= ctx.NowMs && ctx.Server.Keyspace.ExpireDeletes)
+        {
+            if (ctx.Propagating) ctx.PropagateAs(Effects.ExpiredOverwrite(ctx, ctx.Args[1]));
+            db.DeleteAt(idx);
+        }
+        else
+        {
+            db.SetExpireAt(idx, when);
+            // Every form of EXPIRE is replayed as an absolute PEXPIREAT.
+            if (ctx.Propagating) ctx.PropagateAs(Effects.ExpireAt(ctx.Args[1], when));
+        }
+        ctx.Reply.WriteInteger(1);
+    }
+
+    private static void TtlGeneric(CommandContext ctx, bool milliseconds, bool absolute)
+    {
+        var db = ctx.Db;
+        int idx = db.Lookup(ctx.Args[1], LookupFlags.NoTouch);
+        if (idx < 0)
+        {
+            ctx.Reply.WriteInteger(-2);
+            return;
+        }
+        long expire = db.GetExpireAt(idx);
+        if (expire == -1)
+        {
+            ctx.Reply.WriteInteger(-1);
+            return;
+        }
+        long ttl = absolute ? expire : expire - ctx.NowMs;
+        if (ttl < 0) ttl = 0;
+        // Rounded to the nearest second without overflowing near the largest expire time.
+        ctx.Reply.WriteInteger(milliseconds ? ttl : (long)(((ulong)ttl + 500) / 1000));
+    }
+
+    private static void Persist(CommandContext ctx)
+    {
+        var db = ctx.Db;
+        int idx = db.Lookup(ctx.Args[1], LookupFlags.Write);
+        ctx.Reply.WriteInteger(idx >= 0 && db.RemoveExpireAt(idx) ? 1 : 0);
+    }
+}

@@ -1,0 +1,367 @@
+using Kvasir.Keyspace;
+using Kvasir.Types;
+
+namespace Kvasir.Commands;
+
+/// <summary>Hash commands (Valkey's t_hash.c).</summary>
+public static class HashCommands
+{
+    public static void Register(CommandTable t)
+    {
+        t.Bind("hset", HSet);
+        t.Bind("hmset", HSet);
+        t.Bind("hsetnx", HSetNx);
+        t.Bind("hget", HGet);
+        t.Bind("hmget", HMGet);
+        t.Bind("hdel", HDel);
+        t.Bind("hexists", HExists);
+        t.Bind("hlen", HLen);
+        t.Bind("hstrlen", HStrLen);
+        t.Bind("hkeys", HKeys);
+        t.Bind("hvals", HVals);
+        t.Bind("hgetall", HGetAll);
+        t.Bind("hincrby", HIncrBy);
+        t.Bind("hincrbyfloat", HIncrByFloat);
+        t.Bind("hrandfield", HRandField);
+        t.Bind("hscan", HScan);
+    }
+
+    // ----- lookups -----
+
+    /// <summary>Looks a hash up for reading. Returns false after replying WRONGTYPE; <paramref name="hash"/> is null when missing.</summary>
+    private static bool TryRead(CommandContext ctx, out HashValue? hash)
+    {
+        var db = ctx.Db;
+        int idx = db.Lookup(ctx.Args[1]);
+        hash = null;
+        if (idx < 0) return true;
+        if (db.TypeAt(idx) != DataType.Hash)
+        {
+            ctx.WrongType();
+            return false;
+        }
+        hash = (HashValue)db.ObjectAt(idx)!;
+        return true;
+    }
+
+    /// <summary>
+    /// A hash to write into: the existing one (idx &gt;= 0, with its memory before the edit) or a new
+    /// detached one (idx = -1) that <see cref="Commit"/> adds. Returns null after replying WRONGTYPE.
+    /// </summary>
+    private static HashValue? OpenForWrite(CommandContext ctx, out int idx, out long memoryBefore)
+    {
+        var db = ctx.Db;
+        idx = db.Lookup(ctx.Args[1], LookupFlags.Write);
+        memoryBefore = 0;
+        if (idx < 0) return new HashValue(ctx.Args[1]);
+        if (db.TypeAt(idx) != DataType.Hash)
+        {
+            ctx.WrongType();
+            return null;
+        }
+        memoryBefore = db.MemoryAt(idx);
+        return (HashValue)db.ObjectAt(idx)!;
+    }
+
+    private static void Commit(CommandContext ctx, HashValue hash, int idx, long memoryBefore)
+    {
+        if (idx < 0) ctx.Db.AddObject(ctx.Args[1], hash);
+        else ctx.Db.ValueEdited(idx, memoryBefore);
+    }
+
+    // ----- commands -----
+
+    private static void HSet(CommandContext ctx)
+    {
+        var args = ctx.Args;
+        if (args.Count % 2 == 1)
+        {
+            ctx.WrongArity();
+            return;
+        }
+        var hash = OpenForWrite(ctx, out int idx, out long before);
+        if (hash is null) return;
+        var cfg = ctx.Server.Config;
+        int longest = 0;
+        for (int i = 2; i < args.Count; i++) longest = Math.Max(longest, args[i].Length);
+        hash.PrepareForWrite((args.Count - 2) / 2, longest, cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue);
+        long created = hash.SetPairs(args, 2, cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue);
+        Commit(ctx, hash, idx, before);
+        // Valkey counts one change per pair written.
+        if (args.Count > 4) ctx.AddDirty((args.Count - 2) / 2 - 1);
+        if (args.Is(0, "HMSET"u8)) ctx.Reply.WriteOk();
+        else ctx.Reply.WriteInteger(created);
+    }
+
+    private static void HSetNx(CommandContext ctx)
+    {
+        var hash = OpenForWrite(ctx, out int idx, out long before);
+        if (hash is null) return;
+        if (hash.Contains(ctx.Args[2]))
+        {
+            ctx.Reply.WriteInteger(0);
+            return;
+        }
+        var cfg = ctx.Server.Config;
+        hash.PrepareForWrite(1, Math.Max(ctx.Args[2].Length, ctx.Args[3].Length), cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue);
+        hash.Set(ctx.Args[2], ctx.Args[3], cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue);
+        Commit(ctx, hash, idx, before);
+        ctx.Reply.WriteInteger(1);
+    }
+
+    private static void HGet(CommandContext ctx)
+    {
+        if (!TryRead(ctx, out var hash)) return;
+        if (hash is not null && hash.TryGet(ctx.Args[2], out var value)) ctx.Reply.WriteBulk(value);
+        else ctx.Reply.WriteNull();
+    }
+
+    private static void HMGet(CommandContext ctx)
+    {
+        if (!TryRead(ctx, out var hash)) return;
+        ctx.Reply.WriteArray(ctx.Args.Count - 2);
+        for (int i = 2; i < ctx.Args.Count; i++)
+        {
+            if (hash is not null && hash.TryGet(ctx.Args[i], out var value)) ctx.Reply.WriteBulk(value);
+            else ctx.Reply.WriteNull();
+        }
+    }
+
+    private static void HDel(CommandContext ctx)
+    {
+        var db = ctx.Db;
+        int idx = db.Lookup(ctx.Args[1], LookupFlags.Write);
+        if (idx < 0)
+        {
+            ctx.Reply.WriteInteger(0);
+            return;
+        }
+        if (db.TypeAt(idx) != DataType.Hash)
+        {
+            ctx.WrongType();
+            return;
+        }
+        var hash = (HashValue)db.ObjectAt(idx)!;
+        long before = db.MemoryAt(idx);
+        long deleted = 0;
+        bool emptied = false;
+        for (int i = 2; i < ctx.Args.Count; i++)
+        {
+            if (!hash.Delete(ctx.Args[i])) continue;
+            deleted++;
+            if (hash.Count == 0)
+            {
+                emptied = true;
+                break;
+            }
+        }
+        if (emptied) db.DeleteAt(idx);
+        else if (deleted > 0) db.ValueEdited(idx, before);
+        if (deleted > 1) ctx.AddDirty(deleted - 1);
+        ctx.Reply.WriteInteger(deleted);
+    }
+
+    private static void HExists(CommandContext ctx)
+    {
+        if (!TryRead(ctx, out var hash)) return;
+        ctx.Reply.WriteInteger(hash is not null && hash.Contains(ctx.Args[2]) ? 1 : 0);
+    }
+
+    private static void HLen(CommandContext ctx)
+    {
+        if (!TryRead(ctx, out var hash)) return;
+        ctx.Reply.WriteInteger(hash?.Count ?? 0);
+    }
+
+    private static void HStrLen(CommandContext ctx)
+    {
+        if (!TryRead(ctx, out var hash)) return;
+        ctx.Reply.WriteInteger(hash is not null && hash.TryGet(ctx.Args[2], out var value) ? value.Length : 0);
+    }
+
+    private static void HKeys(CommandContext ctx) => GetAll(ctx, keys: true, values: false);
+
+    private static void HVals(CommandContext ctx) => GetAll(ctx, keys: false, values: true);
+
+    private static void HGetAll(CommandContext ctx) => GetAll(ctx, keys: true, values: true);
+
+    private static void GetAll(CommandContext ctx, bool keys, bool values)
+    {
+        if (!TryRead(ctx, out var hash)) return;
+        int count = hash?.Count ?? 0;
+        if (keys && values) ctx.Reply.WriteMap(count);
+        else ctx.Reply.WriteArray(count);
+        if (hash is null) return;
+        foreach (var pair in hash)
+        {
+            if (keys) ctx.Reply.WriteBulk(pair.Field);
+            if (values) ctx.Reply.WriteBulk(pair.Value);
+        }
+    }
+
+    private static void HIncrBy(CommandContext ctx)
+    {
+        if (!ctx.TryGetLong(3, out long incr)) return;
+        var hash = OpenForWrite(ctx, out int idx, out long before);
+        if (hash is null) return;
+        long current = 0;
+        if (hash.TryGet(ctx.Args[2], out var existing) && !NumberParser.TryParseLong(existing, out current))
+        {
+            ctx.Error("ERR hash value is not an integer");
+            return;
+        }
+        if ((incr < 0 && current < 0 && incr < long.MinValue - current) ||
+            (incr > 0 && current > 0 && incr > long.MaxValue - current))
+        {
+            ctx.Error("ERR increment or decrement would overflow");
+            return;
+        }
+        long result = current + incr;
+        Span<byte> text = stackalloc byte[24];
+        int n = NumberFormat.FormatLong(result, text);
+        var cfg = ctx.Server.Config;
+        hash.Set(ctx.Args[2], text.Slice(0, n), cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue);
+        Commit(ctx, hash, idx, before);
+        ctx.Reply.WriteInteger(result);
+    }
+
+    private static void HIncrByFloat(CommandContext ctx)
+    {
+        if (!LongDouble.TryParse(ctx.Args[3], out var incr))
+        {
+            ctx.NotFloat();
+            return;
+        }
+        if (!incr.IsFinite)
+        {
+            ctx.Error("ERR value is NaN or Infinity");
+            return;
+        }
+        var hash = OpenForWrite(ctx, out int idx, out long before);
+        if (hash is null) return;
+        var current = default(LongDouble);
+        if (hash.TryGet(ctx.Args[2], out var existing) && !LongDouble.TryParse(existing, out current))
+        {
+            ctx.Error("ERR hash value is not a float");
+            return;
+        }
+        var result = current + incr;
+        if (!result.IsFinite)
+        {
+            ctx.Error("ERR increment would produce NaN or Infinity");
+            return;
+        }
+        Span<byte> text = result.HasShortFormat ? stackalloc byte[64] : new byte[LongDouble.MaxChars];
+        text = text.Slice(0, result.FormatHuman(text));
+        var cfg = ctx.Server.Config;
+        hash.Set(ctx.Args[2], text, cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue);
+        Commit(ctx, hash, idx, before);
+        ctx.Reply.WriteBulk(text);
+    }
+
+    private static void HRandField(CommandContext ctx)
+    {
+        var args = ctx.Args;
+        if (args.Count >= 3)
+        {
+            if (!NumberParser.TryParseLong(args[2], out long l))
+            {
+                ctx.NotInteger();
+                return;
+            }
+            if (l == long.MinValue)
+            {
+                ctx.Error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
+                return;
+            }
+            bool withValues = false;
+            if (args.Count > 4 || (args.Count == 4 && !args.Is(3, "WITHVALUES"u8)))
+            {
+                ctx.SyntaxError();
+                return;
+            }
+            if (args.Count == 4)
+            {
+                withValues = true;
+                if (l < -long.MaxValue / 2 || l > long.MaxValue / 2)
+                {
+                    ctx.Error("ERR value is out of range");
+                    return;
+                }
+            }
+            RandFieldWithCount(ctx, l, withValues);
+            return;
+        }
+        if (!TryRead(ctx, out var hash)) return;
+        if (hash is null)
+        {
+            ctx.Reply.WriteNull();
+            return;
+        }
+        hash.RandomPair(ctx.Db.Context.Random, out var field, out _);
+        ctx.Reply.WriteBulk(field);
+    }
+
+    private static void RandFieldWithCount(CommandContext ctx, long l, bool withValues)
+    {
+        if (!TryRead(ctx, out var hash)) return;
+        var reply = ctx.Reply;
+        if (hash is null)
+        {
+            reply.WriteArray(0);
+            return;
+        }
+        if (l == 0)
+        {
+            reply.WriteArray(0);
+            return;
+        }
+        var random = ctx.Db.Context.Random;
+        bool resp3 = reply.IsResp3;
+        void Emit(ReadOnlySpan<byte> f, ReadOnlySpan<byte> v)
+        {
+            if (withValues && resp3) reply.WriteArray(2);
+            reply.WriteBulk(f);
+            if (withValues) reply.WriteBulk(v);
+        }
+        long size = hash.Count;
+        bool unique = l > 0;
+        long count = unique ? l : -l;
+        if (!unique || count == 1)
+        {
+            reply.WriteArray(withValues && !resp3 ? count * 2 : count);
+            hash.RandomPairsWithRepetition(random, count, Emit);
+            return;
+        }
+        long replySize = Math.Min(count, size);
+        reply.WriteArray(withValues && !resp3 ? replySize * 2 : replySize);
+        if (count >= size)
+        {
+            foreach (var pair in hash) Emit(pair.Field, pair.Value);
+            return;
+        }
+        hash.RandomDistinctPairs(random, (int)count, Emit);
+    }
+
+    private static void HScan(CommandContext ctx)
+    {
+        if (!CollectionScan.TryParseCursor(ctx, ctx.Args[2], out ulong cursor)) return;
+        if (!TryRead(ctx, out var hash)) return;
+        if (hash is null)
+        {
+            CollectionScan.WriteEmpty(ctx);
+            return;
+        }
+        if (!CollectionScan.TryParseOptions(ctx, 3, isHash: true, out var options)) return;
+        var items = new List<byte[]>();
+        var pattern = options.Pattern;
+        bool onlyKeys = options.OnlyKeys;
+        ulong next = hash.Scan(cursor, options.Count, (f, v) =>
+        {
+            if (pattern is not null && !GlobPattern.Match(pattern, f)) return;
+            items.Add(f.ToArray());
+            if (!onlyKeys) items.Add(v.ToArray());
+        });
+        CollectionScan.WriteReply(ctx, next, items);
+    }
+}

@@ -1,0 +1,20 @@
+namespace Kvasir.Config;
+
+/// <summary>
+/// Test knobs set by DEBUG subcommands (never by the config file). The subsystems they concern
+/// read them: the list type its packed-node threshold, RDB/RESTORE loading the checksum switch,
+/// client output handling the reply-buffer settings.
+/// </summary>
+public sealed class DebugSettings
+{
+    /// <summary>DEBUG QUICKLIST-PACKED-THRESHOLD: list elements at least this large get a node of their own (default 1 GB).</summary>
+    public long QuicklistPackedThreshold = 1L << 30;
+
+    /// <summary>DEBUG SET-SKIP-CHECKSUM-VALIDATION: RDB files and RESTORE payloads load without checking their CRC.</summary>
+    public bool SkipChecksumValidation;
+
+    /// <summary>DEBUG REPLYBUFFER PEAK-RESET-TIME (ms, -1 = never) and RESIZING.</summary>
+    public long ReplyBufferPeakResetTime = DefaultReplyBufferPeakResetTime;
+    public const long DefaultReplyBufferPeakResetTime = 5000;
+    public bool ReplyBufferResizing = true;
+}
