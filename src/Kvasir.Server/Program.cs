@@ -64,7 +64,7 @@ namespace Kvasir.Server
                 return 1;
             }
 
-            bool background = config.Daemonize && config.Supervised is "no";
+            bool background = config.Daemonize && !IsSupervised(config.Supervised);
             if (background && !daemonChild) return Daemon.RunParent(args, stdinText, startDirectory);
 
             KvasirServer server;
@@ -132,6 +132,19 @@ namespace Kvasir.Server
             await server.Stopped;
             return 0;
         }
+
+        /// <summary>
+        /// supervised: a service manager keeps the process in the foreground. As in Valkey it only
+        /// counts when the manager is really there (NOTIFY_SOCKET for systemd, UPSTART_JOB for upstart).
+        /// </summary>
+        private static bool IsSupervised(string mode) => mode switch
+        {
+            "systemd" => Environment.GetEnvironmentVariable("NOTIFY_SOCKET") is { Length: > 0 },
+            "upstart" => Environment.GetEnvironmentVariable("UPSTART_JOB") is { Length: > 0 },
+            "auto" => Environment.GetEnvironmentVariable("NOTIFY_SOCKET") is { Length: > 0 } ||
+                      Environment.GetEnvironmentVariable("UPSTART_JOB") is { Length: > 0 },
+            _ => false,
+        };
 
         private static void RemovePidFile(string? pidFile)
         {
