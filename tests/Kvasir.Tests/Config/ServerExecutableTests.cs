@@ -77,7 +77,10 @@ public sealed class ServerExecutableTests
         string conf = Path.Combine(dir, "kvasir.conf");
         int port = FreePort();
         File.WriteAllText(conf, $"port {port}\nbind 127.0.0.1\n");
-        var psi = new ProcessStartInfo(ServerPath()) { RedirectStandardOutput = true, RedirectStandardError = true };
+        // In a session of its own (setsid execs in place, so the pid stays the server's): a signal
+        // meant for the server's process group can never reach the test host.
+        var psi = new ProcessStartInfo("setsid") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(ServerPath());
         foreach (var a in new[] { conf, "--pidfile", pidFile, "--logfile", logFile, "--save", "", "--always-show-logo", "yes" }) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var stderr = p.StandardError.ReadToEndAsync();
