@@ -15,6 +15,7 @@ public static class CommandRegistry
         ConfigCommands.Register(table);
         FunctionCommands.Register(table);
         ReplicationCommands.Register(table);
+        MemoryCommands.Register(table);
         InfoCommand.Register(table);
         CommandIntrospection.Register(table);
         ServerCommands.Register(table);
