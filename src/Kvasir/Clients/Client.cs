@@ -108,6 +108,9 @@ public sealed class Client
     /// <summary>True while a command of this client waits for a CLIENT PAUSE to end (Valkey's postponed clients).</summary>
     public bool Postponed;
 
+    /// <summary>While EXEC runs its queue: the size of EXEC's own arguments (CLIENT LIST argv-mem), else -1.</summary>
+    public long ExecArgvMemory = -1;
+
     /// <summary>Drops the queued commands but stays in MULTI (a WATCHed key changed or a command was refused).</summary>
     public void ClearMultiQueue()
     {

@@ -145,7 +145,8 @@ public static class ClientCommands
         long now = Environment.TickCount64;
         bool self = c == ctx.Client;
         long argvMem = 0;
-        if (self)
+        if (self && c.ExecArgvMemory >= 0) argvMem = c.ExecArgvMemory;
+        else if (self)
             for (int i = 0; i < ctx.ArgCount; i++) argvMem += ctx.Args[i].Length;
         int pending = c.Reply.Length;
         const int StaticBuffer = 16 * 1024;

@@ -227,9 +227,10 @@ public sealed class Connection : IClientTransport
                 bool attack = false;
                 lock (_server.DataLock)
                 {
-                    _server.UpdateClock();
                     for (; next < count; next++)
                     {
+                        // Valkey takes a new time snapshot for every command, pipelined or not.
+                        _server.UpdateClock();
                         // Killed (CLIENT KILL, timeout) or told to close: nothing more runs.
                         if (_client.Has(ClientFlags.CloseAfterReply) || _client.Has(ClientFlags.CloseAsap)) break;
                         var slot = _parser.InCommand && next == 0 ? _batch[count] : _batch[next];
