@@ -174,7 +174,8 @@ public static class ClientCommands
           .Append(" argv-mem=").Append(argvMem)
           .Append(" multi-mem=").Append(c.MultiMemory)
           .Append(" rbs=").Append(Math.Min(c.Reply.Capacity, StaticBuffer))
-          .Append(" rbp=").Append(Math.Min(Math.Max(c.ReplyPeak, pending), StaticBuffer))
+          // Valkey starts the peak at the buffer size and only lowers it when resizing the buffer.
+          .Append(" rbp=").Append(Math.Max(Math.Min(c.Reply.Capacity, StaticBuffer), Math.Min(Math.Max(c.ReplyPeak, pending), StaticBuffer)))
           .Append(" obl=").Append(obl)
           .Append(" oll=").Append(oll)
           .Append(" omem=").Append(omem)

@@ -76,8 +76,8 @@ public sealed class Connection : IClientTransport
             var addr = ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address;
             if (addr.AddressFamily == AddressFamily.InterNetworkV6)
             {
-                addr.ScopeId = 0;
-                return $"[{addr}]:{ip.Port}";
+                // inet_ntop does not print a scope id: format the bare address bytes.
+                return $"[{new IPAddress(addr.GetAddressBytes())}]:{ip.Port}";
             }
             return $"{addr}:{ip.Port}";
         }
