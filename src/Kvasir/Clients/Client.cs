@@ -83,6 +83,9 @@ public sealed class Client
     /// <summary>CLIENT CAPA REDIRECT: a replica may answer this client's writes with -REDIRECT.</summary>
     public bool CanRedirect;
 
+    /// <summary>When the output first went over the soft client-output-buffer-limit (TickCount64 ms), 0 when under.</summary>
+    public long OutputSoftLimitSinceMs;
+
     /// <summary>Largest reply buffer use seen (CLIENT LIST rbp).</summary>
     public int ReplyPeak;
 

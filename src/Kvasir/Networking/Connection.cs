@@ -40,6 +40,7 @@ public sealed class Connection : IClientTransport
     private int _pushPending;   // output arrived while someone else was sending
     private int _flushScheduled;
     private Task _inflightSend = Task.CompletedTask;
+    private int _unsentBytes;   // part of the in-flight send not yet accepted by the socket
     private volatile bool _closed;
 
     public Connection(KvasirServer server, Socket socket, bool unix)
@@ -110,6 +111,7 @@ public sealed class Connection : IClientTransport
                 _client.LastInteractionMs = Environment.TickCount64;
                 Interlocked.Add(ref _server.Stats.NetInputBytes, n);
                 Interlocked.Increment(ref _server.Stats.TotalReadsProcessed);
+                if (QueryBufferLimitReached()) break;
                 if (!await ProcessInputAsync()) break;
             }
         }
@@ -134,14 +136,6 @@ public sealed class Connection : IClientTransport
             }
         }
         long pending = _end - _start;
-        long queryMemory = pending + _client.MultiMemory;
-        bool unauthenticated = !_client.Authenticated && _server.AuthRequired;
-        if (queryMemory > _server.Config.ClientQueryBufferLimit || (unauthenticated && queryMemory > UnauthenticatedQueryBufferLimit))
-        {
-            _server.Log.Warning($"Closing client that reached max query buffer length: id={_client.Id} addr={_client.RemoteAddress} (qbuf initial bytes: {QueryPreview()})");
-            lock (_server.DataLock) _server.Stats.ClientQueryBufferLimitDisconnections++;
-            return false;
-        }
         long needed = Math.Max(_parser.BytesNeeded, pending + 1);
         bool fits = _start + needed <= _in.Length;
         if (fits && _end < _in.Length) return true;
@@ -158,6 +152,25 @@ public sealed class Connection : IClientTransport
         long size = Math.Max(Math.Min((long)_in.Length * 2, needed), pending + 1);
         size = Math.Min(size, Array.MaxLength);
         Compact(new byte[size]);
+        return true;
+    }
+
+    /// <summary>
+    /// Checked after every read, before parsing, as Valkey does: unprocessed input plus queued MULTI
+    /// commands above client-query-buffer-limit (1 MB before authentication) closes the connection
+    /// without a reply, even when the input holds complete commands.
+    /// </summary>
+    private bool QueryBufferLimitReached()
+    {
+        // Arguments already parsed out of an incomplete command no longer count, as in Valkey, whose
+        // query buffer only keeps the unparsed bytes (so one huge MSET is limited per argument).
+        int unparsedFrom = _parser.InCommand ? _parser.ScanPosition : _start;
+        long queryMemory = (_end - unparsedFrom) + _client.MultiMemory;
+        bool unauthenticated = !_client.Authenticated && _server.AuthRequired;
+        if (queryMemory <= _server.Config.ClientQueryBufferLimit && !(unauthenticated && queryMemory > UnauthenticatedQueryBufferLimit))
+            return false;
+        _server.Log.Warning($"Closing client that reached max query buffer length: id={_client.Id} addr={_client.RemoteAddress} (qbuf initial bytes: {QueryPreview()})");
+        lock (_server.DataLock) _server.Stats.ClientQueryBufferLimitDisconnections++;
         return true;
     }
 
@@ -244,6 +257,7 @@ public sealed class Connection : IClientTransport
                             suspended = true;
                             break;
                         }
+                        if (_client.Reply.Length > StaticReplyBuffer && OutputLimitReached()) break;
                     }
                     if (!suspended && !attack && protocolError is not null && !_client.Has(ClientFlags.CloseAsap) && !_client.Has(ClientFlags.CloseAfterReply))
                     {
@@ -313,11 +327,13 @@ public sealed class Connection : IClientTransport
             try
             {
                 var data = _sending.WrittenMemory;
+                Volatile.Write(ref _unsentBytes, data.Length);
                 while (data.Length > 0)
                 {
                     int sent = await _socket.SendAsync(data, SocketFlags.None);
                     if (sent <= 0) break;
                     data = data.Slice(sent);
+                    Volatile.Write(ref _unsentBytes, data.Length);
                     _client.NetOutputBytes += sent;
                     Interlocked.Add(ref _server.Stats.NetOutputBytes, sent);
                     Interlocked.Increment(ref _server.Stats.TotalWritesProcessed);
@@ -328,6 +344,7 @@ public sealed class Connection : IClientTransport
                 _closed = true;
             }
             _sending.ResetAfterFlush();
+            Volatile.Write(ref _unsentBytes, 0);
             Interlocked.Exchange(ref _sendState, 0);
             if (_closed || Interlocked.CompareExchange(ref _pushPending, 0, 0) == 0) return;
             bool again;
@@ -356,9 +373,52 @@ public sealed class Connection : IClientTransport
         }
     }
 
+    /// <summary>Replies up to this size count as Valkey's static per-client buffer, outside output limits.</summary>
+    private const int StaticReplyBuffer = 16 * 1024;
+
+    /// <summary>
+    /// Under the data lock: client-output-buffer-limit for this client's class (normal, replica,
+    /// pubsub; a primary counts as normal). The hard limit closes at once, the soft one when exceeded
+    /// for longer than its seconds. The pending output is dropped, as Valkey's freeClientAsync.
+    /// </summary>
+    private bool OutputLimitReached()
+    {
+        if (_client.Has(ClientFlags.CloseAsap)) return false;
+        int cls = _client.Has(ClientFlags.Replica) && !_client.Has(ClientFlags.Monitor) ? 1
+                : _client.Has(ClientFlags.PubSub) ? 2 : 0;
+        var limit = _server.Config.ClientOutputBufferLimits[cls];
+        long used = Math.Max(0, _client.Reply.Length - StaticReplyBuffer) + Math.Max(0, Volatile.Read(ref _unsentBytes));
+        bool hard = limit.HardBytes > 0 && used >= limit.HardBytes;
+        bool soft = limit.SoftBytes > 0 && used >= limit.SoftBytes;
+        if (soft)
+        {
+            long now = Environment.TickCount64;
+            if (_client.OutputSoftLimitSinceMs == 0)
+            {
+                _client.OutputSoftLimitSinceMs = now;
+                soft = false;
+            }
+            else if ((now - _client.OutputSoftLimitSinceMs) / 1000 <= limit.SoftSeconds)
+            {
+                soft = false;
+            }
+        }
+        else
+        {
+            _client.OutputSoftLimitSinceMs = 0;
+        }
+        if (!hard && !soft) return false;
+        _server.Log.Warning($"Client id={_client.Id} addr={_client.RemoteAddress} scheduled to be closed ASAP for overcoming of output buffer limits.");
+        _server.Stats.ClientOutputBufferLimitDisconnections++;
+        _client.Reply.Clear();
+        Close();
+        return true;
+    }
+
     /// <summary>Someone else wrote into this client's reply buffer (under the data lock).</summary>
     public void OutputAvailable()
     {
+        if (_client.Reply.Length > StaticReplyBuffer && OutputLimitReached()) return;
         Interlocked.Exchange(ref _pushPending, 1);
         if (Volatile.Read(ref _sendState) != 0) return;
         if (Interlocked.CompareExchange(ref _flushScheduled, 1, 0) != 0) return;
