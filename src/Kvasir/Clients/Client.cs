@@ -49,7 +49,8 @@ public sealed class Client
     /// <summary>The connection this client talks through (null for internal clients).</summary>
     public IClientTransport? Transport { get; }
 
-    public ReplyWriter Reply { get; } = new();
+    /// <summary>Pending replies. Takes a pooled buffer when first written to; the connection gives it back once sent.</summary>
+    public ReplyWriter Reply { get; } = ReplyWriter.CreateEmpty();
 
     public string Name = "";
     public string LibName = "";

@@ -30,10 +30,12 @@ public sealed class Connection : IClientTransport
     private readonly CommandContext _ctx;
     private readonly RespParser _parser = new();
     private readonly List<CommandArgs> _batch = new();
-    private readonly ReplyWriter _sending = new();
+    // Holds a buffer only while a send is in flight: an idle connection keeps one reply buffer, not two.
+    private readonly ReplyWriter _sending = ReplyWriter.CreateEmpty();
     private readonly SemaphoreSlim _resume = new(0);
 
-    private byte[] _in = new byte[InitialBufferSize];
+    private byte[] _in = Array.Empty<byte>();
+    private bool _pooledInput;
     private int _start, _end;
 
     private int _sendState;     // 1 while a send is in progress
@@ -103,6 +105,13 @@ public sealed class Connection : IClientTransport
         {
             while (!_closed)
             {
+                if (_start == _end && !_parser.InCommand)
+                {
+                    // Nothing pending: hand the buffer back while waiting for the next request, so an
+                    // idle connection holds no input memory (Valkey reads into a shared buffer).
+                    ReleaseInputBuffer();
+                    await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
+                }
                 if (!EnsureReceiveSpace()) break;
                 int n = await _socket.ReceiveAsync(_in.AsMemory(_end), SocketFlags.None);
                 if (n <= 0) break;
@@ -129,9 +138,10 @@ public sealed class Connection : IClientTransport
         if (_start == _end && !_parser.InCommand)
         {
             _start = _end = 0;
-            if (_in.Length > 4 * InitialBufferSize)
+            if (_in.Length == 0)
             {
-                _in = new byte[InitialBufferSize];
+                _in = System.Buffers.ArrayPool<byte>.Shared.Rent(InitialBufferSize);
+                _pooledInput = true;
                 _client.QueryBufferCapacity = _in.Length;
             }
         }
@@ -153,6 +163,15 @@ public sealed class Connection : IClientTransport
         size = Math.Min(size, Array.MaxLength);
         Compact(new byte[size]);
         return true;
+    }
+
+    private void ReleaseInputBuffer()
+    {
+        _start = _end = 0;
+        if (_pooledInput) System.Buffers.ArrayPool<byte>.Shared.Return(_in);
+        _pooledInput = false;
+        _in = Array.Empty<byte>();
+        _client.QueryBufferCapacity = 0;
     }
 
     /// <summary>
@@ -189,6 +208,12 @@ public sealed class Connection : IClientTransport
         int delta = _start;
         _parser.Shift(delta);
         if (_batch.Count > 0 && _parser.InCommand) _batch[0].Rebase(target, delta);
+        if (target != _in && _pooledInput)
+        {
+            // Grown past the pooled size: the new buffer is a plain array.
+            System.Buffers.ArrayPool<byte>.Shared.Return(_in);
+            _pooledInput = false;
+        }
         _in = target;
         _start = 0;
         _end = len;
@@ -343,7 +368,7 @@ public sealed class Connection : IClientTransport
             {
                 _closed = true;
             }
-            _sending.ResetAfterFlush();
+            _sending.Release();
             Volatile.Write(ref _unsentBytes, 0);
             Interlocked.Exchange(ref _sendState, 0);
             if (_closed || Interlocked.CompareExchange(ref _pushPending, 0, 0) == 0) return;
@@ -456,5 +481,6 @@ public sealed class Connection : IClientTransport
             _server.ClientClosed(_client);
         }
         try { _socket.Dispose(); } catch (ObjectDisposedException) { }
+        ReleaseInputBuffer();
     }
 }
