@@ -98,6 +98,8 @@ public static class ConnectionCommands
             ctx.SyntaxError();
             return;
         }
+        ctx.RedactArgument(1);
+        if (ctx.ArgCount == 3) ctx.RedactArgument(2);
         bool ok;
         if (ctx.ArgCount == 2)
         {
@@ -142,6 +144,8 @@ public static class ConnectionCommands
             int more = ctx.ArgCount - 1 - j;
             if (ctx.ArgIs(j, "AUTH"u8) && more >= 2)
             {
+                ctx.RedactArgument(j + 1);
+                ctx.RedactArgument(j + 2);
                 userArg = j + 1;
                 j += 2;
             }

@@ -130,20 +130,22 @@ public sealed class Dispatcher
         var server = _server;
         var client = ctx.Client;
         ctx.ResetForCommand(args, cmd);
-        // Valkey shows a command to monitors after it ran (so EXEC follows the commands it ran, and
-        // SELECT shows the new database) but with the arguments it arrived with, which are therefore
-        // rendered now and sent later.
-        string? monitorArgs = server.Clients.Monitors.Count > 0 && !cmd.Has(CommandFlags.SkipMonitor) && !cmd.Has(CommandFlags.Admin)
-            ? MonitorArguments(args) : null;
-
         // CLIENT NO-TOUCH: this client's lookups leave LRU/LFU alone, except TOUCH which exists to touch.
         var keyspace = server.Keyspace;
         bool outerNoTouch = keyspace.NoTouch;
         keyspace.NoTouch = client.Has(ClientFlags.NoTouch) && cmd.Name != "touch";
+        var propagator = server.Propagator;
+        propagator.BeginUnit();
+        long dirtyBefore = keyspace.Dirty;
         long start = Stopwatch.GetTimestamp();
         cmd.Handler!(ctx);
         long micros = (long)Stopwatch.GetElapsedTime(start).TotalMicroseconds;
         keyspace.NoTouch = outerNoTouch;
+        // A command that changed data propagates itself, after any effects it added (EXEC never does:
+        // the commands it ran did). The outermost unit emits, as a MULTI/EXEC when it holds several.
+        if (propagator.Active && keyspace.Dirty != dirtyBefore && !ctx.PropagationPrevented && cmd.Name != "exec")
+            propagator.Add(client.DbIndex, ctx.PropagateArgv ?? args.ToArrays());
+        propagator.EndUnit(cmd.Has(CommandFlags.TouchesArbitraryKeys));
 
         cmd.Calls++;
         cmd.Microseconds += micros;
@@ -153,13 +155,15 @@ public sealed class Dispatcher
         server.Stats.TotalCommandsProcessed++;
         client.TotalCommands++;
 
-        if (monitorArgs is not null) FeedMonitors(client, monitorArgs);
+        // Monitors see a command after it ran (so EXEC follows the commands it ran, and SELECT shows
+        // the new database), with the arguments it was sent with, secrets redacted by the handler.
+        if (server.Clients.Monitors.Count > 0 && !cmd.Has(CommandFlags.SkipMonitor) && !cmd.Has(CommandFlags.Admin))
+            FeedMonitors(client, MonitorArguments(args, ctx));
 
         var cfg = server.Config;
         if (cfg.SlowlogLogSlowerThan >= 0 && micros >= cfg.SlowlogLogSlowerThan && !cmd.Has(CommandFlags.SkipSlowlog))
-            server.SlowLog.Add(args.ToArrays(), micros, client.RemoteAddress, client.Name, cfg.SlowlogMaxLen);
-        if (cfg.LatencyMonitorThreshold > 0 && micros / 1000 >= cfg.LatencyMonitorThreshold)
-            server.Latency.Add(cmd.Has(CommandFlags.Fast) ? "fast-command" : "command", micros / 1000);
+            server.SlowLog.Add(LoggedArguments(args, ctx), micros, client.RemoteAddress, client.Name, cfg.SlowlogMaxLen);
+        server.AddLatencySample(cmd.Has(CommandFlags.Fast) ? "fast-command" : "command", micros / 1000);
     }
 
     /// <summary>DEBUG and MODULE run only where enable-debug-command / enable-module-command allow ("local": loopback or unix socket).</summary>
@@ -287,18 +291,28 @@ public sealed class Dispatcher
         return s.Length <= max ? s : s[..Math.Max(0, max)];
     }
 
+    private static readonly byte[] Redacted = "(redacted)"u8.ToArray();
+
     /// <summary>The arguments part of a MONITOR line: "arg" "arg" ... with Valkey's escaping.</summary>
-    public static string MonitorArguments(CommandArgs args)
+    public static string MonitorArguments(CommandArgs args, CommandContext? ctx = null)
     {
         var sb = new StringBuilder();
         for (int i = 0; i < args.Count; i++)
         {
             if (i > 0) sb.Append(' ');
             sb.Append('"');
-            AppendRepr(sb, args[i]);
+            AppendRepr(sb, ctx is not null && ctx.IsRedacted(i) ? Redacted : args[i]);
             sb.Append('"');
         }
         return sb.ToString();
+    }
+
+    private static byte[][] LoggedArguments(CommandArgs args, CommandContext ctx)
+    {
+        var result = args.ToArrays();
+        for (int i = 0; i < result.Length; i++)
+            if (ctx.IsRedacted(i)) result[i] = Redacted;
+        return result;
     }
 
     /// <summary>Sends "unix-seconds.micros [db client-address] arguments" to every monitor, the sender included.</summary>
