@@ -197,7 +197,8 @@ public sealed class Dispatcher
             client.MultiQueue ??= new List<byte[][]>();
             var copy = args.ToArrays();
             client.MultiQueue.Add(copy);
-            foreach (var a in copy) client.MultiMemory += a.Length;
+            // As Valkey's multi-mem: argument bytes plus one object pointer per argument.
+            foreach (var a in copy) client.MultiMemory += a.Length + 8;
             client.MultiCommandFlags |= cmd.Flags;
         }
         ctx.Reply.WriteSimpleString("QUEUED"u8);
