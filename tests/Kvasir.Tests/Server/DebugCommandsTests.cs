@@ -86,6 +86,17 @@ public sealed class DebugCommandsTests : IClassFixture<SharedServerFixture>
     }
 
     [Fact]
+    public async Task ObjectShowsTheQuicklistLayout()
+    {
+        await using var server = await TestServer.StartAsync(("enable-debug-command", "yes"));
+        await using var c = await server.ConnectAsync();
+        for (int i = 1; i <= 1000; i++) await c.CallAsync("RPUSH", "ql", "element-number-" + i);
+        // The layout a real Valkey reports for the same list.
+        Assert.EndsWith(" ql_nodes:3 ql_avg_node:333.33 ql_listpack_max:-2 ql_compressed:0 ql_uncompressed_size:19914", (await c.CallTextAsync("DEBUG", "OBJECT", "ql"))!);
+        Assert.EndsWith(" ql_compressed:0", (await c.CallTextAsync("DEBUG", "OBJECT", "ql", "fast"))!);
+    }
+
+    [Fact]
     public async Task ProtocolSamplesInResp2()
     {
         await using var c = await _server.ConnectAsync();
