@@ -168,7 +168,7 @@ public static class SortedSetCommands
                 ReplyAdd(ctx, incr, ch, processed, score, added, updated);
                 return;
             }
-            zset = SortedSetValue.Create(elements, longest, cfg.ZsetMaxListpackEntries, cfg.ZsetMaxListpackValue);
+            zset = SortedSetValue.Create(elements, longest, cfg.ZsetMaxListpackEntries, cfg.ZsetMaxListpackValue, args[1]);
             created = true;
         }
         else
