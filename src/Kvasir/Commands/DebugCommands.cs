@@ -10,7 +10,7 @@ namespace Kvasir.Commands;
 /// <summary>
 /// DEBUG: diagnostics and knobs that Valkey's test suite and operators rely on. Only runs where
 /// enable-debug-command allows it (the dispatcher checks). Subcommands that need subsystems
-/// Kvasir does not have yet (RELOAD, LOADAOF, cluster packet filters...) are not offered.
+/// Kvasir does not have yet (LOADAOF, cluster packet filters...) are not offered.
 /// </summary>
 public static class DebugCommands
 {
@@ -34,6 +34,7 @@ public static class DebugCommands
         }
         else if ((argc == 3 || argc == 4) && a.Is(1, "OBJECT"u8)) Object(ctx);
         else if (argc == 2 && a.Is(1, "DIGEST"u8)) Digest(ctx);
+        else if (argc >= 2 && a.Is(1, "RELOAD"u8)) PersistenceCommands.DebugReload(ctx);
         else if (argc >= 2 && a.Is(1, "DIGEST-VALUE"u8)) DigestValue(ctx);
         else if (argc == 3 && a.Is(1, "PROTOCOL"u8)) Protocol(ctx);
         else if (argc >= 3 && argc <= 5 && a.Is(1, "POPULATE"u8)) Populate(ctx);
@@ -99,6 +100,10 @@ public static class DebugCommands
         "QUICKLIST-PACKED-THRESHOLD <size>",
         "    List elements at least this large get a node of their own (default 1GB, at most 4GB;",
         "    0 restores the default).",
+        "RELOAD [MERGE] [NOFLUSH] [NOSAVE]",
+        "    Write the RDB file and load it back. MERGE: keys from the file replace existing ones;",
+        "    NOFLUSH: keep the current data set (a key in both fails unless MERGE); NOSAVE: load the",
+        "    file as it is on disk.",
         "REPLYBUFFER PEAK-RESET-TIME <NEVER|RESET|milliseconds>",
         "    How long the peak size of a reply buffer is remembered.",
         "REPLYBUFFER RESIZING <0|1>",

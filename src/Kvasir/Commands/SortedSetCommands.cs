@@ -46,7 +46,7 @@ public static class SortedSetCommands
     // ----- lookups and shared replies -----
 
     /// <summary>Looks a sorted set up for reading. Returns false after replying WRONGTYPE; null when missing.</summary>
-    private static bool TryRead(CommandContext ctx, int keyIndex, out SortedSetValue? zset)
+    internal static bool TryRead(CommandContext ctx, int keyIndex, out SortedSetValue? zset)
     {
         var db = ctx.Db;
         int idx = db.Lookup(ctx.Args[keyIndex]);
@@ -62,7 +62,7 @@ public static class SortedSetCommands
     }
 
     /// <summary>Looks a sorted set up for writing: index or -1, false after replying WRONGTYPE.</summary>
-    private static bool TryWrite(CommandContext ctx, ReadOnlySpan<byte> key, out int idx, out SortedSetValue? zset)
+    internal static bool TryWrite(CommandContext ctx, ReadOnlySpan<byte> key, out int idx, out SortedSetValue? zset)
     {
         var db = ctx.Db;
         idx = db.Lookup(key, LookupFlags.Write);
@@ -425,7 +425,7 @@ public static class SortedSetCommands
     }
 
     /// <summary>Stores a computed sorted set at a destination (replacing it and its TTL), or deletes the destination when empty; replies the size.</summary>
-    private static void StoreResult(CommandContext ctx, byte[] key, SortedSetValue? result)
+    internal static void StoreResult(CommandContext ctx, byte[] key, SortedSetValue? result)
     {
         var db = ctx.Db;
         if (result is not null && result.Count > 0)

@@ -8,16 +8,23 @@ namespace Kvasir.Persistence;
 /// </summary>
 public sealed class RdbException : Exception
 {
-    public RdbException(string message, bool isCorruption = true, long offset = -1) : base(message)
+    public RdbException(string message, bool isCorruption = true, bool reported = true) : base(message)
     {
         IsCorruption = isCorruption;
-        Offset = offset;
+        Reported = reported;
     }
 
     public bool IsCorruption { get; }
 
+    /// <summary>
+    /// True for the failures Valkey reports as "Internal error in RDB reading offset ..." (damaged
+    /// or truncated content); false for those it logs as they are (wrong signature, unsupported
+    /// version, too many databases, duplicated key).
+    /// </summary>
+    public bool Reported { get; }
+
     /// <summary>Byte offset in the payload where the problem was detected, when known.</summary>
-    public long Offset { get; internal set; }
+    public long Offset { get; internal set; } = -1;
 
     /// <summary>Key being read when the error happened, when known.</summary>
     public string? Key { get; internal set; }

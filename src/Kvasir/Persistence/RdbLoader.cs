@@ -110,11 +110,11 @@ public sealed class RdbLoader
         }
         catch (RdbException)
         {
-            throw new RdbException("Short read or OOM loading DB. Unrecoverable error, aborting now.", isCorruption: false);
+            throw RdbException.UnexpectedEof();
         }
-        if (!magic.Slice(0, 5).SequenceEqual("REDIS"u8)) throw new RdbException("Wrong signature trying to load DB from file");
+        if (!magic.Slice(0, 5).SequenceEqual("REDIS"u8)) throw new RdbException("Wrong signature trying to load DB from file", reported: false);
         _version = ParseVersion(magic.Slice(5));
-        if (_version < 1 || _version > RdbFormat.Version) throw new RdbException($"Can't handle RDB format version {_version}");
+        if (_version < 1 || _version > RdbFormat.Version) throw new RdbException($"Can't handle RDB format version {_version}", reported: false);
         _result.Version = _version;
 
         var db = _dbs[0];
@@ -143,7 +143,7 @@ public sealed class RdbLoader
                 {
                     ulong id = _in.ReadLength();
                     if (id >= (ulong)_dbs.Length)
-                        throw new RdbException($"FATAL: Data file was created with a Valkey server configured to handle more than {_dbs.Length} databases. Exiting\n");
+                        throw new RdbException($"FATAL: Data file was created with a Valkey server configured to handle more than {_dbs.Length} databases. Exiting\n", reported: false);
                     db = _dbs[(int)id];
                     continue;
                 }
@@ -272,7 +272,7 @@ public sealed class RdbLoader
         ulong whenOpcode = _in.ReadLength();
         _in.ReadLength();
         if (whenOpcode != RdbFormat.ModuleOpcodeUInt) throw new RdbException("bad when_opcode", isCorruption: false);
-        throw new RdbException($"The RDB file contains AUX module data I can't load: no matching module '{RdbFormat.ModuleTypeName(moduleId)}'");
+        throw new RdbException($"The RDB file contains AUX module data I can't load: no matching module '{RdbFormat.ModuleTypeName(moduleId)}'", reported: false);
     }
 
     private void LoadKey(Database db, int type, long expireMs, long lruIdle, int lfuFreq)
@@ -307,7 +307,7 @@ public sealed class RdbLoader
             if (!_options.AllowDuplicateKeys)
             {
                 Warning($"RDB has duplicated key '{Encoding.UTF8.GetString(key)}' in DB {db.Index}");
-                throw new RdbException("Duplicated key found in RDB file");
+                throw new RdbException("Duplicated key found in RDB file", reported: false);
             }
             db.DeleteAt(existing);
         }
