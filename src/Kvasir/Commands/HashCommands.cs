@@ -26,6 +26,8 @@ public static class HashCommands
         t.Bind("hscan", HScan);
     }
 
+    private static readonly byte[] HSetName = "HSET"u8.ToArray();
+
     // ----- lookups -----
 
     /// <summary>Looks a hash up for reading. Returns false after replying WRONGTYPE; <paramref name="hash"/> is null when missing.</summary>
@@ -256,6 +258,8 @@ public static class HashCommands
         var cfg = ctx.Server.Config;
         hash.Set(ctx.Args[2], text, cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue);
         Commit(ctx, hash, idx, before);
+        // Replicas and the AOF get the result, not the addition (its rounding is ours).
+        if (ctx.Propagating) ctx.PropagateAs(HSetName, ctx.Args.ToArray(1), ctx.Args.ToArray(2), text.ToArray());
         ctx.Reply.WriteBulk(text);
     }
 
