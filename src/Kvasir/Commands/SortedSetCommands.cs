@@ -203,6 +203,10 @@ public static class SortedSetCommands
         {
             db.ValueEdited(idx, before);
         }
+        else
+        {
+            db.ValueResized(idx, before); // an up-front conversion may have happened without a change
+        }
         if (added + updated > 1) ctx.AddDirty(added + updated - 1);
         if (nanError)
         {
