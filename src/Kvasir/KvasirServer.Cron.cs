@@ -50,4 +50,15 @@ public sealed partial class KvasirServer
         long micros = (long)Stopwatch.GetElapsedTime(startedTimestamp).TotalMicroseconds;
         lock (DataLock) Metrics.AddCron(micros);
     }
+
+    private long _lastReplicaPingMs;
+
+    /// <summary>PING into the replication stream every repl-ping-replica-period seconds.</summary>
+    private void PingReplicasWhenDue()
+    {
+        long now = Environment.TickCount64;
+        if (now - _lastReplicaPingMs < Config.ReplPingReplicaPeriod * 1000L) return;
+        _lastReplicaPingMs = now;
+        lock (DataLock) Propagator.PingReplicas();
+    }
 }

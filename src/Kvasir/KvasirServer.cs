@@ -38,6 +38,10 @@ public sealed partial class KvasirServer : IAsyncDisposable
         CommandRegistry.RegisterAll(Commands);
         foreach (var (from, to) in Config.CommandRenames) Commands.Rename(from, to);
         Dispatcher = new Dispatcher(this);
+        Propagator = new Replication.Propagator(this);
+        Keyspace.KeyExpired += Propagator.ExpiredKeyDeleted;
+        ClientClosing += Propagator.DetachReplica;
+        Tick += PingReplicasWhenDue;
         Clients.Attach(this);
         RunId = NewRandomId();
         ApplyKeyspaceSettings();
@@ -59,6 +63,9 @@ public sealed partial class KvasirServer : IAsyncDisposable
     public SlowLog SlowLog { get; } = new();
     public LatencyMonitor Latency { get; } = new();
     public Scripting.FunctionLibraries Functions { get; } = new();
+
+    /// <summary>The stream of replayable effects that feeds replicas (and later the AOF).</summary>
+    public Replication.Propagator Propagator { get; }
     public string RunId { get; }
 
     /// <summary>Replication ids and offset (INFO replication); DEBUG CHANGE-REPL-ID renews the ids.</summary>

@@ -14,6 +14,7 @@ public static class CommandRegistry
         ExpireCommands.Register(table);
         ConfigCommands.Register(table);
         FunctionCommands.Register(table);
+        ReplicationCommands.Register(table);
         InfoCommand.Register(table);
         CommandIntrospection.Register(table);
         ServerCommands.Register(table);
@@ -25,5 +26,6 @@ public static class CommandRegistry
         HashCommands.Register(table);
         SortedSetCommands.Register(table);
         PersistenceCommands.Register(table);
+        GeoCommands.Register(table);
     }
 }

@@ -87,6 +87,8 @@ public static class HashCommands
         hash.PrepareForWrite((args.Count - 2) / 2, longest, cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue);
         long created = hash.SetPairs(args, 2, cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue);
         Commit(ctx, hash, idx, before);
+        // Valkey counts one change per pair written.
+        if (args.Count > 4) ctx.AddDirty((args.Count - 2) / 2 - 1);
         if (args.Is(0, "HMSET"u8)) ctx.Reply.WriteOk();
         else ctx.Reply.WriteInteger(created);
     }
@@ -155,6 +157,7 @@ public static class HashCommands
         }
         if (emptied) db.DeleteAt(idx);
         else if (deleted > 0) db.ValueEdited(idx, before);
+        if (deleted > 1) ctx.AddDirty(deleted - 1);
         ctx.Reply.WriteInteger(deleted);
     }
 

@@ -383,16 +383,20 @@ public static class SetCommands
         // Repeats allowed (negative count), or a single member: independent draws.
         if (!unique || count == 1)
         {
+            // A huge count stops early once the client is being dropped (output buffer limit), as in Valkey.
+            var client = ctx.Client;
             reply.WriteArray(count);
             if (set.Encoding == ValueEncoding.Listpack)
             {
                 var all = new List<int>((int)size);
                 set.CollectSlots(all);
-                for (long i = 0; i < count; i++) set.ElementAt(all[rng.Next(all.Count)]).WriteBulk(reply);
+                for (long i = 0; i < count && !client.Has(Clients.ClientFlags.CloseAsap); i++)
+                    set.ElementAt(all[rng.Next(all.Count)]).WriteBulk(reply);
             }
             else
             {
-                for (long i = 0; i < count; i++) set.RandomElement(rng).WriteBulk(reply);
+                for (long i = 0; i < count && !client.Has(Clients.ClientFlags.CloseAsap); i++)
+                    set.RandomElement(rng).WriteBulk(reply);
             }
             return;
         }

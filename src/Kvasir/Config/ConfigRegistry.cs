@@ -278,8 +278,9 @@ public sealed partial class ServerConfig
 
     private void RegisterSpecials()
     {
-        Special("dir", null, Protected | DenyLoading, () => Dir, SetDir,
-            (state, n) => state.RewriteLine(n, n + " " + ConfigValues.Repr(Dir), true));
+        // The working directory is the truth (as Valkey's getcwd), whoever changed it.
+        Special("dir", null, Protected | DenyLoading, () => Dir = Directory.GetCurrentDirectory(), SetDir,
+            (state, n) => state.RewriteLine(n, n + " " + ConfigValues.Repr(Directory.GetCurrentDirectory()), true));
         Special("save", null, MultiArg, GetSave, SetSave, RewriteSave);
         Special("client-output-buffer-limit", null, MultiArg, GetClientOutputBufferLimit, SetClientOutputBufferLimit,
             RewriteClientOutputBufferLimit);

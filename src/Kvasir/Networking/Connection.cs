@@ -155,7 +155,11 @@ public sealed class Connection : IClientTransport
         }
         if (needed > Array.MaxLength) return false; // one command larger than an array can hold
         // Double (never past what the command needs): memory follows the bytes that actually arrive.
-        long size = Math.Max(Math.Min((long)_in.Length * 2, needed), pending + 1);
+        // Only a known large element bounds the growth; a command of many small arguments (needed is
+        // then just "one more byte") must still double, or every read would copy the buffer for one byte.
+        long size = _parser.BytesNeeded > pending
+            ? Math.Max(Math.Min((long)_in.Length * 2, needed), pending + 1)
+            : Math.Max((long)_in.Length * 2, pending + 1);
         size = Math.Min(size, Array.MaxLength);
         Compact(new byte[size]);
         return true;

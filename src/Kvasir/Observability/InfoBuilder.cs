@@ -431,12 +431,12 @@ public static class InfoBuilder
     {
         var st = server.Stats;
         Field(sb, "role", "master");
-        Field(sb, "connected_slaves", st.Gauge("connected_slaves"));
+        Field(sb, "connected_slaves", server.Propagator.Replicas.Count);
         Field(sb, "replicas_waiting_psync", st.Gauge("replicas_waiting_psync"));
         Field(sb, "master_failover_state", "no-failover");
         Field(sb, "master_replid", server.ReplicationId);
         Field(sb, "master_replid2", server.ReplicationId2);
-        Field(sb, "master_repl_offset", server.ReplicationOffset);
+        Field(sb, "master_repl_offset", server.Propagator.Offset);
         Field(sb, "second_repl_offset", server.SecondReplicationOffset);
         Field(sb, "repl_backlog_active", st.Gauge("repl_backlog_active"));
         Field(sb, "repl_backlog_size", server.Config.ReplBacklogSize);

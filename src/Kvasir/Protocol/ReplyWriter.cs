@@ -235,6 +235,23 @@ public sealed class ReplyWriter
         }
     }
 
+    /// <summary>A double already formatted by the caller (Valkey's addReplyHumanLongDouble): ',' in RESP3, a bulk string in RESP2.</summary>
+    public void WriteDoubleText(ReadOnlySpan<byte> text)
+    {
+        if (!Enabled) return;
+        if (!IsResp3)
+        {
+            WriteBulk(text);
+            return;
+        }
+        var span = Reserve(text.Length + 3);
+        span[0] = (byte)',';
+        text.CopyTo(span.Slice(1));
+        span[text.Length + 1] = (byte)'\r';
+        span[text.Length + 2] = (byte)'\n';
+        _len += text.Length + 3;
+    }
+
     public void WriteBigNumber(string digits)
     {
         if (IsResp3)

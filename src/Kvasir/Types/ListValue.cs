@@ -22,7 +22,7 @@ public readonly record struct ListLimits(int Fill, long PackedThreshold = 0);
 /// boundary does not flip on every push and pop). Nodes live in a ring buffer of structs: pushing
 /// and popping at either end is O(1), reaching an index walks nodes from the nearer end.
 /// </summary>
-public sealed partial class ListValue : IDataValue
+public sealed partial class ListValue : IDataValue, IDebugInspectable
 {
     private PackedNode _single;      // listpack encoding: the whole list
     private Quicklist? _ql;          // quicklist encoding
@@ -35,7 +35,13 @@ public sealed partial class ListValue : IDataValue
         public int NodeCount;
         public long Count;
         public long BufferBytes;                        // sum of node buffer capacities, for MemoryUsage
+
+        /// <summary>The node limit the list was created with: like Valkey, a chunked list keeps it when
+        /// list-max-listpack-size changes (only the conversions follow the current setting).</summary>
+        public int Fill;
     }
+
+    private ListLimits NodeLimits(ListLimits current) => current with { Fill = _ql!.Fill };
 
     public ListValue()
     {
@@ -137,7 +143,7 @@ public sealed partial class ListValue : IDataValue
     {
         if (_ql is not null) return;
         if (!ExceedsLimit(limits.Fill, _single.ListpackBytes + addBytes, _single.Count + addCount)) return;
-        var ql = new Quicklist();
+        var ql = new Quicklist { Fill = limits.Fill };
         if (_single.Count > 0)
         {
             ql.Ring[0] = _single;
@@ -254,6 +260,7 @@ public sealed partial class ListValue : IDataValue
             AddBytes(_single.Capacity - cap);
             return;
         }
+        limits = NodeLimits(limits);
         int size = value.Length;
         if (IsLarge(size, limits))
         {
@@ -438,6 +445,7 @@ public sealed partial class ListValue : IDataValue
             AddBytes(_single.Capacity - cap);
             return true;
         }
+        limits = NodeLimits(limits);
         ref PackedNode node = ref NodeAt(c.Node);
         int size = value.Length;
         bool large = IsLarge(size, limits);
@@ -523,6 +531,7 @@ public sealed partial class ListValue : IDataValue
             AddBytes(_single.Capacity - cap);
             return;
         }
+        limits = NodeLimits(limits);
         int ni = c.Node;
         ref PackedNode node = ref NodeAt(ni);
         int size = value.Length;
@@ -728,6 +737,46 @@ public sealed partial class ListValue : IDataValue
     }
 
     /// <summary>A deep copy with the same encoding and node layout (COPY).</summary>
+    /// <summary>As RDB saves a list: the node count, then each node as its container type and listpack blob.</summary>
+    public long SerializedLength
+    {
+        get
+        {
+            long size = SerializedSize.Length(NodeCount);
+            for (int i = 0; i < NodeCount; i++)
+            {
+                ref PackedNode n = ref NodeAt(i);
+                size += 1 + (n.Plain ? SerializedSize.Blob(PlainLength(n)) : SerializedSize.Blob(n.ListpackBytes));
+            }
+            return size;
+        }
+    }
+
+    private static long PlainLength(in PackedNode n) => n.Read(n.First).TextLength;
+
+    /// <summary>DEBUG OBJECT's quicklist fields.</summary>
+    public string DebugDetails(bool fast)
+    {
+        if (_ql is null) return "";
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var sb = new System.Text.StringBuilder();
+        sb.Append(" ql_nodes:").Append(_ql.NodeCount.ToString(inv));
+        sb.Append(" ql_avg_node:").Append(((double)_ql.Count / _ql.NodeCount).ToString("F2", inv));
+        sb.Append(" ql_listpack_max:").Append(_ql.Fill.ToString(inv));
+        sb.Append(" ql_compressed:0");
+        if (!fast)
+        {
+            long total = 0;
+            for (int i = 0; i < _ql.NodeCount; i++)
+            {
+                ref PackedNode n = ref NodeAt(i);
+                total += n.Plain ? PlainLength(n) : n.ListpackBytes;
+            }
+            sb.Append(" ql_uncompressed_size:").Append(total.ToString(inv));
+        }
+        return sb.ToString();
+    }
+
     /// <summary>COPY: a deep copy with the same encoding.</summary>
     public IDataValue? Duplicate() => Clone();
 
@@ -750,6 +799,7 @@ public sealed partial class ListValue : IDataValue
         }
         q.NodeCount = _ql.NodeCount;
         q.Count = _ql.Count;
+        q.Fill = _ql.Fill;
         copy._single = default;
         copy._ql = q;
         return copy;

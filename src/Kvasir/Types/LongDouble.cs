@@ -56,6 +56,22 @@ public readonly struct LongDouble
         return new LongDouble(Kind.Finite, neg, m << lz, -lz);
     }
 
+    /// <summary>The exact value of a double (every double is representable), as C's (long double)d.</summary>
+    public static LongDouble FromDouble(double d)
+    {
+        if (double.IsNaN(d)) return NaN;
+        if (double.IsInfinity(d)) return Infinity(d < 0);
+        bool neg = double.IsNegative(d);
+        if (d == 0) return SignedZero(neg);
+        ulong bits = (ulong)BitConverter.DoubleToInt64Bits(d);
+        int biased = (int)((bits >> 52) & 0x7FF);
+        ulong frac = bits & ((1UL << 52) - 1);
+        ulong m = biased == 0 ? frac : frac | (1UL << 52);
+        int e = (biased == 0 ? 1 : biased) - 1075;
+        int lz = BitOperations.LeadingZeroCount(m);
+        return new LongDouble(Kind.Finite, neg, m << lz, e - lz);
+    }
+
     // ----- rounding an exact value to 64 significant bits -----
 
     /// <summary>Rounds <paramref name="n"/> * 2^<paramref name="e2"/> (plus, when <paramref name="sticky"/>,

@@ -209,6 +209,75 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
         return n;
     }
 
+    // ----- interval queries, shaped like Valkey's so that lex ranges over unequal scores (where the
+    // order is not by member) give the same answers -----
+
+    private bool ElementMatches<T>(long rank, T spec, bool min) where T : IRangeSpec
+    {
+        var it = IterateFrom(rank, false);
+        it.MoveNext();
+        return min ? spec.GteMin(it.Member, it.Score) : spec.LteMax(it.Member, it.Score);
+    }
+
+    /// <summary>zzlIsInRange / zslIsInRange: the interval is not empty, the last element is not below it and the first not above it.</summary>
+    private bool Overlaps<T>(T spec) where T : IRangeSpec
+    {
+        long n = Count;
+        return !spec.IsEmpty && n > 0 && ElementMatches(n - 1, spec, min: true) && ElementMatches(0, spec, min: false);
+    }
+
+    /// <summary>Rank of the first element in the interval (zzlFirstInRange / zslNthInRange(0)), or -1.</summary>
+    public long FirstInRange<T>(T spec) where T : IRangeSpec
+    {
+        if (!Overlaps(spec)) return -1;
+        if (_data is SkipSet) return NthInRange(spec, 0);
+        var it = IterateFrom(0, false);
+        for (long rank = 0; it.MoveNext(); rank++)
+        {
+            if (!spec.GteMin(it.Member, it.Score)) continue;
+            return spec.LteMax(it.Member, it.Score) ? rank : -1;
+        }
+        return -1;
+    }
+
+    /// <summary>Rank of the last element in the interval (zzlLastInRange / zslNthInRange(-1)), or -1.</summary>
+    public long LastInRange<T>(T spec) where T : IRangeSpec
+    {
+        if (!Overlaps(spec)) return -1;
+        if (_data is SkipSet) return NthInRange(spec, -1);
+        long n = Count;
+        var it = IterateFrom(n - 1, true);
+        for (long rank = n - 1; it.MoveNext(); rank--)
+        {
+            if (!spec.LteMax(it.Member, it.Score)) continue;
+            return spec.GteMin(it.Member, it.Score) ? rank : -1;
+        }
+        return -1;
+    }
+
+    /// <summary>
+    /// Valkey's zslNthInRange: the n-th element of the interval (negative n counts from its end),
+    /// located by skiplist descents, or -1.
+    /// </summary>
+    public long NthInRange<T>(T spec, long n) where T : IRangeSpec
+    {
+        if (!Overlaps(spec)) return -1;
+        long length = Count;
+        if (n >= 0)
+        {
+            long edge = CountPrefix(new BelowRange<T>(spec));
+            if (n >= length - edge) return -1;
+            return ElementMatches(edge + n, spec, min: false) ? edge + n : -1;
+        }
+        long last = CountPrefix(new NotAfterRange<T>(spec));
+        if (last + n < 0) return -1;
+        return ElementMatches(last + n, spec, min: true) ? last + n : -1;
+    }
+
+    /// <summary>Where a range deletion starts: the first element in range for a packed set, the skiplist descent position otherwise (Valkey checks nothing more there).</summary>
+    public long DeletionStart<T>(T spec) where T : IRangeSpec =>
+        _data is SkipSet ? CountPrefix(new BelowRange<T>(spec)) : FirstInRange(spec);
+
     /// <summary>Walks elements from 0-based <paramref name="rank"/> towards higher (or, reversed, lower) ranks.</summary>
     public Iterator IterateFrom(long rank, bool reverse) => new(this, rank, reverse);
 

@@ -260,6 +260,19 @@ public sealed class SortedSetTests : IClassFixture<SharedServerFixture>
     }
 
     [Fact]
+    public async Task LexRangesOverUnequalScoresWalkLikeValkey()
+    {
+        // Member order differs from score order here: Valkey's answer comes from how it walks a
+        // listpack (first element at or above min, then on while at or below max).
+        await using var c = await _server.ConnectAsync();
+        await c.CallAsync("ZADD", "z:lx", "1", "b", "2", "a", "3", "d", "4", "c");
+        Assert.Equal("[b, a]", (await c.CallAsync("ZRANGEBYLEX", "z:lx", "[a", "[c")).ToString());
+        Assert.Equal("[c, d, a, b]", (await c.CallAsync("ZREVRANGEBYLEX", "z:lx", "[c", "[a")).ToString());
+        Assert.Equal(2, (await c.CallAsync("ZLEXCOUNT", "z:lx", "[a", "[c")).Integer);
+        Assert.Equal("[b, a, d, c]", (await c.CallAsync("ZRANGEBYLEX", "z:lx", "[b", "+")).ToString());
+    }
+
+    [Fact]
     public async Task NegativeLimitOffsetDependsOnTheEncodingAsInValkey()
     {
         await using var server = await TestServer.StartAsync(("zset-max-listpack-entries", "4"));
