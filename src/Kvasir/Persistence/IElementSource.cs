@@ -37,3 +37,19 @@ public interface IElementVisitor
     /// <summary>A sorted set member and its score.</summary>
     void Scored(ReadOnlySpan<byte> member, double score);
 }
+
+/// <summary>
+/// Optionally implemented by lists kept in chunks (quicklists), so a snapshot keeps the chunking:
+/// Valkey writes one quicklist node per chunk, and a list read back with several nodes stays a
+/// quicklist. Without it the writer groups elements by list-max-listpack-size itself.
+/// </summary>
+public interface IChunkedElementSource : IElementSource
+{
+    int ChunkCount { get; }
+
+    /// <summary>True when chunk <paramref name="chunk"/> holds one element stored on its own (a plain node).</summary>
+    bool IsPlainChunk(int chunk);
+
+    /// <summary>The elements of one chunk, in order, through <see cref="IElementVisitor.Element(ReadOnlySpan{byte})"/> or its integer overload.</summary>
+    void VisitChunk(int chunk, IElementVisitor visitor);
+}

@@ -28,7 +28,8 @@ public interface IValueBuilder
 /// <summary>
 /// Creates builders for the collection types. <paramref name="source"/> is the RDB type the data
 /// came in (some encodings are kept as loaded, e.g. a list read from a ziplist stays a quicklist in
-/// Valkey); <paramref name="sizeHint"/> is the element count the file announced, or -1.
+/// Valkey); <paramref name="sizeHint"/> is the element count the file announced (for lists read
+/// from a quicklist: its node count), or -1.
 /// </summary>
 public interface IValueFactory
 {

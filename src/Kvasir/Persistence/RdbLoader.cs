@@ -447,7 +447,7 @@ public sealed class RdbLoader
     {
         ulong nodes = _in.ReadLength();
         if (nodes == 0) return null;
-        var b = NewBuilder(DataType.List, type, -1);
+        var b = NewBuilder(DataType.List, type, Hint(nodes));
         for (ulong n = 0; n < nodes; n++)
         {
             ulong container = RdbFormat.QuicklistNodePacked;

@@ -232,12 +232,34 @@ public sealed class RdbWriter
     }
 
     /// <summary>
-    /// A list as quicklist nodes: elements grouped into listpacks by the list-max-listpack-size rule
+    /// A list as quicklist nodes. A chunked list keeps its chunks (one node each, plain chunks as
+    /// plain nodes); otherwise elements are grouped into listpacks by the list-max-listpack-size rule
     /// (a byte budget when negative, an element count when positive), huge elements as plain nodes.
-    /// The node count comes first in the format, so a first pass only measures.
+    /// The node count comes first in the format, so then a first pass only measures.
     /// </summary>
     private void WriteList(IElementSource source)
     {
+        if (source is IChunkedElementSource chunked)
+        {
+            int chunks = chunked.ChunkCount;
+            _out.WriteLength((ulong)chunks);
+            var node = new PackingVisitor();
+            for (int i = 0; i < chunks; i++)
+            {
+                node.Builder.Reset();
+                if (chunked.IsPlainChunk(i))
+                {
+                    var plain = new PlainChunkVisitor(_out);
+                    chunked.VisitChunk(i, plain);
+                    if (plain.Count != 1) throw new InvalidOperationException("a plain list node holds exactly one element");
+                    continue;
+                }
+                chunked.VisitChunk(i, node);
+                _out.WriteLength(RdbFormat.QuicklistNodePacked);
+                _out.WriteString(node.Builder.Finish());
+            }
+            return;
+        }
         var plan = new ListNodePlanner(_options.ListMaxListpackSize, _options.ListPackedThreshold, null);
         source.VisitElements(plan);
         plan.Close();
@@ -246,6 +268,29 @@ public sealed class RdbWriter
         source.VisitElements(emit);
         emit.Close();
         if (emit.Nodes != plan.Nodes) throw new InvalidOperationException("list changed while it was being saved");
+    }
+
+    /// <summary>Writes the single element of a plain node.</summary>
+    private sealed class PlainChunkVisitor(RdbOutput output) : IElementVisitor
+    {
+        public int Count { get; private set; }
+
+        public void Element(ReadOnlySpan<byte> value)
+        {
+            output.WriteLength(RdbFormat.QuicklistNodePlain);
+            output.WriteString(value);
+            Count++;
+        }
+
+        public void Element(long value)
+        {
+            Span<byte> text = stackalloc byte[24];
+            Element(text.Slice(0, NumberFormat.FormatLong(value, text)));
+        }
+
+        public void Pair(ReadOnlySpan<byte> field, ReadOnlySpan<byte> value) => throw new InvalidOperationException("a list yields elements");
+
+        public void Scored(ReadOnlySpan<byte> member, double score) => throw new InvalidOperationException("a list yields elements");
     }
 
     // ----- visitors -----

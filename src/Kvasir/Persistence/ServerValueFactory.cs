@@ -8,7 +8,8 @@ namespace Kvasir.Persistence;
 /// Builds the server's own value types (<see cref="ListValue"/>, <see cref="SetValue"/>,
 /// <see cref="HashValue"/>, <see cref="SortedSetValue"/>) through their public operations, with the
 /// encoding choices Valkey's rdbLoadObject makes: lists are filled as quicklists then converted if
-/// small (except those read from a plain ziplist, which Valkey leaves as quicklists); linked sets
+/// small (except those read from a plain ziplist or from a quicklist of several nodes, which Valkey
+/// leaves as quicklists; the nodes themselves follow our list-max-listpack-size); linked sets
 /// start as intsets unless announced too big; linked sorted sets are built then packed if they fit;
 /// packed sources stay packed until an encoding threshold is passed.
 /// </summary>
@@ -27,7 +28,10 @@ public sealed class ServerValueFactory : IValueFactory
 
     public IValueBuilder? Create(DataType type, RdbType source, long sizeHint) => type switch
     {
-        DataType.List => new ListBuilder(new ListLimits(_config.ListMaxListpackSize, _packedThreshold), keepQuicklist: source == RdbType.ListZiplist),
+        // Valkey keeps a loaded quicklist's nodes, and only a single-node list can become a listpack;
+        // a list from a plain ziplist is never converted.
+        DataType.List => new ListBuilder(new ListLimits(_config.ListMaxListpackSize, _packedThreshold),
+            keepQuicklist: source == RdbType.ListZiplist || (source is RdbType.ListQuicklist or RdbType.ListQuicklist2 && sizeHint > 1)),
         DataType.Set => new SetBuilder(_config.SetLimits, source, sizeHint),
         DataType.Hash => new HashBuilder(_config.HashMaxListpackEntries, _config.HashMaxListpackValue, sizeHint),
         DataType.ZSet => new SortedSetBuilder(_config.ZsetMaxListpackEntries, _config.ZsetMaxListpackValue, source, sizeHint),

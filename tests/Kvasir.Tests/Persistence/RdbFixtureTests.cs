@@ -149,6 +149,41 @@ public sealed class RdbFixtureTests
         Assert.Equal("*2\r\n$6\r\nSELECT", System.Text.Encoding.ASCII.GetString(payload, (int)result.BytesRead, 14));
     }
 
+    /// <summary>
+    /// Written by valkey-server 8 (unstable) with list-compress-depth 1, list-max-listpack-size 4 and
+    /// DEBUG QUICKLIST-PACKED-THRESHOLD 100: a quicklist with a plain node holding a 150-byte element,
+    /// a quicklist of LZF-compressed listpack nodes, a listpack set and a Lua function library.
+    /// </summary>
+    private const string ValkeyQuicklists =
+        "UkVESVMwMDEx+gp2YWxrZXktdmVyCzI1NS4yNTUuMjU1+gpyZWRpcy1iaXRzwED6BWN0aW1lwgt6Amv6CHVzZWQtbWVtwsA9EQD6" +
+        "CGFvZi1iYXNlwAD1QFUjIWx1YSBuYW1lPW15bGliCnJlZGlzLnJlZ2lzdGVyX2Z1bmN0aW9uKCdteWZ1bmMnLCBmdW5jdGlvbihr" +
+        "ZXlzLCBhcmdzKSByZXR1cm4gMSBlbmQp/gD7AwAUBWxwc2V0EhIAAAAEAIF4AoF5AoF6AgEB/xIKY29tcHJlc3NlZAgCwylAzw7P" +
+        "AAAABACwaXRlbS0xLWHgHwAAMYAxADLgKDEAM+AoMQA04CExATH/AsMpQM8OzwAAAAQAsGl0ZW0tNS1h4B8AADGAMQA24CgxADfg" +
+        "KDEAOOAhMQEx/wLDL0DSDtIAAAAEALBpdGVtLTktYeAfAAExsWAxATEw4CEyADKgMgAx4CkyADLgITIBMv8CwypA0w/TAAAABACx" +
+        "aXRlbS0xMy1h4B8AADKgMgA04CkyADXgKTIANuAhMgEy/wLDK0DTD9MAAAAEALFpdGVtLTE3LWHgHwAAMqAyADjgKTIAOeAoMgEy" +
+        "MOAhMgEy/wLDKkDTD9MAAAAEALFpdGVtLTIxLWHgHwAAMqAyADLgKTIAM+ApMgA04CEyATL/AsMqQNMP0wAAAAQAsWl0ZW0tMjUt" +
+        "YeAfAAAyoDIANuApMgA34CkyADjgITIBMv8CwyFAbQ9tAAAAAgCxaXRlbS0yOS1h4B8AADKAMgEzMOAhMgEy/xIJcGxhaW5saXN0" +
+        "BAITEwAAAAQAgWECgWICgWMCgWQC/wIKCgAAAAEAgWUC/wHDCUCWAVBQ4IkAAVBQAg0NAAAAAgCBZgKBZwL//y7dRnUlYEIz";
+
+    [Fact]
+    public void ValkeyQuicklistsWithPlainAndCompressedNodes()
+    {
+        var kit = new RdbTestKit();
+        var result = kit.Load(Convert.FromBase64String(ValkeyQuicklists));
+        Assert.Equal(11, result.Version);
+        var items = string.Join(" ", Enumerable.Range(1, 30).Select(i => $"item-{i}-" + new string('a', 41)));
+        Assert.Equal(new[]
+        {
+            "db0 compressed list quicklist: " + items,
+            "db0 lpset set listpack: 1 x y z",
+            "db0 plainlist list quicklist: a b c d e " + new string('P', 150) + " f g",
+        }, kit.Dump());
+        // The library's language has no engine here: its code is kept as it was.
+        Assert.Single(result.FunctionLibraries);
+        Assert.StartsWith("#!lua name=mylib\n", System.Text.Encoding.UTF8.GetString(result.FunctionLibraries[0]));
+        Assert.True(kit.Logged("Loading RDB produced by Valkey version 255.255.255"));
+    }
+
     [Fact]
     public void EveryFixtureSurvivesAWriteAndReadBack()
     {

@@ -116,6 +116,60 @@ public sealed class RdbRoundTripTests
         if (!checksum) Assert.True(copy.Logged("RDB file was saved with checksum disabled: no check performed."));
     }
 
+    /// <summary>A list that only enumerates its elements (no chunks): the writer groups them itself.</summary>
+    private sealed class FlatList(params string[] items) : IDataValue, IElementSource
+    {
+        public DataType Type => DataType.List;
+        public ValueEncoding Encoding => ValueEncoding.Quicklist;
+        public long MemoryUsage => 100;
+        public long ElementCount => items.Length;
+
+        public void VisitElements(IElementVisitor visitor)
+        {
+            foreach (var i in items) visitor.Element(B(i));
+        }
+    }
+
+    [Fact]
+    public void ListsKeepTheirChunksAndPlainNodes()
+    {
+        var big = new string('P', 150);
+        var limits = new ListLimits(-2, PackedThreshold: 100);
+        var kit = new RdbTestKit();
+        var list = new ListValue();
+        list.ConvertForGrowth(limits, long.MaxValue / 4, 1); // a quicklist from the start
+        foreach (var item in new[] { "a", "b", big, "c" }) list.Push(B(item), head: false, limits);
+        Assert.Equal(ValueEncoding.Quicklist, list.Encoding);
+        Assert.Equal(3, list.NodeCount);
+        kit.Databases[0].AddObject(B("chunked"), list);
+        kit.Databases[0].AddObject(B("flat"), new FlatList("x", big, "y", "z"));
+        var file = kit.Save(new RdbWriteOptions { ListPackedThreshold = 100, Compress = false });
+
+        // chunked: 3 nodes (packed, plain, packed); flat: grouped by the writer the same way.
+        int at = IndexOf(file, B("chunked")) + 7;
+        Assert.Equal(new byte[] { 3, RdbFormat.QuicklistNodePacked }, file[at..(at + 2)]);
+        at = IndexOf(file, B("flat")) + 4;
+        Assert.Equal(new byte[] { 3, RdbFormat.QuicklistNodePacked }, file[at..(at + 2)]);
+        Assert.Equal(2, CountOf(file, new byte[] { RdbFormat.QuicklistNodePlain, 0x40, 150 }));
+
+        var copy = new RdbTestKit();
+        copy.Load(file);
+        Assert.Equal(new[]
+        {
+            $"db0 chunked list quicklist: a b {big} c",
+            $"db0 flat list quicklist: x {big} y z",
+        }, copy.Dump());
+    }
+
+    private static int IndexOf(byte[] haystack, byte[] needle) => haystack.AsSpan().IndexOf(needle);
+
+    private static int CountOf(byte[] haystack, byte[] needle)
+    {
+        int n = 0;
+        for (int i = haystack.AsSpan().IndexOf(needle); i >= 0; i = haystack.AsSpan(i + 1).IndexOf(needle) is var j && j >= 0 ? i + 1 + j : -1) n++;
+        return n;
+    }
+
     [Fact]
     public void CompressionMakesRepetitiveDataSmaller()
     {
