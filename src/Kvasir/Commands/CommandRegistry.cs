@@ -25,5 +25,6 @@ public static class CommandRegistry
         HashCommands.Register(table);
         SortedSetCommands.Register(table);
         GeoCommands.Register(table);
+        HyperLogLogCommands.Register(table);
     }
 }
