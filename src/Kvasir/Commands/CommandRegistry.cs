@@ -26,5 +26,6 @@ public static class CommandRegistry
         SortedSetCommands.Register(table);
         GeoCommands.Register(table);
         HyperLogLogCommands.Register(table);
+        SortCommand.Register(table);
     }
 }
