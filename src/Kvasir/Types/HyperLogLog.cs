@@ -688,7 +688,7 @@ public static class HyperLogLog
         var sparse = new HllBuffer(CreateEmpty());
         double relerr = 1.04 / Math.Sqrt(Registers);
         long checkpoint = 1;
-        ulong seed = (ulong)random.Next() | ((ulong)random.Next() << 32);
+        ulong seed = (uint)random.Next() | ((ulong)(uint)random.Next() << 32);
         Span<byte> ele = stackalloc byte[8];
         for (long j = 1; j <= 10_000_000; j++)
         {
