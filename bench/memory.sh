@@ -43,7 +43,8 @@ if [ -n "$ONLY" ]; then
     case " $SERVERS " in *" valkey "*) [ -n "${VALKEY_SERVER:-}" ] || die "valkey needs VALKEY_SERVER=path" ;; esac
 fi
 
-trap 'stop_all; rm -f "$BENCH_OUT/memory-load.resp"' EXIT INT TERM
+trap 'stop_all; rm -f "$BENCH_OUT/memory-load.resp"' EXIT
+trap 'exit 130' INT TERM
 
 # The RESP stream is generated once (awk is fast enough: ~1 s per million commands) and replayed.
 STREAM="$BENCH_OUT/memory-load.resp"

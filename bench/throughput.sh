@@ -9,6 +9,7 @@
 #   -t TESTS    redis-benchmark tests (default ping,set,get,incr,mset)
 #   -P LIST     pipeline depths (default "1 16")
 #   --record    append the table to bench/RESULTS.md
+#   --report F  only print the table of an earlier run's raw file (bench/out/throughput-*.tsv)
 # environment:
 #   KVASIR_ENV="A=1 B=2"   extra environment for the Kvasir process only (runtime knobs)
 #   KVASIR_BIN=path        run this Kvasir binary instead of the repo's launcher/Release build
@@ -19,7 +20,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-N=100000; N16=""; CLIENTS=50; ROUNDS=3; TESTS="ping,set,get,incr,mset"; PIPES="1 16"; RECORD=0
+N=100000; N16=""; CLIENTS=50; ROUNDS=3; TESTS="ping,set,get,incr,mset"; PIPES="1 16"; RECORD=0; REPORT=""
 while [ $# -gt 0 ]; do
     case $1 in
     -n) N=$2; shift ;;
@@ -29,19 +30,80 @@ while [ $# -gt 0 ]; do
     -t) TESTS=$2; shift ;;
     -P) PIPES=$2; shift ;;
     --record) RECORD=1 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --report) REPORT=$2; shift ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
     esac
     shift
 done
 N16=${N16:-$((N * 4))}
 
+# Rows in the order redis-benchmark names them, medians over rounds, ratios Kvasir / reference.
+render_table() {
+    awk -F'\t' -v tests="$TESTS" -v pipes="$PIPES" '
+function median(key,   n, i, j, v, tmp) {
+    n = cnt[key]; if (n == 0) return ""
+    for (i = 1; i <= n; i++) tmp[i] = vals[key, i]
+    for (i = 2; i <= n; i++) { v = tmp[i]; for (j = i - 1; j >= 1 && tmp[j] > v; j--) tmp[j + 1] = tmp[j]; tmp[j + 1] = v }
+    return (n % 2) ? tmp[(n + 1) / 2] : (tmp[n / 2] + tmp[n / 2 + 1]) / 2
+}
+function add(key, v) { cnt[key]++; vals[key, cnt[key]] = v + 0 }
+# Ratios pair the two servers within a round (adjacent runs share the machine'"'"'s mood), then take
+# the median over rounds: steadier than a ratio of two medians when the load drifts.
+function ratio(p, t, m,   r, k, key) {
+    key = "pair" SUBSEP p SUBSEP t SUBSEP m
+    if (key in done) return done[key]
+    for (r = 1; r <= maxr; r++) {
+        k = "kvasir" SUBSEP p SUBSEP t SUBSEP m SUBSEP r
+        if ((k in one) && (("ref" SUBSEP p SUBSEP t SUBSEP m SUBSEP r) in one) && one["ref" SUBSEP p SUBSEP t SUBSEP m SUBSEP r] > 0)
+            add(key, one[k] / one["ref" SUBSEP p SUBSEP t SUBSEP m SUBSEP r])
+    }
+    return done[key] = cnt[key] ? sprintf("%.2f", median(key)) : "n/a"
+}
+function num(v, fmt) { return v == "" ? "n/a" : sprintf(fmt, v) }
+{
+    if (!(($2, $3) in seen)) { seen[$2, $3] = 1; order[$2] = order[$2] SUBSEP $3 }
+    add($1 SUBSEP $2 SUBSEP $3 SUBSEP "rps", $5)
+    add($1 SUBSEP $2 SUBSEP $3 SUBSEP "p50", $6)
+    add($1 SUBSEP $2 SUBSEP $3 SUBSEP "p99", $7)
+    add($1 SUBSEP $2 SUBSEP $3 SUBSEP "cpu", $8)
+    one[$1, $2, $3, "rps", $4] = $5; one[$1, $2, $3, "p50", $4] = $6
+    one[$1, $2, $3, "p99", $4] = $7; one[$1, $2, $3, "cpu", $4] = $8
+    if ($4 > maxr) maxr = $4
+}
+END {
+    printf "%-3s %-15s %12s %12s %6s %8s %8s %9s %9s %9s %9s %8s\n", "P", "test", "kvasir op/s", "ref op/s", "ratio", "p50 k/r", "p99 k/r", "p50 k ms", "p99 k ms", "cpu k us", "cpu r us", "cpu k/r"
+    np = split(pipes, P, " ")
+    for (pi = 1; pi <= np; pi++) {
+        p = P[pi]
+        nt = split(substr(order[p], 2), T, SUBSEP)
+        for (ti = 1; ti <= nt; ti++) {
+            t = T[ti]
+            kr = median("kvasir" SUBSEP p SUBSEP t SUBSEP "rps"); rr = median("ref" SUBSEP p SUBSEP t SUBSEP "rps")
+            k50 = median("kvasir" SUBSEP p SUBSEP t SUBSEP "p50"); r50 = median("ref" SUBSEP p SUBSEP t SUBSEP "p50")
+            k99 = median("kvasir" SUBSEP p SUBSEP t SUBSEP "p99"); r99 = median("ref" SUBSEP p SUBSEP t SUBSEP "p99")
+            kc = median("kvasir" SUBSEP p SUBSEP t SUBSEP "cpu"); rc = median("ref" SUBSEP p SUBSEP t SUBSEP "cpu")
+            printf "%-3s %-15s %12s %12s %6s %8s %8s %9s %9s %9s %9s %8s\n", p, t, num(kr, "%.0f"), num(rr, "%.0f"), ratio(p, t, "rps"),
+                ratio(p, t, "p50"), ratio(p, t, "p99"), num(k50, "%.3f"), num(k99, "%.3f"), num(kc, "%.2f"), num(rc, "%.2f"), ratio(p, t, "cpu")
+            if (t == "SET" || t == "GET") {
+                r = ratio(p, t, "rps")
+                verdict = verdict sprintf("target %s -P %s: throughput ratio %s %s 0.90\n", t, p, r, (r != "n/a" && r + 0 >= 0.9) ? ">=" : "BELOW")
+            }
+        }
+    }
+    printf "%s", verdict
+}' "$1"
+}
+
+if [ -n "$REPORT" ]; then render_table "$REPORT"; exit 0; fi
+
 ensure_redis_tools
 [ -n "${REDIS_SERVER:-}" ] || ensure_tool redis-server redis-server
 REF_NAME=$(basename "${REDIS_SERVER:-redis-server}")
 REF_VERSION=$("${REDIS_SERVER:-redis-server}" --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')
 
-trap 'stop_all' EXIT INT TERM
+trap 'stop_all' EXIT
+trap 'exit 130' INT TERM
 
 port=$(next_free_port "${BENCH_PORT:-7200}")
 start_server kvasir "$port"
@@ -136,46 +198,7 @@ done
 stop_all
 trap - EXIT INT TERM
 
-# Rows in the order redis-benchmark names them, medians over rounds, ratios Kvasir / reference.
-TABLE=$(awk -F'\t' -v tests="$TESTS" -v pipes="$PIPES" '
-function median(key,   n, i, j, v, tmp) {
-    n = cnt[key]; if (n == 0) return ""
-    for (i = 1; i <= n; i++) tmp[i] = vals[key, i]
-    for (i = 2; i <= n; i++) { v = tmp[i]; for (j = i - 1; j >= 1 && tmp[j] > v; j--) tmp[j + 1] = tmp[j]; tmp[j + 1] = v }
-    return (n % 2) ? tmp[(n + 1) / 2] : (tmp[n / 2] + tmp[n / 2 + 1]) / 2
-}
-function add(key, v) { cnt[key]++; vals[key, cnt[key]] = v + 0 }
-function ratio(a, b) { return (a == "" || b == "" || b == 0) ? "n/a" : sprintf("%.2f", a / b) }
-function num(v, fmt) { return v == "" ? "n/a" : sprintf(fmt, v) }
-{
-    if (!(($2, $3) in seen)) { seen[$2, $3] = 1; order[$2] = order[$2] SUBSEP $3 }
-    add($1 SUBSEP $2 SUBSEP $3 SUBSEP "rps", $5)
-    add($1 SUBSEP $2 SUBSEP $3 SUBSEP "p50", $6)
-    add($1 SUBSEP $2 SUBSEP $3 SUBSEP "p99", $7)
-    add($1 SUBSEP $2 SUBSEP $3 SUBSEP "cpu", $8)
-}
-END {
-    printf "%-3s %-15s %12s %12s %6s %8s %8s %9s %9s %9s %9s %8s\n", "P", "test", "kvasir op/s", "ref op/s", "ratio", "p50 k/r", "p99 k/r", "p50 k ms", "p99 k ms", "cpu k us", "cpu r us", "cpu k/r"
-    np = split(pipes, P, " ")
-    for (pi = 1; pi <= np; pi++) {
-        p = P[pi]
-        nt = split(substr(order[p], 2), T, SUBSEP)
-        for (ti = 1; ti <= nt; ti++) {
-            t = T[ti]
-            kr = median("kvasir" SUBSEP p SUBSEP t SUBSEP "rps"); rr = median("ref" SUBSEP p SUBSEP t SUBSEP "rps")
-            k50 = median("kvasir" SUBSEP p SUBSEP t SUBSEP "p50"); r50 = median("ref" SUBSEP p SUBSEP t SUBSEP "p50")
-            k99 = median("kvasir" SUBSEP p SUBSEP t SUBSEP "p99"); r99 = median("ref" SUBSEP p SUBSEP t SUBSEP "p99")
-            kc = median("kvasir" SUBSEP p SUBSEP t SUBSEP "cpu"); rc = median("ref" SUBSEP p SUBSEP t SUBSEP "cpu")
-            printf "%-3s %-15s %12s %12s %6s %8s %8s %9s %9s %9s %9s %8s\n", p, t, num(kr, "%.0f"), num(rr, "%.0f"), ratio(kr, rr),
-                ratio(k50, r50), ratio(k99, r99), num(k50, "%.3f"), num(k99, "%.3f"), num(kc, "%.2f"), num(rc, "%.2f"), ratio(kc, rc)
-            if (t == "SET" || t == "GET") {
-                r = ratio(kr, rr)
-                verdict = verdict sprintf("target %s -P %s: throughput ratio %s %s 0.90\n", t, p, r, (r != "n/a" && r + 0 >= 0.9) ? ">=" : "BELOW")
-            }
-        }
-    }
-    printf "%s", verdict
-}' "$RAW")
+TABLE=$(render_table "$RAW")
 
 # Tests the servers lack never produced rows: name them so the table says n/a for them.
 MISSING=""
@@ -187,7 +210,7 @@ HEADER="$(date -u '+%Y-%m-%d %H:%M UTC') | kvasir $(git_describe) | ref $REF_NAM
 echo "$HEADER"
 echo "$TABLE"
 [ -n "$MISSING" ] && echo "kvasir n/a (unknown command): $MISSING"
-echo "ratio = kvasir / ref (throughput: higher is better; latency: lower is better). cpu = server CPU us per request. raw: $RAW"
+echo "k/r ratios = median over rounds of kvasir / ref in the same round (throughput: higher is better; latency, cpu: lower is better). cpu = server CPU us per request. raw: $RAW"
 
 if [ "$RECORD" = 1 ]; then
     {

@@ -2,7 +2,7 @@
 """Derives Kvasir's command catalog (facts only) from a real Valkey's COMMAND INFO and COMMAND DOCS
 output kept in ../shared/reference/valkey-8.1-dev/.
 
-Only interface facts are kept: arity, flags, key positions and key specs, ACL categories, tips,
+Only interface facts are kept: arity, flags (and the hidden ones COMMAND INFO omits), key positions and key specs, ACL categories, tips,
 group, since, deprecation and the argument structure (names, types, tokens, flags) that clients
 such as valkey-cli read for hints. Prose (summaries, complexity, history) is not copied: Kvasir's
 own summaries live in src/Kvasir/Commands/Catalog/CommandSummaries.cs.
@@ -28,10 +28,26 @@ def args_of(a_list):
         out.append(o)
     return out
 
+defs_dir = os.path.join(ref, 'command-defs')
+
+def hidden_flags(name, shown):
+    """Flags the command definition has but COMMAND INFO does not show (protected, may_replicate,
+    touches_arbitrary_keys): the dispatcher and propagation need them."""
+    path = os.path.join(defs_dir, name.replace('|', '-') + '.json')
+    if not os.path.exists(path):
+        return []
+    d = json.load(open(path))
+    body = next(iter(d.values()))
+    flags = [f.lower() for f in body.get('command_flags', [])]
+    return [f for f in flags if f not in shown]
+
 def convert(entry, doc):
     name, arity, flags, first, last, step, acl, tips, specs, subs = entry
     c = {'name': name, 'arity': arity, 'flags': flags, 'first': first, 'last': last, 'step': step,
          'acl': acl, 'tips': tips, 'keySpecs': specs}
+    hidden = hidden_flags(name, flags)
+    if hidden:
+        c['hiddenFlags'] = hidden
     if doc:
         for k in ('group', 'since', 'deprecated_since', 'doc_flags'):
             if k in doc:

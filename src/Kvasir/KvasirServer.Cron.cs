@@ -20,6 +20,24 @@ public sealed partial class KvasirServer
     /// <summary>Per-tick bookkeeping run by the cron (hooks for persistence, stats, pauses).</summary>
     public event Action? Tick;
 
+    /// <summary>Accounts one active expiry cycle: its time (expire_cycle_cpu_milliseconds) and, when slow, an "expire-cycle" latency event.</summary>
+    internal void ExpireCycleDone(long startedTimestamp)
+    {
+        long micros = (long)Stopwatch.GetElapsedTime(startedTimestamp).TotalMicroseconds;
+        lock (DataLock)
+        {
+            Metrics.ExpireCycleMicros += micros;
+            AddLatencySample("expire-cycle", micros / 1000);
+        }
+    }
+
+    /// <summary>Records a latency event when it reaches latency-monitor-threshold (Valkey's latencyAddSampleIfNeeded). Under the data lock.</summary>
+    public void AddLatencySample(string eventName, long milliseconds)
+    {
+        long threshold = Config.LatencyMonitorThreshold;
+        if (threshold > 0 && milliseconds >= threshold) Latency.Add(eventName, milliseconds);
+    }
+
     internal void CronTick(long startedTimestamp)
     {
         lock (DataLock)
@@ -31,5 +49,16 @@ public sealed partial class KvasirServer
         Tick?.Invoke();
         long micros = (long)Stopwatch.GetElapsedTime(startedTimestamp).TotalMicroseconds;
         lock (DataLock) Metrics.AddCron(micros);
+    }
+
+    private long _lastReplicaPingMs;
+
+    /// <summary>PING into the replication stream every repl-ping-replica-period seconds.</summary>
+    private void PingReplicasWhenDue()
+    {
+        long now = Environment.TickCount64;
+        if (now - _lastReplicaPingMs < Config.ReplPingReplicaPeriod * 1000L) return;
+        _lastReplicaPingMs = now;
+        lock (DataLock) Propagator.PingReplicas();
     }
 }

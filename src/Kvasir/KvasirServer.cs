@@ -33,10 +33,15 @@ public sealed partial class KvasirServer : IAsyncDisposable
         Log.Level = ServerLog.ParseLevel(Config.LogLevel);
         Databases = new Database[Config.Databases];
         for (int i = 0; i < Databases.Length; i++) Databases[i] = new Database(i, Keyspace);
+        Persistence = new global::Kvasir.Persistence.PersistenceManager(this);
         Commands = new CommandTable();
         CommandRegistry.RegisterAll(Commands);
         foreach (var (from, to) in Config.CommandRenames) Commands.Rename(from, to);
         Dispatcher = new Dispatcher(this);
+        Propagator = new Replication.Propagator(this);
+        Keyspace.KeyExpired += Propagator.ExpiredKeyDeleted;
+        ClientClosing += Propagator.DetachReplica;
+        Tick += PingReplicasWhenDue;
         Clients.Attach(this);
         RunId = NewRandomId();
         ApplyKeyspaceSettings();
@@ -58,6 +63,9 @@ public sealed partial class KvasirServer : IAsyncDisposable
     public SlowLog SlowLog { get; } = new();
     public LatencyMonitor Latency { get; } = new();
     public Scripting.FunctionLibraries Functions { get; } = new();
+
+    /// <summary>The stream of replayable effects that feeds replicas (and later the AOF).</summary>
+    public Replication.Propagator Propagator { get; }
     public string RunId { get; }
 
     /// <summary>Replication ids and offset (INFO replication); DEBUG CHANGE-REPL-ID renews the ids.</summary>
@@ -104,6 +112,10 @@ public sealed partial class KvasirServer : IAsyncDisposable
 
     public async Task StartAsync()
     {
+        // Like Valkey, the data set is loaded before clients are served; a file that cannot be
+        // loaded stops the start (Valkey exits with status 1).
+        if (!Persistence.LoadAtStartup())
+            throw new InvalidOperationException("Fatal error loading the DB, check server logs. Exiting.");
         var tcp = new List<TcpListenerHost>();
         if (!StartTcpListeners(tcp, out string? tcpError))
         {

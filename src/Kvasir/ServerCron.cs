@@ -33,7 +33,11 @@ internal sealed class ServerCron
             try
             {
                 long started = System.Diagnostics.Stopwatch.GetTimestamp();
-                if (_server.ActiveExpireEnabled) ActiveExpireCycle(hz);
+                if (_server.ActiveExpireEnabled)
+                {
+                    ActiveExpireCycle(hz);
+                    _server.ExpireCycleDone(started);
+                }
                 CloseTimedOutClients();
                 _server.CronTick(started);
             }

@@ -52,6 +52,9 @@ public sealed class Client
     public ReplyWriter Reply { get; } = new();
 
     public string Name = "";
+
+    /// <summary>The port a replica said it listens on (REPLCONF listening-port), for INFO replication.</summary>
+    public int ReplicaListeningPort;
     public string LibName = "";
     public string LibVersion = "";
     public int DbIndex;

@@ -8,6 +8,7 @@ public sealed class ClientRegistry
     private readonly SortedDictionary<long, Client> _clients = new();
     private readonly List<Client> _monitors = new();
     private readonly List<Client> _postponed = new();
+    private KeyspaceContext? _keyspace;
 
     public int Count => _clients.Count;
 
@@ -24,6 +25,7 @@ public sealed class ClientRegistry
     /// <summary>Connects the registry to the server's keyspace hooks and cron. Called once by the server.</summary>
     public void Attach(KvasirServer server)
     {
+        _keyspace = server.Keyspace;
         server.Keyspace.KeyModified += Watches.Touch;
         server.Keyspace.DatabaseFlushing += db => Watches.TouchAll(db, null);
         server.Keyspace.DatabasesSwapping += (a, b) =>
@@ -31,6 +33,8 @@ public sealed class ClientRegistry
             Watches.TouchAll(a, b);
             Watches.TouchAll(b, a);
         };
+        server.Stats.Gauges["watching_clients"] = () => Watches.WatchingClients;
+        server.Stats.Gauges["total_watched_keys"] = () => Watches.TotalWatchedKeys;
         server.Tick += () =>
         {
             lock (server.DataLock) UpdatePause();
@@ -100,6 +104,7 @@ public sealed class ClientRegistry
         bool wasAll = IsPaused && !PauseWritesOnly;
         PauseWritesOnly = writesOnly && !wasAll;
         if (endTickMs > PauseEndMs) PauseEndMs = endTickMs;
+        SetExpiryPaused(PauseEndMs != 0);
     }
 
     /// <summary>CLIENT UNPAUSE: ends the pause and lets the postponed clients run, in order.</summary>
@@ -107,7 +112,14 @@ public sealed class ClientRegistry
     {
         PauseEndMs = 0;
         PauseWritesOnly = false;
+        SetExpiryPaused(false);
         ResumeHead();
+    }
+
+    /// <summary>Both kinds of pause stop key expiry, active and lazy, as Valkey's PAUSE_ACTION_EXPIRE.</summary>
+    private void SetExpiryPaused(bool paused)
+    {
+        if (_keyspace is not null) _keyspace.ExpiryPaused = paused;
     }
 
     /// <summary>Clears an expired pause. True while still paused.</summary>
@@ -117,6 +129,7 @@ public sealed class ClientRegistry
         if (Environment.TickCount64 < PauseEndMs) return true;
         PauseEndMs = 0;
         PauseWritesOnly = false;
+        SetExpiryPaused(false);
         ResumeHead();
         return false;
     }

@@ -16,9 +16,6 @@ public static class CommandCatalog
         return JsonDocument.Parse(stream);
     });
 
-    /// <summary>COMMAND INFO never shows the "protected" flag, so the reference output lacks it; these are Valkey's protected commands.</summary>
-    private static readonly HashSet<string> HiddenProtected = new(StringComparer.Ordinal) { "debug", "module|load", "module|loadex", "module|unload" };
-
     public static List<CommandDefinition> Load()
     {
         var list = new List<CommandDefinition>();
@@ -34,7 +31,9 @@ public static class CommandCatalog
         var flags = CommandFlags.None;
         foreach (var f in flagNames) flags |= CommandFlagNames.Parse(f);
         string name = e.GetProperty("name").GetString()!;
-        if (HiddenProtected.Contains(name)) flags |= CommandFlags.Protected;
+        // Flags COMMAND INFO does not show (protected, may_replicate, touches_arbitrary_keys) still drive
+        // the dispatcher and propagation; they are kept apart so COMMAND INFO stays as Valkey's.
+        foreach (var f in Strings("hiddenFlags")) flags |= CommandFlagNames.Parse(f);
         var specsJson = e.GetProperty("keySpecs");
         var def = new CommandDefinition
         {

@@ -39,7 +39,20 @@ public sealed class CommandContext
         Args = args;
         Command = command;
         Failed = false;
+        PropagateArgv = null;
+        PropagationPrevented = false;
+        _redacted?.Clear();
     }
+
+    private HashSet<int>? _redacted;
+
+    /// <summary>
+    /// Hides an argument (a password, a secret config value) from the slow log and MONITOR, which
+    /// then show "(redacted)" in its place, as Valkey's redactClientCommandArgument does.
+    /// </summary>
+    public void RedactArgument(int index) => (_redacted ??= new HashSet<int>()).Add(index);
+
+    public bool IsRedacted(int index) => _redacted is { Count: > 0 } r && r.Contains(index);
 
     // ----- common replies (Valkey's shared error objects) -----
 
@@ -78,4 +91,27 @@ public sealed class CommandContext
 
     /// <summary>Increments the change counter without a keyspace write (e.g. FLUSHALL of an empty server still counts).</summary>
     public void AddDirty(long n = 1) => Server.Keyspace.Dirty += n;
+
+    // ----- propagation (replicas, later the AOF) -----
+
+    /// <summary>The command's replayable form when it differs from what the client sent.</summary>
+    internal byte[][]? PropagateArgv { get; private set; }
+
+    internal bool PropagationPrevented { get; private set; }
+
+    /// <summary>True when something consumes the propagation stream; check before building effects.</summary>
+    public bool Propagating => Server.Propagator.Active;
+
+    /// <summary>Propagate this command as <paramref name="argv"/> instead of its arguments
+    /// (Valkey's rewriteClientCommandVector: SET EX becomes SET PXAT, GETDEL becomes DEL, ...).</summary>
+    public void PropagateAs(params byte[][] argv)
+    {
+        if (Propagating) PropagateArgv = argv;
+    }
+
+    /// <summary>Adds an extra effect of this command to the stream (Valkey's alsoPropagate).</summary>
+    public void AlsoPropagate(params byte[][] argv) => Server.Propagator.Add(Client.DbIndex, argv);
+
+    /// <summary>This command's own arguments are not propagated (its effects were, or it changed nothing replayable).</summary>
+    public void PreventPropagation() => PropagationPrevented = true;
 }

@@ -14,6 +14,7 @@ public static class CommandRegistry
         ExpireCommands.Register(table);
         ConfigCommands.Register(table);
         FunctionCommands.Register(table);
+        ReplicationCommands.Register(table);
         InfoCommand.Register(table);
         CommandIntrospection.Register(table);
         ServerCommands.Register(table);
@@ -24,6 +25,7 @@ public static class CommandRegistry
         SetCommands.Register(table);
         HashCommands.Register(table);
         SortedSetCommands.Register(table);
+        PersistenceCommands.Register(table);
         GeoCommands.Register(table);
         HyperLogLogCommands.Register(table);
         SortCommand.Register(table);

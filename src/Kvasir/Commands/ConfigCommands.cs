@@ -83,6 +83,8 @@ public static class ConfigCommands
                 if (unknownName is null && error is null) unknownName = name;
                 continue;
             }
+            // Secrets stay out of the slow log and MONITOR even when this CONFIG SET fails.
+            if (p.Has(ConfigFlags.Sensitive)) ctx.RedactArgument(3 + i * 2);
             if (unknownName is not null || error is not null) continue;
             if (p.Has(ConfigFlags.Immutable) ||
                 (p.Has(ConfigFlags.Protected) && !AllowProtectedAction(config.EnableProtectedConfigs, ctx.Client)))

@@ -52,7 +52,7 @@ public static class ConnectionCommands
             ctx.Error("ERR value is not an integer or out of range");
             return;
         }
-        if (index != 0 && IsYes(ctx, "cluster-enabled"))
+        if (index != 0 && ctx.Server.Config.ClusterEnabled)
         {
             ctx.Error("ERR SELECT is not allowed in cluster mode");
             return;
@@ -98,6 +98,8 @@ public static class ConnectionCommands
             ctx.SyntaxError();
             return;
         }
+        ctx.RedactArgument(1);
+        if (ctx.ArgCount == 3) ctx.RedactArgument(2);
         bool ok;
         if (ctx.ArgCount == 2)
         {
@@ -142,6 +144,8 @@ public static class ConnectionCommands
             int more = ctx.ArgCount - 1 - j;
             if (ctx.ArgIs(j, "AUTH"u8) && more >= 2)
             {
+                ctx.RedactArgument(j + 1);
+                ctx.RedactArgument(j + 2);
                 userArg = j + 1;
                 j += 2;
             }
@@ -176,7 +180,7 @@ public static class ConnectionCommands
         if (nameArg > 0) client.Name = ctx.Args.ToString(nameArg);
         if (version != 0) ctx.Reply.Protocol = (int)version;
 
-        bool redisCompat = IsYes(ctx, "extended-redis-compatibility");
+        bool redisCompat = ctx.Server.Config.ExtendedRedisCompatibility;
         var r = ctx.Reply;
         r.WriteMap(7);
         r.WriteBulk("server"u8);
@@ -188,9 +192,9 @@ public static class ConnectionCommands
         r.WriteBulk("id"u8);
         r.WriteInteger(client.Id);
         r.WriteBulk("mode"u8);
-        r.WriteBulk(IsYes(ctx, "cluster-enabled") ? "cluster"u8 : "standalone"u8);
+        r.WriteBulk(ctx.Server.Config.ClusterEnabled ? "cluster"u8 : "standalone"u8);
         r.WriteBulk("role"u8);
-        r.WriteBulk(IsReplica(ctx) ? "replica"u8 : "master"u8);
+        r.WriteBulk(ctx.Server.Config.ReplicaOfHost.Length > 0 ? "replica"u8 : "master"u8);
         r.WriteBulk("modules"u8);
         r.WriteArray(0);
     }
@@ -229,16 +233,5 @@ public static class ConnectionCommands
             ctx.Reply.Enabled = true;
         }
         ctx.Reply.WriteSimpleString("RESET"u8);
-    }
-
-    private static bool IsYes(CommandContext ctx, string parameter) =>
-        ctx.Server.Config.Find(parameter)?.Get() == "yes";
-
-    private static bool IsReplica(CommandContext ctx)
-    {
-        var p = ctx.Server.Config.Find("replicaof");
-        if (p is null) return false;
-        var v = p.Get();
-        return v.Length > 0 && v != "no one";
     }
 }

@@ -10,7 +10,7 @@ namespace Kvasir.Commands;
 /// <summary>
 /// DEBUG: diagnostics and knobs that Valkey's test suite and operators rely on. Only runs where
 /// enable-debug-command allows it (the dispatcher checks). Subcommands that need subsystems
-/// Kvasir does not have yet (RELOAD, LOADAOF, cluster packet filters...) are not offered.
+/// Kvasir does not have yet (LOADAOF, cluster packet filters...) are not offered.
 /// </summary>
 public static class DebugCommands
 {
@@ -34,6 +34,7 @@ public static class DebugCommands
         }
         else if ((argc == 3 || argc == 4) && a.Is(1, "OBJECT"u8)) Object(ctx);
         else if (argc == 2 && a.Is(1, "DIGEST"u8)) Digest(ctx);
+        else if (argc >= 2 && a.Is(1, "RELOAD"u8)) PersistenceCommands.DebugReload(ctx);
         else if (argc >= 2 && a.Is(1, "DIGEST-VALUE"u8)) DigestValue(ctx);
         else if (argc == 3 && a.Is(1, "PROTOCOL"u8)) Protocol(ctx);
         else if (argc >= 3 && argc <= 5 && a.Is(1, "POPULATE"u8)) Populate(ctx);
@@ -99,6 +100,10 @@ public static class DebugCommands
         "QUICKLIST-PACKED-THRESHOLD <size>",
         "    List elements at least this large get a node of their own (default 1GB, at most 4GB;",
         "    0 restores the default).",
+        "RELOAD [MERGE] [NOFLUSH] [NOSAVE]",
+        "    Write the RDB file and load it back. MERGE: keys from the file replace existing ones;",
+        "    NOFLUSH: keep the current data set (a key in both fails unless MERGE); NOSAVE: load the",
+        "    file as it is on disk.",
         "REPLYBUFFER PEAK-RESET-TIME <NEVER|RESET|milliseconds>",
         "    How long the peak size of a reply buffer is remembered.",
         "REPLYBUFFER RESIZING <0|1>",
@@ -169,13 +174,33 @@ public static class DebugCommands
         sb.Append("Value at:0x").Append(address.ToString("x", CultureInfo.InvariantCulture));
         sb.Append(" refcount:").Append(RefCount(ctx, db, idx).ToString(CultureInfo.InvariantCulture));
         sb.Append(" encoding:").Append(DataTypeNames.EncodingName(encoding));
-        if (!fast) sb.Append(" serializedlength:").Append(SerializedLength(db, idx).ToString(CultureInfo.InvariantCulture));
+        if (!fast) sb.Append(" serializedlength:").Append(SerializedLength(ctx, db, idx).ToString(CultureInfo.InvariantCulture));
         sb.Append(" lru:").Append(lru.ToString(CultureInfo.InvariantCulture));
         sb.Append(" lru_seconds_idle:").Append((idleMs / 1000).ToString(CultureInfo.InvariantCulture));
         sb.Append(" lfu_freq:").Append(Lfu.Decay(lru, ks).ToString(CultureInfo.InvariantCulture));
         sb.Append(" lfu_access_time_minutes:").Append((lru >> 8).ToString(CultureInfo.InvariantCulture));
-        if (value is IDebugInspectable inspectable) sb.Append(inspectable.DebugDetails(fast));
+        if (value is ListValue { IsQuicklist: true } list) AppendQuicklistDetails(sb, ctx, list, fast);
+        else if (value is IDebugInspectable inspectable) sb.Append(inspectable.DebugDetails(fast));
         ctx.Reply.WriteSimpleString(sb.ToString());
+    }
+
+    /// <summary>The quicklist layout Valkey appends for lists in that encoding.</summary>
+    private static void AppendQuicklistDetails(StringBuilder sb, CommandContext ctx, ListValue list, bool fast)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        int nodes = list.NodeCount;
+        sb.Append(" ql_nodes:").Append(nodes.ToString(inv));
+        sb.Append(" ql_avg_node:").Append(((double)list.Count / nodes).ToString("F2", inv));
+        sb.Append(" ql_listpack_max:").Append(ctx.Server.Config.ListMaxListpackSize.ToString(inv));
+        sb.Append(" ql_compressed:").Append(ctx.Server.Config.ListCompressDepth != 0 ? '1' : '0');
+        if (fast) return;
+        long size = 0;
+        for (int i = 0; i < nodes; i++)
+        {
+            ref readonly var node = ref list.Node(i);
+            size += node.Plain ? node.UsedBytes : node.ListpackBytes;
+        }
+        sb.Append(" ql_uncompressed_size:").Append(size.ToString(inv));
     }
 
     /// <summary>Valkey shares the integers 0..9999 between keys unless maxmemory uses LRU/LFU, and reports them with an "infinite" count.</summary>
@@ -189,22 +214,15 @@ public static class DebugCommands
         return 1;
     }
 
-    /// <summary>Bytes the value would take in an RDB file (strings exactly, without LZF compression).</summary>
-    private static long SerializedLength(Database db, int idx)
+    /// <summary>Bytes the value takes in an RDB file: exact for strings (integer and LZF encodings included); other types report their memory size until the RDB writer can measure a single value.</summary>
+    private static long SerializedLength(CommandContext ctx, Database db, int idx)
     {
         if (db.ObjectAt(idx) is IDebugInspectable inspectable) return inspectable.SerializedLength;
         if (db.TypeAt(idx) != DataType.String) return db.ObjectAt(idx)?.MemoryUsage ?? 0;
-        var s = db.StringAt(idx);
-        if (s.Length <= 11 && NumberParser.TryParseLong(s, out long v))
-        {
-            if (v >= sbyte.MinValue && v <= sbyte.MaxValue) return 2;
-            if (v >= short.MinValue && v <= short.MaxValue) return 3;
-            if (v >= int.MinValue && v <= int.MaxValue) return 5;
-        }
-        return RdbLengthSize(s.Length) + s.Length;
+        var output = new Persistence.RdbOutput(Stream.Null, ctx.Server.Config.RdbCompression, checksum: false);
+        output.WriteString(db.StringAt(idx));
+        return output.Length;
     }
-
-    private static int RdbLengthSize(long len) => len < 64 ? 1 : len < 16384 ? 2 : len <= uint.MaxValue ? 5 : 9;
 
     // ----- DIGEST -----
 
@@ -265,8 +283,30 @@ public static class DebugCommands
         Span<byte> typeBytes = stackalloc byte[4];
         BinaryPrimitives.WriteUInt32BigEndian(typeBytes, ValkeyTypeNumber(type));
         digest.Mix(typeBytes);
+        Span<byte> scratch = stackalloc byte[24];
+        var value = db.ObjectAt(idx);
         if (type == DataType.String) digest.Mix(db.StringAt(idx));
-        else if (db.ObjectAt(idx) is IDigestible digestible) digestible.AddTo(digest);
+        else if (value is ListValue list)
+        {
+            // Order matters: each element is mixed into the running digest.
+            if (list.TrySeek(0, out var cursor))
+                do digest.AddOrdered(ValueDigest.TextOf(list.Read(cursor), scratch));
+                while (list.MoveNext(ref cursor));
+        }
+        else if (value is SetValue set)
+        {
+            foreach (var member in set) digest.AddUnordered(ValueDigest.TextOf(member, scratch));
+        }
+        else if (value is HashValue hash)
+        {
+            foreach (var pair in hash) digest.AddPair(pair.Field, pair.Value);
+        }
+        else if (value is SortedSetValue zset)
+        {
+            var it = zset.IterateFrom(0, reverse: false);
+            while (it.MoveNext()) digest.AddScored(it.Member, it.Score);
+        }
+        else if (value is IDigestible digestible) digestible.AddTo(digest);
         else
         {
             ctx.Error($"ERR DEBUG DIGEST cannot hash {Encoding.ASCII.GetString(DataTypeNames.TypeName(type))} values yet");

@@ -92,6 +92,18 @@ public sealed class Dispatcher
             return DispatchResult.Done;
         }
 
+        if (server.Config.MaxMemory > 0 && IsDenyOom(client, cmd) && IsOverMaxMemory())
+        {
+            Reject(ctx, cmd, "OOM command not allowed when used memory > 'maxmemory'.");
+            return DispatchResult.Done;
+        }
+
+        if (server.Config.MinReplicasToWrite > 0 && !client.Has(ClientFlags.Master) && HasAny(client, cmd, CommandFlags.Write) && !HasEnoughGoodReplicas())
+        {
+            Reject(ctx, cmd, "NOREPLICAS Not enough good replicas to write.");
+            return DispatchResult.Done;
+        }
+
         // As in Valkey, the pause check comes before MULTI queueing: a paused client waits even to queue.
         var clients = server.Clients;
         if (client.Postponed && clients.MustWaitForTurn(client)) return DispatchResult.Suspended;
@@ -118,20 +130,22 @@ public sealed class Dispatcher
         var server = _server;
         var client = ctx.Client;
         ctx.ResetForCommand(args, cmd);
-        // Valkey shows a command to monitors after it ran (so EXEC follows the commands it ran, and
-        // SELECT shows the new database) but with the arguments it arrived with, which are therefore
-        // rendered now and sent later.
-        string? monitorArgs = server.Clients.Monitors.Count > 0 && !cmd.Has(CommandFlags.SkipMonitor) && !cmd.Has(CommandFlags.Admin)
-            ? MonitorArguments(args) : null;
-
         // CLIENT NO-TOUCH: this client's lookups leave LRU/LFU alone, except TOUCH which exists to touch.
         var keyspace = server.Keyspace;
         bool outerNoTouch = keyspace.NoTouch;
         keyspace.NoTouch = client.Has(ClientFlags.NoTouch) && cmd.Name != "touch";
+        var propagator = server.Propagator;
+        propagator.BeginUnit();
+        long dirtyBefore = keyspace.Dirty;
         long start = Stopwatch.GetTimestamp();
         cmd.Handler!(ctx);
         long micros = (long)Stopwatch.GetElapsedTime(start).TotalMicroseconds;
         keyspace.NoTouch = outerNoTouch;
+        // A command that changed data propagates itself, after any effects it added (EXEC never does:
+        // the commands it ran did). The outermost unit emits, as a MULTI/EXEC when it holds several.
+        if (propagator.Active && keyspace.Dirty != dirtyBefore && !ctx.PropagationPrevented && cmd.Name != "exec")
+            propagator.Add(client.DbIndex, ctx.PropagateArgv ?? args.ToArrays());
+        propagator.EndUnit(cmd.Has(CommandFlags.TouchesArbitraryKeys));
 
         cmd.Calls++;
         cmd.Microseconds += micros;
@@ -141,13 +155,15 @@ public sealed class Dispatcher
         server.Stats.TotalCommandsProcessed++;
         client.TotalCommands++;
 
-        if (monitorArgs is not null) FeedMonitors(client, monitorArgs);
+        // Monitors see a command after it ran (so EXEC follows the commands it ran, and SELECT shows
+        // the new database), with the arguments it was sent with, secrets redacted by the handler.
+        if (server.Clients.Monitors.Count > 0 && !cmd.Has(CommandFlags.SkipMonitor) && !cmd.Has(CommandFlags.Admin))
+            FeedMonitors(client, MonitorArguments(args, ctx));
 
         var cfg = server.Config;
         if (cfg.SlowlogLogSlowerThan >= 0 && micros >= cfg.SlowlogLogSlowerThan && !cmd.Has(CommandFlags.SkipSlowlog))
-            server.SlowLog.Add(args.ToArrays(), micros, client.RemoteAddress, client.Name, cfg.SlowlogMaxLen);
-        if (cfg.LatencyMonitorThreshold > 0 && micros / 1000 >= cfg.LatencyMonitorThreshold)
-            server.Latency.Add(cmd.Has(CommandFlags.Fast) ? "fast-command" : "command", micros / 1000);
+            server.SlowLog.Add(LoggedArguments(args, ctx), micros, client.RemoteAddress, client.Name, cfg.SlowlogMaxLen);
+        server.AddLatencySample(cmd.Has(CommandFlags.Fast) ? "fast-command" : "command", micros / 1000);
     }
 
     /// <summary>DEBUG and MODULE run only where enable-debug-command / enable-module-command allow ("local": loopback or unix socket).</summary>
@@ -195,9 +211,7 @@ public sealed class Dispatcher
         if (!clients.PauseWritesOnly) return true;
         // WRITE pause: writes and commands that may write (EVAL, PUBLISH...) wait; reads go on.
         // EXEC counts as a write when one of its queued commands is.
-        var flags = cmd.Flags;
-        if (cmd.Name == "exec") flags |= client.MultiCommandFlags;
-        return (flags & (CommandFlags.Write | CommandFlags.MayReplicate)) != 0;
+        return HasAny(client, cmd, CommandFlags.Write | CommandFlags.MayReplicate);
     }
 
     private void RejectUnknown(CommandContext ctx, CommandArgs args)
@@ -213,8 +227,51 @@ public sealed class Dispatcher
     private static void Reject(CommandContext ctx, CommandDefinition cmd, string message)
     {
         cmd.RejectedCalls++;
+        if (cmd.Name == "exec" && ctx.Client.Has(ClientFlags.Multi))
+        {
+            // A refused EXEC ends the transaction, saying why (Valkey's execCommandAbort). Generic
+            // errors lose their "ERR " there; errors with their own code (OOM, NOREPLICAS...) keep it.
+            TransactionCommands.DiscardTransaction(ctx);
+            string reason = message.StartsWith("ERR ", StringComparison.Ordinal) ? message[4..] : message;
+            ctx.Error("EXECABORT Transaction discarded because of: " + reason);
+            return;
+        }
         FlagTransaction(ctx.Client);
         ctx.Error(message);
+    }
+
+    /// <summary>Whether the command has one of <paramref name="flags"/>; EXEC has the flags of its queued commands too.</summary>
+    private static bool HasAny(Client client, CommandDefinition cmd, CommandFlags flags)
+    {
+        var all = cmd.Flags;
+        if (cmd.Name == "exec") all |= client.MultiCommandFlags;
+        return (all & flags) != 0;
+    }
+
+    /// <summary>Commands that may grow memory are refused when over maxmemory.</summary>
+    private static bool IsDenyOom(Client client, CommandDefinition cmd) => HasAny(client, cmd, CommandFlags.DenyOom);
+
+    /// <summary>
+    /// min-replicas-to-write: writes need that many replicas acknowledging within min-replicas-max-lag.
+    /// The replication subsystem reports the count as the INFO gauge min_slaves_good_slaves.
+    /// </summary>
+    private bool HasEnoughGoodReplicas()
+    {
+        var cfg = _server.Config;
+        if (cfg.ReplicaOfHost.Length > 0 || cfg.MinReplicasMaxLag == 0 || cfg.MinReplicasToWrite == 0) return true;
+        return _server.Stats.Gauge("min_slaves_good_slaves") >= cfg.MinReplicasToWrite;
+    }
+
+    /// <summary>
+    /// Memory as counted for maxmemory (replica output buffers excluded, as in Valkey). Eviction is not
+    /// implemented yet: when it is, it belongs here, freeing keys before this answers true.
+    /// </summary>
+    private bool IsOverMaxMemory()
+    {
+        long used = Observability.MemoryAccounting.DatasetAndTables(_server)
+                    + Observability.MemoryAccounting.ClientsMemory(_server, normal: true)
+                    + Observability.MemoryAccounting.BaseOverhead;
+        return used > _server.Config.MaxMemory;
     }
 
     /// <summary>A command was refused while queueing: EXEC must fail, and the queue is useless now.</summary>
@@ -233,18 +290,28 @@ public sealed class Dispatcher
         return s.Length <= max ? s : s[..Math.Max(0, max)];
     }
 
+    private static readonly byte[] Redacted = "(redacted)"u8.ToArray();
+
     /// <summary>The arguments part of a MONITOR line: "arg" "arg" ... with Valkey's escaping.</summary>
-    public static string MonitorArguments(CommandArgs args)
+    public static string MonitorArguments(CommandArgs args, CommandContext? ctx = null)
     {
         var sb = new StringBuilder();
         for (int i = 0; i < args.Count; i++)
         {
             if (i > 0) sb.Append(' ');
             sb.Append('"');
-            AppendRepr(sb, args[i]);
+            AppendRepr(sb, ctx is not null && ctx.IsRedacted(i) ? Redacted : args[i]);
             sb.Append('"');
         }
         return sb.ToString();
+    }
+
+    private static byte[][] LoggedArguments(CommandArgs args, CommandContext ctx)
+    {
+        var result = args.ToArrays();
+        for (int i = 0; i < result.Length; i++)
+            if (ctx.IsRedacted(i)) result[i] = Redacted;
+        return result;
     }
 
     /// <summary>Sends "unix-seconds.micros [db client-address] arguments" to every monitor, the sender included.</summary>

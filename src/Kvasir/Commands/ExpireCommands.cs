@@ -1,3 +1,4 @@
+using Kvasir.Replication;
 using Kvasir.Keyspace;
 
 namespace Kvasir.Commands;
@@ -111,9 +112,16 @@ public static class ExpireCommands
         // A time in the past deletes the key at once (an ordinary delete, not an expiry), except where
         // deletion of expired keys is suspended (a replica keeps it until its primary deletes it).
         if (when <= ctx.NowMs && ctx.Server.Keyspace.ExpireDeletes)
+        {
+            if (ctx.Propagating) ctx.PropagateAs(Effects.ExpiredOverwrite(ctx, ctx.Args[1]));
             db.DeleteAt(idx);
+        }
         else
+        {
             db.SetExpireAt(idx, when);
+            // Every form of EXPIRE is replayed as an absolute PEXPIREAT.
+            if (ctx.Propagating) ctx.PropagateAs(Effects.ExpireAt(ctx.Args[1], when));
+        }
         ctx.Reply.WriteInteger(1);
     }
 

@@ -53,7 +53,7 @@ public static class HashCommands
         var db = ctx.Db;
         idx = db.Lookup(ctx.Args[1], LookupFlags.Write);
         memoryBefore = 0;
-        if (idx < 0) return new HashValue();
+        if (idx < 0) return new HashValue(ctx.Args[1]);
         if (db.TypeAt(idx) != DataType.Hash)
         {
             ctx.WrongType();
@@ -85,10 +85,10 @@ public static class HashCommands
         int longest = 0;
         for (int i = 2; i < args.Count; i++) longest = Math.Max(longest, args[i].Length);
         hash.PrepareForWrite((args.Count - 2) / 2, longest, cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue);
-        long created = 0;
-        for (int i = 2; i < args.Count; i += 2)
-            if (hash.Set(args[i], args[i + 1], cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue)) created++;
+        long created = hash.SetPairs(args, 2, cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue);
         Commit(ctx, hash, idx, before);
+        // Valkey counts one change per pair written.
+        if (args.Count > 4) ctx.AddDirty((args.Count - 2) / 2 - 1);
         if (args.Is(0, "HMSET"u8)) ctx.Reply.WriteOk();
         else ctx.Reply.WriteInteger(created);
     }
@@ -157,6 +157,7 @@ public static class HashCommands
         }
         if (emptied) db.DeleteAt(idx);
         else if (deleted > 0) db.ValueEdited(idx, before);
+        if (deleted > 1) ctx.AddDirty(deleted - 1);
         ctx.Reply.WriteInteger(deleted);
     }
 

@@ -52,6 +52,8 @@ public static class ListCommands
         var db = ctx.Db;
         if (list.Count == 0)
         {
+            // Settle the accounting of the edit first: the delete subtracts what the value measures now.
+            db.ValueResized(idx, memoryBefore);
             db.DeleteAt(idx);
         }
         else

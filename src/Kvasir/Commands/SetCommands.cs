@@ -44,6 +44,13 @@ public static class SetCommands
         return null;
     }
 
+    /// <summary>Deletes a key whose set an edit just emptied (settling the edit's accounting first).</summary>
+    private static void DeleteEmptied(Database db, int idx, long memoryBefore)
+    {
+        db.ValueResized(idx, memoryBefore);
+        db.DeleteAt(idx);
+    }
+
     // ----- single-set commands -----
 
     private static void Sadd(CommandContext ctx)
@@ -95,6 +102,7 @@ public static class SetCommands
             deleted++;
             if (set.Count == 0)
             {
+                db.ValueResized(idx, before);
                 db.DeleteAt(idx);
                 keyRemoved = true;
                 break;
@@ -179,7 +187,7 @@ public static class SetCommands
             ctx.Reply.WriteInteger(0);
             return;
         }
-        if (source.Count == 0) db.DeleteAt(src);
+        if (source.Count == 0) DeleteEmptied(db, src, srcBefore);
         else db.ValueEdited(src, srcBefore);
 
         if (target is null)
@@ -222,7 +230,7 @@ public static class SetCommands
         long before = db.MemoryAt(idx);
         var member = set.PopRandom(Rng(ctx));
         ctx.Reply.WriteBulk(member);
-        if (set.Count == 0) db.DeleteAt(idx);
+        if (set.Count == 0) DeleteEmptied(db, idx, before);
         else db.ValueEdited(idx, before);
     }
 
@@ -375,16 +383,20 @@ public static class SetCommands
         // Repeats allowed (negative count), or a single member: independent draws.
         if (!unique || count == 1)
         {
+            // A huge count stops early once the client is being dropped (output buffer limit), as in Valkey.
+            var client = ctx.Client;
             reply.WriteArray(count);
             if (set.Encoding == ValueEncoding.Listpack)
             {
                 var all = new List<int>((int)size);
                 set.CollectSlots(all);
-                for (long i = 0; i < count; i++) set.ElementAt(all[rng.Next(all.Count)]).WriteBulk(reply);
+                for (long i = 0; i < count && !client.Has(Clients.ClientFlags.CloseAsap); i++)
+                    set.ElementAt(all[rng.Next(all.Count)]).WriteBulk(reply);
             }
             else
             {
-                for (long i = 0; i < count; i++) set.RandomElement(rng).WriteBulk(reply);
+                for (long i = 0; i < count && !client.Has(Clients.ClientFlags.CloseAsap); i++)
+                    set.RandomElement(rng).WriteBulk(reply);
             }
             return;
         }

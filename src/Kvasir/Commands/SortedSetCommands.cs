@@ -200,6 +200,7 @@ public static class SortedSetCommands
         {
             db.ValueEdited(idx, before);
         }
+        if (added + updated > 1) ctx.AddDirty(added + updated - 1);
         if (nanError)
         {
             ctx.Error("ERR resulting score is not a number (NaN)");
@@ -240,6 +241,7 @@ public static class SortedSetCommands
             if (zset.Count == 0) break;
         }
         if (deleted > 0) AfterRemoval(db, idx, zset, before);
+        if (deleted > 1) ctx.AddDirty(deleted - 1);
         ctx.Reply.WriteInteger(deleted);
     }
 
@@ -313,9 +315,7 @@ public static class SortedSetCommands
             ctx.Reply.WriteInteger(0);
             return;
         }
-        long lo = zset.CountPrefix(new ScoreRange.BelowMin(range));
-        long hi = zset.CountPrefix(new ScoreRange.NotAboveMax(range));
-        ctx.Reply.WriteInteger(Math.Max(0, hi - lo));
+        ctx.Reply.WriteInteger(CountInRange(zset, range));
     }
 
     private static void ZLexCount(CommandContext ctx)
@@ -331,9 +331,32 @@ public static class SortedSetCommands
             ctx.Reply.WriteInteger(0);
             return;
         }
-        long lo = zset.CountPrefix(new LexRange.BelowMin(range));
-        long hi = zset.CountPrefix(new LexRange.NotAboveMax(range));
-        ctx.Reply.WriteInteger(Math.Max(0, hi - lo));
+        ctx.Reply.WriteInteger(CountInRange(zset, range));
+    }
+
+    /// <summary>
+    /// ZCOUNT / ZLEXCOUNT as Valkey computes them: from the first element in range, counting while
+    /// elements stay below the maximum (packed), or from the ranks of the first and last elements in
+    /// range (skiplist).
+    /// </summary>
+    private static long CountInRange<T>(SortedSetValue zset, T spec) where T : IRangeSpec
+    {
+        if (zset.IsPacked)
+        {
+            long first = zset.FirstInRange(spec);
+            if (first < 0) return 0;
+            long count = 0;
+            var it = zset.IterateFrom(first, false);
+            while (it.MoveNext() && spec.LteMax(it.Member, it.Score)) count++;
+            return count;
+        }
+        long f = zset.NthInRange(spec, 0);
+        if (f < 0) return 0;
+        long length = zset.Count;
+        long n = length - f;
+        long l = zset.NthInRange(spec, -1);
+        if (l >= 0) n -= length - 1 - l;
+        return n;
     }
 
     // ----- ranges -----
@@ -506,19 +529,11 @@ public static class SortedSetCommands
                 EmitRankRange(zset, start, end, reverse, ref output);
                 break;
             case RangeType.Score:
-            {
-                long lo = zset.CountPrefix(new ScoreRange.BelowMin(scoreRange));
-                long hi = zset.CountPrefix(new ScoreRange.NotAboveMax(scoreRange)) - 1;
-                EmitWindow(zset, lo, hi, offset, limit, reverse, ref output);
+                EmitRange(zset, scoreRange, offset, limit, reverse, ref output);
                 break;
-            }
             case RangeType.Lex:
-            {
-                long lo = zset.CountPrefix(new LexRange.BelowMin(lexRange));
-                long hi = zset.CountPrefix(new LexRange.NotAboveMax(lexRange)) - 1;
-                EmitWindow(zset, lo, hi, offset, limit, reverse, ref output);
+                EmitRange(zset, lexRange, offset, limit, reverse, ref output);
                 break;
-            }
         }
     }
 
@@ -550,40 +565,38 @@ public static class SortedSetCommands
     }
 
     /// <summary>
-    /// Emits the elements of the rank interval [lo, hi] (the elements inside a score or lex range) after
-    /// LIMIT's offset, at most <paramref name="limit"/> of them (negative: all). A negative offset is
-    /// refused by a packed set but counts from the far end of the range in a skiplist, as Valkey's
-    /// zslNthInRange does.
+    /// Emits the elements of a score or lex interval after LIMIT's offset, at most
+    /// <paramref name="limit"/> of them (negative: all), the way Valkey walks: from the first (last,
+    /// reversed) element in range, while elements stay within the far end. A packed set skips
+    /// <paramref name="offset"/> elements (a negative one runs off the end: nothing); a skiplist
+    /// starts at zslNthInRange(offset), where a negative offset counts from the far end.
     /// </summary>
-    private static void EmitWindow(SortedSetValue zset, long lo, long hi, long offset, long limit, bool reverse, ref RangeOutput output)
+    private static void EmitRange<T>(SortedSetValue zset, T spec, long offset, long limit, bool reverse, ref RangeOutput output)
+        where T : IRangeSpec
     {
         output.Begin(-1);
-        long first;
-        bool any = lo <= hi;
-        if (any)
+        long length = zset.Count;
+        long start = -1;
+        if (zset.IsPacked)
         {
-            if (!reverse)
+            if (offset >= 0)
             {
-                if (offset >= 0) any = offset <= hi - lo;
-                else any = !zset.IsPacked && -(offset + 1) <= hi - lo;
-                first = offset >= 0 ? lo + offset : hi + 1 + offset;
+                long first = reverse ? zset.LastInRange(spec) : zset.FirstInRange(spec);
+                if (first >= 0) start = reverse ? first - offset : (offset < length - first ? first + offset : -1);
             }
-            else
+        }
+        else
+        {
+            long n = !reverse ? offset : offset == long.MinValue ? long.MaxValue : -offset - 1;
+            start = zset.NthInRange(spec, n);
+        }
+        if (start >= 0 && start < length)
+        {
+            var it = zset.IterateFrom(start, reverse);
+            while (limit-- != 0 && it.MoveNext())
             {
-                if (offset >= 0) any = offset <= hi - lo;
-                else any = !zset.IsPacked && -(offset + 1) <= hi - lo;
-                first = offset >= 0 ? hi - offset : lo - (offset + 1);
-            }
-            if (any)
-            {
-                var it = zset.IterateFrom(first, reverse);
-                long rank = first;
-                while (limit-- != 0 && it.MoveNext())
-                {
-                    if (reverse ? rank < lo : rank > hi) break;
-                    output.Emit(it.Member, it.Score);
-                    rank += reverse ? -1 : 1;
-                }
+                if (reverse ? !spec.GteMin(it.Member, it.Score) : !spec.LteMax(it.Member, it.Score)) break;
+                output.Emit(it.Member, it.Score);
             }
         }
         output.Finish();
@@ -632,19 +645,28 @@ public static class SortedSetCommands
                 }
                 break;
             case RangeType.Score:
-                start = zset.CountPrefix(new ScoreRange.BelowMin(scoreRange));
-                end = zset.CountPrefix(new ScoreRange.NotAboveMax(scoreRange)) - 1;
+                DeletionSpan(zset, scoreRange, out start, out end);
                 break;
             default:
-                start = zset.CountPrefix(new LexRange.BelowMin(lexRange));
-                end = zset.CountPrefix(new LexRange.NotAboveMax(lexRange)) - 1;
+                DeletionSpan(zset, lexRange, out start, out end);
                 break;
         }
         var db = ctx.Db;
         long before = db.MemoryAt(idx);
         long deleted = zset.RemoveRange(start, end);
         if (deleted > 0) AfterRemoval(db, idx, zset, before);
+        if (deleted > 1) ctx.AddDirty(deleted - 1);
         ctx.Reply.WriteInteger(deleted);
+    }
+
+    /// <summary>The ranks a ZREMRANGEBYSCORE/LEX deletes: from the deletion start while elements stay within the maximum.</summary>
+    private static void DeletionSpan<T>(SortedSetValue zset, T spec, out long start, out long end) where T : IRangeSpec
+    {
+        start = zset.DeletionStart(spec);
+        end = start - 1;
+        if (start < 0) return;
+        var it = zset.IterateFrom(start, false);
+        while (it.MoveNext() && spec.LteMax(it.Member, it.Score)) end++;
     }
 
     // ----- pops -----
@@ -726,6 +748,7 @@ public static class SortedSetCommands
         if (max) zset.RemoveRange(length - n, length - 1);
         else zset.RemoveRange(0, n - 1);
         AfterRemoval(db, idx, zset, before);
+        if (n > 1) ctx.AddDirty(n - 1); // one change per popped element, as Valkey counts
     }
 
     private static void ZMPop(CommandContext ctx)
@@ -853,26 +876,36 @@ public static class SortedSetCommands
 
     private enum Aggregate { Sum, Min, Max }
 
-    /// <summary>One input of a set operation: a sorted set or nothing (missing key).</summary>
+    /// <summary>One input of a set operation: a sorted set, a plain set (every score 1), or nothing (missing key).</summary>
     private sealed class Operand
     {
         public SortedSetValue? ZSet;
+        public SetValue? Set;
         public double Weight = 1;
 
-        public long Count => ZSet?.Count ?? 0;
+        public object? Subject => (object?)ZSet ?? Set;
+
+        public long Count => ZSet?.Count ?? Set?.Count ?? 0;
 
         public bool TryGetScore(ReadOnlySpan<byte> member, out double score)
         {
-            score = 0;
-            return ZSet is not null && ZSet.TryGetScore(member, out score);
+            if (ZSet is not null) return ZSet.TryGetScore(member, out score);
+            score = 1;
+            return Set is not null && Set.Contains(member);
         }
 
         public void ForEach(Action<ReadOnlySpan<byte>, double> visit)
         {
-            if (ZSet is null) return;
-            // Highest first, the order Valkey's zuiNext walks a sorted set in.
-            var it = ZSet.IterateFrom(ZSet.Count - 1, true);
-            while (it.MoveNext()) visit(it.Member, it.Score);
+            if (ZSet is not null)
+            {
+                // Highest first, the order Valkey's zuiNext walks a sorted set in.
+                var it = ZSet.IterateFrom(ZSet.Count - 1, true);
+                while (it.MoveNext()) visit(it.Member, it.Score);
+                return;
+            }
+            if (Set is null) return;
+            Span<byte> scratch = stackalloc byte[24];
+            foreach (var member in Set) visit(member.AsSpan(scratch), 1);
         }
     }
 
@@ -900,6 +933,7 @@ public static class SortedSetCommands
             if (idx < 0) continue;
             var type = db.TypeAt(idx);
             if (type == DataType.ZSet) src[i].ZSet = (SortedSetValue)db.ObjectAt(idx)!;
+            else if (type == DataType.Set) src[i].Set = (SetValue)db.ObjectAt(idx)!;
             else
             {
                 ctx.WrongType();
@@ -972,8 +1006,10 @@ public static class SortedSetCommands
         }
 
         var cfg = ctx.Server.Config;
-        // The result: member -> score, ordered at the end. A skiplist-encoded set serves both roles.
-        var result = SortedSetValue.Create(long.MaxValue, 0, 0, 0);
+        // The result is built as a skiplist (ordered, with member lookups), pre-sized like Valkey's:
+        // a union is at least as large as its largest input.
+        var result = new SortedSetValue();
+        result.ConvertToSkiplist(op == SetOp.Union ? src[^1].Count : 0);
         long cardinality = 0;
         long maxLength = 0;
 
@@ -991,7 +1027,7 @@ public static class SortedSetCommands
                     for (k = 1; k < src.Length; k++)
                     {
                         double value;
-                        if (ReferenceEquals(src[k].ZSet, src[0].ZSet)) value = s0 * src[k].Weight;
+                        if (ReferenceEquals(src[k].Subject, src[0].Subject)) value = s0 * src[k].Weight;
                         else if (src[k].TryGetScore(member, out value)) value *= src[k].Weight;
                         else break;
                         Accumulate(ref score, value, aggregate);

@@ -1,3 +1,4 @@
+using Kvasir.Replication;
 using Kvasir.Clients;
 using Kvasir.Keyspace;
 using Kvasir.Types;
@@ -126,7 +127,11 @@ public static class StringCommands
         // A time already in the past: the key would be born expired, so it is simply removed.
         if (expireArg >= 0 && IsAlreadyExpired(ctx, whenMs))
         {
-            if (found) db.DeleteAt(idx);
+            if (found)
+            {
+                db.DeleteAt(idx);
+                if (ctx.Propagating) ctx.PropagateAs(Effects.ExpiredOverwrite(ctx, key));
+            }
             if (!withGet) ReplyOk(ctx, okAsInteger);
             return;
         }
@@ -137,6 +142,9 @@ public static class StringCommands
         {
             db.SetExpireAt(idx, whenMs);
             ctx.AddDirty(-1); // value and TTL are one change, as in Valkey
+            // Replicas and the AOF get an absolute time (PXAT as given is already absolute).
+            if (ctx.Propagating && (flags & SetFlags.PxAt) == 0)
+                ctx.PropagateAs(Effects.SetWithAbsoluteExpire(key, ctx.Args[valueArg], whenMs));
         }
         if (!withGet) ReplyOk(ctx, okAsInteger);
     }
@@ -253,12 +261,21 @@ public static class StringCommands
 
         ctx.Reply.WriteBulk(db.StringAt(idx));
 
+        var key = ctx.Args[1];
         if ((flags & (SetFlags.ExAt | SetFlags.PxAt)) != 0 && IsAlreadyExpired(ctx, whenMs))
+        {
+            if (ctx.Propagating) ctx.PropagateAs(Effects.ExpiredOverwrite(ctx, key));
             db.DeleteAt(idx);
+        }
         else if (expireArg >= 0)
+        {
             db.SetExpireAt(idx, whenMs);
+            if (ctx.Propagating) ctx.PropagateAs(Effects.ExpireAt(key, whenMs));
+        }
         else if ((flags & SetFlags.Persist) != 0)
-            db.RemoveExpireAt(idx);
+        {
+            if (db.RemoveExpireAt(idx) && ctx.Propagating) ctx.PropagateAs(Effects.Persist, key.ToArray());
+        }
     }
 
     private static void GetDel(CommandContext ctx)
@@ -277,6 +294,7 @@ public static class StringCommands
         }
         ctx.Reply.WriteBulk(db.StringAt(idx));
         db.DeleteAt(idx);
+        if (ctx.Propagating) ctx.PropagateAs(Effects.Del, ctx.Args.ToArray(1));
     }
 
     private static void GetSet(CommandContext ctx)
@@ -418,6 +436,8 @@ public static class StringCommands
         var result = text.Slice(0, n);
         if (idx >= 0) db.SetStringAt(idx, result);
         else db.SetString(key, result);
+        // Replayed as the resulting value, so float formatting can never make a replica diverge.
+        if (ctx.Propagating) ctx.PropagateAs(Effects.Set, key.ToArray(), result.ToArray(), Effects.KeepTtl);
         ctx.Reply.WriteBulk(result);
     }
 

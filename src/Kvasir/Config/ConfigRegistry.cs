@@ -199,6 +199,8 @@ public sealed partial class ServerConfig
         Int("list-compress-depth", null, Debug, 0, IntMax, () => ListCompressDepth, v => ListCompressDepth = v);
         Int("rdb-key-save-delay", null, Hidden, int.MinValue, IntMax, () => RdbKeySaveDelay, v => RdbKeySaveDelay = v);
         Int("key-load-delay", null, Hidden, int.MinValue, IntMax, () => KeyLoadDelay, v => KeyLoadDelay = v);
+        // Kvasir only, hidden like Valkey's test knobs: 10 makes SAVE write files Redis 7.0 can load.
+        Int("rdb-version", null, Hidden, 10, 11, () => RdbVersion, v => RdbVersion = v);
         Int("active-expire-effort", null, None, 1, 10, () => ActiveExpireEffort, v => ActiveExpireEffort = v);
         // hz is a hint: out-of-range values are accepted and capped to 1..500, as Valkey does.
         Int("hz", null, None, 0, IntMax, () => Hz, v => Hz = Math.Clamp(v, 1, 500));
@@ -276,8 +278,9 @@ public sealed partial class ServerConfig
 
     private void RegisterSpecials()
     {
-        Special("dir", null, Protected | DenyLoading, () => Dir, SetDir,
-            (state, n) => state.RewriteLine(n, n + " " + ConfigValues.Repr(Dir), true));
+        // The working directory is the truth (as Valkey's getcwd), whoever changed it.
+        Special("dir", null, Protected | DenyLoading, () => Dir = Directory.GetCurrentDirectory(), SetDir,
+            (state, n) => state.RewriteLine(n, n + " " + ConfigValues.Repr(Directory.GetCurrentDirectory()), true));
         Special("save", null, MultiArg, GetSave, SetSave, RewriteSave);
         Special("client-output-buffer-limit", null, MultiArg, GetClientOutputBufferLimit, SetClientOutputBufferLimit,
             RewriteClientOutputBufferLimit);

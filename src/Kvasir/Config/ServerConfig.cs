@@ -154,6 +154,8 @@ public sealed partial class ServerConfig
     public bool AofRewriteIncrementalFsync = true;
     public bool AofDisableAutoGc;
     public int RdbKeySaveDelay;
+    /// <summary>RDB format version SAVE writes (hidden "rdb-version"; 11, or 10 for Redis 7.0).</summary>
+    public int RdbVersion = 11;
     public int KeyLoadDelay;
     public long LoadingProcessEventsIntervalBytes = 2L * 1024 * 1024;
 

@@ -230,7 +230,7 @@ public sealed class Database
         // be in the table; never let it become a duplicate entry.
         int stale = _keys.Find(key, hash);
         if (stale >= 0) RemoveAt(stale);
-        var obj = new KeyedObject(key.ToArray(), value, _ctx.AccessStamp(0, true));
+        var obj = KeyedObject.Create(key, value, _ctx.AccessStamp(0, true));
         int idx = _keys.Add(obj, hash);
         _valueBytes += obj.MemoryUsage;
         _ctx.Dirty++;
@@ -267,7 +267,8 @@ public sealed class Database
         if (item is byte[] blob)
         {
             _valueBytes -= KeyBlob.MemoryUsage(blob);
-            var obj = new KeyedObject(KeyBlob.Key(blob).ToArray(), value, KeyBlob.GetLru(blob)) { IsVolatile = KeyBlob.IsVolatile(blob) };
+            var obj = KeyedObject.Create(KeyBlob.Key(blob), value, KeyBlob.GetLru(blob));
+            obj.IsVolatile = KeyBlob.IsVolatile(blob);
             item = obj;
             _valueBytes += obj.MemoryUsage;
         }
@@ -275,7 +276,14 @@ public sealed class Database
         {
             var obj = (KeyedObject)item;
             _valueBytes -= obj.MemoryUsage;
-            obj.Value = value;
+            if (obj is BoxedObject boxed && value is not IKeyEmbeddingValue) boxed.SetValue(value);
+            else
+            {
+                var next = KeyedObject.Create(obj.Key, value, obj.Lru);
+                next.IsVolatile = obj.IsVolatile;
+                item = next;
+                obj = next;
+            }
             _valueBytes += obj.MemoryUsage;
         }
         _ctx.Dirty++;
@@ -310,7 +318,8 @@ public sealed class Database
         ref object item = ref _keys.ItemAt(idx);
         if (item is byte[] blob)
         {
-            var obj = new KeyedObject(KeyBlob.Key(blob).ToArray(), value, KeyBlob.GetLru(blob)) { IsVolatile = KeyBlob.IsVolatile(blob) };
+            var obj = KeyedObject.Create(KeyBlob.Key(blob), value, KeyBlob.GetLru(blob));
+            obj.IsVolatile = KeyBlob.IsVolatile(blob);
             _valueBytes += obj.MemoryUsage - KeyBlob.MemoryUsage(blob);
             item = obj;
         }
@@ -318,8 +327,10 @@ public sealed class Database
         {
             var o = (KeyedObject)item;
             _valueBytes -= o.MemoryUsage;
-            o.Value = value;
-            _valueBytes += o.MemoryUsage;
+            var next = KeyedObject.Create(o.Key, value, o.Lru);
+            next.IsVolatile = o.IsVolatile;
+            item = next;
+            _valueBytes += next.MemoryUsage;
         }
         return value;
     }

@@ -5,25 +5,60 @@ namespace Kvasir.Keyspace;
 /// <summary>
 /// A key whose value is an object (list, hash, set, sorted set, stream, or a string edited in
 /// place). String keys with plain values use the denser <see cref="KeyBlob"/> instead.
+/// Most values are held by a <see cref="BoxedObject"/> (key array + value); a value that can carry
+/// its own key (<see cref="IKeyEmbeddingValue"/>, e.g. a small hash) is its own key-table item,
+/// which saves the holder and the key array: two objects fewer per key.
 /// </summary>
-public sealed class KeyedObject
+public abstract class KeyedObject
 {
-    public KeyedObject(byte[] key, IDataValue value, uint lru)
-    {
-        Key = key;
-        Value = value;
-        Lru = lru;
-    }
-
-    public readonly byte[] Key;
-    public IDataValue Value;
-
     /// <summary>24-bit LRU clock or LFU data, as in <see cref="KeyBlob"/>.</summary>
     public uint Lru;
 
     public bool IsVolatile;
 
-    public long MemoryUsage => 40 + 24 + ((Key.Length + 7) & ~7) + Value.MemoryUsage;
+    public abstract ReadOnlySpan<byte> Key { get; }
+
+    public abstract IDataValue Value { get; }
+
+    /// <summary>Heap bytes of the key, the value and the holder.</summary>
+    public abstract long MemoryUsage { get; }
+
+    /// <summary>The key-table item for <paramref name="value"/> under <paramref name="key"/>.</summary>
+    public static KeyedObject Create(ReadOnlySpan<byte> key, IDataValue value, uint lru)
+    {
+        KeyedObject item = value is IKeyEmbeddingValue embedding ? embedding.EmbedKey(key) : new BoxedObject(key.ToArray(), value);
+        item.Lru = lru;
+        return item;
+    }
+}
+
+/// <summary>A value that stores its key itself and so serves as its own key-table item.</summary>
+public interface IKeyEmbeddingValue
+{
+    /// <summary>Takes <paramref name="key"/> as the value's key (copying it; the span may point into the value) and returns the item.</summary>
+    KeyedObject EmbedKey(ReadOnlySpan<byte> key);
+}
+
+/// <summary>The holder of a value that does not embed its key.</summary>
+public sealed class BoxedObject : KeyedObject
+{
+    private readonly byte[] _key;
+    private IDataValue _value;
+
+    public BoxedObject(byte[] key, IDataValue value)
+    {
+        _key = key;
+        _value = value;
+    }
+
+    public override ReadOnlySpan<byte> Key => _key;
+
+    public override IDataValue Value => _value;
+
+    public override long MemoryUsage => 40 + 24 + ((_key.Length + 7) & ~7) + _value.MemoryUsage;
+
+    /// <summary>Swaps in another value that does not embed keys.</summary>
+    public void SetValue(IDataValue value) => _value = value;
 }
 
 /// <summary>Where a main-table item keeps its key: blob or object.</summary>

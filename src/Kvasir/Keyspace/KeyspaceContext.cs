@@ -22,8 +22,18 @@ public sealed class KeyspaceContext
     public int LfuLogFactor = 10;
     public int LfuDecayTime = 1;
 
-    /// <summary>False while active/lazy expiry must not delete keys (a replica, or DEBUG SET-ACTIVE-EXPIRE 0 for active only).</summary>
-    public bool ExpireDeletes = true;
+    /// <summary>False while active/lazy expiry must not delete keys (a replica, or DEBUG SET-ACTIVE-EXPIRE 0 for active
+    /// only, or during a CLIENT PAUSE: expired keys then read as missing but stay until the pause ends).</summary>
+    public bool ExpireDeletes
+    {
+        get => _expireDeletes && !ExpiryPaused;
+        set => _expireDeletes = value;
+    }
+
+    private bool _expireDeletes = true;
+
+    /// <summary>Set while a CLIENT PAUSE holds writes: expiring a key is a write (it propagates a DEL).</summary>
+    public bool ExpiryPaused;
 
     public long KeyspaceHits;
     public long KeyspaceMisses;

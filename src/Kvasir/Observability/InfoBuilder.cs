@@ -146,7 +146,8 @@ public static class InfoBuilder
         Field(sb, "redis_git_sha1", "00000000");
         Field(sb, "redis_git_dirty", 0);
         Field(sb, "redis_build_id", BuildId());
-        Field(sb, "server_mode", server.Config.ClusterEnabled ? "cluster" : "standalone");
+        // extended-redis-compatibility renames the field back to what Redis printed.
+        Field(sb, cfg.ExtendedRedisCompatibility ? "redis_mode" : "server_mode", cfg.ClusterEnabled ? "cluster" : "standalone");
         Field(sb, "os", OsName());
         Field(sb, "arch_bits", IntPtr.Size * 8);
         Field(sb, "monotonic_clock", "POSIX clock_gettime");
@@ -376,7 +377,7 @@ public static class InfoBuilder
         Field(sb, "expired_keys", ks.ExpiredKeys);
         Field2(sb, "expired_stale_perc", 0);
         Field(sb, "expired_time_cap_reached_count", ks.ExpiredTimeCapReached);
-        Field(sb, "expire_cycle_cpu_milliseconds", st.Gauge("expire_cycle_cpu_milliseconds"));
+        Field(sb, "expire_cycle_cpu_milliseconds", m.ExpireCycleMicros / 1000);
         Field(sb, "evicted_keys", st.EvictedKeys);
         Field(sb, "evicted_clients", st.EvictedClients);
         Field(sb, "evicted_scripts", st.Gauge("evicted_scripts"));
@@ -430,12 +431,12 @@ public static class InfoBuilder
     {
         var st = server.Stats;
         Field(sb, "role", "master");
-        Field(sb, "connected_slaves", st.Gauge("connected_slaves"));
+        Field(sb, "connected_slaves", server.Propagator.Replicas.Count);
         Field(sb, "replicas_waiting_psync", st.Gauge("replicas_waiting_psync"));
         Field(sb, "master_failover_state", "no-failover");
         Field(sb, "master_replid", server.ReplicationId);
         Field(sb, "master_replid2", server.ReplicationId2);
-        Field(sb, "master_repl_offset", server.ReplicationOffset);
+        Field(sb, "master_repl_offset", server.Propagator.Offset);
         Field(sb, "second_repl_offset", server.SecondReplicationOffset);
         Field(sb, "repl_backlog_active", st.Gauge("repl_backlog_active"));
         Field(sb, "repl_backlog_size", server.Config.ReplBacklogSize);

@@ -61,6 +61,9 @@ public sealed class ServerMetrics
     public long CronDurationSum;
     public long CommandsPerCycleMax;
 
+    /// <summary>Time spent in active expiry (INFO expire_cycle_cpu_milliseconds).</summary>
+    public long ExpireCycleMicros;
+
     public long Instantaneous(Metric m) => _samplers[(int)m].Mean();
 
     /// <summary>Called from the cron: takes a sample of every rate at most every 100 ms, as Valkey does.</summary>
@@ -104,6 +107,7 @@ public sealed class ServerMetrics
     {
         EventLoopCycles = EventLoopDurationSum = EventLoopCommandDurationSum = EventLoopDurationMax = 0;
         CronDurationSum = CommandsPerCycleMax = 0;
+        ExpireCycleMicros = 0;
         foreach (var s in _samplers)
         {
             Array.Clear(s.Values);

@@ -35,14 +35,26 @@ public sealed class ServerStats
     /// <summary>Error replies by their code (the first word: ERR, WRONGTYPE, NOAUTH, ...).</summary>
     public readonly Dictionary<string, long> ErrorCodes = new(StringComparer.Ordinal);
 
-    /// <summary>Counts an error reply. Valkey caps the number of distinct codes it tracks at 128.</summary>
-    public void CountError(string message)
+    /// <summary>Distinct error codes kept before errors with custom codes (from scripts) are pooled.</summary>
+    public const int ErrorCodeLimit = 128;
+
+    /// <summary>
+    /// Counts an error reply under its code: the first word when it ends within 31 characters,
+    /// "ERR" otherwise (Valkey's afterErrorReply). Once <see cref="ErrorCodeLimit"/> codes exist,
+    /// new custom codes (script errors) are counted as ERRORSTATS_OVERFLOW instead.
+    /// </summary>
+    public void CountError(string message, bool custom = false)
     {
         TotalErrorReplies++;
-        int space = message.IndexOf(' ');
-        string code = space < 0 ? message : message[..space];
-        if (ErrorCodes.TryGetValue(code, out long n)) ErrorCodes[code] = n + 1;
-        else if (ErrorCodes.Count < 128) ErrorCodes[code] = 1;
+        int space = message.AsSpan(0, Math.Min(message.Length, 31)).IndexOf(' ');
+        string code = space < 0 ? "ERR" : message[..space];
+        if (ErrorCodes.TryGetValue(code, out long n))
+        {
+            ErrorCodes[code] = n + 1;
+            return;
+        }
+        if (custom && ErrorCodes.Count >= ErrorCodeLimit) code = "ERRORSTATS_OVERFLOW";
+        ErrorCodes[code] = ErrorCodes.GetValueOrDefault(code) + 1;
     }
 
     public void Reset()

@@ -11,16 +11,27 @@ namespace Kvasir.Types;
 /// hash-max-listpack-value: a <see cref="HashTable{T,TKeyOf}"/> of one packed array per pair.
 /// Like Valkey it never converts back.</item>
 /// </list>
+/// A hash in the keyspace is its own key-table item (<see cref="IKeyEmbeddingValue"/>): the key is the
+/// first entry of the packed array, so a small hash costs one object and one array per key.
 /// Per-field expiry (HEXPIRE) can be added as a separate field → deadline table next to the data,
 /// leaving both encodings as they are.
 /// </summary>
-public sealed class HashValue : IDataValue
+public sealed partial class HashValue : KeyedObject, IDataValue, IKeyEmbeddingValue
 {
-    // byte[] in the listpack encoding, FieldTable in the hashtable encoding: one reference keeps the
-    // per-key object at its minimum size.
+    // byte[] in the listpack encoding: [key entry][field entry][value entry]... (an empty array has
+    // neither key nor fields); FieldTable in the hashtable encoding. One reference keeps the per-key
+    // object at its minimum size.
     private object _data;
 
     public HashValue() => _data = Array.Empty<byte>();
+
+    /// <summary>A new empty hash that already holds the key it is about to be stored under.</summary>
+    public HashValue(ReadOnlySpan<byte> key)
+    {
+        var lp = new byte[PackedEntries.EntrySize(key.Length)];
+        PackedEntries.WriteEntry(lp, key);
+        _data = lp;
+    }
 
     public DataType Type => DataType.Hash;
 
@@ -28,9 +39,35 @@ public sealed class HashValue : IDataValue
 
     public bool IsPacked => _data is byte[];
 
-    public long MemoryUsage => _data is byte[] lp
-        ? 24 + PackedEntries.ArrayBytes(lp.Length)
-        : 24 + ((FieldTable)_data).MemoryUsage;
+    public override long MemoryUsage => _data is byte[] lp
+        ? 32 + PackedEntries.ArrayBytes(lp.Length)
+        : 32 + ((FieldTable)_data).MemoryUsage;
+
+    public override IDataValue Value => this;
+
+    public override ReadOnlySpan<byte> Key => _data is byte[] lp
+        ? (lp.Length == 0 ? default : PackedEntries.ReadEntry(lp, 0, out _))
+        : ((FieldTable)_data).Key;
+
+    KeyedObject IKeyEmbeddingValue.EmbedKey(ReadOnlySpan<byte> key)
+    {
+        if (Key.SequenceEqual(key) && (key.Length > 0 || (_data is byte[] { Length: > 0 }) || _data is FieldTable)) return this;
+        if (_data is FieldTable t)
+        {
+            t.Key = key.ToArray();
+            return this;
+        }
+        var lp = (byte[])_data;
+        int start = EntriesStart(lp);
+        var next = GC.AllocateUninitializedArray<byte>(PackedEntries.EntrySize(key.Length) + lp.Length - start);
+        int w = PackedEntries.WriteEntry(next, key);
+        lp.AsSpan(start).CopyTo(next.AsSpan(w));
+        _data = next;
+        return this;
+    }
+
+    /// <summary>Where the field/value entries of a packed array begin (after the key entry).</summary>
+    private static int EntriesStart(ReadOnlySpan<byte> lp) => lp.Length == 0 ? 0 : PackedEntries.Skip(lp, 0);
 
     public int Count
     {
@@ -39,7 +76,7 @@ public sealed class HashValue : IDataValue
             if (_data is FieldTable t) return t.Table.Count;
             var lp = (byte[])_data;
             int n = 0;
-            for (int p = 0; p < lp.Length; p = PackedEntries.Skip(lp, PackedEntries.Skip(lp, p))) n++;
+            for (int p = EntriesStart(lp); p < lp.Length; p = PackedEntries.Skip(lp, PackedEntries.Skip(lp, p))) n++;
             return n;
         }
     }
@@ -74,9 +111,9 @@ public sealed class HashValue : IDataValue
     public bool Contains(ReadOnlySpan<byte> field) => TryGet(field, out _);
 
     /// <summary>Position of the field entry in a packed array, or -1.</summary>
-    private static int FindPacked(byte[] lp, ReadOnlySpan<byte> field)
+    private static int FindPacked(ReadOnlySpan<byte> lp, ReadOnlySpan<byte> field)
     {
-        int p = 0;
+        int p = EntriesStart(lp);
         while (p < lp.Length)
         {
             var f = PackedEntries.ReadEntry(lp, p, out int vpos);
@@ -123,14 +160,76 @@ public sealed class HashValue : IDataValue
             return false;
         }
         int added = PackedEntries.EntrySize(field.Length) + PackedEntries.EntrySize(value.Length);
+        if (lp.Length == 0) added++; // the (empty) key entry
         var grown = GC.AllocateUninitializedArray<byte>(lp.Length + added);
         lp.CopyTo(grown, 0);
         int w = lp.Length;
+        if (w == 0) grown[w++] = 0;
         w += PackedEntries.WriteEntry(grown.AsSpan(w), field);
         PackedEntries.WriteEntry(grown.AsSpan(w), value);
         _data = grown;
         if (Count > maxEntries) ConvertToTable(0);
         return true;
+    }
+
+    /// <summary>
+    /// HSET's many-pairs write: the same result as <see cref="Set"/> pair by pair, but a packed hash
+    /// is rebuilt in a scratch buffer and allocated once, not once per pair. Returns the new fields.
+    /// </summary>
+    public int SetPairs(Protocol.CommandArgs args, int first, long maxEntries, long maxValue)
+    {
+        int created = 0;
+        if (_data is not byte[] lp || args.Count - first == 2)
+        {
+            for (int i = first; i + 1 < args.Count; i += 2)
+                if (Set(args[i], args[i + 1], maxEntries, maxValue)) created++;
+            return created;
+        }
+        for (int i = first; i < args.Count; i++)
+        {
+            if (args[i].Length > maxValue)
+            {
+                ConvertToTable(0);
+                return SetPairs(args, first, maxEntries, maxValue);
+            }
+        }
+        long capacity = lp.Length + 1;
+        for (int i = first; i < args.Count; i++) capacity += PackedEntries.EntrySize(args[i].Length);
+        var buf = System.Buffers.ArrayPool<byte>.Shared.Rent((int)Math.Min(capacity, Array.MaxLength));
+        try
+        {
+            lp.CopyTo(buf, 0);
+            int len = lp.Length;
+            if (len == 0) buf[len++] = 0; // the (empty) key entry
+            for (int i = first; i + 1 < args.Count; i += 2)
+            {
+                var field = args[i];
+                var value = args[i + 1];
+                int pos = FindPacked(buf.AsSpan(0, len), field);
+                if (pos >= 0)
+                {
+                    int vpos = PackedEntries.Skip(buf, pos);
+                    int vend = PackedEntries.Skip(buf, vpos);
+                    int size = PackedEntries.EntrySize(value.Length);
+                    buf.AsSpan(vend, len - vend).CopyTo(buf.AsSpan(vpos + size));
+                    PackedEntries.WriteEntry(buf.AsSpan(vpos), value);
+                    len += size - (vend - vpos);
+                }
+                else
+                {
+                    len += PackedEntries.WriteEntry(buf.AsSpan(len), field);
+                    len += PackedEntries.WriteEntry(buf.AsSpan(len), value);
+                    created++;
+                }
+            }
+            _data = buf.AsSpan(0, len).ToArray();
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buf);
+        }
+        if (Count > maxEntries) ConvertToTable(0);
+        return created;
     }
 
     /// <summary>Removes a field. Returns false when it was not there.</summary>
@@ -141,7 +240,7 @@ public sealed class HashValue : IDataValue
         int pos = FindPacked(lp, field);
         if (pos < 0) return false;
         int end = PackedEntries.Skip(lp, PackedEntries.Skip(lp, pos));
-        _data = lp.Length == end - pos ? Array.Empty<byte>() : PackedEntries.Splice(lp, pos, end, 0);
+        _data = PackedEntries.Splice(lp, pos, end, 0);
         return true;
     }
 
@@ -149,8 +248,8 @@ public sealed class HashValue : IDataValue
     public void ConvertToTable(int sizeHint = 0)
     {
         if (_data is not byte[] lp) return;
-        var table = new FieldTable(Math.Max(sizeHint, 4));
-        int p = 0;
+        var table = new FieldTable(Math.Max(sizeHint, 4)) { Key = Key.ToArray() };
+        int p = EntriesStart(lp);
         while (p < lp.Length)
         {
             var f = PackedEntries.ReadEntry(lp, p, out int vpos);
@@ -179,7 +278,7 @@ public sealed class HashValue : IDataValue
             _packed = hash._data as byte[];
             _table = (hash._data as FieldTable)?.Table;
             _pos = -1;
-            _next = 0;
+            _next = _packed is null ? 0 : EntriesStart(_packed);
         }
 
         public bool MoveNext()
@@ -226,7 +325,7 @@ public sealed class HashValue : IDataValue
     private void PairAt(int index, out ReadOnlySpan<byte> field, out ReadOnlySpan<byte> value)
     {
         var lp = (byte[])_data;
-        int p = 0;
+        int p = EntriesStart(lp);
         for (int i = 0; i < index; i++) p = PackedEntries.Skip(lp, PackedEntries.Skip(lp, p));
         field = PackedEntries.ReadEntry(lp, p, out int vpos);
         value = PackedEntries.ReadEntry(lp, vpos, out _);
@@ -248,7 +347,7 @@ public sealed class HashValue : IDataValue
         var lp = (byte[])_data;
         int n = Count;
         var offsets = new int[n];
-        for (int i = 0, p = 0; i < n; i++)
+        for (int i = 0, p = EntriesStart(lp); i < n; i++)
         {
             offsets[i] = p;
             p = PackedEntries.Skip(lp, PackedEntries.Skip(lp, p));
@@ -269,7 +368,7 @@ public sealed class HashValue : IDataValue
     {
         if (_data is byte[] lp)
         {
-            int remaining = Count, needed = count, p = 0;
+            int remaining = Count, needed = count, p = EntriesStart(lp);
             while (needed > 0)
             {
                 var f = PackedEntries.ReadEntry(lp, p, out int vpos);
@@ -322,7 +421,7 @@ public sealed class HashValue : IDataValue
     {
         if (_data is byte[] lp)
         {
-            int p = 0;
+            int p = EntriesStart(lp);
             while (p < lp.Length)
             {
                 var f = PackedEntries.ReadEntry(lp, p, out int vpos);
@@ -372,12 +471,15 @@ public sealed class HashValue : IDataValue
     {
         public readonly HashTable<byte[], PairKeyOf> Table;
 
+        /// <summary>The key of the hash in the keyspace (empty when detached).</summary>
+        public byte[] Key = Array.Empty<byte>();
+
         /// <summary>Heap bytes of all pair arrays.</summary>
         public long PairBytes;
 
         public FieldTable(int capacity) => Table = new HashTable<byte[], PairKeyOf>(capacity);
 
-        public long MemoryUsage => 32 + 48 + Table.OverheadBytes + PairBytes;
+        public long MemoryUsage => 40 + 48 + PackedEntries.ArrayBytes(Key.Length) + Table.OverheadBytes + PairBytes;
 
         public readonly struct PairKeyOf : IKeyOf<byte[]>
         {

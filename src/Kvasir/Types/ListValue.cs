@@ -22,14 +22,26 @@ public readonly record struct ListLimits(int Fill, long PackedThreshold = 0);
 /// boundary does not flip on every push and pop). Nodes live in a ring buffer of structs: pushing
 /// and popping at either end is O(1), reaching an index walks nodes from the nearer end.
 /// </summary>
-public sealed class ListValue : IDataValue
+public sealed partial class ListValue : IDataValue, IDebugInspectable
 {
     private PackedNode _single;      // listpack encoding: the whole list
-    private PackedNode[]? _ring;     // quicklist encoding: the nodes, head at _first
-    private int _first;
-    private int _nodeCount;
-    private long _count;
-    private long _bufferBytes;       // sum of node buffer capacities, kept current for MemoryUsage
+    private Quicklist? _ql;          // quicklist encoding
+
+    /// <summary>The state only a chunked list needs, kept out of line so a small list is one small object.</summary>
+    private sealed class Quicklist
+    {
+        public PackedNode[] Ring = new PackedNode[4];   // the nodes, head at First
+        public int First;
+        public int NodeCount;
+        public long Count;
+        public long BufferBytes;                        // sum of node buffer capacities, for MemoryUsage
+
+        /// <summary>The node limit the list was created with: like Valkey, a chunked list keeps it when
+        /// list-max-listpack-size changes (only the conversions follow the current setting).</summary>
+        public int Fill;
+    }
+
+    private ListLimits NodeLimits(ListLimits current) => current with { Fill = _ql!.Fill };
 
     public ListValue()
     {
@@ -38,25 +50,37 @@ public sealed class ListValue : IDataValue
 
     public DataType Type => DataType.List;
 
-    public ValueEncoding Encoding => _ring is null ? ValueEncoding.Listpack : ValueEncoding.Quicklist;
+    public ValueEncoding Encoding => _ql is null ? ValueEncoding.Listpack : ValueEncoding.Quicklist;
 
-    public bool IsQuicklist => _ring is not null;
+    public bool IsQuicklist => _ql is not null;
 
-    public long Count => _count;
+    public long Count => _ql is null ? _single.Count : _ql.Count;
 
-    public long MemoryUsage =>
-        72 + _bufferBytes + (long)NodeCount * 24 + (_ring is null ? 0 : 24 + (long)_ring.Length * 24);
+    public long MemoryUsage => _ql is null
+        ? 48 + 24 + _single.Capacity
+        : 48 + 48 + 24 + (long)_ql.Ring.Length * 24 + _ql.BufferBytes + (long)_ql.NodeCount * 24;
 
     /// <summary>Number of packed nodes (1 for a listpack).</summary>
-    public int NodeCount => _ring is null ? 1 : _nodeCount;
+    public int NodeCount => _ql is null ? 1 : _ql.NodeCount;
+
+    // In the listpack encoding the node itself holds the count and the buffer size.
+    private void AddCount(long delta)
+    {
+        if (_ql is not null) _ql.Count += delta;
+    }
+
+    private void AddBytes(long delta)
+    {
+        if (_ql is not null) _ql.BufferBytes += delta;
+    }
 
     /// <summary>Node <paramref name="i"/> counted from the head (for persistence and diagnostics).</summary>
     public ref readonly PackedNode Node(int i) => ref NodeAt(i);
 
     private ref PackedNode NodeAt(int i)
     {
-        if (_ring is null) return ref _single;
-        return ref _ring[(_first + i) & (_ring.Length - 1)];
+        if (_ql is null) return ref _single;
+        return ref _ql.Ring[(_ql.First + i) & (_ql.Ring.Length - 1)];
     }
 
     // ----- the limits of a node (quicklist.c) -----
@@ -117,17 +141,17 @@ public sealed class ListValue : IDataValue
     /// a listpack that would pass the limit becomes a quicklist.</summary>
     public void ConvertForGrowth(ListLimits limits, long addBytes, long addCount)
     {
-        if (_ring is not null) return;
+        if (_ql is not null) return;
         if (!ExceedsLimit(limits.Fill, _single.ListpackBytes + addBytes, _single.Count + addCount)) return;
-        _ring = new PackedNode[4];
-        _first = 0;
-        _nodeCount = 0;
+        var ql = new Quicklist { Fill = limits.Fill };
         if (_single.Count > 0)
         {
-            _ring[0] = _single;
-            _nodeCount = 1;
+            ql.Ring[0] = _single;
+            ql.NodeCount = 1;
+            ql.Count = _single.Count;
+            ql.BufferBytes = _single.Capacity;
         }
-        else _bufferBytes -= _single.Capacity;
+        _ql = ql;
         _single = default;
     }
 
@@ -138,13 +162,13 @@ public sealed class ListValue : IDataValue
     /// <summary>Picks the encoding for a freshly built list (a quicklist of one small node becomes a listpack).</summary>
     public void ConvertAuto(ListLimits limits)
     {
-        if (_ring is null) ConvertForGrowth(limits, 0, 0);
+        if (_ql is null) ConvertForGrowth(limits, 0, 0);
         else TryConvertToListpack(limits, false);
     }
 
     private void TryConvertToListpack(ListLimits limits, bool shrinking)
     {
-        if (_ring is null || _nodeCount != 1) return;
+        if (_ql is null || _ql.NodeCount != 1) return;
         ref PackedNode head = ref NodeAt(0);
         if (head.Plain) return;
         NodeLimit(limits.Fill, out long sizeLimit, out long countLimit);
@@ -153,64 +177,64 @@ public sealed class ListValue : IDataValue
             sizeLimit /= 2;
             countLimit /= 2;
         }
-        if (head.ListpackBytes > sizeLimit || _count > countLimit) return;
+        if (head.ListpackBytes > sizeLimit || _ql.Count > countLimit) return;
         _single = head;
-        _ring = null;
-        _nodeCount = 0;
-        _first = 0;
+        _ql = null;
     }
 
     // ----- node bookkeeping (quicklist encoding) -----
 
     private void InsertNode(int at, PackedNode node)
     {
-        var ring = _ring!;
-        if (_nodeCount == ring.Length)
+        var q = _ql!;
+        var ring = q.Ring;
+        if (q.NodeCount == ring.Length)
         {
             var bigger = new PackedNode[ring.Length * 2];
-            for (int i = 0; i < _nodeCount; i++) bigger[i] = ring[(_first + i) & (ring.Length - 1)];
-            _ring = ring = bigger;
-            _first = 0;
+            for (int i = 0; i < q.NodeCount; i++) bigger[i] = ring[(q.First + i) & (ring.Length - 1)];
+            q.Ring = ring = bigger;
+            q.First = 0;
         }
         int mask = ring.Length - 1;
-        if (at < _nodeCount - at)
+        if (at < q.NodeCount - at)
         {
             // Shift the nodes before 'at' one slot towards the front.
-            _first = (_first - 1) & mask;
-            for (int i = 0; i < at; i++) ring[(_first + i) & mask] = ring[(_first + i + 1) & mask];
+            q.First = (q.First - 1) & mask;
+            for (int i = 0; i < at; i++) ring[(q.First + i) & mask] = ring[(q.First + i + 1) & mask];
         }
         else
         {
-            for (int i = _nodeCount; i > at; i--) ring[(_first + i) & mask] = ring[(_first + i - 1) & mask];
+            for (int i = q.NodeCount; i > at; i--) ring[(q.First + i) & mask] = ring[(q.First + i - 1) & mask];
         }
-        ring[(_first + at) & mask] = node;
-        _nodeCount++;
-        _bufferBytes += node.Capacity;
+        ring[(q.First + at) & mask] = node;
+        q.NodeCount++;
+        q.BufferBytes += node.Capacity;
     }
 
     private void RemoveNode(int at)
     {
-        var ring = _ring!;
+        var q = _ql!;
+        var ring = q.Ring;
         int mask = ring.Length - 1;
-        _bufferBytes -= ring[(_first + at) & mask].Capacity;
-        if (at < _nodeCount - 1 - at)
+        q.BufferBytes -= ring[(q.First + at) & mask].Capacity;
+        if (at < q.NodeCount - 1 - at)
         {
-            for (int i = at; i > 0; i--) ring[(_first + i) & mask] = ring[(_first + i - 1) & mask];
-            ring[_first] = default;
-            _first = (_first + 1) & mask;
+            for (int i = at; i > 0; i--) ring[(q.First + i) & mask] = ring[(q.First + i - 1) & mask];
+            ring[q.First] = default;
+            q.First = (q.First + 1) & mask;
         }
         else
         {
-            for (int i = at; i < _nodeCount - 1; i++) ring[(_first + i) & mask] = ring[(_first + i + 1) & mask];
-            ring[(_first + _nodeCount - 1) & mask] = default;
+            for (int i = at; i < q.NodeCount - 1; i++) ring[(q.First + i) & mask] = ring[(q.First + i + 1) & mask];
+            ring[(q.First + q.NodeCount - 1) & mask] = default;
         }
-        _nodeCount--;
-        if (ring.Length > 8 && _nodeCount * 4 < ring.Length)
+        q.NodeCount--;
+        if (ring.Length > 8 && q.NodeCount * 4 < ring.Length)
         {
             var smaller = new PackedNode[ring.Length / 2];
-            for (int i = 0; i < _nodeCount; i++) smaller[i] = ring[(_first + i) & mask];
-            _ring = smaller;
-            _first = 0;
+            for (int i = 0; i < q.NodeCount; i++) smaller[i] = ring[(q.First + i) & mask];
+            q.Ring = smaller;
+            q.First = 0;
         }
     }
 
@@ -227,40 +251,41 @@ public sealed class ListValue : IDataValue
 
     public void Push(ReadOnlySpan<byte> value, bool head, ListLimits limits)
     {
-        _count++;
-        if (_ring is null)
+        AddCount(1);
+        if (_ql is null)
         {
             int cap = _single.Capacity;
             if (head) _single.PushHead(value);
             else _single.PushTail(value);
-            _bufferBytes += _single.Capacity - cap;
+            AddBytes(_single.Capacity - cap);
             return;
         }
+        limits = NodeLimits(limits);
         int size = value.Length;
         if (IsLarge(size, limits))
         {
-            InsertNode(head ? 0 : _nodeCount, NewNode(value, true));
+            InsertNode(head ? 0 : _ql!.NodeCount, NewNode(value, true));
             return;
         }
-        int end = head ? 0 : _nodeCount - 1;
-        if (_nodeCount > 0 && AllowInsert(NodeAt(end), limits, size))
+        int end = head ? 0 : _ql!.NodeCount - 1;
+        if (_ql!.NodeCount > 0 && AllowInsert(NodeAt(end), limits, size))
         {
             ref PackedNode n = ref NodeAt(end);
             int cap = n.Capacity;
             if (head) n.PushHead(value);
             else n.PushTail(value);
-            _bufferBytes += n.Capacity - cap;
+            AddBytes(n.Capacity - cap);
             return;
         }
-        if (_nodeCount > 0)
+        if (_ql!.NodeCount > 0)
         {
             // The old end node stops growing: give back its spare room.
             ref PackedNode old = ref NodeAt(end);
             int cap = old.Capacity;
             old.TrimExcess();
-            _bufferBytes += old.Capacity - cap;
+            AddBytes(old.Capacity - cap);
         }
-        InsertNode(head ? 0 : _nodeCount, NewNode(value, false));
+        InsertNode(head ? 0 : _ql!.NodeCount, NewNode(value, false));
     }
 
     /// <summary>The element at the head or tail (the list must not be empty).</summary>
@@ -277,9 +302,9 @@ public sealed class ListValue : IDataValue
         int cap = n.Capacity;
         if (head) n.RemoveHead();
         else n.RemoveTail();
-        _bufferBytes += n.Capacity - cap;
-        _count--;
-        if (_ring is not null && n.Count == 0) RemoveNode(ni);
+        AddBytes(n.Capacity - cap);
+        AddCount(-1);
+        if (_ql is not null && n.Count == 0) RemoveNode(ni);
     }
 
     /// <summary>Removes and returns the head or tail element.</summary>
@@ -305,10 +330,10 @@ public sealed class ListValue : IDataValue
     public bool TrySeek(long index, out Cursor c)
     {
         c = default;
-        if (index < 0) index += _count;
-        if (index < 0 || index >= _count) return false;
+        if (index < 0) index += Count;
+        if (index < 0 || index >= Count) return false;
         int nodes = NodeCount;
-        if (index < _count / 2 + 1)
+        if (index < Count / 2 + 1)
         {
             long skipped = 0;
             for (int i = 0; i < nodes; i++)
@@ -326,7 +351,7 @@ public sealed class ListValue : IDataValue
         }
         else
         {
-            long start = _count;
+            long start = Count;
             for (int i = nodes - 1; i >= 0; i--)
             {
                 ref PackedNode n = ref NodeAt(i);
@@ -413,13 +438,14 @@ public sealed class ListValue : IDataValue
     public bool Set(long index, ReadOnlySpan<byte> value, ListLimits limits)
     {
         if (!TrySeek(index, out var c)) return false;
-        if (_ring is null)
+        if (_ql is null)
         {
             int cap = _single.Capacity;
             _single.Replace(c.Pos, value);
-            _bufferBytes += _single.Capacity - cap;
+            AddBytes(_single.Capacity - cap);
             return true;
         }
+        limits = NodeLimits(limits);
         ref PackedNode node = ref NodeAt(c.Node);
         int size = value.Length;
         bool large = IsLarge(size, limits);
@@ -427,22 +453,22 @@ public sealed class ListValue : IDataValue
         {
             int cap = node.Capacity;
             node.Replace(c.Pos, value);
-            _bufferBytes += node.Capacity - cap;
+            AddBytes(node.Capacity - cap);
             return true;
         }
         if (node.Plain)
         {
             if (large)
             {
-                _bufferBytes -= node.Capacity;
+                AddBytes(-node.Capacity);
                 node = NewNode(value, true);
-                _bufferBytes += node.Capacity;
+                AddBytes(node.Capacity);
             }
             else
             {
                 // The small value goes where a packed neighbour can take it; the plain node goes away.
                 InsertNear(c, value, true, limits);
-                _count--;
+                AddCount(-1);
                 RemoveNode(c.Node);
             }
             return true;
@@ -455,7 +481,7 @@ public sealed class ListValue : IDataValue
         {
             int cap = node.Capacity;
             tail = node.SplitOff(c.Offset + 1);
-            _bufferBytes += node.Capacity - cap;
+            AddBytes(node.Capacity - cap);
         }
         InsertNode(ni + 1, NewNode(value, true));
         if (hasTail) InsertNode(ni + 2, tail);
@@ -468,7 +494,7 @@ public sealed class ListValue : IDataValue
         {
             int cap = orig.Capacity;
             orig.RemoveTail();
-            _bufferBytes += orig.Capacity - cap;
+            AddBytes(orig.Capacity - cap);
             MergeAround(ni + 1, limits);
         }
         return true;
@@ -477,7 +503,7 @@ public sealed class ListValue : IDataValue
     /// <summary>Finds the first element (from the head) equal to <paramref name="value"/>.</summary>
     public bool TryFind(ReadOnlySpan<byte> value, out Cursor c)
     {
-        if (_count == 0 || !TrySeek(0, out c))
+        if (Count == 0 || !TrySeek(0, out c))
         {
             c = default;
             return false;
@@ -497,21 +523,22 @@ public sealed class ListValue : IDataValue
     /// <summary>Inserts next to the element at <paramref name="c"/> (quicklist.c _quicklistInsert).</summary>
     private void InsertNear(Cursor c, ReadOnlySpan<byte> value, bool after, ListLimits limits)
     {
-        _count++;
-        if (_ring is null)
+        AddCount(1);
+        if (_ql is null)
         {
             int cap = _single.Capacity;
             _single.InsertAt(after ? _single.Next(c.Pos) : c.Pos, value);
-            _bufferBytes += _single.Capacity - cap;
+            AddBytes(_single.Capacity - cap);
             return;
         }
+        limits = NodeLimits(limits);
         int ni = c.Node;
         ref PackedNode node = ref NodeAt(ni);
         int size = value.Length;
         bool full = !AllowInsert(node, limits, size);
         bool atTail = after && c.Offset == node.Count - 1;
         bool atHead = !after && c.Offset == 0;
-        bool availNext = atTail && ni + 1 < _nodeCount && AllowInsert(NodeAt(ni + 1), limits, size);
+        bool availNext = atTail && ni + 1 < _ql!.NodeCount && AllowInsert(NodeAt(ni + 1), limits, size);
         bool availPrev = atHead && ni > 0 && AllowInsert(NodeAt(ni - 1), limits, size);
 
         if (IsLarge(size, limits))
@@ -524,7 +551,7 @@ public sealed class ListValue : IDataValue
             {
                 int cap = node.Capacity;
                 var right = node.SplitOff(after ? c.Offset + 1 : c.Offset);
-                _bufferBytes += node.Capacity - cap;
+                AddBytes(node.Capacity - cap);
                 InsertNode(ni + 1, NewNode(value, true));
                 InsertNode(ni + 2, right);
             }
@@ -535,21 +562,21 @@ public sealed class ListValue : IDataValue
         {
             int cap = node.Capacity;
             node.InsertAt(after ? node.Next(c.Pos) : c.Pos, value);
-            _bufferBytes += node.Capacity - cap;
+            AddBytes(node.Capacity - cap);
         }
         else if (atTail && availNext)
         {
             ref PackedNode next = ref NodeAt(ni + 1);
             int cap = next.Capacity;
             next.PushHead(value);
-            _bufferBytes += next.Capacity - cap;
+            AddBytes(next.Capacity - cap);
         }
         else if (atHead && availPrev)
         {
             ref PackedNode prev = ref NodeAt(ni - 1);
             int cap = prev.Capacity;
             prev.PushTail(value);
-            _bufferBytes += prev.Capacity - cap;
+            AddBytes(prev.Capacity - cap);
         }
         else if (atTail || atHead)
         {
@@ -560,13 +587,13 @@ public sealed class ListValue : IDataValue
             // Split the full node at the insertion point; the new element joins the half on its side.
             int cap = node.Capacity;
             var right = node.SplitOff(after ? c.Offset + 1 : c.Offset);
-            _bufferBytes += node.Capacity - cap;
+            AddBytes(node.Capacity - cap);
             if (after) right.PushHead(value);
             else
             {
                 cap = node.Capacity;
                 node.PushTail(value);
-                _bufferBytes += node.Capacity - cap;
+                AddBytes(node.Capacity - cap);
             }
             InsertNode(ni + 1, right);
             MergeAround(after ? ni : ni + 1, limits);
@@ -583,7 +610,7 @@ public sealed class ListValue : IDataValue
             MergeNodes(center - 2);
             center--;
         }
-        if (center + 2 < _nodeCount && AllowMerge(NodeAt(center + 1), NodeAt(center + 2), limits.Fill))
+        if (center + 2 < _ql!.NodeCount && AllowMerge(NodeAt(center + 1), NodeAt(center + 2), limits.Fill))
             MergeNodes(center + 1);
         int target = center;
         if (center >= 1 && AllowMerge(NodeAt(center), NodeAt(center - 1), limits.Fill))
@@ -591,7 +618,7 @@ public sealed class ListValue : IDataValue
             MergeNodes(center - 1);
             target = center - 1;
         }
-        if (target + 1 < _nodeCount && AllowMerge(NodeAt(target), NodeAt(target + 1), limits.Fill))
+        if (target + 1 < _ql!.NodeCount && AllowMerge(NodeAt(target), NodeAt(target + 1), limits.Fill))
             MergeNodes(target);
     }
 
@@ -609,7 +636,7 @@ public sealed class ListValue : IDataValue
             a = b;
         }
         b = PackedNode.Create();
-        _bufferBytes += a.Capacity - before;
+        AddBytes(a.Capacity - before);
         RemoveNode(left + 1);
     }
 
@@ -617,7 +644,7 @@ public sealed class ListValue : IDataValue
     /// scanning from the tail when <paramref name="count"/> is negative. Returns how many.</summary>
     public long RemoveMatching(ReadOnlySpan<byte> value, long count)
     {
-        if (_count == 0) return 0;
+        if (Count == 0) return 0;
         var key = new PackedKey(value);
         bool fromTail = count < 0;
         long limit = count < 0 ? -count : count;
@@ -657,9 +684,9 @@ public sealed class ListValue : IDataValue
                     else pos = n.Previous(pos);
                 }
             }
-            _bufferBytes += n.Capacity - cap;
-            _count -= before - n.Count;
-            bool emptied = n.Count == 0 && _ring is not null;
+            AddBytes(n.Capacity - cap);
+            AddCount(-(before - n.Count));
+            bool emptied = n.Count == 0 && _ql is not null;
             if (emptied) RemoveNode(ni);
             if (limit != 0 && removed == limit) break;
             if (fromTail) ni--;
@@ -671,21 +698,21 @@ public sealed class ListValue : IDataValue
     /// <summary>Removes <paramref name="n"/> elements starting at index <paramref name="start"/> (0-based, in range).</summary>
     public void DeleteRange(long start, long n)
     {
-        if (n <= 0 || start < 0 || start >= _count) return;
-        if (n > _count - start) n = _count - start;
-        if (_ring is null)
+        if (n <= 0 || start < 0 || start >= Count) return;
+        if (n > Count - start) n = Count - start;
+        if (_ql is null)
         {
             int cap = _single.Capacity;
             _single.DeleteRange((int)start, (int)n);
-            _bufferBytes += _single.Capacity - cap;
-            _count -= n;
+            AddBytes(_single.Capacity - cap);
+            AddCount(-n);
             return;
         }
         TrySeek(start, out var c);
         int ni = c.Node;
         int offset = c.Offset;
         long extent = n;
-        while (extent > 0 && ni < _nodeCount)
+        while (extent > 0 && ni < _ql!.NodeCount)
         {
             ref PackedNode node = ref NodeAt(ni);
             long del;
@@ -699,42 +726,82 @@ public sealed class ListValue : IDataValue
                 del = Math.Min(node.Count - offset, extent);
                 int cap = node.Capacity;
                 node.DeleteRange(offset, (int)del);
-                _bufferBytes += node.Capacity - cap;
+                AddBytes(node.Capacity - cap);
                 if (node.Count == 0) RemoveNode(ni);
                 else ni++;
             }
-            _count -= del;
+            AddCount(-del);
             extent -= del;
             offset = 0;
         }
     }
 
     /// <summary>A deep copy with the same encoding and node layout (COPY).</summary>
+    /// <summary>As RDB saves a list: the node count, then each node as its container type and listpack blob.</summary>
+    public long SerializedLength
+    {
+        get
+        {
+            long size = SerializedSize.Length(NodeCount);
+            for (int i = 0; i < NodeCount; i++)
+            {
+                ref PackedNode n = ref NodeAt(i);
+                size += 1 + (n.Plain ? SerializedSize.Blob(PlainLength(n)) : SerializedSize.Blob(n.ListpackBytes));
+            }
+            return size;
+        }
+    }
+
+    private static long PlainLength(in PackedNode n) => n.Read(n.First).TextLength;
+
+    /// <summary>DEBUG OBJECT's quicklist fields.</summary>
+    public string DebugDetails(bool fast)
+    {
+        if (_ql is null) return "";
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var sb = new System.Text.StringBuilder();
+        sb.Append(" ql_nodes:").Append(_ql.NodeCount.ToString(inv));
+        sb.Append(" ql_avg_node:").Append(((double)_ql.Count / _ql.NodeCount).ToString("F2", inv));
+        sb.Append(" ql_listpack_max:").Append(_ql.Fill.ToString(inv));
+        sb.Append(" ql_compressed:0");
+        if (!fast)
+        {
+            long total = 0;
+            for (int i = 0; i < _ql.NodeCount; i++)
+            {
+                ref PackedNode n = ref NodeAt(i);
+                total += n.Plain ? PlainLength(n) : n.ListpackBytes;
+            }
+            sb.Append(" ql_uncompressed_size:").Append(total.ToString(inv));
+        }
+        return sb.ToString();
+    }
+
     /// <summary>COPY: a deep copy with the same encoding.</summary>
     public IDataValue? Duplicate() => Clone();
 
     public ListValue Clone()
     {
         var copy = new ListValue();
-        if (_ring is null)
+        if (_ql is null)
         {
             copy._single = _single.Clone();
-            copy._bufferBytes = copy._single.Capacity;
+            return copy;
         }
-        else
+        var q = new Quicklist();
+        int size = 4;
+        while (size < _ql.NodeCount) size *= 2;
+        q.Ring = new PackedNode[size];
+        for (int i = 0; i < _ql.NodeCount; i++)
         {
-            copy._single = default;
-            int size = 4;
-            while (size < _nodeCount) size *= 2;
-            copy._ring = new PackedNode[size];
-            for (int i = 0; i < _nodeCount; i++)
-            {
-                copy._ring[i] = NodeAt(i).Clone();
-                copy._bufferBytes += copy._ring[i].Capacity;
-            }
-            copy._nodeCount = _nodeCount;
+            q.Ring[i] = NodeAt(i).Clone();
+            q.BufferBytes += q.Ring[i].Capacity;
         }
-        copy._count = _count;
+        q.NodeCount = _ql.NodeCount;
+        q.Count = _ql.Count;
+        q.Fill = _ql.Fill;
+        copy._single = default;
+        copy._ql = q;
         return copy;
     }
 }

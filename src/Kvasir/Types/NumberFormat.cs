@@ -31,6 +31,19 @@ public static class NumberFormat
         return LayOut(r, dest);
     }
 
+    /// <summary>
+    /// Valkey's fpconv_dtoa: the shortest round-trip digits for every value, integral ones included
+    /// (1e+18 rather than 1000000000000000000). DEBUG DIGEST hashes sorted set scores this way.
+    /// </summary>
+    public static int FormatDoubleShortest(double value, Span<byte> dest)
+    {
+        if (double.IsNaN(value)) return Write(dest, "nan"u8);
+        if (double.IsPositiveInfinity(value)) return Write(dest, "inf"u8);
+        if (double.IsNegativeInfinity(value)) return Write(dest, "-inf"u8);
+        if (value == 0) return Write(dest, double.IsNegative(value) ? "-0"u8 : "0"u8);
+        return LayOut(value.ToString("R", CultureInfo.InvariantCulture), dest);
+    }
+
     private static int LayOut(string r, Span<byte> dest)
     {
         bool neg = r[0] == '-';

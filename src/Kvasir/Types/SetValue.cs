@@ -31,7 +31,7 @@ public readonly struct MemberKeyOf : IKeyOf<byte[]>
 /// sets never go back to a smaller encoding by removals (as in Valkey). Random members are drawn
 /// uniformly in every encoding (the hash table keeps its slot array dense enough to sample slots).
 /// </summary>
-public sealed class SetValue : IDataValue
+public sealed partial class SetValue : IDataValue, IDebugInspectable
 {
     private ValueEncoding _encoding;
     private IntSet? _ints;
@@ -179,7 +179,8 @@ public sealed class SetValue : IDataValue
             case ValueEncoding.Listpack:
             {
                 if (_packed.Find(new PackedKey(member), _packed.First) >= 0) return false;
-                if (_packed.Count < limits.MaxListpackEntries && member.Length <= limits.MaxListpackValue)
+                if (_packed.Count < limits.MaxListpackEntries && member.Length <= limits.MaxListpackValue &&
+                    SafeToPack(_packed.ListpackBytes, member.Length))
                 {
                     _packed.PushTail(member);
                     return true;
@@ -194,7 +195,9 @@ public sealed class SetValue : IDataValue
                 var ints = _ints!;
                 int n = ints.Count;
                 int widest = n == 0 ? 0 : Math.Max(Listpack.Digits10(ints.Max), Listpack.Digits10(ints.Min));
-                if (n < limits.MaxListpackEntries && member.Length <= limits.MaxListpackValue && widest <= limits.MaxListpackValue)
+                long packedEstimate = n == 0 ? 0 : (long)n * Math.Max(Listpack.IntegerEntrySize(ints.Max), Listpack.IntegerEntrySize(ints.Min));
+                if (n < limits.MaxListpackEntries && member.Length <= limits.MaxListpackValue && widest <= limits.MaxListpackValue &&
+                    SafeToPack(packedEstimate, member.Length))
                 {
                     ConvertIntsetToListpack();
                     _packed.PushTail(member);
@@ -216,6 +219,9 @@ public sealed class SetValue : IDataValue
         Span<byte> scratch = stackalloc byte[24];
         return Add(member.AsSpan(scratch), limits);
     }
+
+    /// <summary>Listpacks stay under 1 GB whatever the thresholds say (Valkey's lpSafeToAdd).</summary>
+    private static bool SafeToPack(long currentBytes, long adding) => currentBytes + adding <= 1L << 30;
 
     private bool AddToIntset(long v, in SetLimits limits)
     {
@@ -253,6 +259,7 @@ public sealed class SetValue : IDataValue
                 if (i < 0) return false;
                 _table.RemoveAt(i);
                 _memberBytes -= MemberSize(member.Length);
+                CompactIfSparse();
                 return true;
             }
         }
@@ -373,6 +380,13 @@ public sealed class SetValue : IDataValue
 
     public PackedValue RandomElement(Random random) => ElementAt(RandomSlot(random));
 
+    /// <summary>After removals: give the memory of a mostly empty slot array back (amortised, like a dict shrink).</summary>
+    private void CompactIfSparse()
+    {
+        var table = _table!;
+        if (table.IndexLimit > 64 && (long)table.Count * 4 < table.IndexLimit) Compact();
+    }
+
     /// <summary>Rebuilds the hash table so its entries are contiguous again (after many removals).</summary>
     private void Compact()
     {
@@ -403,6 +417,7 @@ public sealed class SetValue : IDataValue
             default:
                 _table!.RemoveAt(slot);
                 _memberBytes -= MemberSize(bytes.Length);
+                CompactIfSparse();
                 break;
         }
         return bytes;
@@ -440,6 +455,27 @@ public sealed class SetValue : IDataValue
         _table = other._table;
         _memberBytes = other._memberBytes;
     }
+
+    /// <summary>As RDB saves a set: an intset or listpack blob, or the count and each member.</summary>
+    public long SerializedLength
+    {
+        get
+        {
+            switch (_encoding)
+            {
+                case ValueEncoding.Intset:
+                    return SerializedSize.Blob(8 + (long)_ints!.Count * _ints.Width);
+                case ValueEncoding.Listpack:
+                    return SerializedSize.Blob(_packed.ListpackBytes);
+                default:
+                    long size = SerializedSize.Length(_table!.Count);
+                    foreach (var m in this) size += SerializedSize.String(m.Span);
+                    return size;
+            }
+        }
+    }
+
+    public string DebugDetails(bool fast) => "";
 
     /// <summary>COPY: a deep copy with the same encoding.</summary>
     public IDataValue? Duplicate() => Clone();

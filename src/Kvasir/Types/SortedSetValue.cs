@@ -38,12 +38,40 @@ public enum ZAddResult
 /// </list>
 /// A packed set stores 0 for a score of -0, because Valkey's listpack stores integral scores as
 /// integers; the skiplist keeps the sign, as Valkey's does.
+/// In the keyspace a sorted set is its own key-table item (<see cref="IKeyEmbeddingValue"/>): the key
+/// is the first entry of the packed array (or a field of the skiplist encoding).
 /// </summary>
-public sealed class SortedSetValue : IDataValue
+public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbeddingValue
 {
-    private object _data; // byte[] (listpack) or SkipSet (skiplist)
+    private object _data; // byte[] (listpack: [key entry][member entry][8-byte score]...) or SkipSet (skiplist)
 
     public SortedSetValue() => _data = Array.Empty<byte>();
+
+    public override IDataValue Value => this;
+
+    public override ReadOnlySpan<byte> Key => _data is byte[] lp
+        ? (lp.Length == 0 ? default : PackedEntries.ReadEntry(lp, 0, out _))
+        : ((SkipSet)_data).Key;
+
+    KeyedObject IKeyEmbeddingValue.EmbedKey(ReadOnlySpan<byte> key)
+    {
+        if (_data is SkipSet s)
+        {
+            s.Key = key.ToArray();
+            return this;
+        }
+        var lp = (byte[])_data;
+        if (lp.Length > 0 && Key.SequenceEqual(key)) return this;
+        int start = EntriesStart(lp);
+        var next = GC.AllocateUninitializedArray<byte>(PackedEntries.EntrySize(key.Length) + lp.Length - start);
+        int w = PackedEntries.WriteEntry(next, key);
+        lp.AsSpan(start).CopyTo(next.AsSpan(w));
+        _data = next;
+        return this;
+    }
+
+    /// <summary>Where the member entries of a packed array begin (after the key entry).</summary>
+    private static int EntriesStart(byte[] lp) => lp.Length == 0 ? 0 : PackedEntries.Skip(lp, 0);
 
     /// <summary>Valkey's zsetTypeCreate: starts as a skiplist when the first write is already too big.</summary>
     public static SortedSetValue Create(long sizeHint, long longestMember, long maxEntries, long maxValue)
@@ -59,7 +87,7 @@ public sealed class SortedSetValue : IDataValue
 
     public bool IsPacked => _data is byte[];
 
-    public long MemoryUsage => _data is byte[] lp ? 24 + PackedEntries.ArrayBytes(lp.Length) : 24 + ((SkipSet)_data).MemoryUsage;
+    public override long MemoryUsage => _data is byte[] lp ? 32 + PackedEntries.ArrayBytes(lp.Length) : 32 + ((SkipSet)_data).MemoryUsage;
 
     public long Count
     {
@@ -68,7 +96,7 @@ public sealed class SortedSetValue : IDataValue
             if (_data is SkipSet s) return s.List.Length;
             var lp = (byte[])_data;
             int n = 0;
-            for (int p = 0; p < lp.Length; p = PackedEntries.Skip(lp, p) + 8) n++;
+            for (int p = EntriesStart(lp); p < lp.Length; p = PackedEntries.Skip(lp, p) + 8) n++;
             return n;
         }
     }
@@ -80,7 +108,7 @@ public sealed class SortedSetValue : IDataValue
     /// <summary>Offset of the member's entry in a packed array, or -1; also its score.</summary>
     private static int FindPacked(byte[] lp, ReadOnlySpan<byte> member, out double score)
     {
-        int p = 0;
+        int p = EntriesStart(lp);
         while (p < lp.Length)
         {
             var m = PackedEntries.ReadEntry(lp, p, out int sp);
@@ -98,7 +126,8 @@ public sealed class SortedSetValue : IDataValue
     private static byte[] PackedInsert(byte[] lp, double score, ReadOnlySpan<byte> member)
     {
         if (score == 0) score = 0; // listpacks store integral scores as integers: -0 becomes 0
-        int p = 0;
+        if (lp.Length == 0) lp = new byte[] { 0 }; // the (empty) key entry
+        int p = EntriesStart(lp);
         while (p < lp.Length)
         {
             var m = PackedEntries.ReadEntry(lp, p, out int sp);
@@ -115,7 +144,7 @@ public sealed class SortedSetValue : IDataValue
     private static byte[] PackedRemoveAt(byte[] lp, int pos)
     {
         int end = PackedEntries.Skip(lp, pos) + 8;
-        return end - pos == lp.Length ? Array.Empty<byte>() : PackedEntries.Splice(lp, pos, end, 0);
+        return PackedEntries.Splice(lp, pos, end, 0);
     }
 
     // ----- reads -----
@@ -147,7 +176,7 @@ public sealed class SortedSetValue : IDataValue
         }
         var lp = (byte[])_data;
         long rank = 0;
-        int p = 0;
+        int p = EntriesStart(lp);
         while (p < lp.Length)
         {
             var m = PackedEntries.ReadEntry(lp, p, out int sp);
@@ -169,7 +198,7 @@ public sealed class SortedSetValue : IDataValue
         if (_data is SkipSet s) return s.List.CountPrefix(pred);
         var lp = (byte[])_data;
         long n = 0;
-        int p = 0;
+        int p = EntriesStart(lp);
         while (p < lp.Length)
         {
             var m = PackedEntries.ReadEntry(lp, p, out int sp);
@@ -179,6 +208,75 @@ public sealed class SortedSetValue : IDataValue
         }
         return n;
     }
+
+    // ----- interval queries, shaped like Valkey's so that lex ranges over unequal scores (where the
+    // order is not by member) give the same answers -----
+
+    private bool ElementMatches<T>(long rank, T spec, bool min) where T : IRangeSpec
+    {
+        var it = IterateFrom(rank, false);
+        it.MoveNext();
+        return min ? spec.GteMin(it.Member, it.Score) : spec.LteMax(it.Member, it.Score);
+    }
+
+    /// <summary>zzlIsInRange / zslIsInRange: the interval is not empty, the last element is not below it and the first not above it.</summary>
+    private bool Overlaps<T>(T spec) where T : IRangeSpec
+    {
+        long n = Count;
+        return !spec.IsEmpty && n > 0 && ElementMatches(n - 1, spec, min: true) && ElementMatches(0, spec, min: false);
+    }
+
+    /// <summary>Rank of the first element in the interval (zzlFirstInRange / zslNthInRange(0)), or -1.</summary>
+    public long FirstInRange<T>(T spec) where T : IRangeSpec
+    {
+        if (!Overlaps(spec)) return -1;
+        if (_data is SkipSet) return NthInRange(spec, 0);
+        var it = IterateFrom(0, false);
+        for (long rank = 0; it.MoveNext(); rank++)
+        {
+            if (!spec.GteMin(it.Member, it.Score)) continue;
+            return spec.LteMax(it.Member, it.Score) ? rank : -1;
+        }
+        return -1;
+    }
+
+    /// <summary>Rank of the last element in the interval (zzlLastInRange / zslNthInRange(-1)), or -1.</summary>
+    public long LastInRange<T>(T spec) where T : IRangeSpec
+    {
+        if (!Overlaps(spec)) return -1;
+        if (_data is SkipSet) return NthInRange(spec, -1);
+        long n = Count;
+        var it = IterateFrom(n - 1, true);
+        for (long rank = n - 1; it.MoveNext(); rank--)
+        {
+            if (!spec.LteMax(it.Member, it.Score)) continue;
+            return spec.GteMin(it.Member, it.Score) ? rank : -1;
+        }
+        return -1;
+    }
+
+    /// <summary>
+    /// Valkey's zslNthInRange: the n-th element of the interval (negative n counts from its end),
+    /// located by skiplist descents, or -1.
+    /// </summary>
+    public long NthInRange<T>(T spec, long n) where T : IRangeSpec
+    {
+        if (!Overlaps(spec)) return -1;
+        long length = Count;
+        if (n >= 0)
+        {
+            long edge = CountPrefix(new BelowRange<T>(spec));
+            if (n >= length - edge) return -1;
+            return ElementMatches(edge + n, spec, min: false) ? edge + n : -1;
+        }
+        long last = CountPrefix(new NotAfterRange<T>(spec));
+        if (last + n < 0) return -1;
+        return ElementMatches(last + n, spec, min: true) ? last + n : -1;
+    }
+
+    /// <summary>Where a range deletion starts: the first element in range for a packed set, the skiplist descent position otherwise (Valkey checks nothing more there).</summary>
+    public long DeletionStart<T>(T spec) where T : IRangeSpec =>
+        _data is SkipSet ? CountPrefix(new BelowRange<T>(spec)) : FirstInRange(spec);
 
     /// <summary>Walks elements from 0-based <paramref name="rank"/> towards higher (or, reversed, lower) ranks.</summary>
     public Iterator IterateFrom(long rank, bool reverse) => new(this, rank, reverse);
@@ -208,7 +306,7 @@ public sealed class SortedSetValue : IDataValue
                 {
                     int n = (int)z.Count;
                     _offsets = new int[n];
-                    for (int i = 0, p = 0; i < n; i++)
+                    for (int i = 0, p = EntriesStart(lp); i < n; i++)
                     {
                         _offsets[i] = p;
                         p = PackedEntries.Skip(lp, p) + 8;
@@ -217,7 +315,7 @@ public sealed class SortedSetValue : IDataValue
                 }
                 else
                 {
-                    int p = 0;
+                    int p = EntriesStart(lp);
                     for (long i = 0; i < rank && p < lp.Length; i++) p = PackedEntries.Skip(lp, p) + 8;
                     _pos = p;
                 }
@@ -350,21 +448,21 @@ public sealed class SortedSetValue : IDataValue
         if (start > end) return 0;
         if (_data is SkipSet s) return s.RemoveRange(start, end);
         var lp = (byte[])_data;
-        int p = 0;
+        int p = EntriesStart(lp);
         long i = 0;
         for (; i < start && p < lp.Length; i++) p = PackedEntries.Skip(lp, p) + 8;
         int from = p;
         long removed = 0;
         for (; i <= end && p < lp.Length; i++, removed++) p = PackedEntries.Skip(lp, p) + 8;
-        _data = from == 0 && p == lp.Length ? Array.Empty<byte>() : PackedEntries.Splice(lp, from, p, 0);
+        _data = PackedEntries.Splice(lp, from, p, 0);
         return removed;
     }
 
     public void ConvertToSkiplist(long sizeHint = 0)
     {
         if (_data is not byte[] lp) return;
-        var s = new SkipSet((int)Math.Clamp(sizeHint, 4, 1 << 20));
-        int p = 0;
+        var s = new SkipSet((int)Math.Clamp(sizeHint, 4, 1 << 20)) { Key = Key.ToArray() };
+        int p = EntriesStart(lp);
         while (p < lp.Length)
         {
             var m = PackedEntries.ReadEntry(lp, p, out int sp);
@@ -385,9 +483,10 @@ public sealed class SortedSetValue : IDataValue
             if (n.Member.Length > maxValue) return;
             total += PackedEntries.EntrySize(n.Member.Length) + 8;
         }
+        total += PackedEntries.EntrySize(s.Key.Length);
         if (total > int.MaxValue / 2) return;
         var lp = new byte[total];
-        int w = 0;
+        int w = PackedEntries.WriteEntry(lp, s.Key);
         for (var n = s.List.First; n is not null; n = n.Next)
         {
             w += PackedEntries.WriteEntry(lp.AsSpan(w), n.Member);
@@ -430,7 +529,7 @@ public sealed class SortedSetValue : IDataValue
         var lp = (byte[])_data;
         int n = (int)Count;
         var offsets = new int[n];
-        for (int i = 0, p = 0; i < n; i++)
+        for (int i = 0, p = EntriesStart(lp); i < n; i++)
         {
             offsets[i] = p;
             p = PackedEntries.Skip(lp, p) + 8;
@@ -452,7 +551,7 @@ public sealed class SortedSetValue : IDataValue
         if (_data is byte[] lp)
         {
             long remaining = Count, needed = count;
-            int p = 0;
+            int p = EntriesStart(lp);
             while (needed > 0)
             {
                 var m = PackedEntries.ReadEntry(lp, p, out int sp);
@@ -499,7 +598,7 @@ public sealed class SortedSetValue : IDataValue
     {
         if (_data is byte[] lp)
         {
-            int p = 0;
+            int p = EntriesStart(lp);
             while (p < lp.Length)
             {
                 var m = PackedEntries.ReadEntry(lp, p, out int sp);
@@ -553,9 +652,12 @@ public sealed class SortedSetValue : IDataValue
         public readonly HashTable<SkipListNode, NodeKeyOf> Dict;
         public long MemberBytes;
 
+        /// <summary>The key of the sorted set in the keyspace (empty when detached).</summary>
+        public byte[] Key = Array.Empty<byte>();
+
         public SkipSet(int capacity) => Dict = new HashTable<SkipListNode, NodeKeyOf>(capacity);
 
-        public long MemoryUsage => 40 + 48 + 56 + 24 + 16L * SkipList.MaxLevel + Dict.OverheadBytes + List.NodeBytes + MemberBytes;
+        public long MemoryUsage => 48 + 48 + 56 + 24 + 16L * SkipList.MaxLevel + PackedEntries.ArrayBytes(Key.Length) + Dict.OverheadBytes + List.NodeBytes + MemberBytes;
 
         public void AddNew(double score, byte[] member, int hash)
         {

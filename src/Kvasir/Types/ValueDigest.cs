@@ -3,9 +3,10 @@ using System.Security.Cryptography;
 namespace Kvasir.Types;
 
 /// <summary>
-/// Values other than strings implement this so DEBUG DIGEST and DEBUG DIGEST-VALUE can fold their
-/// content into the dataset digest with Valkey's rules (ordered content is mixed, unordered
-/// content is xor-ed), which makes digests comparable across servers and reloads.
+/// Value types that DEBUG DIGEST does not know (lists, sets, hashes and sorted sets it walks
+/// itself) implement this to fold their content into the dataset digest with Valkey's rules
+/// (ordered content is mixed, unordered content is xor-ed), which makes digests comparable
+/// across servers and reloads.
 /// </summary>
 public interface IDigestible
 {
@@ -75,16 +76,23 @@ public sealed class ValueDigest
         Xor(element);
     }
 
-    /// <summary>A sorted set member with its score (formatted the way Valkey formats scores).</summary>
+    /// <summary>A sorted set member with its score (in fpconv's shortest form, as Valkey hashes it).</summary>
     public void AddScored(ReadOnlySpan<byte> member, double score)
     {
         Span<byte> text = stackalloc byte[40];
-        int n = NumberFormat.FormatDouble(score, text);
+        int n = NumberFormat.FormatDoubleShortest(score, text);
         Span<byte> element = stackalloc byte[Size];
         element.Clear();
         MixInto(element, member);
         MixInto(element, text.Slice(0, n));
         Xor(element);
+    }
+
+    /// <summary>A packed element (listpack/intset entry) by its string form.</summary>
+    public static ReadOnlySpan<byte> TextOf(in PackedValue v, Span<byte> scratch)
+    {
+        if (!v.IsInteger) return v.Span;
+        return scratch.Slice(0, NumberFormat.FormatLong(v.Integer, scratch));
     }
 
     public string ToHex() => Convert.ToHexString(_state).ToLowerInvariant();

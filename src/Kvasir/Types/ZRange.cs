@@ -1,7 +1,30 @@
 namespace Kvasir.Types;
 
+/// <summary>An interval of a sorted set's order, by score or by member (ZRANGEBYSCORE / ZRANGEBYLEX).</summary>
+public interface IRangeSpec
+{
+    /// <summary>True when no element can match (min above max, or equal with an exclusive end).</summary>
+    bool IsEmpty { get; }
+
+    bool GteMin(ReadOnlySpan<byte> member, double score);
+
+    bool LteMax(ReadOnlySpan<byte> member, double score);
+}
+
+/// <summary>Holds for elements before the interval (for skiplist descents).</summary>
+public readonly struct BelowRange<T>(T spec) : IPrefixPredicate where T : IRangeSpec
+{
+    public bool Holds(ReadOnlySpan<byte> member, double score) => !spec.GteMin(member, score);
+}
+
+/// <summary>Holds for elements not after the interval (for skiplist descents).</summary>
+public readonly struct NotAfterRange<T>(T spec) : IPrefixPredicate where T : IRangeSpec
+{
+    public bool Holds(ReadOnlySpan<byte> member, double score) => spec.LteMax(member, score);
+}
+
 /// <summary>A score interval of ZRANGEBYSCORE and friends: "1.5" inclusive, "(1.5" exclusive, "-inf"/"+inf".</summary>
-public readonly struct ScoreRange
+public readonly struct ScoreRange : IRangeSpec
 {
     public readonly double Min, Max;
     public readonly bool MinExclusive, MaxExclusive;
@@ -17,6 +40,12 @@ public readonly struct ScoreRange
     public bool GteMin(double v) => MinExclusive ? v > Min : v >= Min;
 
     public bool LteMax(double v) => MaxExclusive ? v < Max : v <= Max;
+
+    public bool IsEmpty => Min > Max || (Min == Max && (MinExclusive || MaxExclusive));
+
+    public bool GteMin(ReadOnlySpan<byte> member, double score) => GteMin(score);
+
+    public bool LteMax(ReadOnlySpan<byte> member, double score) => LteMax(score);
 
     /// <summary>Valkey's zslParseRange; false means "ERR min or max is not a float".</summary>
     public static bool TryParse(ReadOnlySpan<byte> min, ReadOnlySpan<byte> max, out ScoreRange range)
@@ -47,7 +76,7 @@ public readonly struct ScoreRange
 }
 
 /// <summary>A member interval of ZRANGEBYLEX: "[a" inclusive, "(a" exclusive, "-" and "+" for the ends.</summary>
-public readonly struct LexRange
+public readonly struct LexRange : IRangeSpec
 {
     private enum Edge : byte { Value, MinusInfinity, PlusInfinity }
 
@@ -112,6 +141,24 @@ public readonly struct LexRange
         Edge.PlusInfinity => -1,
         _ => value.SequenceCompareTo(bound),
     };
+
+    /// <summary>sdscmplex of the two bounds: the same "-" or "+" item equals itself; otherwise "-" is lowest and "+" highest.</summary>
+    public bool IsEmpty
+    {
+        get
+        {
+            int cmp;
+            if (_minEdge != Edge.Value && _minEdge == _maxEdge) cmp = 0;
+            else if (_minEdge == Edge.MinusInfinity || _maxEdge == Edge.PlusInfinity) cmp = -1;
+            else if (_minEdge == Edge.PlusInfinity || _maxEdge == Edge.MinusInfinity) cmp = 1;
+            else cmp = _min.AsSpan().SequenceCompareTo(_max);
+            return cmp > 0 || (cmp == 0 && (MinExclusive || MaxExclusive));
+        }
+    }
+
+    public bool GteMin(ReadOnlySpan<byte> member, double score) => GteMin(member);
+
+    public bool LteMax(ReadOnlySpan<byte> member, double score) => LteMax(member);
 
     public bool GteMin(ReadOnlySpan<byte> v)
     {

@@ -187,4 +187,30 @@ public sealed class PauseTests
         await c.CallAsync("GET", "p:x");
         Assert.True(DateTime.UtcNow - started > TimeSpan.FromMilliseconds(250));
     }
+
+    [Fact]
+    public async Task ExpiryWaitsForThePauseToEnd()
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var c = await server.ConnectAsync();
+        long Expired()
+        {
+            lock (server.Server.DataLock) return server.Server.Keyspace.ExpiredKeys;
+        }
+        long before = Expired();
+        await c.CallAsync("MULTI");
+        await c.CallAsync("SET", "p:e1", "v", "PX", "10");
+        await c.CallAsync("SET", "p:e2", "v", "PX", "10");
+        await c.CallAsync("CLIENT", "PAUSE", "50000", "WRITE");
+        await c.CallAsync("EXEC");
+        await Task.Delay(300);
+        // Logically expired, but neither the cron nor a read deletes them during the pause.
+        Assert.Null(await c.CallTextAsync("GET", "p:e1"));
+        Assert.Null(await c.CallTextAsync("GET", "p:e2"));
+        Assert.Equal(before, Expired());
+        await c.CallAsync("CLIENT", "UNPAUSE");
+        Assert.Null(await c.CallTextAsync("GET", "p:e1"));
+        Assert.Null(await c.CallTextAsync("GET", "p:e2"));
+        Assert.Equal(before + 2, Expired());
+    }
 }

@@ -43,6 +43,34 @@ public sealed class DebugCommandsTests : IClassFixture<SharedServerFixture>
     }
 
     [Fact]
+    public async Task DigestOfEveryTypeMatchesValkey()
+    {
+        await using var server = await TestServer.StartAsync(("enable-debug-command", "yes"));
+        await using var c = await server.ConnectAsync();
+        await c.CallAsync("RPUSH", "l", "a", "b", "3", "-5", "x y");
+        await c.CallAsync("SADD", "si", "1", "2", "3");
+        await c.CallAsync("SADD", "ss", "a", "b", "c", "10");
+        await c.CallAsync("HSET", "h", "f1", "v1", "f2", "2");
+        await c.CallAsync("ZADD", "z", "1", "a", "2.5", "b", "1e18", "c", "-0.125", "d", "100000000", "e");
+        await c.CallAsync("SET", "e", "1");
+        await c.CallAsync("EXPIRE", "e", "1000");
+        // Values computed by a real Valkey for the same dataset.
+        Assert.Equal("0a0d5e72a58f4e07eec1e1b3fae965a509e47aef", await c.CallTextAsync("DEBUG", "DIGEST"));
+        Assert.Equal("[60e84964f2d7e4e7a0328798f1c70743c7835f16, 2a462a3f51a1db89738ebbeef0c47ce1bbc85246, e8e95c0569b53a3f5173aee20faee447fe695d97, " +
+                     "fc076e867f7dbf566ea58172a151d82d78b8f845, 0c4fc19cf2bc55c6b2a886db0890f0adf74641ba, 5279988c5d1911f474bcbbf2f0a87012d40f8459]",
+            (await c.CallAsync("DEBUG", "DIGEST-VALUE", "l", "si", "ss", "h", "z", "e")).ToString());
+        // Larger values in their other encodings (quicklist/hashtable/skiplist) hash the same as in Valkey too.
+        for (int i = 0; i < 300; i++)
+        {
+            await c.CallAsync("RPUSH", "big", "element-" + i);
+            await c.CallAsync("HSET", "bigh", "f" + i, "v" + i);
+            await c.CallAsync("ZADD", "bigz", (i * 1.5).ToString(System.Globalization.CultureInfo.InvariantCulture), "m" + i);
+        }
+        for (int i = 0; i < 600; i++) await c.CallAsync("SADD", "bigs", "m" + i);
+        Assert.Equal("1cd89f2f9d84d5edb924907772b43fd0d0c6bdb2", await c.CallTextAsync("DEBUG", "DIGEST"));
+    }
+
+    [Fact]
     public async Task ObjectDescribesTheValue()
     {
         await using var c = await _server.ConnectAsync();
@@ -55,6 +83,17 @@ public sealed class DebugCommandsTests : IClassFixture<SharedServerFixture>
         Assert.Contains("refcount:2147483647 encoding:int", (await c.CallTextAsync("DEBUG", "OBJECT", "dbg:shared"))!);
         Assert.DoesNotContain("serializedlength", (await c.CallTextAsync("DEBUG", "OBJECT", "dbg:s", "fast"))!);
         Assert.Equal("ERR no such key", (await c.CallAsync("DEBUG", "OBJECT", "dbg:missing")).Text);
+    }
+
+    [Fact]
+    public async Task ObjectShowsTheQuicklistLayout()
+    {
+        await using var server = await TestServer.StartAsync(("enable-debug-command", "yes"));
+        await using var c = await server.ConnectAsync();
+        for (int i = 1; i <= 1000; i++) await c.CallAsync("RPUSH", "ql", "element-number-" + i);
+        // The layout a real Valkey reports for the same list.
+        Assert.EndsWith(" ql_nodes:3 ql_avg_node:333.33 ql_listpack_max:-2 ql_compressed:0 ql_uncompressed_size:19914", (await c.CallTextAsync("DEBUG", "OBJECT", "ql"))!);
+        Assert.EndsWith(" ql_compressed:0", (await c.CallTextAsync("DEBUG", "OBJECT", "ql", "fast"))!);
     }
 
     [Fact]

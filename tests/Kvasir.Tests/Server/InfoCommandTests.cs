@@ -80,6 +80,17 @@ public sealed class InfoCommandTests : IClassFixture<SharedServerFixture>
     }
 
     [Fact]
+    public async Task ExtendedRedisCompatibilityRenamesTheModeField()
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var c = await server.ConnectAsync();
+        Assert.Equal("OK", await c.CallTextAsync("CONFIG", "SET", "extended-redis-compatibility", "yes"));
+        var info = (await c.CallTextAsync("INFO", "server"))!;
+        Assert.Equal("standalone", Field(info, "redis_mode"));
+        Assert.Equal("", Field(info, "server_mode"));
+    }
+
+    [Fact]
     public async Task KeyspaceAndPersistenceFollowTheData()
     {
         await using var server = await TestServer.StartAsync();

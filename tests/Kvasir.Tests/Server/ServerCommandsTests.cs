@@ -66,9 +66,10 @@ public sealed class ServerCommandsTests : IClassFixture<SharedServerFixture>
     }
 
     [Fact]
-    public async Task ShutdownSaveFailsWithoutPersistenceUnlessForced()
+    public async Task ShutdownSaveFailsWhenTheSnapshotCannotBeWrittenUnlessForced()
     {
         await using var server = await TestServer.StartAsync();
+        server.Server.Config.Dir = Path.Combine(server.DataDir, "missing-subdirectory");
         await using var c = await server.ConnectAsync();
         Assert.Equal("ERR Errors trying to SHUTDOWN. Check logs.", (await c.CallAsync("SHUTDOWN", "SAVE")).Text);
         Assert.Equal("PONG", await c.CallTextAsync("PING"));

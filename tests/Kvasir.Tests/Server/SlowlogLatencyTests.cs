@@ -41,6 +41,26 @@ public sealed class SlowlogLatencyTests
     }
 
     [Fact]
+    public async Task SecretsAreRedactedInTheSlowlogAndMonitor()
+    {
+        await using var server = await TestServer.StartAsync(("slowlog-log-slower-than", "0"));
+        await using var monitor = await server.ConnectAsync();
+        await using var c = await server.ConnectAsync();
+        Assert.Equal("OK", await monitor.CallTextAsync("MONITOR"));
+        await c.CallAsync("SLOWLOG", "RESET");
+        await c.CallAsync("CONFIG", "SET", "requirepass", "");
+        await c.CallAsync("AUTH", "user", "secret");
+        await c.CallAsync("HELLO", "2", "AUTH", "user", "secret");
+        var entries = (await c.CallAsync("SLOWLOG", "GET")).Items!;
+        Assert.Equal("[HELLO, 2, AUTH, (redacted), (redacted)]", entries[0].Items![3].ToString());
+        Assert.Equal("[AUTH, (redacted), (redacted)]", entries[1].Items![3].ToString());
+        Assert.Equal("[CONFIG, SET, requirepass, (redacted)]", entries[2].Items![3].ToString());
+        // CONFIG is an admin command, never shown to monitors.
+        Assert.EndsWith("\"AUTH\" \"(redacted)\" \"(redacted)\"", (await monitor.ReadAsync()).Text!);
+        Assert.EndsWith("\"HELLO\" \"2\" \"AUTH\" \"(redacted)\" \"(redacted)\"", (await monitor.ReadAsync()).Text!);
+    }
+
+    [Fact]
     public async Task LatencyEventsAndHistory()
     {
         await using var server = await TestServer.StartAsync(("enable-debug-command", "yes"), ("latency-monitor-threshold", "100"));

@@ -260,6 +260,19 @@ public sealed class SortedSetTests : IClassFixture<SharedServerFixture>
     }
 
     [Fact]
+    public async Task LexRangesOverUnequalScoresWalkLikeValkey()
+    {
+        // Member order differs from score order here: Valkey's answer comes from how it walks a
+        // listpack (first element at or above min, then on while at or below max).
+        await using var c = await _server.ConnectAsync();
+        await c.CallAsync("ZADD", "z:lx", "1", "b", "2", "a", "3", "d", "4", "c");
+        Assert.Equal("[b, a]", (await c.CallAsync("ZRANGEBYLEX", "z:lx", "[a", "[c")).ToString());
+        Assert.Equal("[c, d, a, b]", (await c.CallAsync("ZREVRANGEBYLEX", "z:lx", "[c", "[a")).ToString());
+        Assert.Equal(2, (await c.CallAsync("ZLEXCOUNT", "z:lx", "[a", "[c")).Integer);
+        Assert.Equal("[b, a, d, c]", (await c.CallAsync("ZRANGEBYLEX", "z:lx", "[b", "+")).ToString());
+    }
+
+    [Fact]
     public async Task NegativeLimitOffsetDependsOnTheEncodingAsInValkey()
     {
         await using var server = await TestServer.StartAsync(("zset-max-listpack-entries", "4"));
@@ -338,6 +351,19 @@ public sealed class SortedSetTests : IClassFixture<SharedServerFixture>
         await AssertError(c, "ERR syntax error", "ZUNIONSTORE", "{s}dst", "2", "{s}a", "{s}b", "WITHSCORES");
         await c.CallAsync("SET", "{s}str", "x");
         await AssertError(c, "WRONGTYPE Operation against a key holding the wrong kind of value", "ZUNION", "2", "{s}a", "{s}str");
+    }
+
+    [Fact]
+    public async Task PlainSetsTakePartWithScoreOne()
+    {
+        await using var c = await _server.ConnectAsync();
+        await c.CallAsync("SADD", "{p}set", "a", "b", "c");
+        await c.CallAsync("ZADD", "{p}z", "2", "b", "3", "c", "4", "d");
+        Assert.Equal("[a, 2, b, 8, c, 11, d, 12]", (await c.CallAsync("ZUNION", "2", "{p}set", "{p}z", "WEIGHTS", "2", "3", "WITHSCORES")).ToString());
+        Assert.Equal("[b, 2, c, 3]", (await c.CallAsync("ZINTER", "2", "{p}z", "{p}set", "AGGREGATE", "MAX", "WITHSCORES")).ToString());
+        Assert.Equal("[a, 1]", (await c.CallAsync("ZDIFF", "2", "{p}set", "{p}z", "WITHSCORES")).ToString());
+        Assert.Equal(2, (await c.CallAsync("ZINTERCARD", "2", "{p}set", "{p}z")).Integer);
+        await AssertError(c, "WRONGTYPE Operation against a key holding the wrong kind of value", "ZRANGE", "{p}set", "0", "-1");
     }
 
     [Fact]

@@ -1,0 +1,412 @@
+using System.Globalization;
+using System.Text;
+using Kvasir.Commands;
+using Kvasir.Keyspace;
+using Kvasir.Persistence.Encodings;
+using Kvasir.Types;
+
+namespace Kvasir.Persistence;
+
+/// <summary>How a snapshot is written.</summary>
+public sealed class RdbWriteOptions
+{
+    /// <summary>
+    /// Format version: 11 (Redis 7.2, Valkey 7.2 and 8 read it) or 10 for Redis 7.0, which refuses
+    /// 11. The only difference in what we write: version 10 has no listpack-encoded sets, so those
+    /// are written as plain sets.
+    /// </summary>
+    public int Version { get; init; } = RdbFormat.Version;
+
+    /// <summary>rdbcompression.</summary>
+    public bool Compress { get; init; } = true;
+
+    /// <summary>rdbchecksum.</summary>
+    public bool Checksum { get; init; } = true;
+
+    /// <summary>Record each key's idle time (an LRU maxmemory-policy is set).</summary>
+    public bool SaveLruIdle { get; init; }
+
+    /// <summary>Record each key's LFU counter (an LFU maxmemory-policy is set).</summary>
+    public bool SaveLfuFrequency { get; init; }
+
+    /// <summary>list-max-listpack-size: how list elements are grouped into quicklist nodes.</summary>
+    public int ListMaxListpackSize { get; init; } = -2;
+
+    /// <summary>Elements at least this large get a quicklist node of their own (a plain node).</summary>
+    public long ListPackedThreshold { get; init; } = 1L << 30;
+
+    /// <summary>The "valkey-ver" aux field.</summary>
+    public string ServerVersion { get; init; } = KvasirServer.ValkeyVersion;
+
+    /// <summary>The "used-mem" aux field.</summary>
+    public long UsedMemory { get; init; }
+
+    /// <summary>Written as "aof-base": the snapshot is the base of a multi-part AOF.</summary>
+    public bool AofBase { get; init; }
+
+    /// <summary>Function library sources, each written as a FUNCTION2 record.</summary>
+    public IReadOnlyList<byte[]> FunctionLibraries { get; init; } = Array.Empty<byte[]>();
+}
+
+/// <summary>
+/// Writes databases as an RDB snapshot the way Valkey's rdbSaveRio lays it out: magic and version,
+/// aux fields, function libraries, then per non-empty database SELECTDB, RESIZEDB and its keys
+/// (each with its expire time and, per the eviction policy, idle time or LFU counter), EOF and the
+/// CRC-64. Collections are written in the listpack-based types Redis 7 and Valkey load directly:
+/// QUICKLIST_2 for lists, SET_LISTPACK / SET_INTSET / SET, ZSET_LISTPACK / ZSET_2,
+/// HASH_LISTPACK / HASH, chosen by the value's current encoding.
+/// </summary>
+public sealed class RdbWriter
+{
+    private readonly RdbOutput _out;
+    private readonly RdbWriteOptions _options;
+
+    private RdbWriter(Stream stream, RdbWriteOptions options)
+    {
+        if (options.Version < RdbFormat.MinWriteVersion || options.Version > RdbFormat.Version)
+            throw new ArgumentOutOfRangeException(nameof(options), $"RDB version {options.Version} cannot be written");
+        _options = options;
+        _out = new RdbOutput(stream, options.Compress, options.Checksum);
+    }
+
+    /// <summary>Keys written (expired ones included: loaders drop them).</summary>
+    public long KeysWritten { get; private set; }
+
+    /// <summary>Writes a complete snapshot of <paramref name="databases"/>; returns the number of keys written.</summary>
+    public static long Write(Stream stream, IReadOnlyList<Database> databases, RdbWriteOptions? options = null)
+    {
+        var w = new RdbWriter(stream, options ?? new RdbWriteOptions());
+        w.WriteHeader();
+        for (int i = 0; i < databases.Count; i++) w.WriteDatabase(databases[i]);
+        w._out.WriteEnd();
+        return w.KeysWritten;
+    }
+
+    private void WriteHeader()
+    {
+        _out.WriteRaw(Encoding.ASCII.GetBytes($"REDIS{_options.Version:D4}"));
+        Aux("valkey-ver", _options.ServerVersion);
+        Aux("redis-bits", "64");
+        Aux("ctime", DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture));
+        Aux("used-mem", _options.UsedMemory.ToString(CultureInfo.InvariantCulture));
+        Aux("aof-base", _options.AofBase ? "1" : "0");
+        foreach (var code in _options.FunctionLibraries)
+        {
+            _out.WriteByte(RdbFormat.OpFunction2);
+            _out.WriteString(code);
+        }
+    }
+
+    private void Aux(string key, string value) => _out.WriteAux(Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes(value));
+
+    private void WriteDatabase(Database db)
+    {
+        if (db.Count == 0) return;
+        _out.WriteByte(RdbFormat.OpSelectDb);
+        _out.WriteLength((ulong)db.Index);
+        _out.WriteByte(RdbFormat.OpResizeDb);
+        _out.WriteLength((ulong)db.Count);
+        _out.WriteLength((ulong)db.ExpiresCount);
+        var ks = db.Context;
+        int limit = db.IndexLimit;
+        for (int idx = 0; idx < limit; idx++)
+        {
+            if (!db.IsOccupied(idx)) continue;
+            long expire = db.GetExpireAt(idx);
+            if (expire >= 0)
+            {
+                _out.WriteByte(RdbFormat.OpExpireTimeMs);
+                _out.WriteMillisecondTime(expire);
+            }
+            if (_options.SaveLruIdle)
+            {
+                _out.WriteByte(RdbFormat.OpIdle);
+                _out.WriteLength((ulong)KeyCommands.IdleSeconds(db.LruAt(idx), ks));
+            }
+            else if (_options.SaveLfuFrequency)
+            {
+                _out.WriteByte(RdbFormat.OpFreq);
+                _out.WriteByte((byte)Lfu.Decay(db.LruAt(idx), ks));
+            }
+            if (db.TypeAt(idx) == DataType.String)
+            {
+                _out.WriteByte((byte)RdbType.String);
+                _out.WriteString(db.KeyAt(idx));
+                _out.WriteString(db.StringAt(idx));
+            }
+            else
+            {
+                var value = db.ObjectAt(idx)!;
+                WriteObject(db.KeyAt(idx), value);
+            }
+            KeysWritten++;
+        }
+    }
+
+    private void WriteObject(ReadOnlySpan<byte> key, IDataValue value)
+    {
+        if (value is not IElementSource source)
+            throw new NotSupportedException($"{Encoding.ASCII.GetString(DataTypeNames.TypeName(value.Type))} values cannot be saved yet");
+        switch (value.Type)
+        {
+            case DataType.List:
+                _out.WriteByte((byte)RdbType.ListQuicklist2);
+                _out.WriteString(key);
+                WriteList(source);
+                break;
+            case DataType.Set:
+                WriteSet(key, source, value.Encoding);
+                break;
+            case DataType.ZSet:
+                if (value.Encoding == ValueEncoding.Listpack)
+                {
+                    _out.WriteByte((byte)RdbType.ZSetListpack);
+                    _out.WriteString(key);
+                    var lp = new PackingVisitor();
+                    source.VisitElements(lp);
+                    _out.WriteString(lp.Builder.Finish());
+                }
+                else
+                {
+                    _out.WriteByte((byte)RdbType.ZSet2);
+                    _out.WriteString(key);
+                    _out.WriteLength((ulong)source.ElementCount);
+                    var v = new StreamingVisitor(_out);
+                    source.VisitElements(v);
+                    v.Check(source.ElementCount);
+                }
+                break;
+            case DataType.Hash:
+                if (value.Encoding == ValueEncoding.Listpack)
+                {
+                    _out.WriteByte((byte)RdbType.HashListpack);
+                    _out.WriteString(key);
+                    var lp = new PackingVisitor();
+                    source.VisitElements(lp);
+                    _out.WriteString(lp.Builder.Finish());
+                }
+                else
+                {
+                    _out.WriteByte((byte)RdbType.Hash);
+                    _out.WriteString(key);
+                    _out.WriteLength((ulong)source.ElementCount);
+                    var v = new StreamingVisitor(_out);
+                    source.VisitElements(v);
+                    v.Check(source.ElementCount);
+                }
+                break;
+            default:
+                throw new NotSupportedException($"{Encoding.ASCII.GetString(DataTypeNames.TypeName(value.Type))} values cannot be saved yet");
+        }
+    }
+
+    private void WriteSet(ReadOnlySpan<byte> key, IElementSource source, ValueEncoding encoding)
+    {
+        if (encoding == ValueEncoding.Intset)
+        {
+            var ints = new IntegerCollector();
+            source.VisitElements(ints);
+            if (ints.AllIntegers)
+            {
+                _out.WriteByte((byte)RdbType.SetIntset);
+                _out.WriteString(key);
+                _out.WriteString(IntsetBlob.Build(ints.SortedDistinct()));
+                return;
+            }
+        }
+        else if (encoding == ValueEncoding.Listpack && _options.Version >= 11)
+        {
+            _out.WriteByte((byte)RdbType.SetListpack);
+            _out.WriteString(key);
+            var lp = new PackingVisitor();
+            source.VisitElements(lp);
+            _out.WriteString(lp.Builder.Finish());
+            return;
+        }
+        _out.WriteByte((byte)RdbType.Set);
+        _out.WriteString(key);
+        _out.WriteLength((ulong)source.ElementCount);
+        var v = new StreamingVisitor(_out);
+        source.VisitElements(v);
+        v.Check(source.ElementCount);
+    }
+
+    /// <summary>
+    /// A list as quicklist nodes: elements grouped into listpacks by the list-max-listpack-size rule
+    /// (a byte budget when negative, an element count when positive), huge elements as plain nodes.
+    /// The node count comes first in the format, so a first pass only measures.
+    /// </summary>
+    private void WriteList(IElementSource source)
+    {
+        var plan = new ListNodePlanner(_options.ListMaxListpackSize, _options.ListPackedThreshold, null);
+        source.VisitElements(plan);
+        plan.Close();
+        _out.WriteLength((ulong)plan.Nodes);
+        var emit = new ListNodePlanner(_options.ListMaxListpackSize, _options.ListPackedThreshold, _out);
+        source.VisitElements(emit);
+        emit.Close();
+        if (emit.Nodes != plan.Nodes) throw new InvalidOperationException("list changed while it was being saved");
+    }
+
+    // ----- visitors -----
+
+    /// <summary>Writes elements as consecutive RDB strings (plain sets, hashes, skiplist sorted sets).</summary>
+    private sealed class StreamingVisitor(RdbOutput output) : IElementVisitor
+    {
+        private long _count;
+
+        public void Element(ReadOnlySpan<byte> value)
+        {
+            output.WriteString(value);
+            _count++;
+        }
+
+        public void Element(long value)
+        {
+            output.WriteString(value);
+            _count++;
+        }
+
+        public void Pair(ReadOnlySpan<byte> field, ReadOnlySpan<byte> value)
+        {
+            output.WriteString(field);
+            output.WriteString(value);
+            _count++;
+        }
+
+        public void Scored(ReadOnlySpan<byte> member, double score)
+        {
+            output.WriteString(member);
+            output.WriteBinaryDouble(score);
+            _count++;
+        }
+
+        /// <summary>The count was written before the elements; a mismatch would make a file no one can load.</summary>
+        public void Check(long announced)
+        {
+            if (_count != announced) throw new InvalidOperationException($"value reported {announced} elements but produced {_count}");
+        }
+    }
+
+    /// <summary>Packs elements into one listpack (small sets, hashes and sorted sets).</summary>
+    private sealed class PackingVisitor : IElementVisitor
+    {
+        public ListpackBuilder Builder { get; } = new();
+
+        public void Element(ReadOnlySpan<byte> value) => Builder.Append(value);
+
+        public void Element(long value) => Builder.AppendInteger(value);
+
+        public void Pair(ReadOnlySpan<byte> field, ReadOnlySpan<byte> value)
+        {
+            Builder.Append(field);
+            Builder.Append(value);
+        }
+
+        public void Scored(ReadOnlySpan<byte> member, double score)
+        {
+            Builder.Append(member);
+            // A listpack sorted set keeps scores as text, integral ones as integer entries.
+            Span<byte> text = stackalloc byte[40];
+            int n = NumberFormat.FormatDouble(score, text);
+            Builder.Append(text.Slice(0, n));
+        }
+    }
+
+    /// <summary>Collects the members of an intset-encoded set.</summary>
+    private sealed class IntegerCollector : IElementVisitor
+    {
+        private readonly List<long> _values = new();
+
+        public bool AllIntegers { get; private set; } = true;
+
+        public void Element(ReadOnlySpan<byte> value)
+        {
+            if (NumberParser.TryParseLong(value, out long v)) _values.Add(v);
+            else AllIntegers = false;
+        }
+
+        public void Element(long value) => _values.Add(value);
+
+        public void Pair(ReadOnlySpan<byte> field, ReadOnlySpan<byte> value) => AllIntegers = false;
+
+        public void Scored(ReadOnlySpan<byte> member, double score) => AllIntegers = false;
+
+        public ReadOnlySpan<long> SortedDistinct()
+        {
+            _values.Sort();
+            int n = 0;
+            for (int i = 0; i < _values.Count; i++)
+                if (n == 0 || _values[i] != _values[n - 1]) _values[n++] = _values[i];
+            return System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_values).Slice(0, n);
+        }
+    }
+
+    /// <summary>Groups list elements into quicklist nodes; with an output it also writes them.</summary>
+    private sealed class ListNodePlanner(int fill, long packedThreshold, RdbOutput? output) : IElementVisitor
+    {
+        private static readonly int[] SizeLimits = { 4096, 8192, 16384, 32768, 65536 };
+        private const int SafetyLimit = 8192;   // positive fills still cap a node's bytes
+        private readonly ListpackBuilder? _node = output is null ? null : new ListpackBuilder();
+        private long _bytes;
+        private long _count;
+
+        public long Nodes { get; private set; }
+
+        public void Element(ReadOnlySpan<byte> value)
+        {
+            if (value.Length >= packedThreshold)
+            {
+                Close();
+                Nodes++;
+                if (output is not null)
+                {
+                    output.WriteLength(RdbFormat.QuicklistNodePlain);
+                    output.WriteString(value);
+                }
+                return;
+            }
+            Fit(ListpackBuilder.EntrySize(value));
+            _node?.Append(value);
+        }
+
+        public void Element(long value)
+        {
+            Fit(ListpackBuilder.EntrySize(value));
+            _node?.AppendInteger(value);
+        }
+
+        public void Pair(ReadOnlySpan<byte> field, ReadOnlySpan<byte> value) => throw new InvalidOperationException("a list yields elements");
+
+        public void Scored(ReadOnlySpan<byte> member, double score) => throw new InvalidOperationException("a list yields elements");
+
+        private void Fit(long entry)
+        {
+            if (_count > 0 && !Allows(entry)) Close();
+            _bytes += entry;
+            _count++;
+        }
+
+        private bool Allows(long entry)
+        {
+            long newBytes = ListpackReader.HeaderSize + 1 + _bytes + entry;
+            if (fill < 0) return newBytes <= SizeLimits[Math.Min(-fill, SizeLimits.Length) - 1];
+            return _count + 1 <= fill && newBytes <= SafetyLimit;
+        }
+
+        /// <summary>Ends the current node (if any element is in it).</summary>
+        public void Close()
+        {
+            if (_count == 0) return;
+            Nodes++;
+            if (output is not null)
+            {
+                output.WriteLength(RdbFormat.QuicklistNodePacked);
+                output.WriteString(_node!.Finish());
+                _node.Reset();
+            }
+            _bytes = 0;
+            _count = 0;
+        }
+    }
+}

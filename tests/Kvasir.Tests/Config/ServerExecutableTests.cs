@@ -1,0 +1,118 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Kvasir.Tests.Infrastructure;
+
+namespace Kvasir.Tests.Config;
+
+/// <summary>The real kvasir-server executable: exit codes, stderr, log lines, pid file, SIGTERM.</summary>
+public sealed class ServerExecutableTests
+{
+    /// <summary>The server built next to this test assembly's configuration (the test project builds it).</summary>
+    private static string ServerPath()
+    {
+        // tests/Kvasir.Tests/bin/<Configuration>/net10.0/
+        var baseDir = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
+        string configuration = baseDir.Parent!.Name;
+        var dir = baseDir;
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Kvasir.slnx"))) dir = dir.Parent;
+        if (dir is null) Assert.Skip("repository root not found");
+        string path = Path.Combine(dir.FullName, "src", "Kvasir.Server", "bin", configuration, "net10.0", "kvasir-server");
+        if (!File.Exists(path)) Assert.Skip("kvasir-server not built at " + path);
+        return path;
+    }
+
+    private static async Task<(int Code, string Out, string Err)> RunToEndAsync(params string[] args)
+    {
+        var psi = new ProcessStartInfo(ServerPath()) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        p.StandardInput.Close();
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await p.WaitForExitAsync(cts.Token);
+        return (p.ExitCode, await stdout, await stderr);
+    }
+
+    [Fact]
+    public async Task VersionAndHelp()
+    {
+        var (code, stdout, _) = await RunToEndAsync("--version");
+        Assert.Equal(0, code);
+        Assert.StartsWith($"Kvasir server v={KvasirServer.KvasirVersion} valkey-compatible={KvasirServer.ValkeyVersion}", stdout);
+
+        var help = await RunToEndAsync("--help");
+        Assert.Equal(1, help.Code);
+        Assert.StartsWith("Usage: ./kvasir-server [/path/to/valkey.conf] [options] [-]", help.Err);
+    }
+
+    [Fact]
+    public async Task BadOptionIsAFatalConfigErrorWithExitCodeOne()
+    {
+        var (code, stdout, stderr) = await RunToEndAsync("--port", "6379", "6380");
+        Assert.Equal(1, code);
+        Assert.Equal("", stdout);
+        Assert.Equal($"\n*** FATAL CONFIG FILE ERROR (Version {KvasirServer.KvasirVersion}) ***\n" +
+                     "Reading the configuration file, at line 2\n>>> 'port \"6379\" \"6380\"'\nwrong number of arguments\n", stderr);
+    }
+
+    [DllImport("libc.so.6", SetLastError = true)]
+    private static extern int kill(int pid, int sig);
+
+    [Fact]
+    public async Task StartsLogsWritesPidFileAndStopsCleanlyOnSigterm()
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Skip("POSIX signals");
+        string dir = Path.Combine(Path.GetTempPath(), "kvasir-exe-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        string pidFile = Path.Combine(dir, "kvasir.pid");
+        string logFile = Path.Combine(dir, "kvasir.log");
+        string conf = Path.Combine(dir, "kvasir.conf");
+        int port = FreePort();
+        File.WriteAllText(conf, $"port {port}\nbind 127.0.0.1\n");
+        var psi = new ProcessStartInfo(ServerPath()) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { conf, "--pidfile", pidFile, "--logfile", logFile, "--save", "", "--always-show-logo", "yes" }) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        try
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (!(File.Exists(logFile) && File.ReadAllText(logFile).Contains("Ready to accept connections tcp")))
+            {
+                Assert.False(p.HasExited, "server exited early: " + p.StandardError.ReadToEnd());
+                Assert.True(DateTime.UtcNow < deadline, "server did not become ready");
+                await Task.Delay(50);
+            }
+            Assert.Equal(p.Id.ToString(), File.ReadAllText(pidFile).Trim());
+            await using (var c = await RespClient.ConnectAsync("127.0.0.1", port))
+            {
+                Assert.Equal("PONG", (await c.CallAsync("PING")).Text);
+                Assert.Equal($"[port, {port}]", (await c.CallAsync("CONFIG", "GET", "port")).ToString());
+            }
+
+            Assert.Equal(0, kill(p.Id, 15));
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await p.WaitForExitAsync(cts.Token);
+            Assert.Equal(0, p.ExitCode);
+            Assert.False(File.Exists(pidFile));
+            string log = File.ReadAllText(logFile);
+            foreach (var expected in new[] { "Kvasir is starting", "Configuration loaded", $"PID: {p.Id}", "Server initialized",
+                         "Ready to accept connections tcp", "Received SIGTERM scheduling shutdown...", "Removing the pid file.",
+                         "ready to exit, bye bye..." })
+                Assert.True(log.Contains(expected, StringComparison.Ordinal), expected);
+        }
+        finally
+        {
+            if (!p.HasExited) p.Kill();
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)s.LocalEndPoint!).Port;
+    }
+}
