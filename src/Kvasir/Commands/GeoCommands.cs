@@ -203,7 +203,23 @@ public static class GeoCommands
         }
         else if (added + updated > 0) db.ValueEdited(idx, before);
         else db.ValueResized(idx, before);
+        if (ctx.Propagating) ctx.PropagateAs(ZAddEffect(ctx, first, scores));
         ctx.Reply.WriteInteger(ch ? added + updated : added);
+    }
+
+    /// <summary>GEOADD replays as the ZADD it amounts to (Valkey rewrites the command vector the same way).</summary>
+    private static byte[][] ZAddEffect(CommandContext ctx, int first, double[] scores)
+    {
+        var args = ctx.Args;
+        var argv = new byte[first + scores.Length * 2][];
+        argv[0] = "zadd"u8.ToArray();
+        for (int i = 1; i < first; i++) argv[i] = args.ToArray(i);
+        for (int i = 0; i < scores.Length; i++)
+        {
+            argv[first + i * 2] = NumberFormat.LongToBytes((long)scores[i]);
+            argv[first + i * 2 + 1] = args.ToArray(first + i * 3 + 2);
+        }
+        return argv;
     }
 
     // ----- GEOPOS / GEODIST / GEOHASH -----

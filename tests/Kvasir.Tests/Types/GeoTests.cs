@@ -228,4 +228,22 @@ public sealed class GeoTests : IClassFixture<SharedServerFixture>
         Assert.Equal("[point1, point2]", (await c.CallAsync("GEOSEARCH", "geo:points", "FROMLONLAT", "179", "37", "BYBOX", "400", "400", "km", "ASC")).ToString());
         Assert.Equal("[point2, point1]", (await c.CallAsync("GEOSEARCH", "geo:points", "FROMLONLAT", "-179", "37", "BYBOX", "400", "400", "km", "ASC")).ToString());
     }
+    [Fact]
+    public async Task GeoAddIsReplicatedAsZAdd()
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var replica = await server.ConnectAsync();
+        await replica.SendRawAsync("SYNC\r\n");
+        string header = "";
+        while (!header.EndsWith('\n')) header += await replica.ReadRawAsync(1);
+        await replica.ReadRawAsync(int.Parse(header[1..].Trim()));
+        await using var c = await server.ConnectAsync();
+        await c.CallAsync("GEOADD", "geo:repl", "CH", "13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania");
+        await c.CallAsync("GEOADD", "geo:repl", "13.361389", "38.115556", "Palermo"); // no change, not replicated
+        await c.CallAsync("GEOSEARCHSTORE", "geo:repl2", "geo:repl", "FROMLONLAT", "15", "37", "BYRADIUS", "100", "km");
+        async Task<string> Next() => string.Join(' ', (await replica.ReadAsync()).Items!.Select(i => i.Text));
+        Assert.Equal("SELECT 0", await Next());
+        Assert.Equal("zadd geo:repl CH 3479099956230698 Palermo 3479447370796909 Catania", await Next());
+        Assert.Equal("GEOSEARCHSTORE geo:repl2 geo:repl FROMLONLAT 15 37 BYRADIUS 100 km", await Next());
+    }
 }
