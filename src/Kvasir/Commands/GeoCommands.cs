@@ -472,10 +472,13 @@ public static class GeoCommands
         long returned = count == 0 || points.Count < count ? points.Count : count;
         if (sort != SortOrder.None)
         {
-            // glibc's qsort is a merge sort here: equal distances keep their scan order.
             var sorted = points.ToArray();
-            if (sort == SortOrder.Asc) StableSort(sorted, (x, y) => x.Distance.CompareTo(y.Distance));
-            else StableSort(sorted, (x, y) => y.Distance.CompareTo(x.Distance));
+            Comparison<GeoPoint> compare = sort == SortOrder.Asc
+                ? (x, y) => x.Distance > y.Distance ? 1 : x.Distance == y.Distance ? 0 : -1
+                : (x, y) => x.Distance > y.Distance ? -1 : x.Distance == y.Distance ? 0 : 1;
+            // Valkey: qsort (stable here) for everything, its partial quicksort when COUNT cuts the result.
+            if (returned == sorted.Length) CSort.MergeSort(sorted, compare);
+            else CSort.PartialQuickSort(sorted, compare, 0, (int)returned - 1);
             points = new List<GeoPoint>(sorted);
         }
 
@@ -555,26 +558,5 @@ public static class GeoCommands
             }
             if (points.Count > 0 && limit != 0 && points.Count >= limit) break;
         }
-    }
-
-    /// <summary>A stable merge sort (List.Sort is not stable).</summary>
-    private static void StableSort<T>(T[] items, Comparison<T> compare)
-    {
-        if (items.Length < 2) return;
-        var tmp = new T[items.Length];
-        MergeSort(items, tmp, 0, items.Length, compare);
-    }
-
-    private static void MergeSort<T>(T[] a, T[] tmp, int lo, int hi, Comparison<T> compare)
-    {
-        if (hi - lo < 2) return;
-        int mid = (lo + hi) / 2;
-        MergeSort(a, tmp, lo, mid, compare);
-        MergeSort(a, tmp, mid, hi, compare);
-        int i = lo, j = mid, k = lo;
-        while (i < mid && j < hi) tmp[k++] = compare(a[j], a[i]) < 0 ? a[j++] : a[i++];
-        while (i < mid) tmp[k++] = a[i++];
-        while (j < hi) tmp[k++] = a[j++];
-        Array.Copy(tmp, lo, a, lo, hi - lo);
     }
 }

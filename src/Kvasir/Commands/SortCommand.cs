@@ -165,7 +165,10 @@ public static class SortCommand
                     return Binary(a.Value, b.Value);
                 };
             Comparison<Item> ordered = desc ? (a, b) => -compare(a, b) : compare;
-            StableSort(vector, ordered);
+            // Valkey: its partial quicksort when BY and LIMIT narrow the output, else qsort (stable here).
+            if (sortBy is not null && (start != 0 || end != vector.Length - 1))
+                CSort.PartialQuickSort(vector, ordered, (int)start, (int)end);
+            else CSort.MergeSort(vector, ordered);
             items = new List<Item>(vector);
         }
 
@@ -345,26 +348,5 @@ public static class SortCommand
             return a.CompareBy is null ? -1 : 1;
         }
         return store ? Binary(a.CompareBy, b.CompareBy) : Collate(a.CompareBy, b.CompareBy);
-    }
-
-    /// <summary>Merge sort: stable like glibc's qsort, so equal elements keep their loading order as in Valkey.</summary>
-    private static void StableSort(Item[] items, Comparison<Item> compare)
-    {
-        if (items.Length < 2) return;
-        var tmp = new Item[items.Length];
-        MergeSort(items, tmp, 0, items.Length, compare);
-    }
-
-    private static void MergeSort(Item[] a, Item[] tmp, int lo, int hi, Comparison<Item> compare)
-    {
-        if (hi - lo < 2) return;
-        int mid = lo + (hi - lo) / 2;
-        MergeSort(a, tmp, lo, mid, compare);
-        MergeSort(a, tmp, mid, hi, compare);
-        int i = lo, j = mid, k = lo;
-        while (i < mid && j < hi) tmp[k++] = compare(a[i], a[j]) <= 0 ? a[i++] : a[j++];
-        while (i < mid) tmp[k++] = a[i++];
-        while (j < hi) tmp[k++] = a[j++];
-        Array.Copy(tmp, lo, a, lo, hi - lo);
     }
 }
