@@ -172,4 +172,44 @@ public sealed class SortTests : IClassFixture<SharedServerFixture>
         await c.CallAsync("RPUSH", "sort:f2", "3 ");
         await AssertError(c, "ERR One or more scores can't be converted into double", "SORT", "sort:f2");
     }
+    [Fact]
+    public async Task TiesFollowValkeysSorts()
+    {
+        await using var c = await _server.ConnectAsync();
+        await c.CallAsync("DEL", "st:l");
+        await c.CallAsync("RPUSH", "st:l", "e0", "e1", "e2", "e3", "e4", "e5", "e6", "e7", "e8", "e9", "e10", "e11", "e12", "e13", "e14", "e15", "e16", "e17", "e18", "e19");
+        string[] weights = { "b", "a", "b", "a", "c", "a", "b", "c", "a", "b", "a", "c", "a", "b", "b", "c", "a", "b", "c", "a" };
+        for (int i = 0; i < weights.Length; i++) await c.CallAsync("SET", "sth_e" + i, weights[i]);
+        // A full sort is stable (glibc's merge sort)...
+        Assert.Equal("[e1, e3, e5, e8, e10, e12, e16, e19, e0, e2, e6, e9, e13, e14, e17, e4, e7, e11, e15, e18]",
+            await Text(c, "SORT", "st:l", "BY", "sth_*", "ALPHA"));
+        // ... a LIMIT with BY uses Valkey's partial quicksort, which is not.
+        Assert.Equal("[e3, e5, e8, e10, e12]", await Text(c, "SORT", "st:l", "BY", "sth_*", "ALPHA", "LIMIT", "2", "5"));
+        Assert.Equal("[e11, e15, e7]", await Text(c, "SORT", "st:l", "BY", "sth_*", "ALPHA", "LIMIT", "0", "3", "DESC"));
+
+        await c.CallAsync("DEL", "st:g");
+        await c.CallAsync("GEOADD", "st:g", "10", "40", "a", "10", "40", "b", "10", "40", "c", "10", "40", "d", "10", "40", "e",
+            "10", "40", "f", "10", "40", "g", "10", "40", "h", "10.001", "40", "i", "10.001", "40", "j");
+        Assert.Equal("[a, b, c, d, e, f, g, h, i, j]", await Text(c, "GEORADIUS", "st:g", "10", "40", "10", "km", "ASC"));
+        Assert.Equal("[i, j, c, d, e, a, g, h, f]", await Text(c, "GEORADIUS", "st:g", "10", "40", "10", "km", "COUNT", "9", "DESC"));
+    }
+
+    [Fact]
+    public void PartialQuickSortOrdersTheRequestedWindow()
+    {
+        var rnd = new Random(17);
+        for (int round = 0; round < 200; round++)
+        {
+            int n = rnd.Next(1, 120);
+            var data = Enumerable.Range(0, n).Select(_ => rnd.Next(1000)).ToArray();
+            var full = data.OrderBy(x => x).ToArray();
+            int lo = rnd.Next(n), hi = Math.Min(n - 1, lo + rnd.Next(20));
+            var partial = (int[])data.Clone();
+            Kvasir.Types.CSort.PartialQuickSort(partial, (a, b) => a.CompareTo(b), lo, hi);
+            for (int i = lo; i <= hi; i++) Assert.Equal(full[i], partial[i]);
+            var merged = (int[])data.Clone();
+            Kvasir.Types.CSort.MergeSort(merged, (a, b) => a.CompareTo(b));
+            Assert.Equal(full, merged);
+        }
+    }
 }
