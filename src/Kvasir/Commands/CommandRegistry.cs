@@ -28,5 +28,7 @@ public static class CommandRegistry
         SortedSetCommands.Register(table);
         PersistenceCommands.Register(table);
         GeoCommands.Register(table);
+        HyperLogLogCommands.Register(table);
+        SortCommand.Register(table);
     }
 }
