@@ -14,8 +14,23 @@ namespace Kvasir.Server
     /// </summary>
     internal static class ServerMain
     {
+        /// <summary>
+        /// Socket completions run on the epoll thread instead of hopping to the thread pool. Measured
+        /// on 2 cores against redis-server (bench/RESULTS.md): server CPU per request drops by a third
+        /// and throughput at -P 1 goes from 0.74-0.87 to 0.96-1.05 of redis-server's. Safe here because
+        /// no code path blocks an I/O thread on I/O: the data lock is held only while commands execute,
+        /// sends happen after it is released, and blocked or paused clients wait asynchronously.
+        /// An explicit setting in the environment wins. Must run before the first socket is created.
+        /// </summary>
+        private static void PreferInlineSocketCompletions()
+        {
+            const string name = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+            if (Environment.GetEnvironmentVariable(name) is null) Environment.SetEnvironmentVariable(name, "1");
+        }
+
         public static async Task<int> RunAsync(string[] args)
         {
+            PreferInlineSocketCompletions();
             string startDirectory = Directory.GetCurrentDirectory();
             var cl = CommandLine.Parse(args, startDirectory);
             switch (cl.Action)
