@@ -301,7 +301,7 @@ public sealed class Dispatcher
         {
             if (i > 0) sb.Append(' ');
             sb.Append('"');
-            AppendRepr(sb, ctx is not null && ctx.IsRedacted(i) ? Redacted : args[i]);
+            Repr.Append(sb, ctx is not null && ctx.IsRedacted(i) ? Redacted : args[i]);
             sb.Append('"');
         }
         return sb.ToString();
@@ -332,28 +332,6 @@ public sealed class Dispatcher
         {
             m.Reply.WriteSimpleString(line);
             m.Transport?.OutputAvailable();
-        }
-    }
-
-    /// <summary>Valkey's sdscatrepr: printable bytes as-is, escapes for quotes, backslash and control bytes.</summary>
-    public static void AppendRepr(StringBuilder sb, ReadOnlySpan<byte> s)
-    {
-        foreach (byte b in s)
-        {
-            switch (b)
-            {
-                case (byte)'\\': sb.Append("\\\\"); break;
-                case (byte)'"': sb.Append("\\\""); break;
-                case (byte)'\n': sb.Append("\\n"); break;
-                case (byte)'\r': sb.Append("\\r"); break;
-                case (byte)'\t': sb.Append("\\t"); break;
-                case 7: sb.Append("\\a"); break;
-                case 8: sb.Append("\\b"); break;
-                default:
-                    if (b >= 32 && b < 127) sb.Append((char)b);
-                    else sb.Append("\\x").Append(b.ToString("x2"));
-                    break;
-            }
         }
     }
 }

@@ -200,7 +200,7 @@ public sealed class Connection : IClientTransport
     private string QueryPreview()
     {
         var sb = new System.Text.StringBuilder("\"");
-        Dispatcher.AppendRepr(sb, _in.AsSpan(_start, Math.Min(64, _end - _start)));
+        Repr.Append(sb, _in.AsSpan(_start, Math.Min(64, _end - _start)));
         return sb.Append('"').ToString();
     }
 
