@@ -49,6 +49,12 @@ public sealed class BlockingRegistry
     {
         server.Keyspace.KeyModified += KeyModified;
         server.ClientClosing += Unblock;
+        // SWAPDB: the waiters of both databases may find data there now.
+        server.Keyspace.DatabasesSwapping += (a, b) =>
+        {
+            MarkAllReady(a.Index);
+            MarkAllReady(b.Index);
+        };
         server.Stats.Gauges["total_blocking_keys"] = () => _keyCount;
         server.Tick += () =>
         {
@@ -108,6 +114,21 @@ public sealed class BlockingRegistry
         if (queues.Count == 0) return;
         var name = KeyString(key);
         if (queues.ContainsKey(name)) _ready.Add((db.Index, name));
+    }
+
+    private void MarkAllReady(int db)
+    {
+        foreach (var key in _queues[db].Keys) _ready.Add((db, key));
+    }
+
+    /// <summary>
+    /// True when the first waiter on this key was already woken and has not run yet: the data is
+    /// its own (Valkey would have served it right after the write), so a newcomer must queue behind.
+    /// </summary>
+    public bool HasWokenWaiter(int db, ReadOnlySpan<byte> key)
+    {
+        if (_keyCount == 0) return false;
+        return _queues[db].TryGetValue(KeyString(key), out var queue) && queue.Count > 0 && queue[0].Blocking!.Ready;
     }
 
     /// <summary>After a command: resumes the first waiter of every key written meanwhile.

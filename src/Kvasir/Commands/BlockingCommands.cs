@@ -136,6 +136,12 @@ public static class BlockingCommands
                 ctx.WrongType();
                 return -2;
             }
+            // Data just written for a woken waiter that has not run yet is not ours to take.
+            if (!retry && !MayNotBlock(ctx.Client) && ctx.Server.Blocking.HasWokenWaiter(ctx.Client.DbIndex, ctx.Args[k]))
+            {
+                idx = -1;
+                return -1;
+            }
             return k;
         }
         idx = -1;
