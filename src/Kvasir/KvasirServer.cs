@@ -43,6 +43,8 @@ public sealed partial class KvasirServer : IAsyncDisposable
         ClientClosing += Propagator.DetachReplica;
         Tick += PingReplicasWhenDue;
         Clients.Attach(this);
+        Blocking = new Clients.BlockingRegistry(Databases.Length);
+        Blocking.Attach(this);
         RunId = NewRandomId();
         ApplyKeyspaceSettings();
         Config.Changed += _ => ApplyKeyspaceSettings();
@@ -58,6 +60,9 @@ public sealed partial class KvasirServer : IAsyncDisposable
     public KeyspaceContext Keyspace { get; } = new();
     public Database[] Databases { get; }
     public CommandTable Commands { get; }
+
+    /// <summary>Clients waiting in blocking commands, by the keys they wait on.</summary>
+    public Clients.BlockingRegistry Blocking { get; }
     public Dispatcher Dispatcher { get; }
     public ClientRegistry Clients { get; } = new();
     public SlowLog SlowLog { get; } = new();

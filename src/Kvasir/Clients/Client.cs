@@ -115,6 +115,9 @@ public sealed class Client
     /// <summary>True while a command of this client waits for a CLIENT PAUSE to end (Valkey's postponed clients).</summary>
     public bool Postponed;
 
+    /// <summary>Set while waiting in a blocking command (BLPOP, BZPOPMIN...); owned by <see cref="BlockingRegistry"/>.</summary>
+    public BlockState? Blocking;
+
     /// <summary>While EXEC runs its queue: the size of EXEC's own arguments (CLIENT LIST argv-mem), else -1.</summary>
     public long ExecArgvMemory = -1;
 

@@ -23,6 +23,7 @@ public static class CommandRegistry
         LatencyCommands.Register(table);
         DebugCommands.Register(table);
         ListCommands.Register(table);
+        BlockingCommands.Register(table);
         SetCommands.Register(table);
         HashCommands.Register(table);
         SortedSetCommands.Register(table);

@@ -29,7 +29,19 @@ public sealed class Dispatcher
         var client = ctx.Client;
         // CLIENT REPLY OFF/SKIP: replies are dropped for this command.
         client.Reply.Enabled = client.ReplyMode == ReplyMode.On;
-        var result = ExecuteChecked(ctx, args);
+        DispatchResult result;
+        // A client waiting in a blocking command re-runs it only when woken (or ends the wait).
+        var retry = client.Blocking is null ? BlockingCommands.Retry.Run : BlockingCommands.CheckRetry(ctx);
+        if (retry == BlockingCommands.Retry.Wait) return DispatchResult.Suspended;
+        if (retry == BlockingCommands.Retry.Replied) result = DispatchResult.Done;
+        else
+        {
+            result = ExecuteChecked(ctx, args);
+            // Refused before its handler ran (NOAUTH...): a wait cannot outlive its command.
+            if (result == DispatchResult.Done && client.Blocking is not null) _server.Blocking.Unblock(client);
+        }
+        // As Valkey's handleClientsBlockedOnKeys: waiters are woken once the command (or EXEC) is over.
+        _server.Blocking.HandleReady();
         if (result == DispatchResult.Done)
         {
             // As Valkey's resetClient: SKIP lasts one command; "CLIENT REPLY SKIP" arms it for the next.
@@ -121,7 +133,8 @@ public sealed class Dispatcher
         }
 
         Call(ctx, cmd, args);
-        return DispatchResult.Done;
+        // A blocking command that found nothing registered the client: retry it when woken.
+        return client.Blocking is null ? DispatchResult.Done : DispatchResult.Suspended;
     }
 
     /// <summary>Runs a command that passed the checks (also used by EXEC for queued commands).</summary>

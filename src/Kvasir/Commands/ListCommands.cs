@@ -200,6 +200,29 @@ public static class ListCommands
         ctx.Reply.WriteNullArray();
     }
 
+    /// <summary>Blocking pops: serves from the non-empty list at <paramref name="idx"/> (key argument
+    /// <paramref name="keyArg"/>), as [key, element] when <paramref name="count"/> is -1, else as LMPOP does.</summary>
+    internal static void ServeBlockedPop(CommandContext ctx, int keyArg, int idx, bool head, long count)
+    {
+        var db = ctx.Db;
+        var list = (ListValue)db.ObjectAt(idx)!;
+        long before = db.MemoryAt(idx);
+        var key = ctx.Args.ToArray(keyArg);
+        ctx.Reply.WriteArray(2);
+        ctx.Reply.WriteBulk(key);
+        if (count < 0)
+        {
+            if (ctx.Propagating) ctx.PropagateAs(head ? LpopName : RpopName, key);
+            list.PeekEnd(head).WriteBulk(ctx.Reply);
+            list.RemoveEnd(head);
+            ElementsRemoved(ctx, idx, list, before, 1);
+            return;
+        }
+        if (ctx.Propagating) ctx.PropagateAs(head ? LpopName : RpopName, key, NumberFormat.LongToBytes(Math.Min(count, list.Count)));
+        long n = PopRangeReply(ctx, list, head, count);
+        ElementsRemoved(ctx, idx, list, before, n);
+    }
+
     // ----- reads -----
 
     private static void Llen(CommandContext ctx)
@@ -471,7 +494,7 @@ public static class ListCommands
 
     private static void Rpoplpush(CommandContext ctx) => Move(ctx, fromHead: false, toHead: true);
 
-    private static void Move(CommandContext ctx, bool fromHead, bool toHead)
+    internal static void Move(CommandContext ctx, bool fromHead, bool toHead)
     {
         var db = ctx.Db;
         var args = ctx.Args;

@@ -43,8 +43,8 @@ public static class SortedSetCommands
         t.Bind("zscan", ZScan);
     }
 
-    private static readonly byte[] ZPopMinName = "ZPOPMIN"u8.ToArray();
-    private static readonly byte[] ZPopMaxName = "ZPOPMAX"u8.ToArray();
+    internal static readonly byte[] ZPopMinName = "ZPOPMIN"u8.ToArray();
+    internal static readonly byte[] ZPopMaxName = "ZPOPMAX"u8.ToArray();
 
     // ----- lookups and shared replies -----
 
@@ -704,7 +704,7 @@ public static class SortedSetCommands
     }
 
     /// <summary>Valkey's genericZpopCommand over keys [first, first+keyCount): pops from the first existing sorted set.</summary>
-    private static void Pop(CommandContext ctx, int first, int keyCount, bool max, bool emitKey, long count, bool nested, bool nullWhenEmpty)
+    internal static void Pop(CommandContext ctx, int first, int keyCount, bool max, bool emitKey, long count, bool nested, bool nullWhenEmpty)
     {
         var db = ctx.Db;
         int idx = -1;

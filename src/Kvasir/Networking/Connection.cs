@@ -315,6 +315,9 @@ public sealed class Connection : IClientTransport
                 // Paused: wait to be resumed (or poll, for pauses that simply expire).
                 await _resume.WaitAsync(50);
                 if (_closed) return false;
+                // Nothing reads the socket while a blocking command waits: notice a peer that left
+                // (readable with no bytes) so the wait ends and leaves nothing behind, as in Valkey.
+                if (_client.Blocking is not null && PeerClosed()) return false;
             }
             if (pendingOutput > OutputHighWater && !_inflightSend.IsCompleted) await _inflightSend;
             if (count < maxBatch) return true;
@@ -476,6 +479,12 @@ public sealed class Connection : IClientTransport
     }
 
     public void Resume() => _resume.Release();
+
+    private bool PeerClosed()
+    {
+        try { return _socket.Poll(0, SelectMode.SelectRead) && _socket.Available == 0; }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException) { return true; }
+    }
 
     private void Cleanup()
     {
