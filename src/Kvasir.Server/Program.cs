@@ -14,8 +14,23 @@ namespace Kvasir.Server
     /// </summary>
     internal static class ServerMain
     {
+        /// <summary>
+        /// Socket completions run on the epoll thread instead of hopping to the thread pool. Measured
+        /// on 2 cores against redis-server (bench/RESULTS.md): server CPU per request drops by a third
+        /// and throughput at -P 1 goes from 0.74-0.87 to 0.96-1.05 of redis-server's. Safe here because
+        /// no code path blocks an I/O thread on I/O: the data lock is held only while commands execute,
+        /// sends happen after it is released, and blocked or paused clients wait asynchronously.
+        /// An explicit setting in the environment wins. Must run before the first socket is created.
+        /// </summary>
+        private static void PreferInlineSocketCompletions()
+        {
+            const string name = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+            if (Environment.GetEnvironmentVariable(name) is null) Environment.SetEnvironmentVariable(name, "1");
+        }
+
         public static async Task<int> RunAsync(string[] args)
         {
+            PreferInlineSocketCompletions();
             string startDirectory = Directory.GetCurrentDirectory();
             var cl = CommandLine.Parse(args, startDirectory);
             switch (cl.Action)
@@ -64,7 +79,7 @@ namespace Kvasir.Server
                 return 1;
             }
 
-            bool background = config.Daemonize && config.Supervised is "no";
+            bool background = config.Daemonize && !IsSupervised(config.Supervised);
             if (background && !daemonChild) return Daemon.RunParent(args, stdinText, startDirectory);
 
             KvasirServer server;
@@ -107,7 +122,7 @@ namespace Kvasir.Server
             }
 
             ShowBanner(log, config);
-            using var signals = new ShutdownSignals(server);
+            using var signals = new ShutdownSignals(server, pidFile);
 
             log.Notice("Server initialized");
             try
@@ -117,8 +132,9 @@ namespace Kvasir.Server
             catch (InvalidOperationException e)
             {
                 log.Warning(e.Message);
-                log.Warning($"Failed listening on port {config.Port} (tcp), aborting.");
-                RemovePidFile(pidFile, log, quiet: true);
+                if (e.Message.Contains("TCP listening socket", StringComparison.Ordinal))
+                    log.Warning($"Failed listening on port {config.Port} (tcp), aborting.");
+                RemovePidFile(pidFile);
                 return 1;
             }
             if (config.MaxMemory > 0 && config.MaxMemory < 1024 * 1024)
@@ -126,16 +142,28 @@ namespace Kvasir.Server
                             "Are you sure this is what you really want?");
             if (daemonChild) Daemon.SignalReady();
 
+            // SHUTDOWN and the signal handler both run the whole exit sequence (final save, pid
+            // file, last log line) before stopping the server.
             await server.Stopped;
-            RemovePidFile(pidFile, log, quiet: false);
-            log.Warning("Kvasir is now ready to exit, bye bye...");
             return 0;
         }
 
-        private static void RemovePidFile(string? pidFile, ServerLog log, bool quiet)
+        /// <summary>
+        /// supervised: a service manager keeps the process in the foreground. As in Valkey it only
+        /// counts when the manager is really there (NOTIFY_SOCKET for systemd, UPSTART_JOB for upstart).
+        /// </summary>
+        private static bool IsSupervised(string mode) => mode switch
+        {
+            "systemd" => Environment.GetEnvironmentVariable("NOTIFY_SOCKET") is { Length: > 0 },
+            "upstart" => Environment.GetEnvironmentVariable("UPSTART_JOB") is { Length: > 0 },
+            "auto" => Environment.GetEnvironmentVariable("NOTIFY_SOCKET") is { Length: > 0 } ||
+                      Environment.GetEnvironmentVariable("UPSTART_JOB") is { Length: > 0 },
+            _ => false,
+        };
+
+        private static void RemovePidFile(string? pidFile)
         {
             if (pidFile is null) return;
-            if (!quiet) log.Notice("Removing the pid file.");
             try { File.Delete(pidFile); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         }
@@ -168,18 +196,23 @@ namespace Kvasir.Server
     }
 
     /// <summary>
-    /// SIGTERM and SIGINT schedule an orderly shutdown (clients closed, pid file removed, exit 0);
-    /// a second SIGINT during shutdown exits at once with status 1, as Valkey does.
+    /// SIGTERM and SIGINT shut the server down the way Valkey's prepareForShutdown does: the final
+    /// save as shutdown-on-sigterm / shutdown-on-sigint say (by default only when save points are
+    /// configured), the pid file removed, exit status 0. When the save fails and the flags do not
+    /// include "force" the server keeps running. A second SIGINT during shutdown exits at once
+    /// with status 1.
     /// </summary>
     internal sealed class ShutdownSignals : IDisposable
     {
         private readonly KvasirServer _server;
+        private readonly string? _pidFile;
         private readonly PosixSignalRegistration[] _registrations;
-        private int _received;
+        private int _inProgress;
 
-        public ShutdownSignals(KvasirServer server)
+        public ShutdownSignals(KvasirServer server, string? pidFile)
         {
             _server = server;
+            _pidFile = pidFile;
             _registrations = new[]
             {
                 PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal),
@@ -192,7 +225,7 @@ namespace Kvasir.Server
             context.Cancel = true;
             var log = _server.Log;
             bool sigint = context.Signal == PosixSignal.SIGINT;
-            if (Interlocked.Exchange(ref _received, 1) == 1)
+            if (Interlocked.Exchange(ref _inProgress, 1) == 1)
             {
                 if (sigint)
                 {
@@ -202,8 +235,47 @@ namespace Kvasir.Server
                 return;
             }
             log.Warning(sigint ? "Received SIGINT scheduling shutdown..." : "Received SIGTERM scheduling shutdown...");
-            log.Notice("User requested shutdown...");
-            _server.RequestStop();
+            var flags = sigint ? _server.Config.ShutdownOnSigint : _server.Config.ShutdownOnSigterm;
+            // Off the signal thread: saving may take a while and needs the data lock.
+            _ = Task.Run(() => Shutdown(flags));
+        }
+
+        private void Shutdown(ShutdownFlags flags)
+        {
+            var server = _server;
+            var log = server.Log;
+            lock (server.DataLock)
+            {
+                if (server.IsShuttingDown) return;
+                log.Notice("User requested shutdown...");
+                if (!flags.HasFlag(ShutdownFlags.NoSave))
+                {
+                    bool explicitSave = flags.HasFlag(ShutdownFlags.Save);
+                    bool saved = server.ShutdownSave is { } save ? save(explicitSave) : !explicitSave;
+                    if (!saved)
+                    {
+                        if (flags.HasFlag(ShutdownFlags.Force))
+                        {
+                            log.Warning("Error trying to save the DB. Exit anyway.");
+                        }
+                        else
+                        {
+                            log.Warning("Error trying to save the DB, can't exit.");
+                            log.Warning("Errors trying to shut down the server. Check the logs for more information.");
+                            Interlocked.Exchange(ref _inProgress, 0);
+                            return;
+                        }
+                    }
+                }
+                if (_pidFile is not null)
+                {
+                    log.Notice("Removing the pid file.");
+                    try { File.Delete(_pidFile); }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+                }
+                log.Warning("Kvasir is now ready to exit, bye bye...");
+            }
+            server.RequestStop();
         }
 
         public void Dispose()

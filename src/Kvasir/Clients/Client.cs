@@ -49,7 +49,8 @@ public sealed class Client
     /// <summary>The connection this client talks through (null for internal clients).</summary>
     public IClientTransport? Transport { get; }
 
-    public ReplyWriter Reply { get; } = new();
+    /// <summary>Pending replies. Takes a pooled buffer when first written to; the connection gives it back once sent.</summary>
+    public ReplyWriter Reply { get; } = ReplyWriter.CreateEmpty();
 
     public string Name = "";
 
@@ -86,6 +87,9 @@ public sealed class Client
     /// <summary>CLIENT CAPA REDIRECT: a replica may answer this client's writes with -REDIRECT.</summary>
     public bool CanRedirect;
 
+    /// <summary>When the output first went over the soft client-output-buffer-limit (TickCount64 ms), 0 when under.</summary>
+    public long OutputSoftLimitSinceMs;
+
     /// <summary>Largest reply buffer use seen (CLIENT LIST rbp).</summary>
     public int ReplyPeak;
 
@@ -110,6 +114,9 @@ public sealed class Client
 
     /// <summary>True while a command of this client waits for a CLIENT PAUSE to end (Valkey's postponed clients).</summary>
     public bool Postponed;
+
+    /// <summary>While EXEC runs its queue: the size of EXEC's own arguments (CLIENT LIST argv-mem), else -1.</summary>
+    public long ExecArgvMemory = -1;
 
     /// <summary>Drops the queued commands but stays in MULTI (a WATCHed key changed or a command was refused).</summary>
     public void ClearMultiQueue()

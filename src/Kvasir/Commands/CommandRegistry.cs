@@ -15,6 +15,7 @@ public static class CommandRegistry
         ConfigCommands.Register(table);
         FunctionCommands.Register(table);
         ReplicationCommands.Register(table);
+        MemoryCommands.Register(table);
         InfoCommand.Register(table);
         CommandIntrospection.Register(table);
         ServerCommands.Register(table);
@@ -27,5 +28,7 @@ public static class CommandRegistry
         SortedSetCommands.Register(table);
         PersistenceCommands.Register(table);
         GeoCommands.Register(table);
+        HyperLogLogCommands.Register(table);
+        SortCommand.Register(table);
     }
 }

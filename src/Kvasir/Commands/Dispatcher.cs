@@ -197,7 +197,8 @@ public sealed class Dispatcher
             client.MultiQueue ??= new List<byte[][]>();
             var copy = args.ToArrays();
             client.MultiQueue.Add(copy);
-            foreach (var a in copy) client.MultiMemory += a.Length;
+            // As Valkey's multi-mem: argument bytes plus one object pointer per argument.
+            foreach (var a in copy) client.MultiMemory += a.Length + 8;
             client.MultiCommandFlags |= cmd.Flags;
         }
         ctx.Reply.WriteSimpleString("QUEUED"u8);
@@ -300,7 +301,7 @@ public sealed class Dispatcher
         {
             if (i > 0) sb.Append(' ');
             sb.Append('"');
-            AppendRepr(sb, ctx is not null && ctx.IsRedacted(i) ? Redacted : args[i]);
+            Repr.Append(sb, ctx is not null && ctx.IsRedacted(i) ? Redacted : args[i]);
             sb.Append('"');
         }
         return sb.ToString();
@@ -331,28 +332,6 @@ public sealed class Dispatcher
         {
             m.Reply.WriteSimpleString(line);
             m.Transport?.OutputAvailable();
-        }
-    }
-
-    /// <summary>Valkey's sdscatrepr: printable bytes as-is, escapes for quotes, backslash and control bytes.</summary>
-    public static void AppendRepr(StringBuilder sb, ReadOnlySpan<byte> s)
-    {
-        foreach (byte b in s)
-        {
-            switch (b)
-            {
-                case (byte)'\\': sb.Append("\\\\"); break;
-                case (byte)'"': sb.Append("\\\""); break;
-                case (byte)'\n': sb.Append("\\n"); break;
-                case (byte)'\r': sb.Append("\\r"); break;
-                case (byte)'\t': sb.Append("\\t"); break;
-                case 7: sb.Append("\\a"); break;
-                case 8: sb.Append("\\b"); break;
-                default:
-                    if (b >= 32 && b < 127) sb.Append((char)b);
-                    else sb.Append("\\x").Append(b.ToString("x2"));
-                    break;
-            }
         }
     }
 }

@@ -203,7 +203,23 @@ public static class GeoCommands
         }
         else if (added + updated > 0) db.ValueEdited(idx, before);
         else db.ValueResized(idx, before);
+        if (ctx.Propagating) ctx.PropagateAs(ZAddEffect(ctx, first, scores));
         ctx.Reply.WriteInteger(ch ? added + updated : added);
+    }
+
+    /// <summary>GEOADD replays as the ZADD it amounts to (Valkey rewrites the command vector the same way).</summary>
+    private static byte[][] ZAddEffect(CommandContext ctx, int first, double[] scores)
+    {
+        var args = ctx.Args;
+        var argv = new byte[first + scores.Length * 2][];
+        argv[0] = "zadd"u8.ToArray();
+        for (int i = 1; i < first; i++) argv[i] = args.ToArray(i);
+        for (int i = 0; i < scores.Length; i++)
+        {
+            argv[first + i * 2] = NumberFormat.LongToBytes((long)scores[i]);
+            argv[first + i * 2 + 1] = args.ToArray(first + i * 3 + 2);
+        }
+        return argv;
     }
 
     // ----- GEOPOS / GEODIST / GEOHASH -----
@@ -456,10 +472,13 @@ public static class GeoCommands
         long returned = count == 0 || points.Count < count ? points.Count : count;
         if (sort != SortOrder.None)
         {
-            // glibc's qsort is a merge sort here: equal distances keep their scan order.
             var sorted = points.ToArray();
-            if (sort == SortOrder.Asc) StableSort(sorted, (x, y) => x.Distance.CompareTo(y.Distance));
-            else StableSort(sorted, (x, y) => y.Distance.CompareTo(x.Distance));
+            Comparison<GeoPoint> compare = sort == SortOrder.Asc
+                ? (x, y) => x.Distance > y.Distance ? 1 : x.Distance == y.Distance ? 0 : -1
+                : (x, y) => x.Distance > y.Distance ? -1 : x.Distance == y.Distance ? 0 : 1;
+            // Valkey: qsort (stable here) for everything, its partial quicksort when COUNT cuts the result.
+            if (returned == sorted.Length) CSort.MergeSort(sorted, compare);
+            else CSort.PartialQuickSort(sorted, compare, 0, (int)returned - 1);
             points = new List<GeoPoint>(sorted);
         }
 
@@ -539,26 +558,5 @@ public static class GeoCommands
             }
             if (points.Count > 0 && limit != 0 && points.Count >= limit) break;
         }
-    }
-
-    /// <summary>A stable merge sort (List.Sort is not stable).</summary>
-    private static void StableSort<T>(T[] items, Comparison<T> compare)
-    {
-        if (items.Length < 2) return;
-        var tmp = new T[items.Length];
-        MergeSort(items, tmp, 0, items.Length, compare);
-    }
-
-    private static void MergeSort<T>(T[] a, T[] tmp, int lo, int hi, Comparison<T> compare)
-    {
-        if (hi - lo < 2) return;
-        int mid = (lo + hi) / 2;
-        MergeSort(a, tmp, lo, mid, compare);
-        MergeSort(a, tmp, mid, hi, compare);
-        int i = lo, j = mid, k = lo;
-        while (i < mid && j < hi) tmp[k++] = compare(a[j], a[i]) < 0 ? a[j++] : a[i++];
-        while (i < mid) tmp[k++] = a[i++];
-        while (j < hi) tmp[k++] = a[j++];
-        Array.Copy(tmp, lo, a, lo, hi - lo);
     }
 }

@@ -26,6 +26,8 @@ public static class HashCommands
         t.Bind("hscan", HScan);
     }
 
+    private static readonly byte[] HSetName = "HSET"u8.ToArray();
+
     // ----- lookups -----
 
     /// <summary>Looks a hash up for reading. Returns false after replying WRONGTYPE; <paramref name="hash"/> is null when missing.</summary>
@@ -48,12 +50,12 @@ public static class HashCommands
     /// A hash to write into: the existing one (idx &gt;= 0, with its memory before the edit) or a new
     /// detached one (idx = -1) that <see cref="Commit"/> adds. Returns null after replying WRONGTYPE.
     /// </summary>
-    private static HashValue? OpenForWrite(CommandContext ctx, out int idx, out long memoryBefore)
+    private static HashValue? OpenForWrite(CommandContext ctx, out int idx, out long memoryBefore, bool keyed = true)
     {
         var db = ctx.Db;
         idx = db.Lookup(ctx.Args[1], LookupFlags.Write);
         memoryBefore = 0;
-        if (idx < 0) return new HashValue(ctx.Args[1]);
+        if (idx < 0) return keyed ? new HashValue(ctx.Args[1]) : new HashValue();
         if (db.TypeAt(idx) != DataType.Hash)
         {
             ctx.WrongType();
@@ -79,13 +81,13 @@ public static class HashCommands
             ctx.WrongArity();
             return;
         }
-        var hash = OpenForWrite(ctx, out int idx, out long before);
+        var hash = OpenForWrite(ctx, out int idx, out long before, keyed: false);
         if (hash is null) return;
         var cfg = ctx.Server.Config;
         int longest = 0;
         for (int i = 2; i < args.Count; i++) longest = Math.Max(longest, args[i].Length);
         hash.PrepareForWrite((args.Count - 2) / 2, longest, cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue);
-        long created = hash.SetPairs(args, 2, cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue);
+        long created = hash.SetPairs(args, 2, cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue, idx < 0 ? args[1] : default);
         Commit(ctx, hash, idx, before);
         // Valkey counts one change per pair written.
         if (args.Count > 4) ctx.AddDirty((args.Count - 2) / 2 - 1);
@@ -256,6 +258,8 @@ public static class HashCommands
         var cfg = ctx.Server.Config;
         hash.Set(ctx.Args[2], text, cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue);
         Commit(ctx, hash, idx, before);
+        // Replicas and the AOF get the result, not the addition (its rounding is ours).
+        if (ctx.Propagating) ctx.PropagateAs(HSetName, ctx.Args.ToArray(1), ctx.Args.ToArray(2), text.ToArray());
         ctx.Reply.WriteBulk(text);
     }
 

@@ -32,6 +32,9 @@ public static class ListCommands
 
     /// <summary>The node limits: list-max-listpack-size and the DEBUG packed threshold (its 1 GB default
     /// means "not set": elements then get their own node when larger than a node may be).</summary>
+    private static readonly byte[] LpopName = "LPOP"u8.ToArray();
+    private static readonly byte[] RpopName = "RPOP"u8.ToArray();
+
     private static ListLimits Fill(CommandContext ctx)
     {
         long threshold = ctx.Server.Debug.QuicklistPackedThreshold;
@@ -188,6 +191,8 @@ public static class ListCommands
             long before = db.MemoryAt(idx);
             ctx.Reply.WriteArray(2);
             ctx.Reply.WriteBulk(args[k]);
+            // Replayed as the plain pop of the key it took from, with the count it got.
+            if (ctx.Propagating) ctx.PropagateAs(head ? LpopName : RpopName, args.ToArray(k), NumberFormat.LongToBytes(Math.Min(count, list.Count)));
             long n = PopRangeReply(ctx, list, head, count);
             ElementsRemoved(ctx, idx, list, before, n);
             return;

@@ -229,6 +229,7 @@ public static class SetCommands
         if (set is null) return;
         long before = db.MemoryAt(idx);
         var member = set.PopRandom(Rng(ctx));
+        if (ctx.Propagating) ctx.PropagateAs(SremName, ctx.Args.ToArray(1), member);
         ctx.Reply.WriteBulk(member);
         if (set.Count == 0) DeleteEmptied(db, idx, before);
         else db.ValueEdited(idx, before);
@@ -264,11 +265,15 @@ public static class SetCommands
             foreach (var m in set) m.WriteBulk(reply);
             db.DeleteAt(idx);
             if (size > 1) ctx.AddDirty(size - 1);
+            if (ctx.Propagating)
+                ctx.PropagateAs(ctx.Server.Config.LazyfreeLazyServerDel ? Replication.Effects.Unlink : Replication.Effects.Del, ctx.Args.ToArray(1));
             return;
         }
 
         long before = db.MemoryAt(idx);
         long remaining = size - count;
+        // Replicas get the popped members as SREMs (in batches), never the random SPOP itself.
+        var srem = ctx.Propagating ? new SremBatch(ctx) : null;
         reply.WriteSet(count);
         if (set.Encoding == ValueEncoding.Listpack)
         {
@@ -278,12 +283,22 @@ public static class SetCommands
             set.CollectSlots(slots);
             var chosen = SampleInOrder(slots, pickPopped ? count : remaining, rng);
             var popped = pickPopped ? chosen : Complement(slots, chosen);
-            foreach (int slot in popped) set.ElementAt(slot).WriteBulk(reply);
+            foreach (int slot in popped)
+            {
+                var m = set.ElementAt(slot);
+                m.WriteBulk(reply);
+                srem?.Add(m.ToArray());
+            }
             set.RemoveListpackSlots(popped);
         }
         else if (remaining * SpopMoveStrategyMul > count)
         {
-            for (long i = 0; i < count; i++) reply.WriteBulk(set.PopRandom(rng));
+            for (long i = 0; i < count; i++)
+            {
+                var m = set.PopRandom(rng);
+                reply.WriteBulk(m);
+                srem?.Add(m);
+            }
         }
         else
         {
@@ -297,11 +312,58 @@ public static class SetCommands
                 kept.Add(m, limits);
                 set.Remove(m);
             }
-            foreach (var m in set) m.WriteBulk(reply);
+            foreach (var m in set)
+            {
+                m.WriteBulk(reply);
+                srem?.Add(m.ToArray());
+            }
             set.TakeContentOf(kept!);
         }
         db.ValueEdited(idx, before);
         if (count > 1) ctx.AddDirty(count - 1);
+        if (srem is not null)
+        {
+            srem.Flush();
+            ctx.PreventPropagation();
+        }
+    }
+
+    private static readonly byte[] SremName = "SREM"u8.ToArray();
+
+    /// <summary>Collects popped members into SREM effects of at most 1024 members each, as Valkey does.</summary>
+    private sealed class SremBatch
+    {
+        private const int MaxMembers = 1024;
+        private readonly CommandContext _ctx;
+        private readonly byte[] _key;
+        private readonly List<byte[]> _argv = new();
+
+        public SremBatch(CommandContext ctx)
+        {
+            _ctx = ctx;
+            _key = ctx.Args.ToArray(1);
+            Reset();
+        }
+
+        private void Reset()
+        {
+            _argv.Clear();
+            _argv.Add(SremName);
+            _argv.Add(_key);
+        }
+
+        public void Add(byte[] member)
+        {
+            _argv.Add(member);
+            if (_argv.Count == 2 + MaxMembers) Flush();
+        }
+
+        public void Flush()
+        {
+            if (_argv.Count == 2) return;
+            _ctx.AlsoPropagate(_argv.ToArray());
+            Reset();
+        }
     }
 
     /// <summary>Chooses <paramref name="k"/> of the slots uniformly, keeping their order (selection sampling).</summary>

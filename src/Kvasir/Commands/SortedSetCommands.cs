@@ -43,6 +43,9 @@ public static class SortedSetCommands
         t.Bind("zscan", ZScan);
     }
 
+    private static readonly byte[] ZPopMinName = "ZPOPMIN"u8.ToArray();
+    private static readonly byte[] ZPopMaxName = "ZPOPMAX"u8.ToArray();
+
     // ----- lookups and shared replies -----
 
     /// <summary>Looks a sorted set up for reading. Returns false after replying WRONGTYPE; null when missing.</summary>
@@ -168,7 +171,7 @@ public static class SortedSetCommands
                 ReplyAdd(ctx, incr, ch, processed, score, added, updated);
                 return;
             }
-            zset = SortedSetValue.Create(elements, longest, cfg.ZsetMaxListpackEntries, cfg.ZsetMaxListpackValue);
+            zset = SortedSetValue.Create(elements, longest, cfg.ZsetMaxListpackEntries, cfg.ZsetMaxListpackValue, args[1]);
             created = true;
         }
         else
@@ -199,6 +202,10 @@ public static class SortedSetCommands
         else if (added + updated > 0)
         {
             db.ValueEdited(idx, before);
+        }
+        else
+        {
+            db.ValueResized(idx, before); // an up-front conversion may have happened without a change
         }
         if (added + updated > 1) ctx.AddDirty(added + updated - 1);
         if (nanError)
@@ -747,6 +754,9 @@ public static class SortedSetCommands
         }
         if (max) zset.RemoveRange(length - n, length - 1);
         else zset.RemoveRange(0, n - 1);
+        // ZMPOP replicates as the ZPOPMIN/ZPOPMAX with COUNT that it amounted to.
+        if (emitKey && ctx.Propagating)
+            ctx.PropagateAs(max ? ZPopMaxName : ZPopMinName, ctx.Args.ToArray(keyIdx), NumberFormat.LongToBytes(n));
         AfterRemoval(db, idx, zset, before);
         if (n > 1) ctx.AddDirty(n - 1); // one change per popped element, as Valkey counts
     }

@@ -79,6 +79,9 @@ public static class TransactionCommands
         var execCommand = ctx.Command;
         int count = queue?.Count ?? 0;
         ctx.Reply.WriteArray(count);
+        // CLIENT LIST argv-mem during EXEC describes EXEC's own arguments, not the queued command's.
+        client.ExecArgvMemory = 0;
+        for (int i = 0; i < execArgs.Count; i++) client.ExecArgvMemory += execArgs[i].Length;
         if (queue is not null)
         {
             var args = new CommandArgs();
@@ -96,6 +99,7 @@ public static class TransactionCommands
             }
         }
         ctx.ResetForCommand(execArgs, execCommand);
+        client.ExecArgvMemory = -1;
         DiscardTransaction(ctx);
     }
 

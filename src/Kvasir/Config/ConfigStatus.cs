@@ -32,6 +32,8 @@ public static class ConfigStatus
         ["save"] = "save points: SHUTDOWN and FLUSHALL save when any is set (no periodic BGSAVE yet)",
         ["rdbcompression"] = "LZF compression of strings in RDB files",
         ["rdbchecksum"] = "CRC-64 written and verified in RDB files",
+        ["shutdown-on-sigint"] = "final save on SIGINT: save, nosave, force (now: no replicas to wait for)",
+        ["shutdown-on-sigterm"] = "final save on SIGTERM: save, nosave, force (now: no replicas to wait for)",
         ["daemonize"] = "runs detached (re-executes itself in a new session)",
         ["pidfile"] = "written at startup, removed at exit",
         ["logfile"] = "log destination",

@@ -115,31 +115,7 @@ public static class ConfigValues
     /// (Valkey's sdscatrepr): always in double quotes, \\ \" \n \r \t \a \b escaped, other
     /// non-printable bytes (including every byte of a multi-byte UTF-8 character) as \xHH.
     /// </summary>
-    public static string Repr(string value)
-    {
-        var bytes = Encoding.UTF8.GetBytes(value);
-        var sb = new StringBuilder(bytes.Length + 2);
-        sb.Append('"');
-        foreach (byte b in bytes)
-        {
-            switch (b)
-            {
-                case (byte)'\\': sb.Append("\\\\"); break;
-                case (byte)'"': sb.Append("\\\""); break;
-                case (byte)'\n': sb.Append("\\n"); break;
-                case (byte)'\r': sb.Append("\\r"); break;
-                case (byte)'\t': sb.Append("\\t"); break;
-                case 7: sb.Append("\\a"); break;
-                case 8: sb.Append("\\b"); break;
-                default:
-                    if (b >= 32 && b < 127) sb.Append((char)b);
-                    else sb.Append("\\x").Append(b.ToString("x2", CultureInfo.InvariantCulture));
-                    break;
-            }
-        }
-        sb.Append('"');
-        return sb.ToString();
-    }
+    public static string Repr(string value) => Protocol.Repr.Quote(value);
 
     /// <summary>Splits a config-file line into arguments with Valkey's quoting rules (sdssplitargs);
     /// null when the quotes are unbalanced.</summary>

@@ -30,16 +30,19 @@ public sealed class Connection : IClientTransport
     private readonly CommandContext _ctx;
     private readonly RespParser _parser = new();
     private readonly List<CommandArgs> _batch = new();
-    private readonly ReplyWriter _sending = new();
+    // Holds a buffer only while a send is in flight: an idle connection keeps one reply buffer, not two.
+    private readonly ReplyWriter _sending = ReplyWriter.CreateEmpty();
     private readonly SemaphoreSlim _resume = new(0);
 
-    private byte[] _in = new byte[InitialBufferSize];
+    private byte[] _in = Array.Empty<byte>();
+    private bool _pooledInput;
     private int _start, _end;
 
     private int _sendState;     // 1 while a send is in progress
     private int _pushPending;   // output arrived while someone else was sending
     private int _flushScheduled;
     private Task _inflightSend = Task.CompletedTask;
+    private int _unsentBytes;   // part of the in-flight send not yet accepted by the socket
     private volatile bool _closed;
 
     public Connection(KvasirServer server, Socket socket, bool unix)
@@ -76,8 +79,8 @@ public sealed class Connection : IClientTransport
             var addr = ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address;
             if (addr.AddressFamily == AddressFamily.InterNetworkV6)
             {
-                addr.ScopeId = 0;
-                return $"[{addr}]:{ip.Port}";
+                // inet_ntop does not print a scope id: format the bare address bytes.
+                return $"[{new IPAddress(addr.GetAddressBytes())}]:{ip.Port}";
             }
             return $"{addr}:{ip.Port}";
         }
@@ -102,6 +105,13 @@ public sealed class Connection : IClientTransport
         {
             while (!_closed)
             {
+                if (_start == _end && !_parser.InCommand)
+                {
+                    // Nothing pending: hand the buffer back while waiting for the next request, so an
+                    // idle connection holds no input memory (Valkey reads into a shared buffer).
+                    ReleaseInputBuffer();
+                    await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
+                }
                 if (!EnsureReceiveSpace()) break;
                 int n = await _socket.ReceiveAsync(_in.AsMemory(_end), SocketFlags.None);
                 if (n <= 0) break;
@@ -110,6 +120,7 @@ public sealed class Connection : IClientTransport
                 _client.LastInteractionMs = Environment.TickCount64;
                 Interlocked.Add(ref _server.Stats.NetInputBytes, n);
                 Interlocked.Increment(ref _server.Stats.TotalReadsProcessed);
+                if (QueryBufferLimitReached()) break;
                 if (!await ProcessInputAsync()) break;
             }
         }
@@ -127,21 +138,14 @@ public sealed class Connection : IClientTransport
         if (_start == _end && !_parser.InCommand)
         {
             _start = _end = 0;
-            if (_in.Length > 4 * InitialBufferSize)
+            if (_in.Length == 0)
             {
-                _in = new byte[InitialBufferSize];
+                _in = System.Buffers.ArrayPool<byte>.Shared.Rent(InitialBufferSize);
+                _pooledInput = true;
                 _client.QueryBufferCapacity = _in.Length;
             }
         }
         long pending = _end - _start;
-        long queryMemory = pending + _client.MultiMemory;
-        bool unauthenticated = !_client.Authenticated && _server.AuthRequired;
-        if (queryMemory > _server.Config.ClientQueryBufferLimit || (unauthenticated && queryMemory > UnauthenticatedQueryBufferLimit))
-        {
-            _server.Log.Warning($"Closing client that reached max query buffer length: id={_client.Id} addr={_client.RemoteAddress} (qbuf initial bytes: {QueryPreview()})");
-            lock (_server.DataLock) _server.Stats.ClientQueryBufferLimitDisconnections++;
-            return false;
-        }
         long needed = Math.Max(_parser.BytesNeeded, pending + 1);
         bool fits = _start + needed <= _in.Length;
         if (fits && _end < _in.Length) return true;
@@ -165,10 +169,38 @@ public sealed class Connection : IClientTransport
         return true;
     }
 
+    private void ReleaseInputBuffer()
+    {
+        _start = _end = 0;
+        if (_pooledInput) System.Buffers.ArrayPool<byte>.Shared.Return(_in);
+        _pooledInput = false;
+        _in = Array.Empty<byte>();
+        _client.QueryBufferCapacity = 0;
+    }
+
+    /// <summary>
+    /// Checked after every read, before parsing, as Valkey does: unprocessed input plus queued MULTI
+    /// commands above client-query-buffer-limit (1 MB before authentication) closes the connection
+    /// without a reply, even when the input holds complete commands.
+    /// </summary>
+    private bool QueryBufferLimitReached()
+    {
+        // Arguments already parsed out of an incomplete command no longer count, as in Valkey, whose
+        // query buffer only keeps the unparsed bytes (so one huge MSET is limited per argument).
+        int unparsedFrom = _parser.InCommand ? _parser.ScanPosition : _start;
+        long queryMemory = (_end - unparsedFrom) + _client.MultiMemory;
+        bool unauthenticated = !_client.Authenticated && _server.AuthRequired;
+        if (queryMemory <= _server.Config.ClientQueryBufferLimit && !(unauthenticated && queryMemory > UnauthenticatedQueryBufferLimit))
+            return false;
+        _server.Log.Warning($"Closing client that reached max query buffer length: id={_client.Id} addr={_client.RemoteAddress} (qbuf initial bytes: {QueryPreview()})");
+        lock (_server.DataLock) _server.Stats.ClientQueryBufferLimitDisconnections++;
+        return true;
+    }
+
     private string QueryPreview()
     {
         var sb = new System.Text.StringBuilder("\"");
-        Dispatcher.AppendRepr(sb, _in.AsSpan(_start, Math.Min(64, _end - _start)));
+        Repr.Append(sb, _in.AsSpan(_start, Math.Min(64, _end - _start)));
         return sb.Append('"').ToString();
     }
 
@@ -180,6 +212,12 @@ public sealed class Connection : IClientTransport
         int delta = _start;
         _parser.Shift(delta);
         if (_batch.Count > 0 && _parser.InCommand) _batch[0].Rebase(target, delta);
+        if (target != _in && _pooledInput)
+        {
+            // Grown past the pooled size: the new buffer is a plain array.
+            System.Buffers.ArrayPool<byte>.Shared.Return(_in);
+            _pooledInput = false;
+        }
         _in = target;
         _start = 0;
         _end = len;
@@ -231,9 +269,10 @@ public sealed class Connection : IClientTransport
                 bool attack = false;
                 lock (_server.DataLock)
                 {
-                    _server.UpdateClock();
                     for (; next < count; next++)
                     {
+                        // Valkey takes a new time snapshot for every command, pipelined or not.
+                        _server.UpdateClock();
                         // Killed (CLIENT KILL, timeout) or told to close: nothing more runs.
                         if (_client.Has(ClientFlags.CloseAfterReply) || _client.Has(ClientFlags.CloseAsap)) break;
                         var slot = _parser.InCommand && next == 0 ? _batch[count] : _batch[next];
@@ -247,6 +286,7 @@ public sealed class Connection : IClientTransport
                             suspended = true;
                             break;
                         }
+                        if (_client.Reply.Length > StaticReplyBuffer && OutputLimitReached()) break;
                     }
                     if (!suspended && !attack && protocolError is not null && !_client.Has(ClientFlags.CloseAsap) && !_client.Has(ClientFlags.CloseAfterReply))
                     {
@@ -316,11 +356,13 @@ public sealed class Connection : IClientTransport
             try
             {
                 var data = _sending.WrittenMemory;
+                Volatile.Write(ref _unsentBytes, data.Length);
                 while (data.Length > 0)
                 {
                     int sent = await _socket.SendAsync(data, SocketFlags.None);
                     if (sent <= 0) break;
                     data = data.Slice(sent);
+                    Volatile.Write(ref _unsentBytes, data.Length);
                     _client.NetOutputBytes += sent;
                     Interlocked.Add(ref _server.Stats.NetOutputBytes, sent);
                     Interlocked.Increment(ref _server.Stats.TotalWritesProcessed);
@@ -330,7 +372,8 @@ public sealed class Connection : IClientTransport
             {
                 _closed = true;
             }
-            _sending.ResetAfterFlush();
+            _sending.Release();
+            Volatile.Write(ref _unsentBytes, 0);
             Interlocked.Exchange(ref _sendState, 0);
             if (_closed || Interlocked.CompareExchange(ref _pushPending, 0, 0) == 0) return;
             bool again;
@@ -359,9 +402,52 @@ public sealed class Connection : IClientTransport
         }
     }
 
+    /// <summary>Replies up to this size count as Valkey's static per-client buffer, outside output limits.</summary>
+    private const int StaticReplyBuffer = 16 * 1024;
+
+    /// <summary>
+    /// Under the data lock: client-output-buffer-limit for this client's class (normal, replica,
+    /// pubsub; a primary counts as normal). The hard limit closes at once, the soft one when exceeded
+    /// for longer than its seconds. The pending output is dropped, as Valkey's freeClientAsync.
+    /// </summary>
+    private bool OutputLimitReached()
+    {
+        if (_client.Has(ClientFlags.CloseAsap)) return false;
+        int cls = _client.Has(ClientFlags.Replica) && !_client.Has(ClientFlags.Monitor) ? 1
+                : _client.Has(ClientFlags.PubSub) ? 2 : 0;
+        var limit = _server.Config.ClientOutputBufferLimits[cls];
+        long used = Math.Max(0, _client.Reply.Length - StaticReplyBuffer) + Math.Max(0, Volatile.Read(ref _unsentBytes));
+        bool hard = limit.HardBytes > 0 && used >= limit.HardBytes;
+        bool soft = limit.SoftBytes > 0 && used >= limit.SoftBytes;
+        if (soft)
+        {
+            long now = Environment.TickCount64;
+            if (_client.OutputSoftLimitSinceMs == 0)
+            {
+                _client.OutputSoftLimitSinceMs = now;
+                soft = false;
+            }
+            else if ((now - _client.OutputSoftLimitSinceMs) / 1000 <= limit.SoftSeconds)
+            {
+                soft = false;
+            }
+        }
+        else
+        {
+            _client.OutputSoftLimitSinceMs = 0;
+        }
+        if (!hard && !soft) return false;
+        _server.Log.Warning($"Client id={_client.Id} addr={_client.RemoteAddress} scheduled to be closed ASAP for overcoming of output buffer limits.");
+        _server.Stats.ClientOutputBufferLimitDisconnections++;
+        _client.Reply.Clear();
+        Close();
+        return true;
+    }
+
     /// <summary>Someone else wrote into this client's reply buffer (under the data lock).</summary>
     public void OutputAvailable()
     {
+        if (_client.Reply.Length > StaticReplyBuffer && OutputLimitReached()) return;
         Interlocked.Exchange(ref _pushPending, 1);
         if (Volatile.Read(ref _sendState) != 0) return;
         if (Interlocked.CompareExchange(ref _flushScheduled, 1, 0) != 0) return;
@@ -399,5 +485,6 @@ public sealed class Connection : IClientTransport
             _server.ClientClosed(_client);
         }
         try { _socket.Dispose(); } catch (ObjectDisposedException) { }
+        ReleaseInputBuffer();
     }
 }

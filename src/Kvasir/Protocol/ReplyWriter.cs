@@ -18,6 +18,11 @@ public sealed class ReplyWriter
 
     public ReplyWriter() => _buf = ArrayPool<byte>.Shared.Rent(InitialSize);
 
+    /// <summary>A writer that takes its buffer from the pool only when first written to (or swapped with).</summary>
+    public static ReplyWriter CreateEmpty() => new(Array.Empty<byte>());
+
+    private ReplyWriter(byte[] buffer) => _buf = buffer;
+
     /// <summary>2 or 3, set by HELLO.</summary>
     public int Protocol { get; set; } = 2;
 
@@ -70,7 +75,7 @@ public sealed class ReplyWriter
 
     private void Grow(int n)
     {
-        int size = Math.Max(_buf.Length * 2, _len + n);
+        int size = Math.Max(Math.Max(_buf.Length * 2, _len + n), InitialSize);
         var next = ArrayPool<byte>.Shared.Rent(size);
         _buf.AsSpan(0, _len).CopyTo(next);
         if (_buf.Length > 0) ArrayPool<byte>.Shared.Return(_buf);

@@ -33,6 +33,9 @@ public sealed class RespParser
 
     public bool InCommand => _inCommand;
 
+    /// <summary>While a command is incomplete: where its unparsed part starts (after its complete arguments).</summary>
+    public int ScanPosition => _scan;
+
     /// <summary>The buffer's content moved left by <paramref name="delta"/> bytes.</summary>
     public void Shift(int delta)
     {

@@ -176,10 +176,12 @@ public sealed partial class HashValue : KeyedObject, IDataValue, IKeyEmbeddingVa
     /// HSET's many-pairs write: the same result as <see cref="Set"/> pair by pair, but a packed hash
     /// is rebuilt in a scratch buffer and allocated once, not once per pair. Returns the new fields.
     /// </summary>
-    public int SetPairs(Protocol.CommandArgs args, int first, long maxEntries, long maxValue)
+    /// <paramref name="key"/>, for a hash that is still empty, is written as its key right away so that
+    /// storing it under that key does not copy the array again.
+    public int SetPairs(Protocol.CommandArgs args, int first, long maxEntries, long maxValue, ReadOnlySpan<byte> key = default)
     {
         int created = 0;
-        if (_data is not byte[] lp || args.Count - first == 2)
+        if (_data is not byte[] lp || (args.Count - first == 2 && lp.Length > 0))
         {
             for (int i = first; i + 1 < args.Count; i += 2)
                 if (Set(args[i], args[i + 1], maxEntries, maxValue)) created++;
@@ -193,14 +195,14 @@ public sealed partial class HashValue : KeyedObject, IDataValue, IKeyEmbeddingVa
                 return SetPairs(args, first, maxEntries, maxValue);
             }
         }
-        long capacity = lp.Length + 1;
+        long capacity = lp.Length + PackedEntries.EntrySize(key.Length);
         for (int i = first; i < args.Count; i++) capacity += PackedEntries.EntrySize(args[i].Length);
         var buf = System.Buffers.ArrayPool<byte>.Shared.Rent((int)Math.Min(capacity, Array.MaxLength));
         try
         {
             lp.CopyTo(buf, 0);
             int len = lp.Length;
-            if (len == 0) buf[len++] = 0; // the (empty) key entry
+            if (len == 0) len = PackedEntries.WriteEntry(buf, key);
             for (int i = first; i + 1 < args.Count; i += 2)
             {
                 var field = args[i];

@@ -33,6 +33,18 @@ public sealed class RawString : IDataValue
         data.CopyTo(_buffer.AsSpan(Length - data.Length));
     }
 
+    /// <summary>Sets the length: shorter truncates (clearing the dropped bytes so a later growth still zero-pads), longer zero-pads.</summary>
+    public void SetLength(int length)
+    {
+        if (length >= Length)
+        {
+            EnsureLength(length);
+            return;
+        }
+        _buffer.AsSpan(length, Length - length).Clear();
+        Length = length;
+    }
+
     /// <summary>Grows the string to <paramref name="length"/> bytes, zero-padding (SETRANGE/SETBIT semantics).</summary>
     public void EnsureLength(long length)
     {

@@ -57,7 +57,7 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
     {
         if (_data is SkipSet s)
         {
-            s.Key = key.ToArray();
+            if (!s.Key.AsSpan().SequenceEqual(key)) s.Key = key.ToArray();
             return this;
         }
         var lp = (byte[])_data;
@@ -74,10 +74,18 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
     private static int EntriesStart(byte[] lp) => lp.Length == 0 ? 0 : PackedEntries.Skip(lp, 0);
 
     /// <summary>Valkey's zsetTypeCreate: starts as a skiplist when the first write is already too big.</summary>
-    public static SortedSetValue Create(long sizeHint, long longestMember, long maxEntries, long maxValue)
+    /// <paramref name="key"/>, when given, is the key it will be stored under (embedded now, so storing
+    /// it does not copy the array again).
+    public static SortedSetValue Create(long sizeHint, long longestMember, long maxEntries, long maxValue, ReadOnlySpan<byte> key = default)
     {
         var z = new SortedSetValue();
-        if (sizeHint > maxEntries || longestMember > maxValue) z._data = new SkipSet((int)Math.Min(sizeHint, 1 << 20));
+        if (sizeHint > maxEntries || longestMember > maxValue) z._data = new SkipSet((int)Math.Min(sizeHint, 1 << 20)) { Key = key.ToArray() };
+        else if (!key.IsEmpty)
+        {
+            var lp = new byte[PackedEntries.EntrySize(key.Length)];
+            PackedEntries.WriteEntry(lp, key);
+            z._data = lp;
+        }
         return z;
     }
 

@@ -61,7 +61,7 @@ public sealed class ConfigCommandTests
     {
         await using var server = await TestServer.StartAsync();
         await using var c = await server.ConnectAsync();
-        lock (server.Server.DataLock) server.Server.Clients.All.Single().Reply.Protocol = 3;
+        await c.CallAsync("HELLO", "3");
         await c.SendAsync("CONFIG", "GET", "port");
         Assert.Equal("%1\r\n$4\r\nport\r\n$1\r\n0\r\n", await c.ReadRawAsync(21));
     }

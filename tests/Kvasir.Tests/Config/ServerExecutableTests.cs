@@ -6,7 +6,12 @@ using Kvasir.Tests.Infrastructure;
 
 namespace Kvasir.Tests.Config;
 
+/// <summary>Runs alone, after the parallel tests: child processes waiting on a starved test thread would linger.</summary>
+[CollectionDefinition(DisableParallelization = true)]
+public sealed class ServerExecutableCollection;
+
 /// <summary>The real kvasir-server executable: exit codes, stderr, log lines, pid file, SIGTERM.</summary>
+[Collection(nameof(ServerExecutableCollection))]
 public sealed class ServerExecutableTests
 {
     /// <summary>The server built next to this test assembly's configuration (the test project builds it).</summary>
@@ -72,15 +77,20 @@ public sealed class ServerExecutableTests
         string conf = Path.Combine(dir, "kvasir.conf");
         int port = FreePort();
         File.WriteAllText(conf, $"port {port}\nbind 127.0.0.1\n");
-        var psi = new ProcessStartInfo(ServerPath()) { RedirectStandardOutput = true, RedirectStandardError = true };
+        // In a session of its own (setsid execs in place, so the pid stays the server's): a signal
+        // meant for the server's process group can never reach the test host.
+        var psi = new ProcessStartInfo("setsid") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(ServerPath());
         foreach (var a in new[] { conf, "--pidfile", pidFile, "--logfile", logFile, "--save", "", "--always-show-logo", "yes" }) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        var stdout = p.StandardOutput.ReadToEndAsync();
         try
         {
-            var deadline = DateTime.UtcNow.AddSeconds(30);
+            var deadline = DateTime.UtcNow.AddSeconds(60);
             while (!(File.Exists(logFile) && File.ReadAllText(logFile).Contains("Ready to accept connections tcp")))
             {
-                Assert.False(p.HasExited, "server exited early: " + p.StandardError.ReadToEnd());
+                if (p.HasExited) Assert.Fail("server exited early: " + await stderr);
                 Assert.True(DateTime.UtcNow < deadline, "server did not become ready");
                 await Task.Delay(50);
             }
@@ -92,7 +102,7 @@ public sealed class ServerExecutableTests
             }
 
             Assert.Equal(0, kill(p.Id, 15));
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
             await p.WaitForExitAsync(cts.Token);
             Assert.Equal(0, p.ExitCode);
             Assert.False(File.Exists(pidFile));

@@ -214,6 +214,47 @@ public sealed class ConnectionLimitTests
     }
 
     [Fact]
+    public async Task QueryBufferLimitAppliesToACompleteCommandToo()
+    {
+        // Valkey checks after every read, before executing: a 1 MB value plus its header is over 1 MB.
+        await using var server = await TestServer.StartAsync(("client-query-buffer-limit", "1mb"));
+        await using var c = await server.ConnectAsync();
+        try { await c.SendAsync("SET", "k", new string('a', 1024 * 1024)); }
+        catch (IOException) { }
+        Assert.True(await c.IsClosedAsync(TimeSpan.FromSeconds(5)));
+        lock (server.Server.DataLock) Assert.Equal(1, server.Server.Stats.ClientQueryBufferLimitDisconnections);
+        await using var other = await server.ConnectAsync();
+        Assert.Null(await other.CallTextAsync("GET", "k"));
+    }
+
+    [Fact]
+    public async Task ArgumentsAlreadyParsedDoNotCountAgainstTheQueryBufferLimit()
+    {
+        // Valkey keeps only unparsed bytes in the query buffer: a command may exceed the limit in total.
+        await using var server = await TestServer.StartAsync(("client-query-buffer-limit", "1mb"));
+        await using var c = await server.ConnectAsync();
+        var chunk = new string('v', 600 * 1024);
+        await c.SendRawAsync("*5\r\n$4\r\nMSET\r\n$2\r\nk1\r\n");
+        await c.SendRawAsync($"${chunk.Length}\r\n{chunk}\r\n$2\r\nk2\r\n");
+        await Task.Delay(200);
+        await c.SendRawAsync($"${chunk.Length}\r\n{chunk}\r\n");
+        Assert.Equal("OK", (await c.ReadAsync()).Text);
+    }
+
+    [Fact]
+    public async Task OutputBufferHardLimitClosesTheClient()
+    {
+        await using var server = await TestServer.StartAsync(("client-output-buffer-limit", "normal 10 0 0"));
+        await using var c = await server.ConnectAsync();
+        Assert.Equal("OK", await c.CallTextAsync("SET", "big", new string('a', 100_000)));
+        // Small replies stay within the per-client static buffer and are never limited.
+        Assert.Null(await c.CallTextAsync("GET", "small"));
+        await c.SendAsync("GET", "big");
+        Assert.True(await c.IsClosedAsync(TimeSpan.FromSeconds(5)));
+        lock (server.Server.DataLock) Assert.Equal(1, server.Server.Stats.ClientOutputBufferLimitDisconnections);
+    }
+
+    [Fact]
     public async Task MaxClientsRefusesExtraConnections()
     {
         await using var server = await TestServer.StartAsync(("maxclients", "2"));

@@ -315,4 +315,21 @@ public sealed class HashTests : IClassFixture<SharedServerFixture>
         Assert.Equal("hashtable", await c.CallTextAsync("OBJECT", "ENCODING", "h3"));
         Assert.Equal("[hash-max-listpack-entries, 4]", (await c.CallAsync("CONFIG", "GET", "hash-max-listpack-entries")).ToString());
     }
+
+    [Fact]
+    public async Task HIncrByFloatReplicatesTheResultAsHSet()
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var replica = await ReplicationStream.AttachAsync(server);
+        await using var c = await server.ConnectAsync();
+        await c.CallAsync("HINCRBYFLOAT", "h", "f", "10.5");
+        await c.CallAsync("HINCRBYFLOAT", "h", "f", "0.1");
+        await c.CallAsync("HGET", "h", "f");
+        await c.CallAsync("HDEL", "h", "nope");
+        await c.CallAsync("HSET", "h", "a", "1", "b", "2");
+        Assert.Equal("SELECT 0", await ReplicationStream.NextAsync(replica));
+        Assert.Equal("HSET h f 10.5", await ReplicationStream.NextAsync(replica));
+        Assert.Equal("HSET h f 10.6", await ReplicationStream.NextAsync(replica));
+        Assert.Equal("HSET h a 1 b 2", await ReplicationStream.NextAsync(replica));
+    }
 }

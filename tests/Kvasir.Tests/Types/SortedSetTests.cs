@@ -438,4 +438,44 @@ public sealed class SortedSetTests : IClassFixture<SharedServerFixture>
         Assert.Equal(2, (await c.CallAsync("ZADD", "many", "1", "a", "1", "a", "1", "a", "1", "b")).Integer);
         Assert.Equal("skiplist", await c.CallTextAsync("OBJECT", "ENCODING", "many"));
     }
+
+    [Fact]
+    public async Task ZMPopReplicatesAsPopWithCount()
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var replica = await ReplicationStream.AttachAsync(server);
+        await using var c = await server.ConnectAsync();
+        await c.CallAsync("ZADD", "z", "1", "one", "2", "two", "3", "three");
+        await c.CallAsync("ZMPOP", "1", "z", "MIN");
+        await c.CallAsync("ZMPOP", "2", "none", "z", "MAX", "COUNT", "10");
+        await c.CallAsync("ZMPOP", "1", "z", "MAX");
+        await c.CallAsync("ZPOPMIN", "none");
+        await c.CallAsync("ZADD", "z", "1", "a");
+        Assert.Equal("SELECT 0", await ReplicationStream.NextAsync(replica));
+        Assert.Equal("ZADD z 1 one 2 two 3 three", await ReplicationStream.NextAsync(replica));
+        Assert.Equal("ZPOPMIN z 1", await ReplicationStream.NextAsync(replica));
+        Assert.Equal("ZPOPMAX z 2", await ReplicationStream.NextAsync(replica));
+        Assert.Equal("ZADD z 1 a", await ReplicationStream.NextAsync(replica));
+    }
+}
+
+/// <summary>Reads a server's replication stream the way a replica does (SYNC, then commands).</summary>
+internal static class ReplicationStream
+{
+    public static async Task<RespClient> AttachAsync(TestServer server)
+    {
+        var replica = await server.ConnectAsync();
+        await replica.SendRawAsync("SYNC\r\n");
+        string header = "";
+        while (!header.EndsWith('\n')) header += await replica.ReadRawAsync(1);
+        Assert.StartsWith("$", header);
+        await replica.ReadRawAsync(int.Parse(header[1..].Trim()));
+        return replica;
+    }
+
+    public static async Task<string> NextAsync(RespClient replica)
+    {
+        var value = await replica.ReadAsync();
+        return string.Join(' ', value.Items!.Select(i => i.Text));
+    }
 }
