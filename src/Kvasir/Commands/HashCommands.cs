@@ -268,32 +268,7 @@ public static class HashCommands
         var args = ctx.Args;
         if (args.Count >= 3)
         {
-            if (!NumberParser.TryParseLong(args[2], out long l))
-            {
-                ctx.NotInteger();
-                return;
-            }
-            if (l == long.MinValue)
-            {
-                ctx.Error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
-                return;
-            }
-            bool withValues = false;
-            if (args.Count > 4 || (args.Count == 4 && !args.Is(3, "WITHVALUES"u8)))
-            {
-                ctx.SyntaxError();
-                return;
-            }
-            if (args.Count == 4)
-            {
-                withValues = true;
-                if (l < -long.MaxValue / 2 || l > long.MaxValue / 2)
-                {
-                    ctx.Error("ERR value is out of range");
-                    return;
-                }
-            }
-            RandFieldWithCount(ctx, l, withValues);
+            if (ctx.TryGetRandomCount("WITHVALUES"u8, out long count, out bool withValues)) RandFieldWithCount(ctx, count, withValues);
             return;
         }
         if (!TryRead(ctx, out var hash)) return;

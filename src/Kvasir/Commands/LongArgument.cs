@@ -28,4 +28,31 @@ public static class LongArgument
     /// <summary>A non-negative integer; the error is "value is out of range, must be positive" unless a message is given.</summary>
     public static bool TryGetNonNegative(this CommandContext ctx, int index, string? message, out long value) =>
         TryGetInRange(ctx, index, 0, long.MaxValue, message ?? "value is out of range, must be positive", out value);
+
+    /// <summary>
+    /// The "count [WITHSCORES|WITHVALUES]" arguments of ZRANDMEMBER and HRANDFIELD (argument 2 on),
+    /// with Valkey's checks: the count within ±LONG_MAX, and within half that range when pairs are
+    /// returned (the reply then holds twice as many elements).
+    /// </summary>
+    public static bool TryGetRandomCount(this CommandContext ctx, ReadOnlySpan<byte> withKeyword, out long count, out bool withPairs)
+    {
+        withPairs = false;
+        if (!TryGetInRange(ctx, 2, -long.MaxValue, long.MaxValue, null, out count)) return false;
+        var args = ctx.Args;
+        if (args.Count > 4 || (args.Count == 4 && !args.Is(3, withKeyword)))
+        {
+            ctx.SyntaxError();
+            return false;
+        }
+        if (args.Count == 4)
+        {
+            withPairs = true;
+            if (count < -long.MaxValue / 2 || count > long.MaxValue / 2)
+            {
+                ctx.Error("ERR value is out of range");
+                return false;
+            }
+        }
+        return true;
+    }
 }

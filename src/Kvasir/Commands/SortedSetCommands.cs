@@ -805,32 +805,7 @@ public static class SortedSetCommands
         var args = ctx.Args;
         if (args.Count >= 3)
         {
-            if (!NumberParser.TryParseLong(args[2], out long l))
-            {
-                ctx.NotInteger();
-                return;
-            }
-            if (l == long.MinValue)
-            {
-                ctx.Error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
-                return;
-            }
-            bool withScores = false;
-            if (args.Count > 4 || (args.Count == 4 && !args.Is(3, "WITHSCORES"u8)))
-            {
-                ctx.SyntaxError();
-                return;
-            }
-            if (args.Count == 4)
-            {
-                withScores = true;
-                if (l < -long.MaxValue / 2 || l > long.MaxValue / 2)
-                {
-                    ctx.Error("ERR value is out of range");
-                    return;
-                }
-            }
-            RandMemberWithCount(ctx, l, withScores);
+            if (ctx.TryGetRandomCount("WITHSCORES"u8, out long count, out bool withScores)) RandMemberWithCount(ctx, count, withScores);
             return;
         }
         if (!TryRead(ctx, 1, out var zset)) return;
