@@ -30,6 +30,7 @@ public static class ConfigStatus
         ["dir"] = "working directory (chdir); where the RDB file is read and written",
         ["dbfilename"] = "RDB file loaded at startup, written by SAVE, SHUTDOWN and DEBUG RELOAD",
         ["save"] = "save points: background saves from the cron; SHUTDOWN and FLUSHALL save when any is set",
+        ["rdb-version"] = "RDB version SAVE/BGSAVE write: 11, or 10 for Redis 7.0 (Kvasir only, hidden)",
         ["rdb-key-save-delay"] = "microseconds per key slowing background saves (test knob)",
         ["rdbcompression"] = "LZF compression of strings in RDB files",
         ["rdbchecksum"] = "CRC-64 written and verified in RDB files",
