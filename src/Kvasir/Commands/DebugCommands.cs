@@ -214,11 +214,16 @@ public static class DebugCommands
         return 1;
     }
 
-    /// <summary>Bytes the value takes in an RDB file: exact for strings (integer and LZF encodings included); other types report their memory size until the RDB writer can measure a single value.</summary>
+    /// <summary>Bytes the value takes in an RDB file (rdbSavedObjectLen), integer and LZF encodings included.</summary>
     private static long SerializedLength(CommandContext ctx, Database db, int idx)
     {
         if (db.ObjectAt(idx) is IDebugInspectable inspectable) return inspectable.SerializedLength;
-        if (db.TypeAt(idx) != DataType.String) return db.ObjectAt(idx)?.MemoryUsage ?? 0;
+        if (db.TypeAt(idx) != DataType.String)
+        {
+            var value = db.ObjectAt(idx)!;
+            if (value is not Persistence.IElementSource) return value.MemoryUsage;
+            return Persistence.RdbWriter.SerializedLength(value, ctx.Server.Persistence.WriteOptions());
+        }
         var output = new Persistence.RdbOutput(Stream.Null, ctx.Server.Config.RdbCompression, checksum: false);
         output.WriteString(db.StringAt(idx));
         return output.Length;

@@ -1,16 +1,66 @@
 namespace Kvasir.Commands;
 
-/// <summary>
-/// SAVE, and DEBUG RELOAD's work (DEBUG dispatches to <see cref="DebugReload"/>). BGSAVE stays
-/// unbound until snapshots can be taken without blocking (docs/PERSISTENCE.md).
-/// </summary>
+/// <summary>SAVE, BGSAVE, and DEBUG RELOAD's work (DEBUG dispatches to <see cref="DebugReload"/>).</summary>
 public static class PersistenceCommands
 {
-    public static void Register(CommandTable t) => t.Bind("save", Save);
+    public static void Register(CommandTable t)
+    {
+        t.Bind("save", Save);
+        t.Bind("bgsave", BgSave);
+    }
 
     private static void Save(CommandContext ctx)
     {
-        if (ctx.Server.Persistence.SaveCommand()) ctx.Reply.WriteOk();
+        string? error = ctx.Server.Persistence.SaveCommand();
+        if (error is null) ctx.Reply.WriteOk();
+        else ctx.Error(error);
+    }
+
+    /// <summary>BGSAVE [SCHEDULE | CANCEL].</summary>
+    private static void BgSave(CommandContext ctx)
+    {
+        var p = ctx.Server.Persistence;
+        bool schedule = false;
+        if (ctx.ArgCount > 1)
+        {
+            if (ctx.ArgCount == 2 && ctx.Args.Is(1, "SCHEDULE"u8)) schedule = true;
+            else if (ctx.ArgCount == 2 && ctx.Args.Is(1, "CANCEL"u8))
+            {
+                if (p.BackgroundSaveInProgress)
+                {
+                    ctx.Server.Log.Notice("Background saving will be aborted due to user request");
+                    p.CancelBackgroundSave("cancelled by user request");
+                    ctx.Reply.WriteSimpleString("Background saving cancelled"u8);
+                }
+                else if (p.CancelScheduledBackgroundSave())
+                {
+                    ctx.Server.Log.Notice("Scheduled background saving will be cancelled due to user request");
+                    ctx.Reply.WriteSimpleString("Scheduled background saving cancelled"u8);
+                }
+                else ctx.Error("ERR Background saving is currently not in progress or scheduled");
+                return;
+            }
+            else
+            {
+                ctx.SyntaxError();
+                return;
+            }
+        }
+        if (p.BackgroundSaveInProgress)
+        {
+            ctx.Error("ERR Background save already in progress");
+            return;
+        }
+        // Inside MULTI/EXEC the save starts after the transaction, from the cron (Valkey's in_exec rule).
+        if (ctx.Client.Has(Clients.ClientFlags.Multi))
+        {
+            p.ScheduleBackgroundSave();
+            ctx.Server.Log.Notice(schedule ? "Background saving scheduled due to user request"
+                : "Background saving scheduled to run after transaction execution");
+            ctx.Reply.WriteSimpleString("Background saving scheduled"u8);
+            return;
+        }
+        if (p.StartBackgroundSave()) ctx.Reply.WriteSimpleString("Background saving started"u8);
         else ctx.Error("ERR");
     }
 

@@ -69,6 +69,8 @@ public sealed class Database
             if ((flags & LookupFlags.NoExpireDelete) == 0 && _ctx.ExpireDeletes) DeleteExpired(idx);
             idx = -1;
         }
+        // A write lookup precedes in-place edits of the value.
+        if (idx >= 0 && (flags & LookupFlags.Write) != 0) _ctx.BeforeKeyChange?.Invoke(this, hash);
         if ((flags & (LookupFlags.Write | LookupFlags.NoStats)) == 0)
         {
             if (idx >= 0) _ctx.KeyspaceHits++;
@@ -159,6 +161,7 @@ public sealed class Database
     public int SetString(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, bool keepTtl = false)
     {
         int hash = KeyHash.Hash(key);
+        _ctx.BeforeKeyChange?.Invoke(this, hash);
         int idx = _keys.Find(key, hash);
         // A logically expired key is gone: its TTL must not survive into the new value (SET KEEPTTL).
         if (idx >= 0 && IsVolatileAt(idx) && IsExpired(key) && _ctx.ExpireDeletes)
@@ -192,6 +195,7 @@ public sealed class Database
     /// <summary>Changes the value of an existing key to the string <paramref name="value"/>, keeping its TTL.</summary>
     public void SetStringAt(int idx, ReadOnlySpan<byte> value)
     {
+        _ctx.BeforeKeyChange?.Invoke(this, _keys.HashAt(idx));
         ReplaceWithString(idx, value, IsVolatileAt(idx));
         _ctx.Dirty++;
         _ctx.KeyModified?.Invoke(this, KeyAt(idx));
@@ -226,6 +230,7 @@ public sealed class Database
     public int AddObject(ReadOnlySpan<byte> key, IDataValue value)
     {
         int hash = KeyHash.Hash(key);
+        _ctx.BeforeKeyChange?.Invoke(this, hash);
         // A logically expired key that could not be reclaimed (expiry deletion suspended) may still
         // be in the table; never let it become a duplicate entry.
         int stale = _keys.Find(key, hash);
@@ -241,7 +246,9 @@ public sealed class Database
     /// <summary>Creates or overwrites a key with an object value; the TTL is removed unless <paramref name="keepTtl"/>.</summary>
     public int SetObject(ReadOnlySpan<byte> key, IDataValue value, bool keepTtl = false)
     {
-        int idx = _keys.Find(key);
+        int hash = KeyHash.Hash(key);
+        _ctx.BeforeKeyChange?.Invoke(this, hash);
+        int idx = _keys.Find(key, hash);
         if (idx >= 0 && IsVolatileAt(idx) && IsExpired(key) && _ctx.ExpireDeletes)
         {
             DeleteExpired(idx);
@@ -263,6 +270,7 @@ public sealed class Database
     /// <summary>Replaces the value of an existing key with an object, keeping its TTL.</summary>
     public void ReplaceObjectAt(int idx, IDataValue value)
     {
+        _ctx.BeforeKeyChange?.Invoke(this, _keys.HashAt(idx));
         ref object item = ref _keys.ItemAt(idx);
         if (item is byte[] blob)
         {
@@ -354,6 +362,7 @@ public sealed class Database
     /// <summary>Removes a key and returns its item without signalling (RENAME/MOVE keep the value alive).</summary>
     private object RemoveAt(int idx)
     {
+        _ctx.BeforeKeyChange?.Invoke(this, _keys.HashAt(idx));
         if (IsVolatileAt(idx)) RemoveExpireEntry(KeyAt(idx));
         long size = MemoryAt(idx) - 20;
         _valueBytes -= size;
@@ -448,6 +457,7 @@ public sealed class Database
 
     public void SetExpireAt(int idx, long whenMs)
     {
+        _ctx.BeforeKeyChange?.Invoke(this, _keys.HashAt(idx));
         var key = KeyAt(idx);
         int e = _expires.Find(key);
         if (e >= 0) _expires.ItemAt(e).WhenMs = whenMs;
@@ -466,6 +476,7 @@ public sealed class Database
     public bool RemoveExpireAt(int idx)
     {
         if (!IsVolatileAt(idx)) return false;
+        _ctx.BeforeKeyChange?.Invoke(this, _keys.HashAt(idx));
         RemoveExpireEntry(KeyAt(idx));
         SetVolatileAt(idx, false);
         _ctx.Dirty++;
@@ -577,6 +588,9 @@ public sealed class Database
     public int IndexLimit => _keys.IndexLimit;
 
     public bool IsOccupied(int idx) => _keys.IsOccupied(idx);
+
+    /// <summary>The stored hash of the key at <paramref name="idx"/> (snapshots group keys by it).</summary>
+    public int HashAt(int idx) => _keys.HashAt(idx);
 
     /// <summary>True when the key at <paramref name="idx"/> has expired (for iteration that must skip them).</summary>
     public bool IsExpiredAt(int idx) => IsVolatileAt(idx) && IsExpired(KeyAt(idx));

@@ -61,6 +61,13 @@ public sealed class KeyspaceContext
     /// which resets the dirty counter).</summary>
     public Action? FlushedAll;
 
+    /// <summary>
+    /// Set while a background snapshot runs: called under the data lock before a key (given by its
+    /// hash) is created, changed in place (a write lookup), given or stripped of a TTL, or removed,
+    /// so the snapshot can copy the key's part of the table out first (BGSAVE without fork).
+    /// </summary>
+    public Action<Database, int>? BeforeKeyChange;
+
     /// <summary>True while the executing client has CLIENT NO-TOUCH on: lookups do not update LRU/LFU.</summary>
     public bool NoTouch;
 

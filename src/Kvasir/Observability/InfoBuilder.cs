@@ -326,7 +326,7 @@ public static class InfoBuilder
         Field(sb, "rdb_last_bgsave_time_sec", st.Gauges.ContainsKey("rdb_last_bgsave_time_sec") ? st.Gauge("rdb_last_bgsave_time_sec") : -1);
         Field(sb, "rdb_current_bgsave_time_sec", st.Gauges.ContainsKey("rdb_current_bgsave_time_sec") ? st.Gauge("rdb_current_bgsave_time_sec") : -1);
         Field(sb, "rdb_saves", st.Gauge("rdb_saves"));
-        Field(sb, "rdb_last_cow_size", 0);
+        Field(sb, "rdb_last_cow_size", st.Gauge("rdb_last_cow_size"));
         Field(sb, "rdb_last_load_keys_expired", st.Gauge("rdb_last_load_keys_expired"));
         Field(sb, "rdb_last_load_keys_loaded", st.Gauge("rdb_last_load_keys_loaded"));
         Field(sb, "aof_enabled", aof ? 1 : 0);

@@ -17,9 +17,12 @@ public static class Lzf
     private const int MaxLiteral = 32;
     private const int MaxOffset = 1 << 13;
     private const int MaxMatch = 264;        // (7 + 255) + 2
-    private const int MaxHashLog = 14;
+    private const int HashLog = 16;
 
+    // One table per thread, never cleared: an entry is "position + base", and each call raises base
+    // past every position it stored, so older entries read as empty without a 256 KB clear per string.
     [ThreadStatic] private static int[]? t_table;
+    [ThreadStatic] private static int t_base;
 
     /// <summary>
     /// Compresses <paramref name="input"/> into <paramref name="output"/>. Returns the compressed
@@ -31,21 +34,23 @@ public static class Lzf
         int len = input.Length;
         if (len == 0 || output.Length < 2) return 0;
 
-        int hashLog = 8;
-        while (hashLog < MaxHashLog && (1 << hashLog) < len) hashLog++;
-        int tableSize = 1 << hashLog;
-        var table = t_table ??= new int[1 << MaxHashLog];
-        Array.Clear(table, 0, tableSize);
-        int shift = 24 - hashLog;
+        var table = t_table ??= new int[1 << HashLog];
+        if (t_base > int.MaxValue - len - 2)
+        {
+            Array.Clear(table);
+            t_base = 0;
+        }
+        int bias = t_base;          // entries at or below it belong to earlier calls
+        t_base += len + 1;
+        const int shift = 32 - HashLog;
 
         int ip = 0, op = 1, litPos = 0, lit = 0;
         int outLen = output.Length;
         while (ip < len - 2)
         {
-            int h = (int)(((uint)((input[ip] << 16) | (input[ip + 1] << 8) | input[ip + 2]) * 2654435761u) >> 8) >> shift;
-            h &= tableSize - 1;
-            int candidate = table[h] - 1;
-            table[h] = ip + 1;
+            int h = (int)(((uint)((input[ip] << 16) | (input[ip + 1] << 8) | input[ip + 2]) * 2654435761u) >> shift);
+            int candidate = table[h] - bias - 1;
+            table[h] = bias + ip + 1;
             int off = ip - candidate - 1;
             if (candidate >= 0 && off < MaxOffset &&
                 input[candidate] == input[ip] && input[candidate + 1] == input[ip + 1] && input[candidate + 2] == input[ip + 2])
@@ -74,8 +79,8 @@ public static class Lzf
                 int end = ip + l;
                 for (int p = ip + 1; p < end && p < len - 2; p++)
                 {
-                    int hp = (int)(((uint)((input[p] << 16) | (input[p + 1] << 8) | input[p + 2]) * 2654435761u) >> 8) >> shift;
-                    table[hp & (tableSize - 1)] = p + 1;
+                    int hp = (int)(((uint)((input[p] << 16) | (input[p + 1] << 8) | input[p + 2]) * 2654435761u) >> shift);
+                    table[hp] = bias + p + 1;
                 }
                 ip = end;
                 continue;

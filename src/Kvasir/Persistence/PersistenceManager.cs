@@ -6,9 +6,10 @@ using Kvasir.Observability;
 namespace Kvasir.Persistence;
 
 /// <summary>
-/// The server's RDB file: loading it at startup, SAVE, the save at SHUTDOWN and after FLUSHALL when
-/// save points are configured, DEBUG RELOAD. Saving is synchronous and runs under the data lock, as
-/// Valkey's SAVE does (BGSAVE without fork is designed in docs/PERSISTENCE.md). The file is written
+/// The server's RDB file: loading it at startup, SAVE, BGSAVE and the save points, the save at
+/// SHUTDOWN and after FLUSHALL when save points are configured, DEBUG RELOAD. SAVE is synchronous
+/// under the data lock, as Valkey's; BGSAVE writes a point-in-time image while commands go on
+/// (<see cref="BackgroundSave"/>, docs/PERSISTENCE.md). The file is written
 /// to a temporary name, flushed to disk and renamed over the old one, so a crash mid-save never
 /// leaves a truncated dump.
 /// </summary>
@@ -18,6 +19,15 @@ public sealed class PersistenceManager
     private long _saves;
     private long _lastLoadKeysLoaded;
     private long _lastLoadKeysExpired;
+    private BackgroundSave? _bgsave;
+    private bool _bgsaveScheduled;
+    private bool _lastBgsaveOk = true;
+    private long _lastBgsaveTryUnix;
+    private long _lastBgsaveSeconds = -1;
+    private long _lastCowBytes;
+
+    /// <summary>Seconds to wait after a failed background save before save points may try again.</summary>
+    private const int BgsaveRetryDelay = 5;
 
     public PersistenceManager(KvasirServer server)
     {
@@ -28,6 +38,14 @@ public sealed class PersistenceManager
         gauges["rdb_saves"] = () => Interlocked.Read(ref _saves);
         gauges["rdb_last_load_keys_loaded"] = () => Interlocked.Read(ref _lastLoadKeysLoaded);
         gauges["rdb_last_load_keys_expired"] = () => Interlocked.Read(ref _lastLoadKeysExpired);
+        gauges["rdb_bgsave_in_progress"] = () => _bgsave is null ? 0 : 1;
+        gauges["rdb_last_bgsave_failed"] = () => _lastBgsaveOk ? 0 : 1;
+        gauges["rdb_last_bgsave_time_sec"] = () => Interlocked.Read(ref _lastBgsaveSeconds);
+        gauges["rdb_current_bgsave_time_sec"] = () =>
+            _bgsave is { } b ? (long)Stopwatch.GetElapsedTime(b.StartedAt).TotalSeconds : -1;
+        // Bytes that writes had to serialize for a running save: the fork-less copy-on-write.
+        gauges["rdb_last_cow_size"] = () => Interlocked.Read(ref _lastCowBytes);
+        server.Tick += CronTick;
     }
 
     /// <summary>
@@ -215,11 +233,121 @@ public sealed class PersistenceManager
         return true;
     }
 
-    /// <summary>SAVE: counts the attempt (rdb_saves) and saves.</summary>
-    public bool SaveCommand()
+    /// <summary>True while a BGSAVE (or a save point's background save) is running.</summary>
+    public bool BackgroundSaveInProgress => _bgsave is not null;
+
+    /// <summary>SAVE: counts the attempt (rdb_saves) and saves. Returns null or the error reply.</summary>
+    public string? SaveCommand()
     {
+        if (_bgsave is not null) return "ERR Background save already in progress";
         Interlocked.Increment(ref _saves);
-        return Save();
+        return Save() ? null : "ERR";
+    }
+
+    // ----- background saves -----
+
+    /// <summary>
+    /// Valkey's rdbSaveBackground (caller holds the data lock): takes a point-in-time image and
+    /// writes it on a background thread while commands go on. False when one is already running.
+    /// </summary>
+    public bool StartBackgroundSave()
+    {
+        if (_bgsave is not null) return false;
+        Interlocked.Increment(ref _saves);
+        _lastBgsaveTryUnix = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        BackgroundSave save;
+        try
+        {
+            save = new BackgroundSave(_server, WriteOptions(), RdbPath);
+            save.Start();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _lastBgsaveOk = false;
+            Log.Warning($"Can't save in background: {Describe(e)}");
+            return false;
+        }
+        _bgsave = save;
+        _bgsaveScheduled = false;
+        Log.Notice($"Background saving started by pid {Environment.ProcessId}");
+        save.Completion.Task.ContinueWith(t => BackgroundSaveDone(save, t.Result), TaskScheduler.Default);
+        return true;
+    }
+
+    private void BackgroundSaveDone(BackgroundSave save, bool ok)
+    {
+        lock (_server.DataLock)
+        {
+            if (_bgsave != save) return;
+            _bgsave = null;
+            Interlocked.Exchange(ref _lastBgsaveSeconds, (long)Stopwatch.GetElapsedTime(save.StartedAt).TotalSeconds);
+            Interlocked.Exchange(ref _lastCowBytes, save.CopyOnWriteBytes);
+            if (ok)
+            {
+                Log.Notice("Background saving terminated with success");
+                // Changes made while the image was being written still count toward the next save.
+                var ks = _server.Keyspace;
+                ks.Dirty = Math.Max(0, ks.Dirty - save.DirtyAtStart);
+                _server.LastSaveUnix = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+                _lastBgsaveOk = true;
+            }
+            else if (save.Error is not null)
+            {
+                Log.Warning($"Write error saving DB on disk: {save.Error}");
+                Log.Warning("Background saving error");
+                _lastBgsaveOk = false;
+            }
+            else
+            {
+                // Stopped on purpose (BGSAVE CANCEL, FLUSHALL, shutdown): not a failure, as for Valkey's killed child.
+                Log.Warning($"Background saving terminated: {save.AbortReason}");
+            }
+        }
+    }
+
+    /// <summary>BGSAVE CANCEL and the paths that make a running save pointless (caller holds the data lock).</summary>
+    public bool CancelBackgroundSave(string reason)
+    {
+        if (_bgsave is null) return false;
+        _bgsave.Abort(reason);
+        return true;
+    }
+
+    /// <summary>BGSAVE SCHEDULE, or BGSAVE inside a transaction: the cron starts it.</summary>
+    public void ScheduleBackgroundSave() => _bgsaveScheduled = true;
+
+    /// <summary>Cancels a scheduled save; false when none was scheduled.</summary>
+    public bool CancelScheduledBackgroundSave()
+    {
+        if (!_bgsaveScheduled) return false;
+        _bgsaveScheduled = false;
+        return true;
+    }
+
+    /// <summary>Waits until the running background save ends (tests, SHUTDOWN paths outside the lock).</summary>
+    public Task<bool> BackgroundSaveCompletion => _bgsave?.Completion.Task ?? Task.FromResult(true);
+
+    /// <summary>serverCron's part: the save points, and a scheduled BGSAVE.</summary>
+    private void CronTick()
+    {
+        if (_server.IsShuttingDown) return;
+        lock (_server.DataLock)
+        {
+            if (_bgsave is not null) return;
+            long now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+            bool mayRetry = now - _lastBgsaveTryUnix > BgsaveRetryDelay || _lastBgsaveOk;
+            long dirty = _server.Keyspace.Dirty;
+            foreach (var (seconds, changes) in _server.Config.Save)
+            {
+                if (dirty >= changes && now - _server.LastSaveUnix > seconds && mayRetry)
+                {
+                    Log.Notice($"{changes} changes in {seconds} seconds. Saving...");
+                    StartBackgroundSave();
+                    return;
+                }
+            }
+            if (_bgsaveScheduled && mayRetry) StartBackgroundSave();
+        }
     }
 
     public RdbWriteOptions WriteOptions()
@@ -249,6 +377,11 @@ public sealed class PersistenceManager
     /// </summary>
     private bool ShutdownSave(bool explicitSave)
     {
+        if (_bgsave is not null)
+        {
+            Log.Warning("There is a child saving an .rdb. Killing it!");
+            CancelBackgroundSave("the server is shutting down");
+        }
         if (_server.Config.Save.Count == 0 && !explicitSave) return true;
         Log.Notice("Saving the final RDB snapshot before exiting.");
         return Save();
@@ -269,6 +402,7 @@ public sealed class PersistenceManager
     /// </summary>
     public string? Reload(bool save, bool flush, bool merge)
     {
+        CancelBackgroundSave("DEBUG RELOAD");
         if (save && !Save()) return "ERR";
         if (flush)
         {

@@ -61,13 +61,17 @@ public sealed class RdbWriter
     private readonly RdbOutput _out;
     private readonly RdbWriteOptions _options;
 
-    private RdbWriter(Stream stream, RdbWriteOptions options)
+    /// <summary>A writer of RDB records to <paramref name="output"/> (pieces of a snapshot, DUMP payloads).</summary>
+    public RdbWriter(RdbOutput output, RdbWriteOptions? options = null)
     {
+        options ??= new RdbWriteOptions();
         if (options.Version < RdbFormat.MinWriteVersion || options.Version > RdbFormat.Version)
             throw new ArgumentOutOfRangeException(nameof(options), $"RDB version {options.Version} cannot be written");
         _options = options;
-        _out = new RdbOutput(stream, options.Compress, options.Checksum);
+        _out = output;
     }
+
+    public RdbOutput Output => _out;
 
     /// <summary>Keys written (expired ones included: loaders drop them).</summary>
     public long KeysWritten { get; private set; }
@@ -75,14 +79,28 @@ public sealed class RdbWriter
     /// <summary>Writes a complete snapshot of <paramref name="databases"/>; returns the number of keys written.</summary>
     public static long Write(Stream stream, IReadOnlyList<Database> databases, RdbWriteOptions? options = null)
     {
-        var w = new RdbWriter(stream, options ?? new RdbWriteOptions());
+        options ??= new RdbWriteOptions();
+        var w = new RdbWriter(new RdbOutput(stream, options.Compress, options.Checksum), options);
         w.WriteHeader();
         for (int i = 0; i < databases.Count; i++) w.WriteDatabase(databases[i]);
-        w._out.WriteEnd();
+        w.WriteEnd();
         return w.KeysWritten;
     }
 
-    private void WriteHeader()
+    /// <summary>
+    /// Bytes the value takes in an RDB file, without its type byte and key (Valkey's
+    /// rdbSavedObjectLen, DEBUG OBJECT's serializedlength).
+    /// </summary>
+    public static long SerializedLength(IDataValue value, RdbWriteOptions? options = null)
+    {
+        options ??= new RdbWriteOptions();
+        var output = new RdbOutput(Stream.Null, options.Compress, checksum: false);
+        new RdbWriter(output, options).WriteValue(value);
+        return output.Length;
+    }
+
+    /// <summary>Magic, version, aux fields and function libraries.</summary>
+    public void WriteHeader()
     {
         _out.WriteRaw(Encoding.ASCII.GetBytes($"REDIS{_options.Version:D4}"));
         Aux("valkey-ver", _options.ServerVersion);
@@ -97,138 +115,125 @@ public sealed class RdbWriter
         }
     }
 
+    /// <summary>EOF, the checksum, and a flush.</summary>
+    public void WriteEnd() => _out.WriteEnd();
+
     private void Aux(string key, string value) => _out.WriteAux(Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes(value));
+
+    /// <summary>SELECTDB, and RESIZEDB with the given sizes when <paramref name="keys"/> is not negative.</summary>
+    public void WriteSelectDb(int index, long keys = -1, long expires = 0)
+    {
+        _out.WriteByte(RdbFormat.OpSelectDb);
+        _out.WriteLength((ulong)index);
+        if (keys < 0) return;
+        _out.WriteByte(RdbFormat.OpResizeDb);
+        _out.WriteLength((ulong)keys);
+        _out.WriteLength((ulong)expires);
+    }
 
     private void WriteDatabase(Database db)
     {
         if (db.Count == 0) return;
-        _out.WriteByte(RdbFormat.OpSelectDb);
-        _out.WriteLength((ulong)db.Index);
-        _out.WriteByte(RdbFormat.OpResizeDb);
-        _out.WriteLength((ulong)db.Count);
-        _out.WriteLength((ulong)db.ExpiresCount);
-        var ks = db.Context;
+        WriteSelectDb(db.Index, db.Count, db.ExpiresCount);
         int limit = db.IndexLimit;
         for (int idx = 0; idx < limit; idx++)
-        {
-            if (!db.IsOccupied(idx)) continue;
-            long expire = db.GetExpireAt(idx);
-            if (expire >= 0)
-            {
-                _out.WriteByte(RdbFormat.OpExpireTimeMs);
-                _out.WriteMillisecondTime(expire);
-            }
-            if (_options.SaveLruIdle)
-            {
-                _out.WriteByte(RdbFormat.OpIdle);
-                _out.WriteLength((ulong)KeyCommands.IdleSeconds(db.LruAt(idx), ks));
-            }
-            else if (_options.SaveLfuFrequency)
-            {
-                _out.WriteByte(RdbFormat.OpFreq);
-                _out.WriteByte((byte)Lfu.Decay(db.LruAt(idx), ks));
-            }
-            if (db.TypeAt(idx) == DataType.String)
-            {
-                _out.WriteByte((byte)RdbType.String);
-                _out.WriteString(db.KeyAt(idx));
-                _out.WriteString(db.StringAt(idx));
-            }
-            else
-            {
-                var value = db.ObjectAt(idx)!;
-                WriteObject(db.KeyAt(idx), value);
-            }
-            KeysWritten++;
-        }
+            if (db.IsOccupied(idx)) WriteKey(db, idx);
     }
 
-    private void WriteObject(ReadOnlySpan<byte> key, IDataValue value)
+    /// <summary>One key with its expire time, idle time or LFU counter, type and value (rdbSaveKeyValuePair).</summary>
+    public void WriteKey(Database db, int idx)
     {
-        if (value is not IElementSource source)
-            throw new NotSupportedException($"{Encoding.ASCII.GetString(DataTypeNames.TypeName(value.Type))} values cannot be saved yet");
-        switch (value.Type)
+        var ks = db.Context;
+        long expire = db.GetExpireAt(idx);
+        if (expire >= 0)
         {
-            case DataType.List:
-                _out.WriteByte((byte)RdbType.ListQuicklist2);
-                _out.WriteString(key);
-                WriteList(source);
-                break;
-            case DataType.Set:
-                WriteSet(key, source, value.Encoding);
-                break;
-            case DataType.ZSet:
-                if (value.Encoding == ValueEncoding.Listpack)
-                {
-                    _out.WriteByte((byte)RdbType.ZSetListpack);
-                    _out.WriteString(key);
-                    var lp = new PackingVisitor();
-                    source.VisitElements(lp);
-                    _out.WriteString(lp.Builder.Finish());
-                }
-                else
-                {
-                    _out.WriteByte((byte)RdbType.ZSet2);
-                    _out.WriteString(key);
-                    _out.WriteLength((ulong)source.ElementCount);
-                    var v = new StreamingVisitor(_out);
-                    source.VisitElements(v);
-                    v.Check(source.ElementCount);
-                }
-                break;
-            case DataType.Hash:
-                if (value.Encoding == ValueEncoding.Listpack)
-                {
-                    _out.WriteByte((byte)RdbType.HashListpack);
-                    _out.WriteString(key);
-                    var lp = new PackingVisitor();
-                    source.VisitElements(lp);
-                    _out.WriteString(lp.Builder.Finish());
-                }
-                else
-                {
-                    _out.WriteByte((byte)RdbType.Hash);
-                    _out.WriteString(key);
-                    _out.WriteLength((ulong)source.ElementCount);
-                    var v = new StreamingVisitor(_out);
-                    source.VisitElements(v);
-                    v.Check(source.ElementCount);
-                }
-                break;
-            default:
-                throw new NotSupportedException($"{Encoding.ASCII.GetString(DataTypeNames.TypeName(value.Type))} values cannot be saved yet");
+            _out.WriteByte(RdbFormat.OpExpireTimeMs);
+            _out.WriteMillisecondTime(expire);
         }
+        if (_options.SaveLruIdle)
+        {
+            _out.WriteByte(RdbFormat.OpIdle);
+            _out.WriteLength((ulong)KeyCommands.IdleSeconds(db.LruAt(idx), ks));
+        }
+        else if (_options.SaveLfuFrequency)
+        {
+            _out.WriteByte(RdbFormat.OpFreq);
+            _out.WriteByte((byte)Lfu.Decay(db.LruAt(idx), ks));
+        }
+        if (db.TypeAt(idx) == DataType.String)
+        {
+            _out.WriteByte((byte)RdbType.String);
+            _out.WriteString(db.KeyAt(idx));
+            _out.WriteString(db.StringAt(idx));
+        }
+        else
+        {
+            var value = db.ObjectAt(idx)!;
+            _out.WriteByte((byte)TypeOf(value));
+            _out.WriteString(db.KeyAt(idx));
+            WriteValue(value);
+        }
+        KeysWritten++;
     }
 
-    private void WriteSet(ReadOnlySpan<byte> key, IElementSource source, ValueEncoding encoding)
+    /// <summary>The RDB type a value is written as (rdbSaveObjectType), given its current encoding.</summary>
+    public RdbType TypeOf(IDataValue value) => value.Type switch
     {
-        if (encoding == ValueEncoding.Intset)
+        DataType.String => RdbType.String,
+        DataType.List => RdbType.ListQuicklist2,
+        DataType.Set => value.Encoding switch
         {
-            var ints = new IntegerCollector();
-            source.VisitElements(ints);
-            if (ints.AllIntegers)
-            {
-                _out.WriteByte((byte)RdbType.SetIntset);
-                _out.WriteString(key);
-                _out.WriteString(IntsetBlob.Build(ints.SortedDistinct()));
-                return;
-            }
-        }
-        else if (encoding == ValueEncoding.Listpack && _options.Version >= 11)
+            ValueEncoding.Intset => RdbType.SetIntset,
+            ValueEncoding.Listpack when _options.Version >= 11 => RdbType.SetListpack,
+            _ => RdbType.Set,
+        },
+        DataType.ZSet => value.Encoding == ValueEncoding.Listpack ? RdbType.ZSetListpack : RdbType.ZSet2,
+        DataType.Hash => value.Encoding == ValueEncoding.Listpack ? RdbType.HashListpack : RdbType.Hash,
+        _ => throw new NotSupportedException($"{Encoding.ASCII.GetString(DataTypeNames.TypeName(value.Type))} values cannot be saved yet"),
+    };
+
+    /// <summary>The value itself in the layout of <see cref="TypeOf"/> (rdbSaveObject).</summary>
+    public void WriteValue(IDataValue value)
+    {
+        var type = TypeOf(value);
+        if (value is RawString raw)
         {
-            _out.WriteByte((byte)RdbType.SetListpack);
-            _out.WriteString(key);
-            var lp = new PackingVisitor();
-            source.VisitElements(lp);
-            _out.WriteString(lp.Builder.Finish());
+            _out.WriteString(raw.Span);
             return;
         }
-        _out.WriteByte((byte)RdbType.Set);
-        _out.WriteString(key);
-        _out.WriteLength((ulong)source.ElementCount);
-        var v = new StreamingVisitor(_out);
-        source.VisitElements(v);
-        v.Check(source.ElementCount);
+        if (value is not IElementSource source)
+            throw new NotSupportedException($"{Encoding.ASCII.GetString(DataTypeNames.TypeName(value.Type))} values cannot be saved yet");
+        switch (type)
+        {
+            case RdbType.ListQuicklist2:
+                WriteList(source);
+                break;
+            case RdbType.SetIntset:
+            {
+                var ints = new IntegerCollector();
+                source.VisitElements(ints);
+                if (!ints.AllIntegers) throw new InvalidOperationException("an intset-encoded set holds a member that is not an integer");
+                _out.WriteString(IntsetBlob.Build(ints.SortedDistinct()));
+                break;
+            }
+            case RdbType.SetListpack:
+            case RdbType.ZSetListpack:
+            case RdbType.HashListpack:
+            {
+                var lp = new PackingVisitor();
+                source.VisitElements(lp);
+                _out.WriteString(lp.Builder.Finish());
+                break;
+            }
+            default: // Set, ZSet2, Hash: a count then the elements
+            {
+                _out.WriteLength((ulong)source.ElementCount);
+                var v = new StreamingVisitor(_out);
+                source.VisitElements(v);
+                v.Check(source.ElementCount);
+                break;
+            }
+        }
     }
 
     /// <summary>

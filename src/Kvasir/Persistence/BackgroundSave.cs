@@ -1,0 +1,265 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Kvasir.Keyspace;
+
+namespace Kvasir.Persistence;
+
+/// <summary>
+/// BGSAVE without fork: a point-in-time RDB image written while commands keep running. Every
+/// database's keys are split into segments by the low bits of their stored hash (stable when the
+/// table resizes), about <see cref="KeysPerSegment"/> keys each, so a write that has to wait for its
+/// segment waits for a few dozen keys. A background thread serializes the groups one lock slice at a
+/// time; a write that is about to change a key of a group not yet serialized first serializes that
+/// group, under the lock, through <see cref="KeyspaceContext.BeforeKeyChange"/>. So each group is
+/// written exactly as it was when the save started. The serialized pieces are queued in the order
+/// they were made and appended to the temporary file outside the lock; each piece starts with its
+/// own SELECTDB, so pieces of different databases may interleave (loaders accept that).
+/// </summary>
+internal sealed class BackgroundSave
+{
+    public const int KeysPerSegment = 32;
+    private const int MaxSegmentBits = 16;
+    private const long SliceTicks = TimeSpan.TicksPerMillisecond; // lock held at most ~1 ms per slice
+
+    private readonly KvasirServer _server;
+    private readonly RdbWriteOptions _options;
+    private readonly Database[] _dbs;
+    private readonly int[][] _offsets;        // per db: start of each segment in _members (Segments + 1)
+    private readonly int[][] _members;        // per db: key indexes grouped by segment, as at the start
+    private readonly bool[][] _done;          // per db: segment serialized
+    private readonly bool[] _resizeWritten;
+    private readonly int[] _masks;            // per db: segment count - 1
+    private readonly long[] _keysAtStart;
+    private readonly long[] _expiresAtStart;
+    private readonly ConcurrentQueue<byte[]> _pieces = new();
+    private readonly Action<Database, int> _barrier;
+    private readonly Action<Database> _onFlush;
+    private readonly Action<Database, Database> _onSwap;
+    private readonly string _tempPath;
+    private readonly string _finalPath;
+    private Thread? _thread;
+    private volatile string? _abortReason;
+    private volatile string? _error;
+    private int _nextDb, _nextSegment;
+
+    public BackgroundSave(KvasirServer server, RdbWriteOptions options, string finalPath)
+    {
+        _server = server;
+        _options = options;
+        _dbs = server.Databases;
+        _finalPath = finalPath;
+        _tempPath = Path.Combine(Path.GetDirectoryName(finalPath)!, $"temp-{Environment.ProcessId}-bg.rdb");
+        int n = _dbs.Length;
+        _offsets = new int[n][];
+        _members = new int[n][];
+        _done = new bool[n][];
+        _resizeWritten = new bool[n];
+        _masks = new int[n];
+        _keysAtStart = new long[n];
+        _expiresAtStart = new long[n];
+        _barrier = OnKeyChange;
+        _onFlush = _ => Abort("the data set was flushed");
+        _onSwap = (_, _) => Abort("databases were swapped");
+        StartedAt = Stopwatch.GetTimestamp();
+        DirtyAtStart = server.Keyspace.Dirty;
+    }
+
+    public long StartedAt { get; }
+
+    /// <summary>Dirty counter when the image was taken; subtracted from the live counter on success.</summary>
+    public long DirtyAtStart { get; }
+
+    /// <summary>Bytes serialized by writes that had to wait for their segment (the fork-less copy-on-write).</summary>
+    public long CopyOnWriteBytes { get; private set; }
+
+    /// <summary>Completes with true when the file is in place, false when the save failed or was aborted.</summary>
+    public TaskCompletionSource<bool> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public string? AbortReason => _abortReason;
+
+    /// <summary>Why the save failed (an I/O or serialization error), or null when it succeeded or was only aborted.</summary>
+    public string? Error => _error;
+
+    /// <summary>Takes the image (caller holds the data lock) and starts the background thread.</summary>
+    public void Start()
+    {
+        // The header first: ctime, used-mem and the function libraries as of now.
+        var header = new MemoryStream();
+        var w = new RdbWriter(new RdbOutput(header, _options.Compress, checksum: false), _options);
+        w.WriteHeader();
+        w.Output.Flush();
+        _pieces.Enqueue(header.ToArray());
+
+        for (int d = 0; d < _dbs.Length; d++)
+        {
+            var db = _dbs[d];
+            _keysAtStart[d] = db.Count;
+            _expiresAtStart[d] = db.ExpiresCount;
+            int bits = 0;
+            while (bits < MaxSegmentBits && ((long)KeysPerSegment << bits) < db.Count) bits++;
+            int segments = 1 << bits, mask = segments - 1;
+            _masks[d] = mask;
+            _done[d] = new bool[segments];
+            var counts = new int[segments + 1];
+            int limit = db.IndexLimit;
+            for (int idx = 0; idx < limit; idx++)
+                if (db.IsOccupied(idx)) counts[(db.HashAt(idx) & mask) + 1]++;
+            for (int s = 0; s < segments; s++) counts[s + 1] += counts[s];
+            var members = new int[db.Count];
+            var fill = (int[])counts.Clone();
+            for (int idx = 0; idx < limit; idx++)
+                if (db.IsOccupied(idx)) members[fill[db.HashAt(idx) & mask]++] = idx;
+            _offsets[d] = counts;
+            _members[d] = members;
+        }
+
+        var ks = _server.Keyspace;
+        ks.BeforeKeyChange = _barrier;
+        ks.DatabaseFlushing += _onFlush;
+        ks.DatabasesSwapping += _onSwap;
+        _thread = new Thread(Run) { IsBackground = true, Name = "kvasir-bgsave" };
+        _thread.Start();
+    }
+
+    /// <summary>Stops the save (caller holds the data lock): the temporary file is removed, dump.rdb is untouched.</summary>
+    public void Abort(string reason)
+    {
+        _abortReason ??= reason;
+        Detach();
+    }
+
+    private void Detach()
+    {
+        var ks = _server.Keyspace;
+        if (ks.BeforeKeyChange == _barrier) ks.BeforeKeyChange = null;
+        ks.DatabaseFlushing -= _onFlush;
+        ks.DatabasesSwapping -= _onSwap;
+    }
+
+    /// <summary>The write barrier, under the data lock.</summary>
+    private void OnKeyChange(Database db, int hash)
+    {
+        if (_abortReason is not null) return;
+        int d = db.Index;
+        if (d >= _dbs.Length || !ReferenceEquals(_dbs[d], db)) return;
+        int s = hash & _masks[d];
+        if (_done[d][s]) return;
+        try
+        {
+            CopyOnWriteBytes += SerializeSegment(d, s);
+        }
+        catch (Exception e) when (e is NotSupportedException or InvalidOperationException)
+        {
+            // The write must go on whatever happens to the snapshot.
+            _error ??= e.Message;
+            Abort("a value could not be serialized");
+        }
+    }
+
+    /// <summary>Serializes one segment as it was at the start (caller holds the data lock). Returns the bytes produced.</summary>
+    private long SerializeSegment(int d, int s)
+    {
+        _done[d][s] = true;
+        int from = _offsets[d][s], to = _offsets[d][s + 1];
+        if (from == to) return 0;
+        var db = _dbs[d];
+        var ms = new MemoryStream();
+        var w = new RdbWriter(new RdbOutput(ms, _options.Compress, checksum: false), _options);
+        if (!_resizeWritten[d])
+        {
+            _resizeWritten[d] = true;
+            w.WriteSelectDb(d, _keysAtStart[d], _expiresAtStart[d]);
+        }
+        else w.WriteSelectDb(d);
+        var members = _members[d];
+        for (int i = from; i < to; i++) w.WriteKey(db, members[i]);
+        w.Output.Flush();
+        var piece = ms.ToArray();
+        _pieces.Enqueue(piece);
+        return piece.Length;
+    }
+
+    private void Run()
+    {
+        bool ok = false;
+        try
+        {
+            using (var file = new FileStream(_tempPath, FileMode.Create, FileAccess.Write, FileShare.None, 1))
+            {
+                var output = new RdbOutput(file, _options.Compress, _options.Checksum);
+                var data = _server.DataLock;
+                while (true)
+                {
+                    long keysInSlice = 0;
+                    bool finished;
+                    lock (data)
+                    {
+                        if (_abortReason is null && _server.IsShuttingDown) Abort("the server is shutting down");
+                        if (_abortReason is not null) break;
+                        long start = Stopwatch.GetTimestamp();
+                        finished = Step(start, ref keysInSlice);
+                        if (finished) Detach();
+                    }
+                    Drain(output);
+                    int delay = _server.Config.RdbKeySaveDelay;
+                    if (delay > 0 && keysInSlice > 0) Thread.Sleep(TimeSpan.FromMicroseconds(Math.Min(delay * keysInSlice, 1_000_000L)));
+                    if (finished) break;
+                }
+                if (_abortReason is null)
+                {
+                    Drain(output);
+                    output.WriteEnd();
+                    file.Flush(flushToDisk: true);
+                    ok = true;
+                }
+            }
+            if (ok) File.Move(_tempPath, _finalPath, overwrite: true);
+        }
+        catch (Exception e)
+        {
+            // A background thread must never take the process down: any failure fails the save.
+            ok = false;
+            _error ??= e.Message;
+        }
+        if (!ok)
+        {
+            try
+            {
+                File.Delete(_tempPath);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+        if (!ok) lock (_server.DataLock) Detach();
+        Completion.TrySetResult(ok);
+    }
+
+    /// <summary>Serializes segments until the slice's time is up; true when every segment is done.</summary>
+    private bool Step(long sliceStart, ref long keys)
+    {
+        while (_nextDb < _dbs.Length)
+        {
+            var done = _done[_nextDb];
+            while (_nextSegment < done.Length)
+            {
+                int s = _nextSegment++;
+                if (done[s]) continue;
+                keys += _offsets[_nextDb][s + 1] - _offsets[_nextDb][s];
+                SerializeSegment(_nextDb, s);
+                // With a save delay (a test knob) each slice handles one segment, so saving is slow
+                // while the server stays responsive.
+                if (_server.Config.RdbKeySaveDelay > 0 && keys > 0) return false;
+                if (Stopwatch.GetTimestamp() - sliceStart > SliceTicks * Stopwatch.Frequency / TimeSpan.TicksPerSecond) return false;
+            }
+            _nextDb++;
+            _nextSegment = 0;
+        }
+        return true;
+    }
+
+    private void Drain(RdbOutput output)
+    {
+        while (_pieces.TryDequeue(out var piece)) output.WriteRaw(piece);
+    }
+}
