@@ -198,20 +198,7 @@ public static class BitmapCommands
                 ctx.Reply.WriteInteger(0);
                 return;
             }
-            if (isBit) total <<= 3;
-            if (start < 0) start = total + start;
-            if (end < 0) end = total + end;
-            if (start < 0) start = 0;
-            if (end < 0) end = 0;
-            if (end >= total) end = total - 1;
-            if (isBit && start <= end)
-            {
-                // Bits of the first and last byte that lie outside the range.
-                firstMask = (byte)(~((1 << (8 - (int)(start & 7))) - 1) & 0xFF);
-                lastMask = (byte)((1 << (7 - (int)(end & 7))) - 1);
-                start >>= 3;
-                end >>= 3;
-            }
+            ClampRange(ref start, ref end, total, isBit, out firstMask, out lastMask);
         }
         else if (argc == 2)
         {
@@ -285,19 +272,7 @@ public static class BitmapCommands
             if (!TryReadString(ctx, out found, out s)) return;
             long total = s.Length;
             if (argc < 5) end = total - 1;
-            if (isBit) total <<= 3;
-            if (start < 0) start = total + start;
-            if (end < 0) end = total + end;
-            if (start < 0) start = 0;
-            if (end < 0) end = 0;
-            if (end >= total) end = total - 1;
-            if (isBit && start <= end)
-            {
-                firstMask = (byte)(~((1 << (8 - (int)(start & 7))) - 1) & 0xFF);
-                lastMask = (byte)((1 << (7 - (int)(end & 7))) - 1);
-                start >>= 3;
-                end >>= 3;
-            }
+            ClampRange(ref start, ref end, total, isBit, out firstMask, out lastMask);
         }
         else if (argc == 3)
         {
@@ -752,5 +727,28 @@ public static class BitmapCommands
             else c &= ~mask;
         }
         return (long)c;
+    }
+
+    /// <summary>
+    /// BITCOUNT/BITPOS range: negative indexes count from the end, the range is clamped to the
+    /// string, and a BIT range becomes a byte range plus masks of the bits of its first and last
+    /// byte that lie outside it. <paramref name="total"/> is the string length in bytes.
+    /// </summary>
+    private static void ClampRange(ref long start, ref long end, long total, bool isBit, out byte firstMask, out byte lastMask)
+    {
+        firstMask = lastMask = 0;
+        if (isBit) total <<= 3;
+        if (start < 0) start = total + start;
+        if (end < 0) end = total + end;
+        if (start < 0) start = 0;
+        if (end < 0) end = 0;
+        if (end >= total) end = total - 1;
+        if (isBit && start <= end)
+        {
+            firstMask = (byte)(~((1 << (8 - (int)(start & 7))) - 1) & 0xFF);
+            lastMask = (byte)((1 << (7 - (int)(end & 7))) - 1);
+            start >>= 3;
+            end >>= 3;
+        }
     }
 }
