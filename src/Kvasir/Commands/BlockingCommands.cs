@@ -168,6 +168,23 @@ public static class BlockingCommands
         ctx.Server.Blocking.Block(client, client.DbIndex, keys, deadline);
     }
 
+    /// <summary>
+    /// The common path of every blocking command: the argument index of a key holding data to serve
+    /// (the client is no longer blocked), or -1 when the command is already answered: a WRONGTYPE
+    /// error, or no data so the client waits (or gets <paramref name="noWait"/> where it may not).
+    /// </summary>
+    private static int ServeOrBlock(CommandContext ctx, int first, int end, DataType type, long deadline, Action<CommandContext> noWait, out int idx)
+    {
+        int k = FindData(ctx, first, end, type, out idx);
+        if (k == -1)
+        {
+            BlockOrAnswer(ctx, first, end, deadline, noWait);
+            return -1;
+        }
+        Served(ctx);
+        return k < 0 ? -1 : k;
+    }
+
     private static void Served(CommandContext ctx)
     {
         if (ctx.Client.Blocking is not null) ctx.Server.Blocking.Unblock(ctx.Client);
@@ -182,18 +199,8 @@ public static class BlockingCommands
     {
         int end = ctx.Args.Count - 1;
         if (!TryGetDeadline(ctx, end, out long deadline)) return;
-        int k = FindData(ctx, 1, end, DataType.List, out int idx);
-        if (k == -2)
-        {
-            Served(ctx);
-            return;
-        }
-        if (k < 0)
-        {
-            BlockOrAnswer(ctx, 1, end, deadline, NullArray);
-            return;
-        }
-        Served(ctx);
+        int k = ServeOrBlock(ctx, 1, end, DataType.List, deadline, NullArray, out int idx);
+        if (k < 0) return;
         ListCommands.ServeBlockedPop(ctx, k, idx, head, -1);
     }
 
@@ -220,18 +227,8 @@ public static class BlockingCommands
 
     private static void Move(CommandContext ctx, bool fromHead, bool toHead, long deadline, byte[] plainName)
     {
-        int k = FindData(ctx, 1, 2, DataType.List, out _);
-        if (k == -2)
-        {
-            Served(ctx);
-            return;
-        }
-        if (k < 0)
-        {
-            BlockOrAnswer(ctx, 1, 2, deadline, NullBulk);
-            return;
-        }
-        Served(ctx);
+        int k = ServeOrBlock(ctx, 1, 2, DataType.List, deadline, NullBulk, out _);
+        if (k < 0) return;
         if (ctx.Propagating)
         {
             var a = ctx.Args;
@@ -254,18 +251,8 @@ public static class BlockingCommands
         int whereIdx = 3 + (int)numKeys;
         if (!TryParseWhere(ctx, whereIdx, out bool head)) return;
         if (!TryParseCount(ctx, whereIdx + 1, out long count)) return;
-        int k = FindData(ctx, 3, whereIdx, DataType.List, out int idx);
-        if (k == -2)
-        {
-            Served(ctx);
-            return;
-        }
-        if (k < 0)
-        {
-            BlockOrAnswer(ctx, 3, whereIdx, deadline, NullArray);
-            return;
-        }
-        Served(ctx);
+        int k = ServeOrBlock(ctx, 3, whereIdx, DataType.List, deadline, NullArray, out int idx);
+        if (k < 0) return;
         ListCommands.ServeBlockedPop(ctx, k, idx, head, count);
     }
 
@@ -297,18 +284,8 @@ public static class BlockingCommands
     {
         int end = ctx.Args.Count - 1;
         if (!TryGetDeadline(ctx, end, out long deadline)) return;
-        int k = FindData(ctx, 1, end, DataType.ZSet, out _);
-        if (k == -2)
-        {
-            Served(ctx);
-            return;
-        }
-        if (k < 0)
-        {
-            BlockOrAnswer(ctx, 1, end, deadline, NullArray);
-            return;
-        }
-        Served(ctx);
+        int k = ServeOrBlock(ctx, 1, end, DataType.ZSet, deadline, NullArray, out _);
+        if (k < 0) return;
         SortedSetCommands.Pop(ctx, k, 1, max, emitKey: true, -1, nested: false, nullWhenEmpty: true);
         // Replicated as the plain pop of one element, without a count (as Valkey does).
         if (ctx.Propagating) ctx.PropagateAs(max ? SortedSetCommands.ZPopMaxName : SortedSetCommands.ZPopMinName, ctx.Args.ToArray(k));
@@ -334,18 +311,8 @@ public static class BlockingCommands
             return;
         }
         if (!TryParseCount(ctx, whereIdx + 1, out long count)) return;
-        int k = FindData(ctx, 3, whereIdx, DataType.ZSet, out _);
-        if (k == -2)
-        {
-            Served(ctx);
-            return;
-        }
-        if (k < 0)
-        {
-            BlockOrAnswer(ctx, 3, whereIdx, deadline, NullArray);
-            return;
-        }
-        Served(ctx);
+        int k = ServeOrBlock(ctx, 3, whereIdx, DataType.ZSet, deadline, NullArray, out _);
+        if (k < 0) return;
         SortedSetCommands.Pop(ctx, k, 1, max, emitKey: true, count, nested: true, nullWhenEmpty: true);
     }
 
