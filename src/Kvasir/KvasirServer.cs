@@ -48,7 +48,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         RunId = NewRandomId();
         ApplyKeyspaceSettings();
         Config.Changed += _ => ApplyKeyspaceSettings();
-        Keyspace.NowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        UpdateClock();
     }
 
     /// <summary>The lock every command executes under (Valkey's single execution thread).</summary>
@@ -205,6 +205,12 @@ public sealed partial class KvasirServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync() => await StopAsync();
 
-    /// <summary>Refreshes the cached command clock; called under the lock before executing commands.</summary>
-    public void UpdateClock() => Keyspace.NowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+    /// <summary>Time source of command execution (durations and the cached Unix time).</summary>
+    public CommandClock Clock { get; } = new();
+
+    /// <summary>Refreshes the cached command time from a fresh reading; called under the lock.</summary>
+    public void UpdateClock() => Keyspace.NowMs = Clock.UnixMs(System.Diagnostics.Stopwatch.GetTimestamp());
+
+    /// <summary>Refreshes the cached command time from the batch's latest reading (no clock read).</summary>
+    public void AdvanceClock() => Keyspace.NowMs = Clock.UnixMs(Clock.Mark);
 }

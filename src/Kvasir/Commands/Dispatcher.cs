@@ -150,9 +150,10 @@ public sealed class Dispatcher
         var propagator = server.Propagator;
         propagator.BeginUnit();
         long dirtyBefore = keyspace.Dirty;
-        long start = Stopwatch.GetTimestamp();
+        var clock = server.Clock;
+        long start = clock.CommandStart();
         cmd.Handler!(ctx);
-        long micros = (long)Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+        long micros = (long)Stopwatch.GetElapsedTime(start, clock.CommandEnd()).TotalMicroseconds;
         keyspace.NoTouch = outerNoTouch;
         // A command that changed data propagates itself, after any effects it added (EXEC never does:
         // the commands it ran did). The outermost unit emits, as a MULTI/EXEC when it holds several.

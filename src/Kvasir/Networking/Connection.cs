@@ -269,24 +269,33 @@ public sealed class Connection : IClientTransport
                 bool attack = false;
                 lock (_server.DataLock)
                 {
-                    for (; next < count; next++)
+                    _server.Clock.BeginBatch();
+                    try
                     {
-                        // Valkey takes a new time snapshot for every command, pipelined or not.
-                        _server.UpdateClock();
-                        // Killed (CLIENT KILL, timeout) or told to close: nothing more runs.
-                        if (_client.Has(ClientFlags.CloseAfterReply) || _client.Has(ClientFlags.CloseAsap)) break;
-                        var slot = _parser.InCommand && next == 0 ? _batch[count] : _batch[next];
-                        if (IsCrossProtocolAttack(slot))
+                        for (; next < count; next++)
                         {
-                            attack = true;
-                            break;
+                            // Valkey takes a new time snapshot for every command, pipelined or not: here
+                            // the end of the previous command (see CommandClock).
+                            _server.AdvanceClock();
+                            // Killed (CLIENT KILL, timeout) or told to close: nothing more runs.
+                            if (_client.Has(ClientFlags.CloseAfterReply) || _client.Has(ClientFlags.CloseAsap)) break;
+                            var slot = _parser.InCommand && next == 0 ? _batch[count] : _batch[next];
+                            if (IsCrossProtocolAttack(slot))
+                            {
+                                attack = true;
+                                break;
+                            }
+                            if (_server.Dispatcher.Execute(_ctx, slot) == DispatchResult.Suspended)
+                            {
+                                suspended = true;
+                                break;
+                            }
+                            if (_client.Reply.Length > StaticReplyBuffer && OutputLimitReached()) break;
                         }
-                        if (_server.Dispatcher.Execute(_ctx, slot) == DispatchResult.Suspended)
-                        {
-                            suspended = true;
-                            break;
-                        }
-                        if (_client.Reply.Length > StaticReplyBuffer && OutputLimitReached()) break;
+                    }
+                    finally
+                    {
+                        _server.Clock.EndBatch();
                     }
                     if (!suspended && !attack && protocolError is not null && !_client.Has(ClientFlags.CloseAsap) && !_client.Has(ClientFlags.CloseAfterReply))
                     {
