@@ -72,7 +72,7 @@ public sealed partial class ServerConfig
         Bool("activedefrag", null, Debug, () => ActiveDefrag, v => ActiveDefrag = v);
         Bool("syslog-enabled", null, Immutable, () => SyslogEnabled, v => SyslogEnabled = v);
         Bool("cluster-enabled", null, Immutable, () => ClusterEnabled, v => ClusterEnabled = v);
-        Bool("appendonly", null, DenyLoading, () => AppendOnly, v => AppendOnly = v);
+        Bool("appendonly", null, DenyLoading, () => AppendOnly, v => AppendOnly = v, apply: s => s.Persistence.Aof.ApplyAppendOnly());
         Bool("cluster-allow-reads-when-down", null, None, () => ClusterAllowReadsWhenDown, v => ClusterAllowReadsWhenDown = v);
         Bool("cluster-allow-pubsubshard-when-down", null, None, () => ClusterAllowPubsubshardWhenDown, v => ClusterAllowPubsubshardWhenDown = v);
         Bool("crash-log-enabled", null, None, () => CrashLogEnabled, v => CrashLogEnabled = v);
