@@ -20,6 +20,8 @@ public static class PersistenceCommands
     /// <summary>DEBUG LOADAOF: flush the AOF, empty the data set, load the AOF back.</summary>
     public static void DebugLoadAof(CommandContext ctx)
     {
+        // Replaying the file changes the dirty counter; that is loading, not an effect to log again.
+        ctx.PreventPropagation();
         string? error = ctx.Server.Persistence.Aof.DebugLoadAof();
         if (error is null) ctx.Reply.WriteOk();
         else ctx.Error(error);
@@ -101,6 +103,7 @@ public static class PersistenceCommands
                 return;
             }
         }
+        ctx.PreventPropagation();
         string? error = ctx.Server.Persistence.Reload(save, flush, merge);
         if (error is null) ctx.Reply.WriteOk();
         else ctx.Error(error);

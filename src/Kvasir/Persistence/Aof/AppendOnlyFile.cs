@@ -185,7 +185,12 @@ public sealed class AppendOnlyFile : IEffectLog
         if (!LoadManifestFromDisk()) return false;
         long start = Stopwatch.GetTimestamp();
         AofLoadStatus status;
-        lock (_server.DataLock) status = LoadFiles(_manifest, out _);
+        lock (_server.DataLock)
+        {
+            status = LoadFiles(_manifest, out _);
+            // Replayed commands are not changes since the last save.
+            _server.Keyspace.Dirty = 0;
+        }
         if (status is AofLoadStatus.Failed or AofLoadStatus.OpenError) return false;
         if (status != AofLoadStatus.NotExist)
             Log.Notice($"DB loaded from append only file: {Seconds(start)} seconds");
