@@ -82,7 +82,8 @@ public sealed partial class ServerConfig
         Bool("cluster-allow-replica-migration", null, None, () => ClusterAllowReplicaMigration, v => ClusterAllowReplicaMigration = v);
         Bool("replica-announced", null, None, () => ReplicaAnnounced, v => ReplicaAnnounced = v);
         Bool("latency-tracking", null, None, () => LatencyTracking, v => LatencyTracking = v);
-        Bool("aof-disable-auto-gc", null, Hidden, () => AofDisableAutoGc, v => AofDisableAutoGc = v);
+        Bool("aof-disable-auto-gc", null, Hidden, () => AofDisableAutoGc, v => AofDisableAutoGc = v,
+            apply: s => { s.Persistence.Aof.DeleteHistoryFiles(); return null; });
         Bool("replica-ignore-disk-write-errors", null, None, () => ReplicaIgnoreDiskWriteErrors, v => ReplicaIgnoreDiskWriteErrors = v);
         Bool("extended-redis-compatibility", null, None, () => ExtendedRedisCompatibility, v => ExtendedRedisCompatibility = v);
         Bool("enable-debug-assert", null, Immutable | Hidden, () => EnableDebugAssert, v => EnableDebugAssert = v);

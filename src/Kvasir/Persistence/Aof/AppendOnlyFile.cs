@@ -46,6 +46,7 @@ public sealed class AppendOnlyFile : IEffectLog
     private volatile bool _lastWriteFailed;
     private long _lastWriteErrorLogUnix;
     private long _timestamp;
+    private long _lastCowBytes;
 
     public AppendOnlyFile(KvasirServer server)
     {
@@ -66,6 +67,8 @@ public sealed class AppendOnlyFile : IEffectLog
         g["mem_aof_buffer"] = () => _current?.Writer.BufferLength ?? 0;
         g["aof_pending_bio_fsync"] = () => _current?.Writer.PendingFsyncs ?? 0;
         g["aof_delayed_fsync"] = () => 0;
+        // Bytes writes had to serialize for the last rewrite's snapshot (the fork-less copy-on-write).
+        g["aof_last_cow_size"] = () => Interlocked.Read(ref _lastCowBytes);
         server.Tick += CronTick;
     }
 
@@ -569,6 +572,7 @@ public sealed class AppendOnlyFile : IEffectLog
         {
             if (_rewrite != save) return;
             _rewrite = null;
+            Interlocked.Exchange(ref _lastCowBytes, save.CopyOnWriteBytes);
             string tempName = Path.GetFileName(tempPath);
             bool success = false;
             if (ok)
