@@ -515,7 +515,9 @@ public sealed class AppendOnlyFile : IEffectLog
         }
         Interlocked.Increment(ref _rewrites);
         var format = NewFormat();
-        string temp = Path.Combine(Config.Dir, $"temp-rewriteaof-bg-{Environment.ProcessId}.aof");
+        // Valkey names it after the child's pid, new for every rewrite: a killed rewrite still
+        // finishing its last slice must not delete the file of the next one.
+        string temp = Path.Combine(Config.Dir, $"temp-rewriteaof-bg-{Environment.ProcessId}-{Interlocked.Read(ref _rewrites)}.aof");
         var save = new BackgroundSave(_server, format, temp, finalPath: null);
         save.Start();
         _rewrite = save;
