@@ -36,6 +36,11 @@ public static class DebugCommands
         else if (argc == 2 && a.Is(1, "DIGEST"u8)) Digest(ctx);
         else if (argc >= 2 && a.Is(1, "RELOAD"u8)) PersistenceCommands.DebugReload(ctx);
         else if (argc == 2 && a.Is(1, "LOADAOF"u8)) PersistenceCommands.DebugLoadAof(ctx);
+        else if (argc == 3 && a.Is(1, "AOF-FLUSH-SLEEP"u8))
+        {
+            ctx.Server.Persistence.Aof.FlushSleepMicros = (int)AtoI(a[2]);
+            ctx.Reply.WriteOk();
+        }
         else if (argc >= 2 && a.Is(1, "DIGEST-VALUE"u8)) DigestValue(ctx);
         else if (argc == 3 && a.Is(1, "PROTOCOL"u8)) Protocol(ctx);
         else if (argc >= 3 && argc <= 5 && a.Is(1, "POPULATE"u8)) Populate(ctx);
@@ -74,6 +79,8 @@ public static class DebugCommands
     }
 
     private static void Help(CommandContext ctx) => HelpText.Write(ctx, "DEBUG",
+        "AOF-FLUSH-SLEEP <microsec>",
+        "    Sleep before each write of the AOF buffer (for tests).",
         "CHANGE-REPL-ID",
         "    Give the server new replication ids (for replication tests only).",
         "DIGEST",

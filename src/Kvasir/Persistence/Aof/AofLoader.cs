@@ -83,6 +83,9 @@ internal sealed class AofLoader
         var ctx = new CommandContext(_server, client);
         var args = new CommandArgs();
         var reader = new Reader(file, start);
+        var keyspace = _server.Keyspace;
+        bool wasLoading = keyspace.Loading;
+        keyspace.Loading = true;
         long validUpTo = start, validBeforeMulti = start;
         long loops = 0;
         try
@@ -155,6 +158,7 @@ internal sealed class AofLoader
         }
         finally
         {
+            keyspace.Loading = wasLoading;
             if (client.Has(ClientFlags.Multi))
             {
                 client.ClearMultiQueue();

@@ -36,10 +36,12 @@ internal sealed class AofWriter : IDisposable
     private Thread? _thread;
     private volatile bool _stopping;
     private bool _failed;
+    private readonly Func<int>? _flushSleep;
 
     public AofWriter(SafeFileHandle file, string fileName, long fileSize, Func<string> policy, Func<bool> skipFsync,
-        Action<string> writeError, Action writeOk)
+        Action<string> writeError, Action writeOk, Func<int>? flushSleepMicros = null)
     {
+        _flushSleep = flushSleepMicros;
         _file = file;
         _fileName = fileName;
         _fileOffset = fileSize;
@@ -134,6 +136,8 @@ internal sealed class AofWriter : IDisposable
                 _length = 0;
             }
             if (n == 0) return !_failed;
+            // DEBUG AOF-FLUSH-SLEEP: widens the window between a write and its reply for tests.
+            if (_flushSleep?.Invoke() is > 0 and var micros) Thread.Sleep(TimeSpan.FromMicroseconds(micros));
             try
             {
                 RandomAccess.Write(_file, chunk.AsSpan(0, n), _fileOffset);

@@ -148,7 +148,10 @@ public sealed class AppendOnlyFile : IEffectLog
     }
 
     private AofWriter NewWriter(SafeFileHandle handle, string name, long size) =>
-        new(handle, name, size, () => Config.AppendFsync, SkipFsync, WriteError, WriteRecovered);
+        new(handle, name, size, () => Config.AppendFsync, SkipFsync, WriteError, WriteRecovered, () => FlushSleepMicros);
+
+    /// <summary>DEBUG AOF-FLUSH-SLEEP: microseconds to sleep before each write of the buffer (a test knob).</summary>
+    public int FlushSleepMicros { get; set; }
 
     /// <summary>no-appendfsync-on-rewrite: no fsync while a snapshot is being written.</summary>
     private bool SkipFsync() => Config.NoAppendfsyncOnRewrite && (_rewrite is not null || _server.Persistence.BackgroundSaveInProgress);
