@@ -221,6 +221,25 @@ public sealed class AofTests
     }
 
     [Fact]
+    public async Task NothingExpiresWhileTheAofIsReplayed()
+    {
+        string dir = TempDir();
+        try
+        {
+            // Valkey's integration/aof "AOF+EXPIRE": a past PEXPIREAT only sets the TTL during loading,
+            // the next RPUSH still finds the list, and the key is gone once loading is over.
+            WriteAofDir(dir, Encoding.Latin1.GetString(Resp("RPUSH", "list", "foo").Concat(Resp("PEXPIREAT", "list", "1000")).Concat(Resp("RPUSH", "list", "bar")).ToArray()));
+            await using var s = await TestServer.StartInDirAsync(dir, ("appendonly", "yes"));
+            await using var c = await s.ConnectAsync();
+            Assert.Equal(0, (await c.CallAsync("LLEN", "list")).Integer);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public async Task UnfinishedMultiIsRevertedWhenTruncationIsAllowed()
     {
         string dir = TempDir();
