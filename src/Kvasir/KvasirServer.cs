@@ -195,6 +195,8 @@ public sealed partial class KvasirServer : IAsyncDisposable
         lock (DataLock)
         {
             foreach (var c in Clients.All.ToList()) c.Transport?.Close();
+            // The AOF is written and fsynced before the process may exit (Valkey's prepareForShutdown).
+            Persistence.Aof.Shutdown();
         }
         _stopped.TrySetResult();
         await Task.CompletedTask;

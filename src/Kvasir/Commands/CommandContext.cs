@@ -41,6 +41,7 @@ public sealed class CommandContext
         Failed = false;
         PropagateArgv = null;
         PropagationPrevented = false;
+        PropagationForced = false;
         _redacted?.Clear();
     }
 
@@ -114,4 +115,9 @@ public sealed class CommandContext
 
     /// <summary>This command's own arguments are not propagated (its effects were, or it changed nothing replayable).</summary>
     public void PreventPropagation() => PropagationPrevented = true;
+
+    internal bool PropagationForced { get; private set; }
+
+    /// <summary>Propagate this command even if it changed nothing (Valkey's forceCommandPropagation: FLUSHALL, FLUSHDB).</summary>
+    public void ForcePropagation() => PropagationForced = true;
 }

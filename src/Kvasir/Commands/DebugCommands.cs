@@ -10,7 +10,7 @@ namespace Kvasir.Commands;
 /// <summary>
 /// DEBUG: diagnostics and knobs that Valkey's test suite and operators rely on. Only runs where
 /// enable-debug-command allows it (the dispatcher checks). Subcommands that need subsystems
-/// Kvasir does not have yet (LOADAOF, cluster packet filters...) are not offered.
+/// Kvasir does not have yet (cluster packet filters...) are not offered.
 /// </summary>
 public static class DebugCommands
 {
@@ -35,6 +35,12 @@ public static class DebugCommands
         else if ((argc == 3 || argc == 4) && a.Is(1, "OBJECT"u8)) Object(ctx);
         else if (argc == 2 && a.Is(1, "DIGEST"u8)) Digest(ctx);
         else if (argc >= 2 && a.Is(1, "RELOAD"u8)) PersistenceCommands.DebugReload(ctx);
+        else if (argc == 2 && a.Is(1, "LOADAOF"u8)) PersistenceCommands.DebugLoadAof(ctx);
+        else if (argc == 3 && a.Is(1, "AOF-FLUSH-SLEEP"u8))
+        {
+            ctx.Server.Persistence.Aof.FlushSleepMicros = (int)AtoI(a[2]);
+            ctx.Reply.WriteOk();
+        }
         else if (argc >= 2 && a.Is(1, "DIGEST-VALUE"u8)) DigestValue(ctx);
         else if (argc == 3 && a.Is(1, "PROTOCOL"u8)) Protocol(ctx);
         else if (argc >= 3 && argc <= 5 && a.Is(1, "POPULATE"u8)) Populate(ctx);
@@ -73,6 +79,8 @@ public static class DebugCommands
     }
 
     private static void Help(CommandContext ctx) => HelpText.Write(ctx, "DEBUG",
+        "AOF-FLUSH-SLEEP <microsec>",
+        "    Sleep before each write of the AOF buffer (for tests).",
         "CHANGE-REPL-ID",
         "    Give the server new replication ids (for replication tests only).",
         "DIGEST",
@@ -83,6 +91,8 @@ public static class DebugCommands
         "    Reply with <string> as an error (helps testing clients).",
         "LOG <message>",
         "    Write <message> to the server log.",
+        "LOADAOF",
+        "    Flush the AOF buffers on disk and reload the AOF in memory.",
         "LISTPACK <key>",
         "    Describe the listpack holding the value of <key> on standard output.",
         "OBJECT <key> [fast]",

@@ -157,7 +157,8 @@ public sealed class Dispatcher
         keyspace.NoTouch = outerNoTouch;
         // A command that changed data propagates itself, after any effects it added (EXEC never does:
         // the commands it ran did). The outermost unit emits, as a MULTI/EXEC when it holds several.
-        if (propagator.Active && keyspace.Dirty != dirtyBefore && !ctx.PropagationPrevented && cmd.Name != "exec")
+        // Only a growth of the counter counts: SAVE, DEBUG RELOAD/LOADAOF reset it and are not effects.
+        if (propagator.Active && (keyspace.Dirty > dirtyBefore || ctx.PropagationForced) && !ctx.PropagationPrevented && cmd.Name != "exec")
             propagator.Add(client.DbIndex, ctx.PropagateArgv ?? args.ToArrays());
         propagator.EndUnit(cmd.Has(CommandFlags.TouchesArbitraryKeys));
 

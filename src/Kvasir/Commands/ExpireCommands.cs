@@ -110,8 +110,9 @@ public static class ExpireCommands
         }
 
         // A time in the past deletes the key at once (an ordinary delete, not an expiry), except where
-        // deletion of expired keys is suspended (a replica keeps it until its primary deletes it).
-        if (when <= ctx.NowMs && ctx.Server.Keyspace.ExpireDeletes)
+        // deletion of expired keys is suspended (a replica keeps it until its primary deletes it) or an
+        // AOF is being loaded (Valkey's checkAlreadyExpired).
+        if (when <= ctx.NowMs && ctx.Server.Keyspace.ExpireDeletes && !ctx.Server.Keyspace.Loading)
         {
             if (ctx.Propagating) ctx.PropagateAs(Effects.ExpiredOverwrite(ctx, ctx.Args[1]));
             db.DeleteAt(idx);

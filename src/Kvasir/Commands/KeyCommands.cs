@@ -419,6 +419,8 @@ public static class KeyCommands
     {
         if (!TryParseFlushMode(ctx)) return;
         ctx.AddDirty(ctx.Db.Clear());
+        // Even an empty database's flush reaches replicas and the AOF (Valkey's forceCommandPropagation).
+        ctx.ForcePropagation();
         ctx.Reply.WriteOk();
     }
 
@@ -429,6 +431,8 @@ public static class KeyCommands
         foreach (var db in ctx.Server.Databases) removed += db.Clear();
         ctx.AddDirty(removed);
         ctx.Server.Keyspace.FlushedAll?.Invoke();
+        // Propagated even when nothing was removed or the snapshot it wrote reset the dirty counter.
+        ctx.ForcePropagation();
         ctx.Reply.WriteOk();
     }
 

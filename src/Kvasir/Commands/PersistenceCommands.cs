@@ -1,12 +1,30 @@
 namespace Kvasir.Commands;
 
-/// <summary>SAVE, BGSAVE, and DEBUG RELOAD's work (DEBUG dispatches to <see cref="DebugReload"/>).</summary>
+/// <summary>SAVE, BGSAVE, BGREWRITEAOF, and the work of DEBUG RELOAD / LOADAOF (DEBUG dispatches to them).</summary>
 public static class PersistenceCommands
 {
     public static void Register(CommandTable t)
     {
         t.Bind("save", Save);
         t.Bind("bgsave", BgSave);
+        t.Bind("bgrewriteaof", BgRewriteAof);
+    }
+
+    private static void BgRewriteAof(CommandContext ctx)
+    {
+        string? status = ctx.Server.Persistence.Aof.BgRewriteCommand(ctx.Client.Has(Clients.ClientFlags.Multi), out string? error);
+        if (status is not null) ctx.Reply.WriteSimpleString(status);
+        else ctx.Error(error!);
+    }
+
+    /// <summary>DEBUG LOADAOF: flush the AOF, empty the data set, load the AOF back.</summary>
+    public static void DebugLoadAof(CommandContext ctx)
+    {
+        // Replaying the file changes the dirty counter; that is loading, not an effect to log again.
+        ctx.PreventPropagation();
+        string? error = ctx.Server.Persistence.Aof.DebugLoadAof();
+        if (error is null) ctx.Reply.WriteOk();
+        else ctx.Error(error);
     }
 
     private static void Save(CommandContext ctx)
@@ -51,8 +69,14 @@ public static class PersistenceCommands
             ctx.Error("ERR Background save already in progress");
             return;
         }
+        // An AOF rewrite is a snapshot too, and one runs at a time: wait for it only when asked to.
+        if (p.Aof.RewriteInProgress && !schedule && !ctx.Client.Has(Clients.ClientFlags.Multi))
+        {
+            ctx.Error("ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.");
+            return;
+        }
         // Inside MULTI/EXEC the save starts after the transaction, from the cron (Valkey's in_exec rule).
-        if (ctx.Client.Has(Clients.ClientFlags.Multi))
+        if (ctx.Client.Has(Clients.ClientFlags.Multi) || p.Aof.RewriteInProgress)
         {
             p.ScheduleBackgroundSave();
             ctx.Server.Log.Notice(schedule ? "Background saving scheduled due to user request"
@@ -79,6 +103,7 @@ public static class PersistenceCommands
                 return;
             }
         }
+        ctx.PreventPropagation();
         string? error = ctx.Server.Persistence.Reload(save, flush, merge);
         if (error is null) ctx.Reply.WriteOk();
         else ctx.Error(error);

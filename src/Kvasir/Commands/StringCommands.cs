@@ -235,7 +235,7 @@ public static class StringCommands
     /// primary's stream on a replica, which waits for the primary's explicit DEL.
     /// </summary>
     private static bool IsAlreadyExpired(CommandContext ctx, long whenMs) =>
-        whenMs <= ctx.NowMs && !ctx.Client.Has(ClientFlags.Master);
+        whenMs <= ctx.NowMs && !ctx.Client.Has(ClientFlags.Master) && !ctx.Server.Keyspace.Loading;
 
     /// <summary>Valkey's mustObeyClient: the primary's stream is never refused for size limits.</summary>
     internal static bool MustObey(CommandContext ctx) => ctx.Client.Has(ClientFlags.Master);

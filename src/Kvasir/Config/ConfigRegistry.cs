@@ -72,7 +72,7 @@ public sealed partial class ServerConfig
         Bool("activedefrag", null, Debug, () => ActiveDefrag, v => ActiveDefrag = v);
         Bool("syslog-enabled", null, Immutable, () => SyslogEnabled, v => SyslogEnabled = v);
         Bool("cluster-enabled", null, Immutable, () => ClusterEnabled, v => ClusterEnabled = v);
-        Bool("appendonly", null, DenyLoading, () => AppendOnly, v => AppendOnly = v);
+        Bool("appendonly", null, DenyLoading, () => AppendOnly, v => AppendOnly = v, apply: s => s.Persistence.Aof.ApplyAppendOnly());
         Bool("cluster-allow-reads-when-down", null, None, () => ClusterAllowReadsWhenDown, v => ClusterAllowReadsWhenDown = v);
         Bool("cluster-allow-pubsubshard-when-down", null, None, () => ClusterAllowPubsubshardWhenDown, v => ClusterAllowPubsubshardWhenDown = v);
         Bool("crash-log-enabled", null, None, () => CrashLogEnabled, v => CrashLogEnabled = v);
@@ -82,7 +82,8 @@ public sealed partial class ServerConfig
         Bool("cluster-allow-replica-migration", null, None, () => ClusterAllowReplicaMigration, v => ClusterAllowReplicaMigration = v);
         Bool("replica-announced", null, None, () => ReplicaAnnounced, v => ReplicaAnnounced = v);
         Bool("latency-tracking", null, None, () => LatencyTracking, v => LatencyTracking = v);
-        Bool("aof-disable-auto-gc", null, Hidden, () => AofDisableAutoGc, v => AofDisableAutoGc = v);
+        Bool("aof-disable-auto-gc", null, Hidden, () => AofDisableAutoGc, v => AofDisableAutoGc = v,
+            apply: s => { s.Persistence.Aof.DeleteHistoryFiles(); return null; });
         Bool("replica-ignore-disk-write-errors", null, None, () => ReplicaIgnoreDiskWriteErrors, v => ReplicaIgnoreDiskWriteErrors = v);
         Bool("extended-redis-compatibility", null, None, () => ExtendedRedisCompatibility, v => ExtendedRedisCompatibility = v);
         Bool("enable-debug-assert", null, Immutable | Hidden, () => EnableDebugAssert, v => EnableDebugAssert = v);

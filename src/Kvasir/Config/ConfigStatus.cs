@@ -43,6 +43,17 @@ public static class ConfigStatus
         ["always-show-logo"] = "startup banner",
         ["requirepass"] = "password of the default user",
         ["enable-protected-configs"] = "gates CONFIG SET of protected parameters",
+        ["appendonly"] = "multi-part AOF in dir/appenddirname; CONFIG SET turns it on (with a rewrite) and off",
+        ["appendfilename"] = "base name of the AOF files and manifest; an old single file of that name is upgraded",
+        ["appenddirname"] = "directory of the AOF files",
+        ["appendfsync"] = "always (group commit before replies), everysec (background fsync), no",
+        ["aof-use-rdb-preamble"] = "BASE file as RDB (.base.rdb) or as commands (.base.aof)",
+        ["aof-load-truncated"] = "a truncated last command is dropped and the file cut; no: the start fails",
+        ["aof-timestamp-enabled"] = "#TS: annotations in INCR and command BASE files",
+        ["aof-disable-auto-gc"] = "keeps HISTORY files after rewrites (hidden)",
+        ["auto-aof-rewrite-percentage"] = "automatic BGREWRITEAOF on growth over the base size",
+        ["auto-aof-rewrite-min-size"] = "minimum AOF size for automatic rewrites",
+        ["no-appendfsync-on-rewrite"] = "no fsync while a BGSAVE or AOF rewrite runs",
     };
 
     public static bool IsImplemented(string name) => Implemented.ContainsKey(name);

@@ -87,6 +87,8 @@ public sealed class Database
 
     private bool IsExpired(ReadOnlySpan<byte> key)
     {
+        // While an AOF is replayed nothing expires (Valkey's keyIsExpired): the log's own UNLINK/DEL decide.
+        if (_ctx.Loading) return false;
         long when = GetExpire(key);
         return when >= 0 && when <= _ctx.NowMs;
     }

@@ -32,6 +32,9 @@ public sealed class KeyspaceContext
 
     private bool _expireDeletes = true;
 
+    /// <summary>Set while an AOF is replayed: keys never count as expired (they expire once loading is over).</summary>
+    public bool Loading;
+
     /// <summary>Set while a CLIENT PAUSE holds writes: expiring a key is a write (it propagates a DEL).</summary>
     public bool ExpiryPaused;
 

@@ -351,8 +351,14 @@ public sealed class Connection : IClientTransport
         if (Interlocked.CompareExchange(ref _sendState, 1, 0) != 0) return false;
         Interlocked.Exchange(ref _pushPending, 0);
         _client.Reply.SwapBuffers(_sending);
+        // AOF: these replies may depend on every effect appended so far; SendLoopAsync makes sure
+        // those are written (fsynced with appendfsync always) before the replies leave.
+        _aofBarrier = _server.Persistence.Aof.SendBarrier;
         return true;
     }
+
+    /// <summary>AOF stream offset the replies in <see cref="_sending"/> depend on (0: no AOF).</summary>
+    private long _aofBarrier;
 
     /// <summary>Sends what <see cref="TakeOutputForSend"/> handed over; usually completes synchronously.</summary>
     private void StartSend()
@@ -367,6 +373,14 @@ public sealed class Connection : IClientTransport
         {
             try
             {
+                // Group commit: with appendfsync always the batch's effects (and everything appended
+                // before them) are fsynced before any of its replies is sent; one fsync serves every
+                // connection waiting at that moment. With everysec/no they are at least written.
+                if (_aofBarrier != 0)
+                {
+                    var durable = _server.Persistence.Aof.BeforeSendAsync(_aofBarrier);
+                    if (!durable.IsCompletedSuccessfully) await durable;
+                }
                 var data = _sending.WrittenMemory;
                 Volatile.Write(ref _unsentBytes, data.Length);
                 while (data.Length > 0)

@@ -338,7 +338,7 @@ public static class InfoBuilder
         Field(sb, "aof_rewrites", st.Gauge("aof_rewrites"));
         Field(sb, "aof_rewrites_consecutive_failures", st.Gauge("aof_rewrites_consecutive_failures"));
         Field(sb, "aof_last_write_status", st.Gauge("aof_last_write_failed") != 0 ? "err" : "ok");
-        Field(sb, "aof_last_cow_size", 0);
+        Field(sb, "aof_last_cow_size", st.Gauge("aof_last_cow_size"));
         Field(sb, "module_fork_in_progress", 0);
         Field(sb, "module_fork_last_cow_size", 0);
         if (aof)

@@ -22,7 +22,7 @@ internal sealed class BackgroundSave
     private const long SliceTicks = TimeSpan.TicksPerMillisecond; // lock held at most ~1 ms per slice
 
     private readonly KvasirServer _server;
-    private readonly RdbWriteOptions _options;
+    private readonly SnapshotFormat _format;
     private readonly Database[] _dbs;
     private readonly int[][] _offsets;        // per db: start of each segment in _members (Segments + 1)
     private readonly int[][] _members;        // per db: key indexes grouped by segment, as at the start
@@ -36,19 +36,29 @@ internal sealed class BackgroundSave
     private readonly Action<Database> _onFlush;
     private readonly Action<Database, Database> _onSwap;
     private readonly string _tempPath;
-    private readonly string _finalPath;
+    private readonly string? _finalPath;
     private Thread? _thread;
     private volatile string? _abortReason;
     private volatile string? _error;
     private int _nextDb, _nextSegment;
 
     public BackgroundSave(KvasirServer server, RdbWriteOptions options, string finalPath)
+        : this(server, new RdbSnapshotFormat(options), Path.Combine(Path.GetDirectoryName(finalPath)!, $"temp-{Environment.ProcessId}-bg.rdb"), finalPath)
+    {
+    }
+
+    /// <summary>
+    /// A snapshot in <paramref name="format"/> written to <paramref name="tempPath"/> and, when
+    /// <paramref name="finalPath"/> is given, renamed over it; without one the caller moves the file
+    /// (an AOF rewrite names the new base file only when it is done).
+    /// </summary>
+    public BackgroundSave(KvasirServer server, SnapshotFormat format, string tempPath, string? finalPath)
     {
         _server = server;
-        _options = options;
+        _format = format;
         _dbs = server.Databases;
         _finalPath = finalPath;
-        _tempPath = Path.Combine(Path.GetDirectoryName(finalPath)!, $"temp-{Environment.ProcessId}-bg.rdb");
+        _tempPath = tempPath;
         int n = _dbs.Length;
         _offsets = new int[n][];
         _members = new int[n][];
@@ -84,11 +94,7 @@ internal sealed class BackgroundSave
     public void Start()
     {
         // The header first: ctime, used-mem and the function libraries as of now.
-        var header = new MemoryStream();
-        var w = new RdbWriter(new RdbOutput(header, _options.Compress, checksum: false), _options);
-        w.WriteHeader();
-        w.Output.Flush();
-        _pieces.Enqueue(header.ToArray());
+        _pieces.Enqueue(_format.Header());
 
         for (int d = 0; d < _dbs.Length; d++)
         {
@@ -162,19 +168,9 @@ internal sealed class BackgroundSave
         _done[d][s] = true;
         int from = _offsets[d][s], to = _offsets[d][s + 1];
         if (from == to) return 0;
-        var db = _dbs[d];
-        var ms = new MemoryStream();
-        var w = new RdbWriter(new RdbOutput(ms, _options.Compress, checksum: false), _options);
-        if (!_resizeWritten[d])
-        {
-            _resizeWritten[d] = true;
-            w.WriteSelectDb(d, _keysAtStart[d], _expiresAtStart[d]);
-        }
-        else w.WriteSelectDb(d);
-        var members = _members[d];
-        for (int i = from; i < to; i++) w.WriteKey(db, members[i]);
-        w.Output.Flush();
-        var piece = ms.ToArray();
+        bool first = !_resizeWritten[d];
+        _resizeWritten[d] = true;
+        var piece = _format.Segment(_dbs[d], _members[d].AsSpan(from, to - from), first, _keysAtStart[d], _expiresAtStart[d]);
         _pieces.Enqueue(piece);
         return piece.Length;
     }
@@ -186,7 +182,7 @@ internal sealed class BackgroundSave
         {
             using (var file = new FileStream(_tempPath, FileMode.Create, FileAccess.Write, FileShare.None, 1))
             {
-                var output = new RdbOutput(file, _options.Compress, _options.Checksum);
+                var output = _format.Open(file);
                 var data = _server.DataLock;
                 while (true)
                 {
@@ -208,12 +204,12 @@ internal sealed class BackgroundSave
                 if (_abortReason is null)
                 {
                     Drain(output);
-                    output.WriteEnd();
+                    output.End();
                     file.Flush(flushToDisk: true);
                     ok = true;
                 }
             }
-            if (ok) File.Move(_tempPath, _finalPath, overwrite: true);
+            if (ok && _finalPath is not null) File.Move(_tempPath, _finalPath, overwrite: true);
         }
         catch (Exception e)
         {
@@ -258,8 +254,8 @@ internal sealed class BackgroundSave
         return true;
     }
 
-    private void Drain(RdbOutput output)
+    private void Drain(ISnapshotSink output)
     {
-        while (_pieces.TryDequeue(out var piece)) output.WriteRaw(piece);
+        while (_pieces.TryDequeue(out var piece)) output.Write(piece);
     }
 }

@@ -32,6 +32,7 @@ public sealed class PersistenceManager
     public PersistenceManager(KvasirServer server)
     {
         _server = server;
+        Aof = new Aof.AppendOnlyFile(server);
         server.ShutdownSave = ShutdownSave;
         server.Keyspace.FlushedAll += SaveAfterFlushAll;
         var gauges = server.Stats.Gauges;
@@ -58,6 +59,9 @@ public sealed class PersistenceManager
     /// their language yet); kept so the next save writes them back unchanged.</summary>
     public List<byte[]> UnloadedFunctionLibraries { get; } = new();
 
+    /// <summary>The multi-part append-only file (appendonly, BGREWRITEAOF, DEBUG LOADAOF).</summary>
+    public Aof.AppendOnlyFile Aof { get; }
+
     /// <summary>dir + dbfilename.</summary>
     public string RdbPath => Path.Combine(_server.Config.Dir, _server.Config.DbFilename);
 
@@ -71,9 +75,8 @@ public sealed class PersistenceManager
     /// </summary>
     public bool LoadAtStartup()
     {
-        var config = _server.Config;
-        // With appendonly the AOF is the source of truth; the AOF loader is not written yet.
-        if (config.AppendOnly) return true;
+        // With appendonly the AOF is the source of truth and the RDB file is not read (Valkey's loadDataFromDisk).
+        if (_server.Config.AppendOnly) return Aof.LoadAtStartup();
         var start = Stopwatch.GetTimestamp();
         var outcome = LoadFile(RdbPath, allowDuplicates: false);
         if (outcome == LoadOutcome.Loaded)
@@ -108,42 +111,51 @@ public sealed class PersistenceManager
             return LoadOutcome.Failed;
         }
 
+        using (file) return LoadStream(file, allowDuplicates, dropExpiredKeys: true, out _);
+    }
+
+    /// <summary>
+    /// Loads an RDB image from <paramref name="stream"/> (a dump file, or the RDB base / preamble of
+    /// an AOF, whose keys stay even when expired: the AOF tail decides their fate). On success
+    /// <paramref name="bytesRead"/> is where the image ended.
+    /// </summary>
+    internal LoadOutcome LoadStream(Stream stream, bool allowDuplicates, bool dropExpiredKeys, out long bytesRead)
+    {
+        bytesRead = 0;
         var config = _server.Config;
         var options = new RdbLoadOptions
         {
             Values = new ServerValueFactory(config, _server.Debug.QuicklistPackedThreshold == 1L << 30 ? 0 : _server.Debug.QuicklistPackedThreshold),
             Log = (level, message) => Log.Write(level, message),
             NowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
-            DropExpiredKeys = true,
+            DropExpiredKeys = dropExpiredKeys,
             VerifyChecksum = config.RdbChecksum && !_server.Debug.SkipChecksumValidation,
             AllowDuplicateKeys = allowDuplicates,
         };
-        using (file)
+        long dirty = _server.Keyspace.Dirty;
+        try
         {
-            long dirty = _server.Keyspace.Dirty;
-            try
-            {
-                var result = new RdbLoader(_server.Databases, options).Load(file);
-                Interlocked.Exchange(ref _lastLoadKeysLoaded, result.KeysLoaded);
-                Interlocked.Exchange(ref _lastLoadKeysExpired, result.KeysExpired);
-                LoadFunctions(result, allowDuplicates);
-                return LoadOutcome.Loaded;
-            }
-            catch (RdbException e)
-            {
-                ReportLoadError(e);
-                return LoadOutcome.Failed;
-            }
-            catch (IOException e)
-            {
-                Log.Warning($"Short read or OOM loading DB. Unrecoverable error, aborting now. ({e.Message})");
-                return LoadOutcome.Failed;
-            }
-            finally
-            {
-                // Loading is not a change of the data set (Valkey's dbAddRDBLoad leaves dirty alone).
-                _server.Keyspace.Dirty = dirty;
-            }
+            var result = new RdbLoader(_server.Databases, options).Load(stream);
+            bytesRead = result.BytesRead;
+            Interlocked.Exchange(ref _lastLoadKeysLoaded, result.KeysLoaded);
+            Interlocked.Exchange(ref _lastLoadKeysExpired, result.KeysExpired);
+            LoadFunctions(result, allowDuplicates);
+            return LoadOutcome.Loaded;
+        }
+        catch (RdbException e)
+        {
+            ReportLoadError(e);
+            return LoadOutcome.Failed;
+        }
+        catch (IOException e)
+        {
+            Log.Warning($"Short read or OOM loading DB. Unrecoverable error, aborting now. ({e.Message})");
+            return LoadOutcome.Failed;
+        }
+        finally
+        {
+            // Loading is not a change of the data set (Valkey's dbAddRDBLoad leaves dirty alone).
+            _server.Keyspace.Dirty = dirty;
         }
     }
 
@@ -252,7 +264,8 @@ public sealed class PersistenceManager
     /// </summary>
     public bool StartBackgroundSave()
     {
-        if (_bgsave is not null) return false;
+        // One snapshot at a time, as Valkey runs one child at a time.
+        if (_bgsave is not null || Aof.RewriteInProgress) return false;
         Interlocked.Increment(ref _saves);
         _lastBgsaveTryUnix = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         BackgroundSave save;
@@ -333,7 +346,7 @@ public sealed class PersistenceManager
         if (_server.IsShuttingDown) return;
         lock (_server.DataLock)
         {
-            if (_bgsave is not null) return;
+            if (_bgsave is not null || Aof.RewriteInProgress) return;
             long now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
             bool mayRetry = now - _lastBgsaveTryUnix > BgsaveRetryDelay || _lastBgsaveOk;
             long dirty = _server.Keyspace.Dirty;
@@ -350,7 +363,8 @@ public sealed class PersistenceManager
         }
     }
 
-    public RdbWriteOptions WriteOptions()
+    /// <summary>How snapshots are written now; <paramref name="aofBase"/> marks the base of an AOF (aux aof-base 1).</summary>
+    public RdbWriteOptions WriteOptions(bool aofBase = false)
     {
         var config = _server.Config;
         string policy = config.MaxMemoryPolicy;
@@ -368,6 +382,7 @@ public sealed class PersistenceManager
             ListPackedThreshold = _server.Debug.QuicklistPackedThreshold,
             UsedMemory = MemoryAccounting.UsedMemory(_server),
             FunctionLibraries = libraries,
+            AofBase = aofBase,
         };
     }
 

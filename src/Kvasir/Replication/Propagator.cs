@@ -9,8 +9,8 @@ namespace Kvasir.Replication;
 /// effects of one execution unit (a command, a MULTI/EXEC block, later a script) are emitted
 /// together, wrapped in MULTI/EXEC when there is more than one, as Valkey's
 /// propagatePendingCommands. Deletions of expired keys outside a command (active expiry) are units
-/// of their own. The stream feeds attached replicas (and, later, the AOF), with a SELECT whenever
-/// the database changes, and counts master_repl_offset.
+/// of their own. The stream feeds attached replicas and the AOF, with a SELECT whenever the
+/// database changes, and counts master_repl_offset (bytes sent to replicas).
 /// </summary>
 public sealed class Propagator
 {
@@ -31,7 +31,35 @@ public sealed class Propagator
     public Propagator(KvasirServer server) => _server = server;
 
     /// <summary>True when anything consumes the stream; when false, handlers need not build their effects.</summary>
-    public bool Active => _replicas.Count > 0;
+    public bool Active => !Paused && (_replicas.Count > 0 || _log is not null);
+
+    /// <summary>
+    /// Set while an AOF is replayed (DEBUG LOADAOF): the commands it runs are not effects to send
+    /// anywhere again, as Valkey's loading runs them outside call().
+    /// </summary>
+    public bool Paused { get; set; }
+
+    private IEffectLog? _log;
+
+    /// <summary>
+    /// The AOF: receives every unit's effects (not the replica PINGs). Attaching or replacing it
+    /// starts the next effect with a SELECT, so a new file never depends on an earlier one.
+    /// </summary>
+    public IEffectLog? Log
+    {
+        get => _log;
+        set
+        {
+            _log = value;
+            _streamDb = -1;
+        }
+    }
+
+    /// <summary>The next effect starts with a SELECT (the AOF continues in a new file).</summary>
+    public void ForceSelect() => _streamDb = -1;
+
+    /// <summary>True inside an execution unit that contains others (EXEC, scripts): effects are still pending.</summary>
+    public bool InNestedUnit => _nesting > 1;
 
     public IReadOnlyList<Client> Replicas => _replicas;
 
@@ -73,7 +101,7 @@ public sealed class Propagator
     }
 
     /// <summary>Writes one command into the stream (db -1: no SELECT before it).</summary>
-    private void Emit(int db, byte[][] argv)
+    private void Emit(int db, byte[][] argv, bool toLog = true)
     {
         _encoded.Clear();
         if (db >= 0 && db != _streamDb)
@@ -85,6 +113,8 @@ public sealed class Propagator
         }
         Encode(argv);
         var bytes = _encoded.WrittenSpan;
+        if (toLog) _log?.Append(bytes);
+        if (_replicas.Count == 0) return;
         Offset += bytes.Length;
         foreach (var replica in _replicas)
         {
@@ -115,6 +145,13 @@ public sealed class Propagator
     public void PingReplicas()
     {
         if (_replicas.Count == 0) return;
-        Emit(-1, new[] { Ping });
+        Emit(-1, new[] { Ping }, toLog: false);
     }
+}
+
+/// <summary>A consumer of the encoded effect stream besides replicas (the AOF).</summary>
+public interface IEffectLog
+{
+    /// <summary>One encoded command (RESP array), its SELECT included; called under the data lock.</summary>
+    void Append(ReadOnlySpan<byte> encoded);
 }
