@@ -121,9 +121,10 @@ public sealed class PersistenceManager
         using (file)
         {
             long dirty = _server.Keyspace.Dirty;
+            var loader = new RdbLoader(_server.Databases, options);
             try
             {
-                var result = new RdbLoader(_server.Databases, options).Load(file);
+                var result = loader.Load(file);
                 Interlocked.Exchange(ref _lastLoadKeysLoaded, result.KeysLoaded);
                 Interlocked.Exchange(ref _lastLoadKeysExpired, result.KeysExpired);
                 LoadFunctions(result, allowDuplicates);
@@ -131,12 +132,14 @@ public sealed class PersistenceManager
             }
             catch (RdbException e)
             {
+                LogFailurePosition(path, e.Offset, e.Message, e.Key, e.TypeId, loader.Progress.KeysLoaded);
                 ReportLoadError(e);
                 return LoadOutcome.Failed;
             }
             catch (IOException e)
             {
                 Log.Warning($"Short read or OOM loading DB. Unrecoverable error, aborting now. ({e.Message})");
+                LogFailurePosition(path, SafePosition(file), e.Message, null, -1, loader.Progress.KeysLoaded);
                 return LoadOutcome.Failed;
             }
             finally
@@ -144,6 +147,28 @@ public sealed class PersistenceManager
                 // Loading is not a change of the data set (Valkey's dbAddRDBLoad leaves dirty alone).
                 _server.Keyspace.Dirty = dirty;
             }
+        }
+    }
+
+    /// <summary>
+    /// One line naming the file, the byte offset and what was being read, so an operator can find
+    /// the damage (Valkey prints valkey-check-rdb's report for the same purpose).
+    /// </summary>
+    private void LogFailurePosition(string path, long offset, string reason, string? key, int typeId, long keysLoaded)
+    {
+        string where = key is null ? "" : $", while reading key '{key}' of type {typeId} ({RdbFormat.TypeName(typeId)})";
+        Log.Warning($"RDB file {Path.GetFullPath(path)} cannot be loaded: {reason} at byte offset {offset}{where}; {keysLoaded} keys were read before it. Nothing was loaded.");
+    }
+
+    private static long SafePosition(FileStream file)
+    {
+        try
+        {
+            return file.Position;
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException)
+        {
+            return -1;
         }
     }
 

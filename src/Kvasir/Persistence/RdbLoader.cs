@@ -80,6 +80,9 @@ public sealed class RdbLoader
         _options = options ?? new RdbLoadOptions();
     }
 
+    /// <summary>What was read so far: after a failed load, the keys loaded before the damage.</summary>
+    public RdbLoadResult Progress => _result;
+
     /// <summary>Loads a payload. Throws <see cref="RdbException"/> when it cannot be loaded.</summary>
     public RdbLoadResult Load(Stream stream)
     {
