@@ -21,9 +21,9 @@ public sealed partial class KvasirServer
     public event Action? Tick;
 
     /// <summary>Accounts one active expiry cycle: its time (expire_cycle_cpu_milliseconds) and, when slow, an "expire-cycle" latency event.</summary>
-    internal void ExpireCycleDone(long startedTimestamp)
+    internal void ExpireCycleDone(long workedTicks)
     {
-        long micros = (long)Stopwatch.GetElapsedTime(startedTimestamp).TotalMicroseconds;
+        long micros = workedTicks * 1_000_000 / Stopwatch.Frequency;
         lock (DataLock)
         {
             Metrics.ExpireCycleMicros += micros;

@@ -31,5 +31,7 @@ public static class CommandRegistry
         GeoCommands.Register(table);
         HyperLogLogCommands.Register(table);
         SortCommand.Register(table);
+        DumpCommands.Register(table);
+        MigrateCommand.Register(table);
     }
 }

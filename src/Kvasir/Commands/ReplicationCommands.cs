@@ -1,6 +1,5 @@
 using System.Text;
 using Kvasir.Clients;
-using Kvasir.Persistence;
 
 namespace Kvasir.Commands;
 
@@ -37,22 +36,22 @@ public static class ReplicationCommands
         StartFullSync(ctx, $"+FULLRESYNC {server.ReplicationId} {server.Propagator.Offset}\r\n");
     }
 
-    /// <summary>Sends the RDB image as "$len\r\n" + payload (no trailing CRLF) and attaches the client to the stream.</summary>
+    /// <summary>
+    /// Answers FULLRESYNC (PSYNC) and starts the image of the data as of this moment; it is written
+    /// in the background while commands go on and sent when complete, followed by the writes made
+    /// since (<see cref="Replication.FullSync"/>).
+    /// </summary>
     private static void StartFullSync(CommandContext ctx, string? announce)
     {
         var server = ctx.Server;
         var client = ctx.Client;
-        using var image = new MemoryStream();
-        RdbWriter.Write(image, server.Databases, new RdbWriteOptions { UsedMemory = 0 });
         var reply = ctx.Reply;
         reply.Enabled = true;
         if (announce is not null) reply.WriteRaw(Encoding.ASCII.GetBytes(announce));
-        reply.WriteRaw(Encoding.ASCII.GetBytes($"${image.Length}\r\n"));
-        reply.WriteRaw(image.GetBuffer().AsSpan(0, (int)image.Length));
         client.Flags |= ClientFlags.Replica;
-        server.Propagator.AttachReplica(client);
         server.Log.Notice($"Replica {client.RemoteAddress} asks for synchronization");
-        server.Log.Notice($"Synchronization with replica {client.RemoteAddress} succeeded");
+        server.Log.Notice($"Full resync requested by replica {client.RemoteAddress}");
+        Replication.FullSync.Start(server, client);
         // Replies to a replica's own later commands (REPLCONF ACK) must not mix into the stream.
         client.ReplyMode = ReplyMode.Off;
     }

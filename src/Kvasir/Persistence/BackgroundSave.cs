@@ -42,8 +42,10 @@ internal sealed class BackgroundSave
     private volatile string? _error;
     private int _nextDb, _nextSegment;
 
-    public BackgroundSave(KvasirServer server, RdbWriteOptions options, string finalPath)
-        : this(server, new RdbSnapshotFormat(options), Path.Combine(Path.GetDirectoryName(finalPath)!, $"temp-{Environment.ProcessId}-bg.rdb"), finalPath)
+    /// <param name="finalPath">Where the finished image is moved.</param>
+    /// <param name="tempPath">Where it is written meanwhile; by default temp-&lt;pid&gt;-bg.rdb next to it.</param>
+    public BackgroundSave(KvasirServer server, RdbWriteOptions options, string finalPath, string? tempPath = null)
+        : this(server, new RdbSnapshotFormat(options), tempPath ?? Path.Combine(Path.GetDirectoryName(finalPath)!, $"temp-{Environment.ProcessId}-bg.rdb"), finalPath)
     {
     }
 
@@ -120,7 +122,8 @@ internal sealed class BackgroundSave
         }
 
         var ks = _server.Keyspace;
-        ks.BeforeKeyChange = _barrier;
+        // Several saves may run at once (BGSAVE and replicas' full syncs): each adds its own barrier.
+        ks.BeforeKeyChange += _barrier;
         ks.DatabaseFlushing += _onFlush;
         ks.DatabasesSwapping += _onSwap;
         _thread = new Thread(Run) { IsBackground = true, Name = "kvasir-bgsave" };
@@ -137,7 +140,7 @@ internal sealed class BackgroundSave
     private void Detach()
     {
         var ks = _server.Keyspace;
-        if (ks.BeforeKeyChange == _barrier) ks.BeforeKeyChange = null;
+        ks.BeforeKeyChange -= _barrier;
         ks.DatabaseFlushing -= _onFlush;
         ks.DatabasesSwapping -= _onSwap;
     }

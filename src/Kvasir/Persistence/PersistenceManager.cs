@@ -133,9 +133,10 @@ public sealed class PersistenceManager
             AllowDuplicateKeys = allowDuplicates,
         };
         long dirty = _server.Keyspace.Dirty;
+        var loader = new RdbLoader(_server.Databases, options);
         try
         {
-            var result = new RdbLoader(_server.Databases, options).Load(stream);
+            var result = loader.Load(stream);
             bytesRead = result.BytesRead;
             Interlocked.Exchange(ref _lastLoadKeysLoaded, result.KeysLoaded);
             Interlocked.Exchange(ref _lastLoadKeysExpired, result.KeysExpired);
@@ -144,18 +145,43 @@ public sealed class PersistenceManager
         }
         catch (RdbException e)
         {
+            LogFailurePosition(stream, e.Offset, e.Message, e.Key, e.TypeId, loader.Progress.KeysLoaded);
             ReportLoadError(e);
             return LoadOutcome.Failed;
         }
         catch (IOException e)
         {
             Log.Warning($"Short read or OOM loading DB. Unrecoverable error, aborting now. ({e.Message})");
+            LogFailurePosition(stream, SafePosition(stream), e.Message, null, -1, loader.Progress.KeysLoaded);
             return LoadOutcome.Failed;
         }
         finally
         {
             // Loading is not a change of the data set (Valkey's dbAddRDBLoad leaves dirty alone).
             _server.Keyspace.Dirty = dirty;
+        }
+    }
+
+    /// <summary>
+    /// One line naming the file, the byte offset and what was being read, so an operator can find
+    /// the damage (Valkey prints valkey-check-rdb's report for the same purpose).
+    /// </summary>
+    private void LogFailurePosition(Stream stream, long offset, string reason, string? key, int typeId, long keysLoaded)
+    {
+        string path = stream is FileStream file ? Path.GetFullPath(file.Name) : "(stream)";
+        string where = key is null ? "" : $", while reading key '{key}' of type {typeId} ({RdbFormat.TypeName(typeId)})";
+        Log.Warning($"RDB file {path} cannot be loaded: {reason} at byte offset {offset}{where}; {keysLoaded} keys were read before it. Nothing was loaded.");
+    }
+
+    private static long SafePosition(Stream file)
+    {
+        try
+        {
+            return file.Position;
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException)
+        {
+            return -1;
         }
     }
 

@@ -80,6 +80,9 @@ public sealed class RdbLoader
         _options = options ?? new RdbLoadOptions();
     }
 
+    /// <summary>What was read so far: after a failed load, the keys loaded before the damage.</summary>
+    public RdbLoadResult Progress => _result;
+
     /// <summary>Loads a payload. Throws <see cref="RdbException"/> when it cannot be loaded.</summary>
     public RdbLoadResult Load(Stream stream)
     {
@@ -95,6 +98,21 @@ public sealed class RdbLoader
         }
         _result.BytesRead = _in.Offset;
         return _result;
+    }
+
+    /// <summary>
+    /// Reads a single value, its type byte first, from <paramref name="stream"/> (the body of a DUMP
+    /// payload: Valkey's rdbLoadObjectType + rdbLoadObject). Returns byte[] for a string, an
+    /// <see cref="IDataValue"/>, or null for an empty collection. Throws <see cref="RdbException"/>
+    /// on damage; bytes after the value are not looked at.
+    /// </summary>
+    public object? LoadValue(Stream stream, ReadOnlySpan<byte> key)
+    {
+        _in = new RdbInput(stream);
+        _version = RdbFormat.Version;
+        int type = _in.ReadByte();
+        if (!RdbFormat.IsObjectType(type)) throw new RdbException($"Unknown RDB encoding type {type}", isCorruption: false);
+        return ReadObject(type, key.ToArray());
     }
 
     private void Notice(string message) => _options.Log?.Invoke(LogLevel.Notice, message);
@@ -318,7 +336,7 @@ public sealed class RdbLoader
     }
 
     /// <summary>Valkey's objectSetLRUOrLFU: LFU frequency under an LFU policy, otherwise the idle time.</summary>
-    private static void SetAccessData(Database db, int idx, long lruIdle, int lfuFreq)
+    internal static void SetAccessData(Database db, int idx, long lruIdle, int lfuFreq)
     {
         var ks = db.Context;
         if (ks.UseLfu)

@@ -24,6 +24,8 @@ public sealed class Propagator
     private readonly KvasirServer _server;
     private readonly List<(int Db, byte[][] Argv)> _pending = new();
     private readonly List<Client> _replicas = new();
+    // Replicas waiting for their full-sync image: the stream after the snapshot point is kept here.
+    private readonly Dictionary<Client, Protocol.ReplyWriter> _syncing = new();
     private readonly Protocol.ReplyWriter _encoded = new();
     private int _nesting;
     private int _streamDb = -1;
@@ -31,7 +33,7 @@ public sealed class Propagator
     public Propagator(KvasirServer server) => _server = server;
 
     /// <summary>True when anything consumes the stream; when false, handlers need not build their effects.</summary>
-    public bool Active => !Paused && (_replicas.Count > 0 || _log is not null);
+    public bool Active => !Paused && (_replicas.Count > 0 || _syncing.Count > 0 || _log is not null);
 
     /// <summary>
     /// Set while an AOF is replayed (DEBUG LOADAOF): the commands it runs are not effects to send
@@ -114,7 +116,8 @@ public sealed class Propagator
         Encode(argv);
         var bytes = _encoded.WrittenSpan;
         if (toLog) _log?.Append(bytes);
-        if (_replicas.Count == 0) return;
+        // master_repl_offset counts what replicas get (those syncing included), not the AOF's share.
+        if (_replicas.Count == 0 && _syncing.Count == 0) return;
         Offset += bytes.Length;
         foreach (var replica in _replicas)
         {
@@ -124,6 +127,7 @@ public sealed class Propagator
             replica.Reply.Enabled = enabled;
             replica.Transport?.OutputAvailable();
         }
+        foreach (var kept in _syncing.Values) kept.WriteRaw(bytes);
     }
 
     private void Encode(byte[][] argv)
@@ -139,7 +143,38 @@ public sealed class Propagator
         _streamDb = -1;
     }
 
-    public void DetachReplica(Client replica) => _replicas.Remove(replica);
+    public void DetachReplica(Client replica)
+    {
+        _replicas.Remove(replica);
+        if (_syncing.Remove(replica, out var kept)) kept.Release();
+    }
+
+    /// <summary>
+    /// A full sync starts: its image is the data as of now, so everything emitted from now on is
+    /// kept for this replica until the image has been sent (<see cref="EndFullSync"/>).
+    /// </summary>
+    public void BeginFullSync(Client replica)
+    {
+        _syncing[replica] = new Protocol.ReplyWriter();
+        // The kept stream must start by selecting its database.
+        _streamDb = -1;
+    }
+
+    /// <summary>True while the replica's image is being prepared or sent.</summary>
+    public bool IsSyncing(Client replica) => _syncing.ContainsKey(replica);
+
+    /// <summary>The image was sent: the kept stream follows it, then the replica gets the live stream.</summary>
+    public void EndFullSync(Client replica)
+    {
+        if (!_syncing.Remove(replica, out var kept)) return;
+        bool enabled = replica.Reply.Enabled;
+        replica.Reply.Enabled = true;
+        replica.Reply.WriteRaw(kept.WrittenSpan);
+        replica.Reply.Enabled = enabled;
+        kept.Release();
+        if (!_replicas.Contains(replica)) _replicas.Add(replica);
+        replica.Transport?.OutputAvailable();
+    }
 
     /// <summary>Periodic PING to replicas (repl-ping-replica-period) so they can detect a dead link.</summary>
     public void PingReplicas()

@@ -43,6 +43,9 @@ public sealed class RespClient : IAsyncDisposable
         return new RespClient(tcp);
     }
 
+    /// <summary>The port this client is connected to.</summary>
+    public int RemotePort => ((System.Net.IPEndPoint)_tcp.Client.RemoteEndPoint!).Port;
+
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
 
     public static byte[] Encode(params object[] args)

@@ -7,108 +7,17 @@ using Kvasir.Tests.Infrastructure;
 namespace Kvasir.Tests.Persistence;
 
 /// <summary>
-/// Files travel both ways between Kvasir and a real server: valkey-server or redis-server from PATH
-/// (skipped when neither is installed). Redis before 7.2 reads RDB 10 only, so Kvasir is told to
+/// Files travel both ways between Kvasir and a real server (<see cref="ReferenceServer"/>; skipped
+/// when none is installed). Redis before 7.2 reads RDB 10 only, so Kvasir is told to
 /// write version 10 for it (the hidden rdb-version parameter).
 /// </summary>
 public sealed class CrossServerTests
 {
-    private static string? FindOnPath(string name)
-    {
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator))
-        {
-            if (dir.Length == 0) continue;
-            var candidate = Path.Combine(dir, name);
-            if (File.Exists(candidate)) return candidate;
-        }
-        return null;
-    }
-
-    private static (string Path, int Major, int Minor)? FindReferenceServer()
-    {
-        foreach (var name in new[] { "valkey-server", "redis-server" })
-        {
-            var path = FindOnPath(name);
-            if (path is null) continue;
-            var psi = new ProcessStartInfo(path, "--version") { RedirectStandardOutput = true, UseShellExecute = false };
-            using var p = Process.Start(psi)!;
-            string output = p.StandardOutput.ReadToEnd();
-            p.WaitForExit(10_000);
-            var m = Regex.Match(output, @"v=(\d+)\.(\d+)");
-            if (!m.Success) continue;
-            return (path, int.Parse(m.Groups[1].Value), int.Parse(m.Groups[2].Value));
-        }
-        return null;
-    }
-
-    private static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
-
-    /// <summary>Starts the reference server on <paramref name="dir"/>/<paramref name="file"/> and connects to it.</summary>
-    private static async Task<(Process Process, RespClient Client)> StartReferenceAsync(string binary, string dir, string file)
-    {
-        int port = FreePort();
-        var psi = new ProcessStartInfo(binary)
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var a in new[] { "--port", port.ToString(), "--bind", "127.0.0.1", "--dir", dir, "--dbfilename", file, "--save", "", "--daemonize", "no", "--logfile", Path.Combine(dir, "reference.log") })
-            psi.ArgumentList.Add(a);
-        var process = Process.Start(psi)!;
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (true)
-        {
-            try
-            {
-                var client = await RespClient.ConnectAsync("127.0.0.1", port);
-                var pong = await client.CallAsync("PING");
-                if (pong.Text == "PONG") return (process, client);
-                await client.DisposeAsync();
-            }
-            catch (SocketException)
-            {
-            }
-            catch (IOException)
-            {
-            }
-            if (process.HasExited || DateTime.UtcNow > deadline)
-            {
-                string log = File.Exists(Path.Combine(dir, "reference.log")) ? File.ReadAllText(Path.Combine(dir, "reference.log")) : "";
-                if (!process.HasExited) process.Kill();
-                Assert.Fail($"{binary} did not start on {file}:\n{log}");
-            }
-            await Task.Delay(100);
-        }
-    }
-
-    private static async Task StopReferenceAsync(Process process, RespClient client)
-    {
-        try
-        {
-            await client.SendAsync("SHUTDOWN", "NOSAVE");
-            await client.IsClosedAsync(TimeSpan.FromSeconds(5));
-        }
-        catch (IOException)
-        {
-        }
-        await client.DisposeAsync();
-        if (!process.WaitForExit(10_000)) process.Kill();
-        process.Dispose();
-    }
-
     [Fact]
     public async Task KvasirSnapshotsLoadInAReferenceServerAndBack()
     {
-        var reference = FindReferenceServer();
-        if (reference is null) Assert.Skip("neither valkey-server nor redis-server is on PATH");
+        var reference = ReferenceServer.Find();
+        if (reference is null) Assert.Skip(ReferenceServer.NotFound);
         var (binary, major, minor) = reference.Value;
         string version = major > 7 || (major == 7 && minor >= 2) ? "11" : "10";
 
@@ -129,7 +38,7 @@ public sealed class CrossServerTests
             }
 
             // The reference server loads our file and sees the same data.
-            var (process, client) = await StartReferenceAsync(binary, dir, "from-kvasir.rdb");
+            var (process, client) = await ReferenceServer.StartAsync(binary, dir, "from-kvasir.rdb");
             try
             {
                 Assert.Equal(expected, await PersistenceCommandTests.DescribeAsync(client, withEncodings: false));
@@ -137,7 +46,7 @@ public sealed class CrossServerTests
             }
             finally
             {
-                await StopReferenceAsync(process, client);
+                await ReferenceServer.StopAsync(process, client);
             }
 
             // And Kvasir loads what the reference server wrote back (its SAVE replaced our file).
@@ -154,4 +63,74 @@ public sealed class CrossServerTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    /// <summary>Every key of db 0 and db 9 goes from <paramref name="from"/> to <paramref name="to"/> by DUMP and RESTORE.</summary>
+    private static async Task CopyByDumpAsync(RespClient from, RespClient to)
+    {
+        foreach (var db in new[] { "0", "9" })
+        {
+            await from.CallAsync("SELECT", db);
+            await to.CallAsync("SELECT", db);
+            foreach (var key in (await from.CallAsync("KEYS", "*")).Items!.Select(k => k.Text!))
+            {
+                var payload = await from.CallAsync("DUMP", key);
+                long ttl = (await from.CallAsync("PTTL", key)).Integer;
+                Assert.Equal("OK", await to.CallTextAsync("RESTORE", key, Math.Max(ttl, 0).ToString(), payload.Bytes!, "REPLACE"));
+            }
+        }
+        await from.CallAsync("SELECT", "0");
+        await to.CallAsync("SELECT", "0");
+    }
+
+    [Fact]
+    public async Task DumpPayloadsAndMigrateTravelBothWays()
+    {
+        var reference = ReferenceServer.Find();
+        if (reference is null) Assert.Skip(ReferenceServer.NotFound);
+        var (binary, major, minor) = reference.Value;
+        // Before 7.2 a server refuses payloads of RDB 11, which is what DUMP writes (as Valkey 8 does).
+        bool readsOurs = major > 7 || (major == 7 && minor >= 2);
+        var dir = Directory.CreateTempSubdirectory("kvasir-cross-dump-").FullName;
+        var (process, client) = await ReferenceServer.StartAsync(binary, dir, "dump.rdb");
+        try
+        {
+            await using var kvasir = await TestServer.StartAsync();
+            await using var c = await kvasir.ConnectAsync();
+
+            // Theirs into ours: the same data, the same encodings.
+            await PersistenceCommandTests.PopulateAsync(client);
+            var expected = await PersistenceCommandTests.DescribeAsync(client, withEncodings: readsOurs);
+            await CopyByDumpAsync(client, c);
+            Assert.Equal(expected, await PersistenceCommandTests.DescribeAsync(c, withEncodings: readsOurs));
+            if (!readsOurs) return;
+
+            // Ours into theirs.
+            await client.CallAsync("FLUSHALL");
+            await CopyByDumpAsync(c, client);
+            Assert.Equal(expected, await PersistenceCommandTests.DescribeAsync(client));
+
+            // MIGRATE from Kvasir to the reference server and back.
+            await client.CallAsync("FLUSHALL");
+            var keys = (await c.CallAsync("KEYS", "*")).Items!.Select(k => (object)k.Text!).ToList();
+            var args = new List<object> { "MIGRATE", "127.0.0.1", ReferencePort(client), "", "0", "5000", "KEYS" };
+            args.AddRange(keys);
+            Assert.Equal("OK", await c.CallTextAsync(args.ToArray()));
+            Assert.Equal(0L, (await c.CallAsync("DBSIZE")).Integer);
+            args[2] = kvasir.Port.ToString();
+            Assert.Equal("OK", await client.CallTextAsync(args.ToArray()));
+            Assert.Equal(0L, (await client.CallAsync("DBSIZE")).Integer);
+            Assert.Equal(expected, await PersistenceCommandTests.DescribeAsync(c));
+            await c.CallAsync("SELECT", "9");
+            Assert.Equal("OK", await c.CallTextAsync("MIGRATE", "127.0.0.1", ReferencePort(client), "in-db-9", "5", "5000", "COPY"));
+            await client.CallAsync("SELECT", "5");
+            Assert.Equal("yes", await client.CallTextAsync("GET", "in-db-9"));
+        }
+        finally
+        {
+            await ReferenceServer.StopAsync(process, client);
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static string ReferencePort(RespClient client) => client.RemotePort.ToString();
 }

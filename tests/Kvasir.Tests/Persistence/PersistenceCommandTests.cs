@@ -257,6 +257,19 @@ public sealed class PersistenceCommandTests
             Assert.NotNull(error);
             Assert.Contains(log, l => l.EndsWith("# Wrong signature trying to load DB from file", StringComparison.Ordinal));
             Assert.Contains(log, l => l.EndsWith("# Fatal error loading the DB, check server logs. Exiting.", StringComparison.Ordinal));
+            Assert.Contains(log, l => l.Contains($"RDB file {Path.Combine(dir, "bad.rdb")} cannot be loaded: Wrong signature", StringComparison.Ordinal));
+
+            // A truncated file: the log names the file and the byte offset, and the start fails
+            // rather than serving the keys read before the cut.
+            var kit = new RdbTestKit();
+            for (int i = 0; i < 1000; i++) kit.Databases[0].SetString(System.Text.Encoding.UTF8.GetBytes("key:" + i), System.Text.Encoding.UTF8.GetBytes("value-" + i));
+            var image = kit.Save();
+            File.WriteAllBytes(Path.Combine(dir, "cut.rdb"), image[..(image.Length / 2)]);
+            (_, log, error) = await StartWithLogAsync(dir, "cut.rdb");
+            Assert.NotNull(error);
+            Assert.Contains(log, l => l.EndsWith("# Short read or OOM loading DB. Unrecoverable error, aborting now.", StringComparison.Ordinal));
+            Assert.Contains(log, l => l.Contains($"RDB file {Path.Combine(dir, "cut.rdb")} cannot be loaded: Unexpected EOF reading RDB file at byte offset {image.Length / 2}", StringComparison.Ordinal) &&
+                                      l.EndsWith("Nothing was loaded.", StringComparison.Ordinal));
         }
         finally
         {

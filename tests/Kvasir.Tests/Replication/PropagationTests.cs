@@ -9,24 +9,9 @@ namespace Kvasir.Tests.Replication;
 /// </summary>
 public sealed class PropagationTests
 {
-    private static async Task<RespClient> AttachAsync(TestServer server)
-    {
-        var replica = await server.ConnectAsync();
-        await replica.SendRawAsync("SYNC\r\n");
-        string header = "";
-        while (!header.EndsWith('\n')) header += await replica.ReadRawAsync(1);
-        Assert.StartsWith("$", header);
-        int length = int.Parse(header[1..].Trim());
-        string rdb = await replica.ReadRawAsync(length);
-        Assert.StartsWith("REDIS", rdb);
-        return replica;
-    }
+    private static Task<RespClient> AttachAsync(TestServer server) => ReplicationStream.AttachAsync(server);
 
-    private static async Task<string> NextAsync(RespClient replica)
-    {
-        var value = await replica.ReadAsync();
-        return string.Join(' ', value.Items!.Select(i => i.Text));
-    }
+    private static Task<string> NextAsync(RespClient replica) => ReplicationStream.NextAsync(replica);
 
     [Fact]
     public async Task RelativeExpiresAreReplayedAsAbsoluteTimes()

@@ -458,24 +458,3 @@ public sealed class SortedSetTests : IClassFixture<SharedServerFixture>
         Assert.Equal("ZADD z 1 a", await ReplicationStream.NextAsync(replica));
     }
 }
-
-/// <summary>Reads a server's replication stream the way a replica does (SYNC, then commands).</summary>
-internal static class ReplicationStream
-{
-    public static async Task<RespClient> AttachAsync(TestServer server)
-    {
-        var replica = await server.ConnectAsync();
-        await replica.SendRawAsync("SYNC\r\n");
-        string header = "";
-        while (!header.EndsWith('\n')) header += await replica.ReadRawAsync(1);
-        Assert.StartsWith("$", header);
-        await replica.ReadRawAsync(int.Parse(header[1..].Trim()));
-        return replica;
-    }
-
-    public static async Task<string> NextAsync(RespClient replica)
-    {
-        var value = await replica.ReadAsync();
-        return string.Join(' ', value.Items!.Select(i => i.Text));
-    }
-}

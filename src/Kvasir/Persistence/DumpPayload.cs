@@ -1,0 +1,77 @@
+using System.Buffers.Binary;
+using Kvasir.Keyspace;
+using Kvasir.Types;
+
+namespace Kvasir.Persistence;
+
+/// <summary>
+/// The DUMP / RESTORE / MIGRATE serialization of one value, as Valkey's createDumpPayload and
+/// verifyDumpPayload lay it out: the value exactly as an RDB file stores it (type byte, then the
+/// body), then the RDB version as two little-endian bytes, then the CRC-64 (Jones) of everything
+/// before it, little endian. A payload from any Valkey or Redis whose RDB version is not newer than
+/// ours is accepted.
+/// </summary>
+public static class DumpPayload
+{
+    private const int FooterLength = 10;
+
+    /// <summary>Serializes the value of the key at <paramref name="idx"/>.</summary>
+    public static byte[] Create(Database db, int idx, RdbWriteOptions options)
+    {
+        var ms = new MemoryStream();
+        var output = new RdbOutput(ms, options.Compress, checksum: false);
+        if (db.TypeAt(idx) == DataType.String)
+        {
+            output.WriteByte((byte)RdbType.String);
+            output.WriteString(db.StringAt(idx));
+        }
+        else
+        {
+            var value = db.ObjectAt(idx)!;
+            var writer = new RdbWriter(output, options);
+            output.WriteByte((byte)writer.TypeOf(value));
+            writer.WriteValue(value);
+        }
+        output.Flush();
+        int body = (int)ms.Length;
+        var payload = new byte[body + FooterLength];
+        ms.GetBuffer().AsSpan(0, body).CopyTo(payload);
+        // The footer names the format the body is in; DUMP always writes the current one.
+        BinaryPrimitives.WriteUInt16LittleEndian(payload.AsSpan(body), RdbFormat.Version);
+        ulong crc = Crc64.Update(0, payload.AsSpan(0, body + 2));
+        BinaryPrimitives.WriteUInt64LittleEndian(payload.AsSpan(body + 2), crc);
+        return payload;
+    }
+
+    /// <summary>
+    /// verifyDumpPayload: long enough for the footer, an RDB version this server reads, and (unless
+    /// <paramref name="skipChecksum"/>, DEBUG SET-SKIP-CHECKSUM-VALIDATION) a matching CRC.
+    /// </summary>
+    public static bool Verify(ReadOnlySpan<byte> payload, bool skipChecksum)
+    {
+        if (payload.Length < FooterLength) return false;
+        var footer = payload.Slice(payload.Length - FooterLength);
+        int version = BinaryPrimitives.ReadUInt16LittleEndian(footer);
+        if (version > RdbFormat.Version) return false;
+        if (skipChecksum) return true;
+        ulong crc = Crc64.Update(0, payload.Slice(0, payload.Length - 8));
+        return crc == BinaryPrimitives.ReadUInt64LittleEndian(footer.Slice(2));
+    }
+
+    /// <summary>
+    /// The value a verified payload holds: byte[] for a string or an <see cref="IDataValue"/>; null when
+    /// the payload is damaged or holds an empty collection ("Bad data format").
+    /// </summary>
+    public static object? Load(byte[] payload, IValueFactory values, ReadOnlySpan<byte> key)
+    {
+        using var body = new MemoryStream(payload, 0, payload.Length - FooterLength, writable: false);
+        try
+        {
+            return new RdbLoader(Array.Empty<Database>(), new RdbLoadOptions { Values = values }).LoadValue(body, key);
+        }
+        catch (RdbException)
+        {
+            return null;
+        }
+    }
+}
