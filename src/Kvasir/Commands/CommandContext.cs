@@ -41,10 +41,20 @@ public sealed class CommandContext
         Failed = false;
         PropagateArgv = null;
         PropagationPrevented = false;
+        PropagationForced = false;
         _redacted?.Clear();
     }
 
     private HashSet<int>? _redacted;
+
+    /// <summary>
+    /// Set while a blocked command runs again after a write to a key it waits on: its wait keeps
+    /// the deadline it had (Valkey's CLIENT_REPROCESSING_COMMAND), and MONITOR does not see it twice.
+    /// </summary>
+    public Clients.BlockState? Reprocessing { get; internal set; }
+
+    /// <summary>Time the current blocking command spent running so far, counted once when it completes.</summary>
+    internal long BlockedMicros;
 
     /// <summary>
     /// Hides an argument (a password, a secret config value) from the slow log and MONITOR, which
@@ -98,6 +108,11 @@ public sealed class CommandContext
     internal byte[][]? PropagateArgv { get; private set; }
 
     internal bool PropagationPrevented { get; private set; }
+
+    internal bool PropagationForced { get; private set; }
+
+    /// <summary>Propagate this command even though it changed nothing (Valkey's forceCommandPropagation).</summary>
+    public void ForcePropagation() => PropagationForced = true;
 
     /// <summary>True when something consumes the propagation stream; check before building effects.</summary>
     public bool Propagating => Server.Propagator.Active;

@@ -419,6 +419,8 @@ public static class KeyCommands
     {
         if (!TryParseFlushMode(ctx)) return;
         ctx.AddDirty(ctx.Db.Clear());
+        // Replicated even when the database was already empty, as Valkey forces it.
+        ctx.ForcePropagation();
         ctx.Reply.WriteOk();
     }
 
@@ -428,6 +430,7 @@ public static class KeyCommands
         long removed = 0;
         foreach (var db in ctx.Server.Databases) removed += db.Clear();
         ctx.AddDirty(removed);
+        ctx.ForcePropagation();
         ctx.Server.Keyspace.FlushedAll?.Invoke();
         ctx.Reply.WriteOk();
     }
