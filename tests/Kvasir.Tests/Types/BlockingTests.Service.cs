@@ -8,27 +8,8 @@ namespace Kvasir.Tests.Types;
 /// in the same pass; timeouts, CLIENT UNBLOCK and CLIENT KILL; counted once in commandstats and
 /// MONITOR. Every expected reply is what a real Valkey 8 answers.
 /// </summary>
-public sealed class BlockingServiceTests : IClassFixture<SharedServerFixture>
+public sealed partial class BlockingTests
 {
-    private readonly TestServer _server;
-
-    public BlockingServiceTests(SharedServerFixture fixture) => _server = fixture.Server;
-
-    private static string Key(string name) => "{bs}" + name + ":" + Guid.NewGuid().ToString("N");
-
-    private static async Task<long> IdOf(RespClient c) => (await c.CallAsync("CLIENT", "ID")).Integer;
-
-    private static async Task WaitBlockedAsync(RespClient observer, long id)
-    {
-        for (int i = 0; i < 300; i++)
-        {
-            var r = await observer.CallAsync("CLIENT", "LIST", "ID", id.ToString());
-            if (r.Text!.Contains("flags=b")) return;
-            await Task.Delay(10);
-        }
-        Assert.Fail($"client {id} never blocked");
-    }
-
     private static async Task<RespClient> BlockAsync(TestServer server, RespClient observer, params object[] command)
     {
         var c = await server.ConnectAsync();
