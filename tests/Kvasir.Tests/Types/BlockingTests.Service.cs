@@ -118,6 +118,26 @@ public sealed partial class BlockingTests
     }
 
     [Fact]
+    public async Task AWokenCommandRunsWithEveryCheckOfANewOne()
+    {
+        await using var observer = await _server.ConnectAsync();
+        string k1 = Key("w1"), k2 = Key("w2"), src = Key("wsrc");
+        await using var waiter = await BlockAsync(_server, observer, "BLPOP", k1, k2, "0");
+        // k2 wakes it, but k1 comes first and is a string now.
+        await observer.CallAsync("MULTI");
+        await observer.CallAsync("SET", k1, "x");
+        await observer.CallAsync("RPUSH", k2, "a");
+        await observer.CallAsync("EXEC");
+        Assert.StartsWith("WRONGTYPE", (await waiter.ReadAsync()).Text);
+        long id = await IdOf(waiter);
+        await waiter.SendAsync("BLMOVE", src, k1, "LEFT", "LEFT", "0");
+        await WaitBlockedAsync(observer, id);
+        await observer.CallAsync("RPUSH", src, "z");
+        Assert.StartsWith("WRONGTYPE", (await waiter.ReadAsync()).Text);
+        Assert.Equal(1, (await observer.CallAsync("LLEN", src)).Integer);
+    }
+
+    [Fact]
     public async Task SubSecondTimeoutsArePunctual()
     {
         await using var c = await _server.ConnectAsync();
