@@ -1,38 +1,48 @@
 using System.Text;
+using Kvasir.Commands;
 using Kvasir.Keyspace;
+using Kvasir.Protocol;
+using Kvasir.Types;
 
 namespace Kvasir.Clients;
 
-/// <summary>What a client blocked in BLPOP/BZPOPMIN... waits for (Valkey's bstate).</summary>
+/// <summary>What a client blocked in BLPOP/BZPOPMIN... waits for (Valkey's bstate), and the command to run again.</summary>
 public sealed class BlockState
 {
     public int DbIndex;
     public string[] Keys = [];
 
+    /// <summary>The value type that can serve it: a write that leaves another type there does not wake it.</summary>
+    public DataType Type;
+
     /// <summary>Unix ms when the wait ends with a null reply; 0 waits forever.</summary>
     public long DeadlineMs;
 
-    /// <summary>A key it waits on was written: its next retry runs the command again.</summary>
-    public bool Ready;
-
-    /// <summary>Set by the cron or CLIENT UNBLOCK: the retry answers this instead of running the command.</summary>
-    public BlockOutcome Outcome;
+    /// <summary>The blocked command, as its connection keeps it (the connection does not read while it waits).</summary>
+    public CommandContext Context = null!;
+    public CommandArgs Args = null!;
+    public CommandDefinition Command = null!;
 }
 
-public enum BlockOutcome { None, Timeout, Error }
-
 /// <summary>
-/// Clients waiting in blocking commands: per database, per key, a FIFO queue of waiters. Writes to
-/// a key with waiters mark it ready; once the writing command (or EXEC) is over, the first waiter of
-/// each ready key is resumed and re-runs its command, which either serves it or makes it wait again
-/// in the same place. All members run under the server's data lock.
+/// Clients waiting in blocking commands: per database, per key, a FIFO queue of waiters. A write to
+/// a key with waiters marks it ready; once the writing command (or the whole EXEC) is over,
+/// <see cref="HandleReady"/> runs the blocked commands again right there, under the same lock and
+/// before the writer's next command, in the order the clients blocked (Valkey's
+/// handleClientsBlockedOnKeys). A served command that writes (BLMOVE) readies more keys, which are
+/// handled in the same pass. Timeouts and CLIENT UNBLOCK answer the waiter directly. The waiter's
+/// connection only learns that its command is over (<see cref="Client.BlockedCommandAnswered"/>)
+/// and goes on with its pipeline. All members run under the server's data lock.
 /// </summary>
 public sealed class BlockingRegistry
 {
     private readonly Dictionary<string, List<Client>>[] _queues;
     private readonly List<Client> _blocked = new();
-    private readonly List<(int Db, string Key)> _ready = new();
+    private List<(int Db, string Key)> _ready = new();
+    private readonly HashSet<(int Db, string Key)> _readySet = new();
+    private KvasirServer _server = null!;
     private int _keyCount;
+    private bool _handling;
 
     public BlockingRegistry(int databases)
     {
@@ -47,6 +57,7 @@ public sealed class BlockingRegistry
 
     public void Attach(KvasirServer server)
     {
+        _server = server;
         server.Keyspace.KeyModified += KeyModified;
         server.ClientClosing += Unblock;
         // SWAPDB: the waiters of both databases may find data there now.
@@ -56,6 +67,13 @@ public sealed class BlockingRegistry
             MarkAllReady(b.Index);
         };
         server.Stats.Gauges["total_blocking_keys"] = () => _keyCount;
+        server.Stats.Gauges["clients_in_timeout_table"] = () =>
+        {
+            int n = 0;
+            foreach (var c in _blocked)
+                if (c.Blocking!.DeadlineMs != 0) n++;
+            return n;
+        };
         server.Tick += () =>
         {
             lock (server.DataLock) CheckTimeouts(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
@@ -65,9 +83,16 @@ public sealed class BlockingRegistry
     /// <summary>Keys as dictionary keys: Latin-1 maps every byte to one char and back.</summary>
     public static string KeyString(ReadOnlySpan<byte> key) => Encoding.Latin1.GetString(key);
 
-    public void Block(Client client, int db, string[] keys, long deadlineMs)
+    /// <summary>Suspends the command <paramref name="ctx"/> runs until one of <paramref name="keys"/> holds a value of <paramref name="type"/>.</summary>
+    public void Block(CommandContext ctx, string[] keys, DataType type, long deadlineMs)
     {
-        var state = new BlockState { DbIndex = db, Keys = keys, DeadlineMs = deadlineMs };
+        var client = ctx.Client;
+        int db = client.DbIndex;
+        var state = new BlockState
+        {
+            DbIndex = db, Keys = keys, Type = type, DeadlineMs = deadlineMs,
+            Context = ctx, Args = ctx.Args, Command = ctx.Command,
+        };
         client.Blocking = state;
         client.Flags |= ClientFlags.Blocked;
         _blocked.Add(client);
@@ -84,8 +109,7 @@ public sealed class BlockingRegistry
         }
     }
 
-    /// <summary>Removes the client from every queue (served, timed out, unblocked or gone).
-    /// The keys it waited on are looked at again: the next waiter may now be served.</summary>
+    /// <summary>Removes the client from every queue (served, timed out, unblocked or gone). No reply is written.</summary>
     public void Unblock(Client client)
     {
         var state = client.Blocking;
@@ -103,7 +127,6 @@ public sealed class BlockingRegistry
                 queues.Remove(key);
                 _keyCount--;
             }
-            else if (state.Ready) _ready.Add((state.DbIndex, key));
         }
     }
 
@@ -113,62 +136,116 @@ public sealed class BlockingRegistry
         var queues = _queues[db.Index];
         if (queues.Count == 0) return;
         var name = KeyString(key);
-        if (queues.ContainsKey(name)) _ready.Add((db.Index, name));
+        if (queues.ContainsKey(name)) MarkReady(db.Index, name);
+    }
+
+    private void MarkReady(int db, string key)
+    {
+        if (_readySet.Add((db, key))) _ready.Add((db, key));
     }
 
     private void MarkAllReady(int db)
     {
-        foreach (var key in _queues[db].Keys) _ready.Add((db, key));
+        foreach (var key in _queues[db].Keys) MarkReady(db, key);
     }
 
     /// <summary>
-    /// True when the first waiter on this key was already woken and has not run yet: the data is
-    /// its own (Valkey would have served it right after the write), so a newcomer must queue behind.
+    /// After a command (or EXEC): serves the waiters of every key written meanwhile, first blocked
+    /// first served, each by running its command again now. Keys readied by those runs (BLMOVE into
+    /// a key others wait on) are handled before returning.
     /// </summary>
-    public bool HasWokenWaiter(int db, ReadOnlySpan<byte> key)
-    {
-        if (_keyCount == 0) return false;
-        return _queues[db].TryGetValue(KeyString(key), out var queue) && queue.Count > 0 && queue[0].Blocking!.Ready;
-    }
-
-    /// <summary>After a command: resumes the first waiter of every key written meanwhile.
-    /// Only the head is woken so that waiters are served in the order they blocked.</summary>
     public void HandleReady()
     {
-        if (_ready.Count == 0) return;
-        foreach (var (db, key) in _ready)
+        if (_ready.Count == 0 || _handling) return;
+        _handling = true;
+        try
         {
-            if (!_queues[db].TryGetValue(key, out var queue) || queue.Count == 0) continue;
-            var head = queue[0];
-            var state = head.Blocking!;
-            if (state.Ready) continue;
-            state.Ready = true;
-            head.Transport?.Resume();
-        }
-        _ready.Clear();
-    }
-
-    /// <summary>Ends waits whose deadline passed: their retry replies the timeout.</summary>
-    public void CheckTimeouts(long nowMs)
-    {
-        foreach (var c in _blocked)
-        {
-            var state = c.Blocking!;
-            if (state.Outcome == BlockOutcome.None && state.DeadlineMs != 0 && state.DeadlineMs <= nowMs)
+            while (_ready.Count > 0)
             {
-                state.Outcome = BlockOutcome.Timeout;
-                c.Transport?.Resume();
+                var round = _ready;
+                _ready = new List<(int, string)>();
+                foreach (var (db, key) in round)
+                {
+                    // The key may be readied again while its waiters run.
+                    _readySet.Remove((db, key));
+                    ServeKey(db, key);
+                }
             }
         }
+        finally
+        {
+            _handling = false;
+        }
     }
 
-    /// <summary>CLIENT UNBLOCK: true when the client was waiting in a blocking command.</summary>
-    public bool RequestUnblock(Client client, BlockOutcome outcome)
+    private void ServeKey(int dbIndex, string key)
+    {
+        if (!_queues[dbIndex].TryGetValue(key, out var queue) || queue.Count == 0) return;
+        // Only the clients waiting now: one that blocks again goes to the back and waits for the next write.
+        var waiters = queue.ToArray();
+        var db = _server.Databases[dbIndex];
+        byte[] keyBytes = Encoding.Latin1.GetBytes(key);
+        foreach (var client in waiters)
+        {
+            var state = client.Blocking;
+            if (state is null || state.DbIndex != dbIndex || Array.IndexOf(state.Keys, key) < 0) continue;
+            // A look that neither expires nor counts: an expired key does not wake anyone, and stays
+            // for the command that next touches it to delete (Valkey's LOOKUP_NOEFFECTS).
+            int idx = db.Lookup(keyBytes, LookupFlags.NoTouch | LookupFlags.NoStats | LookupFlags.NoExpireDelete);
+            if (idx < 0 || db.TypeAt(idx) != state.Type) continue;
+            Unblock(client);
+            _server.Dispatcher.Reprocess(state);
+            // Blocked again (no data after all) or postponed by CLIENT PAUSE: the connection keeps waiting.
+            if (client.Blocking is null && !client.Postponed) Answered(client);
+        }
+    }
+
+    /// <summary>The blocked command is over: its connection resumes with the next command of its pipeline.</summary>
+    private static void Answered(Client client)
+    {
+        client.BlockedCommandAnswered = true;
+        var transport = client.Transport;
+        if (transport is null) return;
+        transport.OutputAvailable();
+        transport.Resume();
+    }
+
+    /// <summary>Ends waits whose deadline passed with the timeout reply.</summary>
+    public void CheckTimeouts(long nowMs)
+    {
+        if (_blocked.Count == 0) return;
+        foreach (var c in _blocked.ToArray())
+        {
+            var state = c.Blocking;
+            if (state is not null && state.DeadlineMs != 0 && state.DeadlineMs <= nowMs) TimeOut(c);
+        }
+    }
+
+    /// <summary>
+    /// Answers a waiter as if its timeout expired (deadline, CLIENT UNBLOCK TIMEOUT): a null array
+    /// for every blocking list and sorted set command, as Valkey's replyToBlockedClientTimedOut.
+    /// </summary>
+    public void TimeOut(Client client)
     {
         var state = client.Blocking;
-        if (state is null || state.Outcome != BlockOutcome.None) return false;
-        state.Outcome = outcome;
-        client.Transport?.Resume();
-        return true;
+        if (state is null) return;
+        Unblock(client);
+        client.Reply.Enabled = client.ReplyMode == ReplyMode.On;
+        client.Reply.WriteNullArray();
+        _server.Dispatcher.CompleteBlocked(state, failed: false);
+        Answered(client);
+    }
+
+    /// <summary>Answers a waiter with an error (CLIENT UNBLOCK ERROR); counted as a failed call.</summary>
+    public void FailWith(Client client, string error)
+    {
+        var state = client.Blocking;
+        if (state is null) return;
+        Unblock(client);
+        client.Reply.Enabled = client.ReplyMode == ReplyMode.On;
+        _server.Stats.CountError(error);
+        client.Reply.WriteError(error);
+        _server.Dispatcher.CompleteBlocked(state, failed: true);
+        Answered(client);
     }
 }

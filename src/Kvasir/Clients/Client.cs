@@ -118,6 +118,12 @@ public sealed class Client
     /// <summary>Set while waiting in a blocking command (BLPOP, BZPOPMIN...); owned by <see cref="BlockingRegistry"/>.</summary>
     public BlockState? Blocking;
 
+    /// <summary>
+    /// The blocking command this client's connection is suspended in was answered by someone else
+    /// (served after a write, timed out, CLIENT UNBLOCK): the connection goes on with its next command.
+    /// </summary>
+    public bool BlockedCommandAnswered;
+
     /// <summary>While EXEC runs its queue: the size of EXEC's own arguments (CLIENT LIST argv-mem), else -1.</summary>
     public long ExecArgvMemory = -1;
 

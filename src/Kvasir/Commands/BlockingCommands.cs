@@ -7,9 +7,10 @@ namespace Kvasir.Commands;
 /// <summary>
 /// The blocking pops (Valkey's BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP)
 /// and CLIENT UNBLOCK. A command that finds data serves like its non-blocking form. One that finds
-/// none registers the client in <see cref="BlockingRegistry"/> and leaves it suspended: the
-/// dispatcher re-runs it when a key it waits on is written, or answers the timeout/unblock instead.
-/// Inside MULTI/EXEC and scripts nothing waits: the empty answer comes at once.
+/// none registers the client in <see cref="BlockingRegistry"/> and its connection stays suspended:
+/// the registry runs the command again right after a write makes a key it waits on hold data, or
+/// answers the timeout / CLIENT UNBLOCK itself. Inside MULTI/EXEC and scripts nothing waits: the
+/// empty answer comes at once.
 /// </summary>
 public static class BlockingCommands
 {
@@ -29,40 +30,12 @@ public static class BlockingCommands
     private static readonly byte[] LmoveName = "LMOVE"u8.ToArray();
     private static readonly byte[] RpoplpushName = "RPOPLPUSH"u8.ToArray();
 
-    public enum Retry { Run, Wait, Replied }
-
-    /// <summary>
-    /// For a client waiting in a blocking command that its connection retries: keep waiting, end
-    /// the wait with the timeout or CLIENT UNBLOCK answer, or run the command again (a key it waits
-    /// on was written).
-    /// </summary>
-    public static Retry CheckRetry(CommandContext ctx)
-    {
-        var client = ctx.Client;
-        var state = client.Blocking!;
-        var registry = ctx.Server.Blocking;
-        if (state.Outcome == BlockOutcome.Error)
-        {
-            registry.Unblock(client);
-            ctx.Error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
-            return Retry.Replied;
-        }
-        if (state.Outcome == BlockOutcome.Timeout ||
-            (state.DeadlineMs != 0 && state.DeadlineMs <= DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()))
-        {
-            registry.Unblock(client);
-            ctx.Reply.WriteNullArray();
-            return Retry.Replied;
-        }
-        return state.Ready ? Retry.Run : Retry.Wait;
-    }
-
     /// <summary>Valkey's getTimeoutFromObjectOrReply in seconds: the deadline in unix ms, 0 for none.</summary>
     private static bool TryGetDeadline(CommandContext ctx, int index, out long deadline)
     {
         deadline = 0;
-        // A retry keeps the deadline it computed when it first blocked.
-        if (ctx.Client.Blocking is { } state)
+        // Run again after a write: the wait keeps the deadline it had when it first blocked.
+        if (ctx.Reprocessing is { } state)
         {
             deadline = state.DeadlineMs;
             return true;
@@ -103,91 +76,32 @@ public static class BlockingCommands
         c.Has(ClientFlags.Multi) || c.ExecArgvMemory >= 0 || c.Has(ClientFlags.Fake) || c.Transport is null;
 
     /// <summary>
-    /// Looks at keys [first, end) (step 1) for a non-empty value of <paramref name="type"/>. Returns
-    /// its argument index and sets <paramref name="idx"/>; -1 when none. On the first run a key of
-    /// another type is a WRONGTYPE error (-2); on a retry it only counts as empty, as Valkey serves
-    /// a woken client only when the key now has the type it waits for.
+    /// The common path of every blocking command: the argument index of the first key in [first, end)
+    /// holding a value (the handler serves from it), or -1 when the command is already answered: a
+    /// WRONGTYPE error (a key of another type comes first), or no data so the client waits (or gets
+    /// <paramref name="noWait"/> where it may not).
     /// </summary>
-    private static int FindData(CommandContext ctx, int first, int end, DataType type, out int idx)
+    private static int ServeOrBlock(CommandContext ctx, int first, int end, DataType type, long deadline, Action<CommandContext> noWait, out int idx)
     {
         var db = ctx.Db;
-        bool retry = ctx.Client.Blocking is not null;
-        if (retry)
-        {
-            // Run the command like Valkey's re-execution does only when one key has the awaited type.
-            bool any = false;
-            for (int k = first; k < end && !any; k++)
-            {
-                int i = db.Lookup(ctx.Args[k], LookupFlags.Write);
-                any = i >= 0 && db.TypeAt(i) == type;
-            }
-            if (!any)
-            {
-                idx = -1;
-                return -1;
-            }
-        }
         for (int k = first; k < end; k++)
         {
             idx = db.Lookup(ctx.Args[k], LookupFlags.Write);
             if (idx < 0) continue;
-            if (db.TypeAt(idx) != type)
-            {
-                ctx.WrongType();
-                return -2;
-            }
-            // Data just written for a woken waiter that has not run yet is not ours to take.
-            if (!retry && !MayNotBlock(ctx.Client) && ctx.Server.Blocking.HasWokenWaiter(ctx.Client.DbIndex, ctx.Args[k]))
-            {
-                idx = -1;
-                return -1;
-            }
-            return k;
+            if (db.TypeAt(idx) == type) return k;
+            ctx.WrongType();
+            return -1;
         }
         idx = -1;
-        return -1;
-    }
-
-    /// <summary>No data: wait (or, where waiting is not allowed, answer <paramref name="noWait"/> now).</summary>
-    private static void BlockOrAnswer(CommandContext ctx, int first, int end, long deadline, Action<CommandContext> noWait)
-    {
-        var client = ctx.Client;
-        if (client.Blocking is { } state)
-        {
-            // Woken, but someone else took the data: wait again in the same place.
-            state.Ready = false;
-            return;
-        }
-        if (MayNotBlock(client))
+        if (MayNotBlock(ctx.Client))
         {
             noWait(ctx);
-            return;
+            return -1;
         }
         var keys = new string[end - first];
         for (int k = first; k < end; k++) keys[k - first] = BlockingRegistry.KeyString(ctx.Args[k]);
-        ctx.Server.Blocking.Block(client, client.DbIndex, keys, deadline);
-    }
-
-    /// <summary>
-    /// The common path of every blocking command: the argument index of a key holding data to serve
-    /// (the client is no longer blocked), or -1 when the command is already answered: a WRONGTYPE
-    /// error, or no data so the client waits (or gets <paramref name="noWait"/> where it may not).
-    /// </summary>
-    private static int ServeOrBlock(CommandContext ctx, int first, int end, DataType type, long deadline, Action<CommandContext> noWait, out int idx)
-    {
-        int k = FindData(ctx, first, end, type, out idx);
-        if (k == -1)
-        {
-            BlockOrAnswer(ctx, first, end, deadline, noWait);
-            return -1;
-        }
-        Served(ctx);
-        return k < 0 ? -1 : k;
-    }
-
-    private static void Served(CommandContext ctx)
-    {
-        if (ctx.Client.Blocking is not null) ctx.Server.Blocking.Unblock(ctx.Client);
+        ctx.Server.Blocking.Block(ctx, keys, type, deadline);
+        return -1;
     }
 
     private static readonly Action<CommandContext> NullArray = c => c.Reply.WriteNullArray();
@@ -326,10 +240,10 @@ public static class BlockingCommands
             ctx.Error("ERR unknown subcommand or wrong number of arguments for 'unblock'. Try CLIENT HELP.");
             return;
         }
-        var outcome = BlockOutcome.Timeout;
+        bool error = false;
         if (args.Count == 4)
         {
-            if (args.Is(3, "ERROR"u8)) outcome = BlockOutcome.Error;
+            if (args.Is(3, "ERROR"u8)) error = true;
             else if (!args.Is(3, "TIMEOUT"u8))
             {
                 ctx.Error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
@@ -338,6 +252,14 @@ public static class BlockingCommands
         }
         if (!ctx.TryGetLong(2, out long id)) return;
         var target = ctx.Server.Clients.Find(id);
-        ctx.Reply.WriteInteger(target is not null && ctx.Server.Blocking.RequestUnblock(target, outcome) ? 1 : 0);
+        if (target?.Blocking is null)
+        {
+            ctx.Reply.WriteInteger(0);
+            return;
+        }
+        // The waiter is answered now, before this reply, as in Valkey.
+        if (error) ctx.Server.Blocking.FailWith(target, "UNBLOCKED client unblocked via CLIENT UNBLOCK");
+        else ctx.Server.Blocking.TimeOut(target);
+        ctx.Reply.WriteInteger(1);
     }
 }

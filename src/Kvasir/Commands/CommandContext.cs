@@ -48,6 +48,15 @@ public sealed class CommandContext
     private HashSet<int>? _redacted;
 
     /// <summary>
+    /// Set while a blocked command runs again after a write to a key it waits on: its wait keeps
+    /// the deadline it had (Valkey's CLIENT_REPROCESSING_COMMAND), and MONITOR does not see it twice.
+    /// </summary>
+    public Clients.BlockState? Reprocessing { get; internal set; }
+
+    /// <summary>Time the current blocking command spent running so far, counted once when it completes.</summary>
+    internal long BlockedMicros;
+
+    /// <summary>
     /// Hides an argument (a password, a secret config value) from the slow log and MONITOR, which
     /// then show "(redacted)" in its place, as Valkey's redactClientCommandArgument does.
     /// </summary>
@@ -100,6 +109,11 @@ public sealed class CommandContext
 
     internal bool PropagationPrevented { get; private set; }
 
+    internal bool PropagationForced { get; private set; }
+
+    /// <summary>Propagate this command even though it changed nothing (Valkey's forceCommandPropagation).</summary>
+    public void ForcePropagation() => PropagationForced = true;
+
     /// <summary>True when something consumes the propagation stream; check before building effects.</summary>
     public bool Propagating => Server.Propagator.Active;
 
@@ -115,9 +129,4 @@ public sealed class CommandContext
 
     /// <summary>This command's own arguments are not propagated (its effects were, or it changed nothing replayable).</summary>
     public void PreventPropagation() => PropagationPrevented = true;
-
-    internal bool PropagationForced { get; private set; }
-
-    /// <summary>Propagate this command even if it changed nothing (Valkey's forceCommandPropagation: FLUSHALL, FLUSHDB).</summary>
-    public void ForcePropagation() => PropagationForced = true;
 }

@@ -30,15 +30,21 @@ public sealed class Dispatcher
         // CLIENT REPLY OFF/SKIP: replies are dropped for this command.
         client.Reply.Enabled = client.ReplyMode == ReplyMode.On;
         DispatchResult result;
-        // A client waiting in a blocking command re-runs it only when woken (or ends the wait).
-        var retry = client.Blocking is null ? BlockingCommands.Retry.Run : BlockingCommands.CheckRetry(ctx);
-        if (retry == BlockingCommands.Retry.Wait) return DispatchResult.Suspended;
-        if (retry == BlockingCommands.Retry.Replied) result = DispatchResult.Done;
+        if (client.Blocking is { } waiting)
+        {
+            // Still waiting in a blocking command: only its deadline can end it from here.
+            if (waiting.DeadlineMs == 0 || waiting.DeadlineMs > DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) return DispatchResult.Suspended;
+            _server.Blocking.TimeOut(client);
+        }
+        if (client.BlockedCommandAnswered)
+        {
+            // Answered while suspended (served, timed out, unblocked): this command is over.
+            client.BlockedCommandAnswered = false;
+            result = DispatchResult.Done;
+        }
         else
         {
             result = ExecuteChecked(ctx, args);
-            // Refused before its handler ran (NOAUTH...): a wait cannot outlive its command.
-            if (result == DispatchResult.Done && client.Blocking is not null) _server.Blocking.Unblock(client);
         }
         // As Valkey's handleClientsBlockedOnKeys: waiters are woken once the command (or EXEC) is over.
         _server.Blocking.HandleReady();
@@ -162,24 +168,64 @@ public sealed class Dispatcher
             propagator.Add(client.DbIndex, ctx.PropagateArgv ?? args.ToArrays());
         propagator.EndUnit(cmd.Has(CommandFlags.TouchesArbitraryKeys));
 
+        // A command that blocked is not over: it is counted once, when it is served, times out or is
+        // unblocked, with the time of all its runs (Valkey's updateStatsOnUnblock).
+        bool blocked = client.Blocking is not null;
+        if (blocked) ctx.BlockedMicros += micros;
+        else RecordCall(ctx, cmd, args, micros + ctx.BlockedMicros, ctx.Failed);
+
+        // Monitors see a command after it ran (so EXEC follows the commands it ran, and SELECT shows
+        // the new database), with the arguments it was sent with, secrets redacted by the handler.
+        // A blocked command is shown when it first runs, not again when it is served.
+        if (server.Clients.Monitors.Count > 0 && ctx.Reprocessing is null && !cmd.Has(CommandFlags.SkipMonitor) && !cmd.Has(CommandFlags.Admin))
+            FeedMonitors(client, MonitorArguments(args, ctx));
+
+        server.AddLatencySample(cmd.Has(CommandFlags.Fast) ? "fast-command" : "command", micros / 1000);
+    }
+
+    /// <summary>Stats and slow log of a command that completed, after <paramref name="micros"/> of execution.</summary>
+    private void RecordCall(CommandContext ctx, CommandDefinition cmd, CommandArgs args, long micros, bool failed)
+    {
+        var server = _server;
+        var client = ctx.Client;
+        ctx.BlockedMicros = 0;
         cmd.Calls++;
         cmd.Microseconds += micros;
-        if (ctx.Failed) cmd.FailedCalls++;
+        if (failed) cmd.FailedCalls++;
         if (server.Config.LatencyTracking) (cmd.LatencyHistogram ??= new Observability.LatencyHistogram()).Record(micros * 1000);
         server.Metrics.AddCommand(micros);
         server.Stats.TotalCommandsProcessed++;
         client.TotalCommands++;
-
-        // Monitors see a command after it ran (so EXEC follows the commands it ran, and SELECT shows
-        // the new database), with the arguments it was sent with, secrets redacted by the handler.
-        if (server.Clients.Monitors.Count > 0 && !cmd.Has(CommandFlags.SkipMonitor) && !cmd.Has(CommandFlags.Admin))
-            FeedMonitors(client, MonitorArguments(args, ctx));
-
         var cfg = server.Config;
         if (cfg.SlowlogLogSlowerThan >= 0 && micros >= cfg.SlowlogLogSlowerThan && !cmd.Has(CommandFlags.SkipSlowlog))
             server.SlowLog.Add(LoggedArguments(args, ctx), micros, client.RemoteAddress, client.Name, cfg.SlowlogMaxLen);
-        server.AddLatencySample(cmd.Has(CommandFlags.Fast) ? "fast-command" : "command", micros / 1000);
     }
+
+    /// <summary>
+    /// Runs a blocked command again because a key it waits on now holds data (Valkey's
+    /// unblockClientOnKey): with the checks a new command goes through, in its own time snapshot,
+    /// while the connection that sent it stays suspended. It either completes or blocks again.
+    /// </summary>
+    internal void Reprocess(BlockState state)
+    {
+        var ctx = state.Context;
+        var client = ctx.Client;
+        _server.UpdateClock();
+        client.Reply.Enabled = client.ReplyMode == ReplyMode.On;
+        ctx.Reprocessing = state;
+        try
+        {
+            ExecuteChecked(ctx, state.Args);
+        }
+        finally
+        {
+            ctx.Reprocessing = null;
+        }
+    }
+
+    /// <summary>A blocked command was answered without running again (timeout, CLIENT UNBLOCK): count it now.</summary>
+    internal void CompleteBlocked(BlockState state, bool failed) =>
+        RecordCall(state.Context, state.Command, state.Args, state.Context.BlockedMicros, failed);
 
     /// <summary>DEBUG and MODULE run only where enable-debug-command / enable-module-command allow ("local": loopback or unix socket).</summary>
     private string? ProtectedRefusal(Client client, CommandDefinition cmd)

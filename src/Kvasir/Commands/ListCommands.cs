@@ -519,6 +519,8 @@ public static class ListCommands
             if (target is null) return;
         }
         var fill = Fill(ctx);
+        var keyspace = ctx.Server.Keyspace;
+        long dirtyBefore = keyspace.Dirty;
         long srcBefore = db.MemoryAt(src);
         long dstBefore = dst >= 0 && dst != src ? db.MemoryAt(dst) : 0;
         var value = source.Pop(fromHead);
@@ -531,5 +533,7 @@ public static class ListCommands
         ctx.Reply.WriteBulk(value);
 
         ElementsRemoved(ctx, src, source, srcBefore, 1);
+        // One element moved is one change (Valkey counts the pop only), however many keys it touched.
+        keyspace.Dirty = dirtyBefore + 1;
     }
 }

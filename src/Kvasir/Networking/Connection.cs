@@ -322,7 +322,7 @@ public sealed class Connection : IClientTransport
                 }
                 if (!suspended) break;
                 // Paused: wait to be resumed (or poll, for pauses that simply expire).
-                await _resume.WaitAsync(50);
+                await _resume.WaitAsync(ResumeWaitMs());
                 if (_closed) return false;
                 // Nothing reads the socket while a blocking command waits: notice a peer that left
                 // (readable with no bytes) so the wait ends and leaves nothing behind, as in Valkey.
@@ -502,6 +502,14 @@ public sealed class Connection : IClientTransport
     }
 
     public void Resume() => _resume.Release();
+
+    /// <summary>How long a suspended command sleeps before looking again: up to a blocked client's deadline, so timeouts are punctual.</summary>
+    private int ResumeWaitMs()
+    {
+        if (_client.Blocking is not { DeadlineMs: > 0 } waiting) return 50;
+        long left = waiting.DeadlineMs - DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        return (int)Math.Clamp(left, 0, 50);
+    }
 
     private bool PeerClosed()
     {

@@ -4,7 +4,7 @@ namespace Kvasir.Tests.Types;
 
 /// <summary>Blocking pops with several connections: who is served, when, and what a wait leaves behind.
 /// Every expected reply is what a real Valkey 8 answers.</summary>
-public sealed class BlockingTests : IClassFixture<SharedServerFixture>
+public sealed partial class BlockingTests : IClassFixture<SharedServerFixture>
 {
     private readonly TestServer _server;
 
@@ -13,7 +13,7 @@ public sealed class BlockingTests : IClassFixture<SharedServerFixture>
     private static string Key(string name) => "blocking:" + name + ":" + Guid.NewGuid().ToString("N");
 
     /// <summary>Waits until the client with this id shows the blocked flag in CLIENT LIST.</summary>
-    private async Task WaitBlockedAsync(RespClient observer, long id)
+    private static async Task WaitBlockedAsync(RespClient observer, long id)
     {
         for (int i = 0; i < 200; i++)
         {
