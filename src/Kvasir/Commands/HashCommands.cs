@@ -55,7 +55,7 @@ public static class HashCommands
         var db = ctx.Db;
         idx = db.Lookup(ctx.Args[1], LookupFlags.Write);
         memoryBefore = 0;
-        if (idx < 0) return keyed ? new HashValue(ctx.Args[1]) : new HashValue();
+        if (idx < 0) return HashValue.Scratch(keyed ? ctx.Args[1] : default);
         if (db.TypeAt(idx) != DataType.Hash)
         {
             ctx.WrongType();
@@ -65,9 +65,12 @@ public static class HashCommands
         return (HashValue)db.ObjectAt(idx)!;
     }
 
+    /// <summary>Stores the result of an edit: adds a new hash, stores the (possibly new) array of a
+    /// packed one, or re-measures a hashtable edited in place.</summary>
     private static void Commit(CommandContext ctx, HashValue hash, int idx, long memoryBefore)
     {
         if (idx < 0) ctx.Db.AddObject(ctx.Args[1], hash);
+        else if (hash.IsView) ctx.Db.ReplaceObjectAt(idx, hash);
         else ctx.Db.ValueEdited(idx, memoryBefore);
     }
 
@@ -158,7 +161,7 @@ public static class HashCommands
             }
         }
         if (emptied) db.DeleteAt(idx);
-        else if (deleted > 0) db.ValueEdited(idx, before);
+        else if (deleted > 0) Commit(ctx, hash, idx, before);
         if (deleted > 1) ctx.AddDirty(deleted - 1);
         ctx.Reply.WriteInteger(deleted);
     }

@@ -5,32 +5,81 @@ namespace Kvasir.Types;
 /// <summary>
 /// A hash (field → value), with Valkey's two encodings:
 /// <list type="bullet">
-/// <item>"listpack" while small: ONE byte array of field/value entries (see <see cref="PackedEntries"/>)
-/// in insertion order, so a small hash is two objects however many fields it has;</item>
+/// <item>"listpack" while small: ONE byte array laid out like a <see cref="KeyBlob"/> (header, key) whose
+/// value part is the field/value entries (see <see cref="PackedEntries"/>) in insertion order. In the
+/// keyspace that array is the key-table item itself, with no object around it: a small hash costs one
+/// array per key. <see cref="Database.ObjectAt"/> hands out a HashValue over it (<see cref="OverBlob"/>);
+/// after an edit that replaced the array, <see cref="Database.ReplaceObjectAt"/> stores the new one.</item>
 /// <item>"hashtable" once it exceeds hash-max-listpack-entries or a string exceeds
-/// hash-max-listpack-value: a <see cref="HashTable{T,TKeyOf}"/> of one packed array per pair.
-/// Like Valkey it never converts back.</item>
+/// hash-max-listpack-value: a <see cref="HashTable{T,TKeyOf}"/> of one packed array per pair, and this
+/// object is then the key-table item (<see cref="IKeyEmbeddingValue"/>). Like Valkey it never converts back.</item>
 /// </list>
-/// A hash in the keyspace is its own key-table item (<see cref="IKeyEmbeddingValue"/>): the key is the
-/// first entry of the packed array, so a small hash costs one object and one array per key.
-/// Per-field expiry (HEXPIRE) can be added as a separate field → deadline table next to the data,
-/// leaving both encodings as they are.
 /// </summary>
 public sealed partial class HashValue : KeyedObject, IDataValue, IKeyEmbeddingValue
 {
-    // byte[] in the listpack encoding: [key entry][field entry][value entry]... (an empty array has
-    // neither key nor fields); FieldTable in the hashtable encoding. One reference keeps the per-key
-    // object at its minimum size.
+    // byte[] in the listpack encoding: [KeyBlob header][key][field entry][value entry]...;
+    // FieldTable in the hashtable encoding. One reference keeps the object at its minimum size.
     private object _data;
 
-    public HashValue() => _data = Array.Empty<byte>();
+    public HashValue() => _data = NewBlob(default, 0);
+
+    // The keyless empty blob that a reused HashValue starts from; never edited in place (it has no
+    // entries) and never stored (EmbedKey copies it).
+    private static readonly byte[] EmptyBlob = NewBlob(default, 0);
+
+    [ThreadStatic] private static HashValue? _scratch;
+
+    /// <summary>
+    /// An empty hash to build a new key's value in, reused by the calling thread: after it was stored
+    /// (its array now belongs to the keyspace) the next call starts it afresh. Creating a key then
+    /// allocates only its exactly-sized array; a short-lived object per new key would leave holes
+    /// between the arrays that survive, which the GC keeps as fragmentation.
+    /// </summary>
+    /// <remarks>A scratch hash that became a hashtable is the stored item itself: it is never reused.</remarks>
+    public static HashValue Scratch(ReadOnlySpan<byte> key = default)
+    {
+        var h = _scratch;
+        if (h is null || h._data is FieldTable) _scratch = h = new HashValue();
+        h._data = key.IsEmpty ? EmptyBlob : NewBlob(key, 0);
+        h.IsView = false;
+        return h;
+    }
 
     /// <summary>A new empty hash that already holds the key it is about to be stored under.</summary>
-    public HashValue(ReadOnlySpan<byte> key)
+    public HashValue(ReadOnlySpan<byte> key) => _data = NewBlob(key, 0);
+
+    private HashValue(byte[] blob)
     {
-        var lp = new byte[PackedEntries.EntrySize(key.Length)];
-        PackedEntries.WriteEntry(lp, key);
-        _data = lp;
+        _data = blob;
+        IsView = true;
+    }
+
+    /// <summary>A hash over a packed blob taken from the keyspace (or detached from it).</summary>
+    public static HashValue OverBlob(byte[] blob) => new(blob);
+
+    /// <summary>
+    /// True for a HashValue made over a keyspace blob: the table holds the blob, not this object, so an
+    /// edit is committed with <see cref="Database.ReplaceObjectAt"/> (which stores whatever array or
+    /// table the hash holds now) rather than <see cref="Database.ValueEdited"/>.
+    /// </summary>
+    public bool IsView { get; private set; }
+
+    /// <summary>A packed blob holding <paramref name="key"/> and room for <paramref name="extra"/> bytes of entries.</summary>
+    private static byte[] NewBlob(ReadOnlySpan<byte> key, int extra)
+    {
+        var blob = GC.AllocateUninitializedArray<byte>(PrefixSize(key.Length) + extra);
+        WritePrefix(blob, key);
+        return blob;
+    }
+
+    private static int PrefixSize(int keyLength) => KeyBlob.HeaderSize + PackedEntries.EntrySize(keyLength);
+
+    /// <summary>Writes the blob header (encoding listpack, LRU and flags zero) and the key; returns the bytes written.</summary>
+    private static int WritePrefix(Span<byte> dest, ReadOnlySpan<byte> key)
+    {
+        dest[0] = (byte)ValueEncoding.Listpack;
+        dest[1] = dest[2] = dest[3] = 0;
+        return KeyBlob.HeaderSize + PackedEntries.WriteEntry(dest.Slice(KeyBlob.HeaderSize), key);
     }
 
     public DataType Type => DataType.Hash;
@@ -40,34 +89,34 @@ public sealed partial class HashValue : KeyedObject, IDataValue, IKeyEmbeddingVa
     public bool IsPacked => _data is byte[];
 
     public override long MemoryUsage => _data is byte[] lp
-        ? 32 + PackedEntries.ArrayBytes(lp.Length)
+        ? PackedEntries.ArrayBytes(lp.Length)
         : 32 + ((FieldTable)_data).MemoryUsage;
 
     public override IDataValue Value => this;
 
-    public override ReadOnlySpan<byte> Key => _data is byte[] lp
-        ? (lp.Length == 0 ? default : PackedEntries.ReadEntry(lp, 0, out _))
-        : ((FieldTable)_data).Key;
+    public override ReadOnlySpan<byte> Key => _data is byte[] lp ? KeyBlob.Key(lp) : ((FieldTable)_data).Key;
 
-    KeyedObject IKeyEmbeddingValue.EmbedKey(ReadOnlySpan<byte> key)
+    object IKeyEmbeddingValue.EmbedKey(ReadOnlySpan<byte> key)
     {
-        if (Key.SequenceEqual(key) && (key.Length > 0 || (_data is byte[] { Length: > 0 }) || _data is FieldTable)) return this;
         if (_data is FieldTable t)
         {
-            t.Key = key.ToArray();
+            if (!t.Key.AsSpan().SequenceEqual(key)) t.Key = key.ToArray();
+            IsView = false;
             return this;
         }
         var lp = (byte[])_data;
+        IsView = true;
+        if (!ReferenceEquals(lp, EmptyBlob) && KeyBlob.Key(lp).SequenceEqual(key)) return lp;
         int start = EntriesStart(lp);
-        var next = GC.AllocateUninitializedArray<byte>(PackedEntries.EntrySize(key.Length) + lp.Length - start);
-        int w = PackedEntries.WriteEntry(next, key);
+        var next = GC.AllocateUninitializedArray<byte>(PrefixSize(key.Length) + lp.Length - start);
+        int w = WritePrefix(next, key);
         lp.AsSpan(start).CopyTo(next.AsSpan(w));
         _data = next;
-        return this;
+        return next;
     }
 
-    /// <summary>Where the field/value entries of a packed array begin (after the key entry).</summary>
-    private static int EntriesStart(ReadOnlySpan<byte> lp) => lp.Length == 0 ? 0 : PackedEntries.Skip(lp, 0);
+    /// <summary>Where the field/value entries of a packed blob begin (after header and key).</summary>
+    private static int EntriesStart(byte[] lp) => KeyBlob.KeyEnd(lp);
 
     public int Count
     {
@@ -110,13 +159,14 @@ public sealed partial class HashValue : KeyedObject, IDataValue, IKeyEmbeddingVa
 
     public bool Contains(ReadOnlySpan<byte> field) => TryGet(field, out _);
 
-    /// <summary>Position of the field entry in a packed array, or -1.</summary>
-    private static int FindPacked(ReadOnlySpan<byte> lp, ReadOnlySpan<byte> field)
+    /// <summary>Position of the field entry in a packed blob (of which the first <paramref name="length"/> bytes count), or -1.</summary>
+    private static int FindPacked(byte[] lp, ReadOnlySpan<byte> field, int length = -1)
     {
+        if (length < 0) length = lp.Length;
         int p = EntriesStart(lp);
-        while (p < lp.Length)
+        while (p < length)
         {
-            var f = PackedEntries.ReadEntry(lp, p, out int vpos);
+            var f = PackedEntries.ReadEntry(lp.AsSpan(0, length), p, out int vpos);
             if (f.SequenceEqual(field)) return p;
             p = PackedEntries.Skip(lp, vpos);
         }
@@ -160,11 +210,9 @@ public sealed partial class HashValue : KeyedObject, IDataValue, IKeyEmbeddingVa
             return false;
         }
         int added = PackedEntries.EntrySize(field.Length) + PackedEntries.EntrySize(value.Length);
-        if (lp.Length == 0) added++; // the (empty) key entry
         var grown = GC.AllocateUninitializedArray<byte>(lp.Length + added);
         lp.CopyTo(grown, 0);
         int w = lp.Length;
-        if (w == 0) grown[w++] = 0;
         w += PackedEntries.WriteEntry(grown.AsSpan(w), field);
         PackedEntries.WriteEntry(grown.AsSpan(w), value);
         _data = grown;
@@ -174,14 +222,14 @@ public sealed partial class HashValue : KeyedObject, IDataValue, IKeyEmbeddingVa
 
     /// <summary>
     /// HSET's many-pairs write: the same result as <see cref="Set"/> pair by pair, but a packed hash
-    /// is rebuilt in a scratch buffer and allocated once, not once per pair. Returns the new fields.
+    /// is rebuilt in a scratch buffer and allocated once, exactly sized, not once per pair. Returns the
+    /// new fields. <paramref name="key"/>, for a hash that is still empty and keyless, is written as its
+    /// key right away so that storing it under that key does not copy the array again.
     /// </summary>
-    /// <paramref name="key"/>, for a hash that is still empty, is written as its key right away so that
-    /// storing it under that key does not copy the array again.
     public int SetPairs(Protocol.CommandArgs args, int first, long maxEntries, long maxValue, ReadOnlySpan<byte> key = default)
     {
         int created = 0;
-        if (_data is not byte[] lp || (args.Count - first == 2 && lp.Length > 0))
+        if (_data is not byte[] lp || (args.Count - first == 2 && EntriesStart(lp) < lp.Length))
         {
             for (int i = first; i + 1 < args.Count; i += 2)
                 if (Set(args[i], args[i + 1], maxEntries, maxValue)) created++;
@@ -195,19 +243,31 @@ public sealed partial class HashValue : KeyedObject, IDataValue, IKeyEmbeddingVa
                 return SetPairs(args, first, maxEntries, maxValue);
             }
         }
-        long capacity = lp.Length + PackedEntries.EntrySize(key.Length);
+        bool rekey = EntriesStart(lp) == lp.Length && KeyBlob.Key(lp).Length == 0 && key.Length > 0;
+        long capacity = lp.Length + (rekey ? PrefixSize(key.Length) : 0);
         for (int i = first; i < args.Count; i++) capacity += PackedEntries.EntrySize(args[i].Length);
         var buf = System.Buffers.ArrayPool<byte>.Shared.Rent((int)Math.Min(capacity, Array.MaxLength));
         try
         {
-            lp.CopyTo(buf, 0);
-            int len = lp.Length;
-            if (len == 0) len = PackedEntries.WriteEntry(buf, key);
+            int len;
+            if (rekey)
+            {
+                len = WritePrefix(buf, key);
+                buf[0] = lp[0]; // keep LRU and flags
+                buf[1] = lp[1];
+                buf[2] = lp[2];
+                buf[3] = lp[3];
+            }
+            else
+            {
+                lp.CopyTo(buf, 0);
+                len = lp.Length;
+            }
             for (int i = first; i + 1 < args.Count; i += 2)
             {
                 var field = args[i];
                 var value = args[i + 1];
-                int pos = FindPacked(buf.AsSpan(0, len), field);
+                int pos = FindPacked(buf, field, len);
                 if (pos >= 0)
                 {
                     int vpos = PackedEntries.Skip(buf, pos);
@@ -456,7 +516,7 @@ public sealed partial class HashValue : KeyedObject, IDataValue, IKeyEmbeddingVa
     public HashValue Clone()
     {
         var copy = new HashValue();
-        if (_data is byte[] lp) copy._data = lp.Length == 0 ? lp : (byte[])lp.Clone();
+        if (_data is byte[] lp) copy._data = (byte[])lp.Clone();
         else
         {
             var src = ((FieldTable)_data).Table;

@@ -53,7 +53,7 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
         ? (lp.Length == 0 ? default : PackedEntries.ReadEntry(lp, 0, out _))
         : ((SkipSet)_data).Key;
 
-    KeyedObject IKeyEmbeddingValue.EmbedKey(ReadOnlySpan<byte> key)
+    object IKeyEmbeddingValue.EmbedKey(ReadOnlySpan<byte> key)
     {
         if (_data is SkipSet s)
         {
