@@ -43,6 +43,7 @@ public static class HashCommands
             return false;
         }
         hash = (HashValue)db.ObjectAt(idx)!;
+        if (!HashFieldExpiryCommands.ReclaimIfDue(ctx, idx, hash)) hash = null;
         return true;
     }
 
@@ -61,8 +62,14 @@ public static class HashCommands
             ctx.WrongType();
             return null;
         }
+        var hash = (HashValue)db.ObjectAt(idx)!;
+        if (!HashFieldExpiryCommands.ReclaimIfDue(ctx, idx, hash))
+        {
+            idx = -1;
+            return HashValue.Scratch(keyed ? ctx.Args[1] : default);
+        }
         memoryBefore = db.MemoryAt(idx);
-        return (HashValue)db.ObjectAt(idx)!;
+        return hash;
     }
 
     /// <summary>Stores the result of an edit: adds a new hash, stores the (possibly new) array of a
@@ -72,6 +79,22 @@ public static class HashCommands
         if (idx < 0) ctx.Db.AddObject(ctx.Args[1], hash);
         else if (hash.IsView) ctx.Db.ReplaceObjectAt(idx, hash);
         else ctx.Db.ValueEdited(idx, memoryBefore);
+    }
+
+    private static readonly byte[] HSetExName = "HSETEX"u8.ToArray();
+    private static readonly byte[] PxAtName = "PXAT"u8.ToArray();
+    private static readonly byte[] FieldsName = "FIELDS"u8.ToArray();
+    private static readonly byte[] One = "1"u8.ToArray();
+
+    /// <summary>
+    /// How HINCRBY/HINCRBYFLOAT replay their result: HSET, or HSETEX with the field's absolute TTL so
+    /// that the replica keeps it (Valkey 9 does the same once the hash has fields with a TTL).
+    /// </summary>
+    private static void PropagateResult(CommandContext ctx, HashValue hash, ReadOnlySpan<byte> value)
+    {
+        long when = hash.HasVolatileFields ? hash.FieldExpireTime(ctx.Args[2]) : -1;
+        if (when < 0) ctx.PropagateAs(HSetName, ctx.Args.ToArray(1), ctx.Args.ToArray(2), value.ToArray());
+        else ctx.PropagateAs(HSetExName, ctx.Args.ToArray(1), PxAtName, NumberFormat.LongToBytes(when), FieldsName, One, ctx.Args.ToArray(2), value.ToArray());
     }
 
     // ----- commands -----
@@ -225,8 +248,9 @@ public static class HashCommands
         Span<byte> text = stackalloc byte[24];
         int n = NumberFormat.FormatLong(result, text);
         var cfg = ctx.Server.Config;
-        hash.Set(ctx.Args[2], text.Slice(0, n), cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue);
+        hash.Set(ctx.Args[2], text.Slice(0, n), cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue, keepTtl: true);
         Commit(ctx, hash, idx, before);
+        if (ctx.Propagating && hash.HasVolatileFields) PropagateResult(ctx, hash, text.Slice(0, n));
         ctx.Reply.WriteInteger(result);
     }
 
@@ -259,10 +283,10 @@ public static class HashCommands
         Span<byte> text = result.HasShortFormat ? stackalloc byte[64] : new byte[LongDouble.MaxChars];
         text = text.Slice(0, result.FormatHuman(text));
         var cfg = ctx.Server.Config;
-        hash.Set(ctx.Args[2], text, cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue);
+        hash.Set(ctx.Args[2], text, cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue, keepTtl: true);
         Commit(ctx, hash, idx, before);
         // Replicas and the AOF get the result, not the addition (its rounding is ours).
-        if (ctx.Propagating) ctx.PropagateAs(HSetName, ctx.Args.ToArray(1), ctx.Args.ToArray(2), text.ToArray());
+        if (ctx.Propagating) PropagateResult(ctx, hash, text);
         ctx.Reply.WriteBulk(text);
     }
 

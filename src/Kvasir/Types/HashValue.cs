@@ -186,10 +186,11 @@ public sealed partial class HashValue : KeyedObject, IDataValue, IKeyEmbeddingVa
     }
 
     /// <summary>Sets a field. Returns true when the field is new. Converts to a hashtable past the limits.</summary>
-    public bool Set(ReadOnlySpan<byte> field, ReadOnlySpan<byte> value, long maxEntries, long maxValue)
+    /// <remarks>An existing field loses its TTL unless <paramref name="keepTtl"/> (HINCRBY keeps it, HSET does not).</remarks>
+    public bool Set(ReadOnlySpan<byte> field, ReadOnlySpan<byte> value, long maxEntries, long maxValue, bool keepTtl = false)
     {
         if (_data is byte[] && (field.Length > maxValue || value.Length > maxValue)) ConvertToTable(0);
-        if (_data is FieldTable t) return t.Set(field, value);
+        if (_data is FieldTable t) return t.Set(field, value, keepTtl);
 
         var lp = (byte[])_data;
         int pos = FindPacked(lp, field);
@@ -319,6 +320,70 @@ public sealed partial class HashValue : KeyedObject, IDataValue, IKeyEmbeddingVa
             table.Set(f, v);
         }
         _data = table;
+    }
+
+    // ----- per-field expiry (HEXPIRE & co.) -----
+
+    /// <summary>True when some field has a TTL (the hash is then in the hashtable encoding, as in Valkey 9).</summary>
+    public bool HasVolatileFields => _data is FieldTable { Ttls: not null };
+
+    /// <summary>A lower bound of the earliest field deadline; MaxValue when no field has a TTL.</summary>
+    public long NextFieldDeadline => _data is FieldTable t ? t.NextDeadline : long.MaxValue;
+
+    internal FieldTable? Table => _data as FieldTable;
+
+    /// <summary>The field's expire time in unix ms: -1 without a TTL, -2 when the field does not exist.</summary>
+    public long FieldExpireTime(ReadOnlySpan<byte> field)
+    {
+        if (!Contains(field)) return -2;
+        return _data is FieldTable t ? t.ExpireOf(field) : -1;
+    }
+
+    /// <summary>
+    /// HEXPIRE on one field (Valkey 9's hashTypeSetExpire): -2 no such field, 0 the NX/XX/GT/LT condition
+    /// failed, 1 set, 2 deleted because <paramref name="whenMs"/> is not after <paramref name="nowMs"/>
+    /// (only when <paramref name="pastDeletes"/>; a replica stores the past time and waits for the HDEL).
+    /// A field without TTL counts as never expiring for GT and LT. Setting a TTL converts to a hashtable.
+    /// </summary>
+    public int SetFieldExpire(ReadOnlySpan<byte> field, long whenMs, ExpireCondition condition, long nowMs, bool pastDeletes)
+    {
+        if (!Contains(field)) return -2;
+        long current = _data is FieldTable t ? t.ExpireOf(field) : -1;
+        if (condition.Refuses(current, whenMs)) return 0;
+        if (pastDeletes && whenMs <= nowMs)
+        {
+            Delete(field);
+            return 2;
+        }
+        ConvertToTable();
+        ((FieldTable)_data).SetExpire(field, whenMs);
+        return 1;
+    }
+
+    /// <summary>HPERSIST on one field: -2 no such field, -1 it has no TTL, 1 its TTL was removed.</summary>
+    public int PersistField(ReadOnlySpan<byte> field)
+    {
+        if (!Contains(field)) return -2;
+        return _data is FieldTable t && t.ClearExpire(field) ? 1 : -1;
+    }
+
+    /// <summary>
+    /// HSETEX's write of one pair: <paramref name="whenMs"/> &gt;= 0 gives the field that TTL (converting
+    /// to a hashtable), -1 leaves it without one unless <paramref name="keepTtl"/> keeps an existing one.
+    /// Returns true when the field is new.
+    /// </summary>
+    public bool SetWithExpire(ReadOnlySpan<byte> field, ReadOnlySpan<byte> value, long whenMs, bool keepTtl, long maxEntries, long maxValue)
+    {
+        if (whenMs >= 0) ConvertToTable();
+        bool created = _data is FieldTable t ? t.Set(field, value, keepTtl) : Set(field, value, maxEntries, maxValue);
+        if (whenMs >= 0) ((FieldTable)_data).SetExpire(field, whenMs);
+        return created;
+    }
+
+    /// <summary>Deletes the fields whose TTL has passed; their names are added to <paramref name="removed"/>.</summary>
+    public void RemoveExpiredFields(long nowMs, List<byte[]> removed)
+    {
+        if (_data is FieldTable t) t.RemoveExpired(nowMs, removed);
     }
 
     // ----- iteration -----
@@ -519,18 +584,115 @@ public sealed partial class HashValue : KeyedObject, IDataValue, IKeyEmbeddingVa
         if (_data is byte[] lp) copy._data = (byte[])lp.Clone();
         else
         {
-            var src = ((FieldTable)_data).Table;
+            var from = (FieldTable)_data;
+            var src = from.Table;
             var table = new FieldTable(src.Count);
             for (int i = 0; i < src.IndexLimit; i++)
                 if (src.IsOccupied(i)) table.Set(FieldTable.FieldOf(src.ItemAt(i)), FieldTable.ValueOf(src.ItemAt(i)));
+            if (from.Ttls is { } ttls)
+                for (int i = 0; i < ttls.IndexLimit; i++)
+                    if (ttls.IsOccupied(i)) table.SetExpire(ttls.ItemAt(i).Key, ttls.ItemAt(i).WhenMs);
             copy._data = table;
         }
         return copy;
     }
 
-    /// <summary>The hashtable encoding: one array per pair, [varint field length][field][value].</summary>
+    /// <summary>
+    /// The hashtable encoding: one array per pair, [varint field length][field][value]; fields with
+    /// a TTL (HEXPIRE, HSETEX) also have an entry in <see cref="Ttls"/> and in a min-heap of deadlines
+    /// that finds the expired ones without a scan. Heap entries are not removed when a TTL changes:
+    /// a popped entry counts only while it still matches the field's deadline.
+    /// </summary>
     internal sealed class FieldTable
     {
+        /// <summary>Field → absolute expire time (unix ms), only for fields that have one; null when none has.</summary>
+        public HashTable<ExpireEntry, ExpireKeyOf>? Ttls;
+
+        private PriorityQueue<byte[], long>? _due;
+
+        /// <summary>Heap bytes of the TTL entries.</summary>
+        private long _ttlBytes;
+
+        /// <summary>The deadline under which <see cref="VolatileHashes"/> holds this hash (MaxValue: not queued).</summary>
+        public long QueuedAt = long.MaxValue;
+
+        /// <summary>A lower bound of the earliest field deadline (MaxValue when no field has a TTL).</summary>
+        public long NextDeadline => _due is not null && _due.TryPeek(out _, out long when) ? when : long.MaxValue;
+
+        /// <summary>The field's expire time, -1 without one (the field must exist).</summary>
+        public long ExpireOf(ReadOnlySpan<byte> field)
+        {
+            if (Ttls is null) return -1;
+            int i = Ttls.Find(field);
+            return i < 0 ? -1 : Ttls.ItemAt(i).WhenMs;
+        }
+
+        public void SetExpire(ReadOnlySpan<byte> field, long whenMs)
+        {
+            Ttls ??= new HashTable<ExpireEntry, ExpireKeyOf>(4);
+            _due ??= new PriorityQueue<byte[], long>();
+            int hash = KeyHash.Hash(field);
+            int i = Ttls.Find(field, hash);
+            byte[] name;
+            if (i >= 0)
+            {
+                ref var entry = ref Ttls.ItemAt(i);
+                if (entry.WhenMs == whenMs) return;
+                entry.WhenMs = whenMs;
+                name = entry.Key;
+            }
+            else
+            {
+                name = field.ToArray();
+                Ttls.Add(new ExpireEntry { Key = name, WhenMs = whenMs }, hash);
+                _ttlBytes += PackedEntries.ArrayBytes(name.Length);
+            }
+            _due.Enqueue(name, whenMs);
+            // Superseded deadlines pile up when TTLs change often: rebuild from the live ones.
+            if (_due.Count > 2 * Ttls.Count + 16)
+            {
+                _due.Clear();
+                for (int j = 0; j < Ttls.IndexLimit; j++)
+                    if (Ttls.IsOccupied(j)) _due.Enqueue(Ttls.ItemAt(j).Key, Ttls.ItemAt(j).WhenMs);
+            }
+        }
+
+        /// <summary>Removes a field's TTL; false when it had none.</summary>
+        public bool ClearExpire(ReadOnlySpan<byte> field)
+        {
+            if (Ttls is null) return false;
+            int i = Ttls.Find(field);
+            if (i < 0) return false;
+            var entry = Ttls.RemoveAt(i);
+            _ttlBytes -= PackedEntries.ArrayBytes(entry.Key.Length);
+            if (Ttls.Count == 0)
+            {
+                Ttls = null;
+                _due = null;
+                _ttlBytes = 0;
+            }
+            return true;
+        }
+
+        /// <summary>Deletes the fields whose deadline is at or before <paramref name="nowMs"/>, adding their names to <paramref name="removed"/>.</summary>
+        public void RemoveExpired(long nowMs, List<byte[]> removed)
+        {
+            while (_due is not null && _due.TryPeek(out var field, out long when) && when <= nowMs)
+            {
+                _due.Dequeue();
+                if (ExpireOf(field) != when) continue; // superseded or gone
+                Delete(field);
+                removed.Add(field);
+            }
+        }
+
+        /// <summary>True when the field has a deadline at or before <paramref name="nowMs"/>.</summary>
+        public bool IsExpired(ReadOnlySpan<byte> field, long nowMs)
+        {
+            long when = ExpireOf(field);
+            return when >= 0 && when <= nowMs;
+        }
+
         public readonly HashTable<byte[], PairKeyOf> Table;
 
         /// <summary>The key of the hash in the keyspace (empty when detached).</summary>
@@ -541,7 +703,8 @@ public sealed partial class HashValue : KeyedObject, IDataValue, IKeyEmbeddingVa
 
         public FieldTable(int capacity) => Table = new HashTable<byte[], PairKeyOf>(capacity);
 
-        public long MemoryUsage => 40 + 48 + PackedEntries.ArrayBytes(Key.Length) + Table.OverheadBytes + PairBytes;
+        public long MemoryUsage => 40 + 48 + PackedEntries.ArrayBytes(Key.Length) + Table.OverheadBytes + PairBytes +
+            (Ttls is null ? 0 : Ttls.OverheadBytes + _ttlBytes + 16L * _due!.Count);
 
         public readonly struct PairKeyOf : IKeyOf<byte[]>
         {
@@ -570,12 +733,14 @@ public sealed partial class HashValue : KeyedObject, IDataValue, IKeyEmbeddingVa
             return pair;
         }
 
-        public bool Set(ReadOnlySpan<byte> field, ReadOnlySpan<byte> value)
+        /// <summary>Sets a field's value; an existing field loses its TTL unless <paramref name="keepTtl"/> (HSET vs HSETEX KEEPTTL).</summary>
+        public bool Set(ReadOnlySpan<byte> field, ReadOnlySpan<byte> value, bool keepTtl = false)
         {
             int hash = KeyHash.Hash(field);
             int i = Table.Find(field, hash);
             if (i >= 0)
             {
+                if (!keepTtl && Ttls is not null) ClearExpire(field);
                 ref byte[] slot = ref Table.ItemAt(i);
                 int valueStart = slot.Length - ValueOf(slot).Length;
                 if (slot.Length - valueStart == value.Length)
@@ -600,6 +765,7 @@ public sealed partial class HashValue : KeyedObject, IDataValue, IKeyEmbeddingVa
             if (i < 0) return false;
             var pair = Table.RemoveAt(i);
             PairBytes -= PackedEntries.ArrayBytes(pair.Length);
+            if (Ttls is not null) ClearExpire(field);
             return true;
         }
     }
