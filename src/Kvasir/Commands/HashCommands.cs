@@ -312,16 +312,6 @@ public static class HashCommands
     {
         if (!TryRead(ctx, out var hash)) return;
         var reply = ctx.Reply;
-        if (hash is null)
-        {
-            reply.WriteArray(0);
-            return;
-        }
-        if (l == 0)
-        {
-            reply.WriteArray(0);
-            return;
-        }
         var random = ctx.Db.Context.Random;
         bool resp3 = reply.IsResp3;
         void Emit(ReadOnlySpan<byte> f, ReadOnlySpan<byte> v)
@@ -330,23 +320,13 @@ public static class HashCommands
             reply.WriteBulk(f);
             if (withValues) reply.WriteBulk(v);
         }
-        long size = hash.Count;
-        bool unique = l > 0;
-        long count = unique ? l : -l;
-        if (!unique || count == 1)
-        {
-            reply.WriteArray(withValues && !resp3 ? count * 2 : count);
-            hash.RandomPairsWithRepetition(random, count, Emit);
-            return;
-        }
-        long replySize = Math.Min(count, size);
-        reply.WriteArray(withValues && !resp3 ? replySize * 2 : replySize);
-        if (count >= size)
-        {
-            foreach (var pair in hash) Emit(pair.Field, pair.Value);
-            return;
-        }
-        hash.RandomDistinctPairs(random, (int)count, Emit);
+        RandomReply.WithCount(reply, l, withValues, hash?.Count ?? 0,
+            count => hash!.RandomPairsWithRepetition(random, count, Emit),
+            () =>
+            {
+                foreach (var pair in hash!) Emit(pair.Field, pair.Value);
+            },
+            count => hash!.RandomDistinctPairs(random, count, Emit));
     }
 
     private static void HScan(CommandContext ctx)

@@ -491,16 +491,17 @@ public sealed partial class HashValue : KeyedObject, IDataValue, IKeyEmbeddingVa
     /// HRANDFIELD strategies: selection sampling in order for the packed encoding; for a table,
     /// removing random pairs from a full copy when most are wanted, else picking until enough distinct.
     /// </summary>
-    public void RandomDistinctPairs(Random random, int count, Action<ReadOnlySpan<byte>, ReadOnlySpan<byte>> emit)
+    public void RandomDistinctPairs(Random random, long count, Action<ReadOnlySpan<byte>, ReadOnlySpan<byte>> emit)
     {
         if (_data is byte[] lp)
         {
-            int remaining = Count, needed = count, p = EntriesStart(lp);
+            long remaining = Count, needed = count;
+            int p = EntriesStart(lp);
             while (needed > 0)
             {
                 var f = PackedEntries.ReadEntry(lp, p, out int vpos);
                 var v = PackedEntries.ReadEntry(lp, vpos, out p);
-                if (random.NextDouble() * remaining < needed)
+                if (RandomPicks.TakeNext(random, remaining, needed))
                 {
                     emit(f, v);
                     needed--;
@@ -510,33 +511,7 @@ public sealed partial class HashValue : KeyedObject, IDataValue, IKeyEmbeddingVa
             return;
         }
         var table = ((FieldTable)_data).Table;
-        int size = table.Count;
-        if ((long)count * 3 > size)
-        {
-            var picked = new List<int>(size);
-            for (int i = 0; i < table.IndexLimit; i++)
-                if (table.IsOccupied(i)) picked.Add(i);
-            while (picked.Count > count)
-            {
-                int r = random.Next(picked.Count);
-                picked[r] = picked[^1];
-                picked.RemoveAt(picked.Count - 1);
-            }
-            foreach (int i in picked)
-            {
-                var pair = table.ItemAt(i);
-                emit(FieldTable.FieldOf(pair), FieldTable.ValueOf(pair));
-            }
-            return;
-        }
-        var seen = new HashSet<int>(count);
-        while (seen.Count < count)
-        {
-            int i = table.RandomIndex(random);
-            if (!seen.Add(i)) continue;
-            var pair = table.ItemAt(i);
-            emit(FieldTable.FieldOf(pair), FieldTable.ValueOf(pair));
-        }
+        RandomPicks.DistinctSlots(table, random, count, i => emit(FieldTable.FieldOf(table.ItemAt(i)), FieldTable.ValueOf(table.ItemAt(i))));
     }
 
     /// <summary>
