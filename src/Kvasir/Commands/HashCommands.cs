@@ -31,10 +31,16 @@ public static class HashCommands
     // ----- lookups -----
 
     /// <summary>Looks a hash up for reading. Returns false after replying WRONGTYPE; <paramref name="hash"/> is null when missing.</summary>
-    private static bool TryRead(CommandContext ctx, out HashValue? hash)
+    private static bool TryRead(CommandContext ctx, out HashValue? hash) => TryOpen(ctx, LookupFlags.None, out _, out hash);
+
+    /// <summary>
+    /// Looks the hash at argument 1 up, with its expired fields already gone (which may delete it).
+    /// Returns false after replying WRONGTYPE; <paramref name="hash"/> is null and idx -1 when there is none.
+    /// </summary>
+    internal static bool TryOpen(CommandContext ctx, LookupFlags flags, out int idx, out HashValue? hash)
     {
         var db = ctx.Db;
-        int idx = db.Lookup(ctx.Args[1]);
+        idx = db.Lookup(ctx.Args[1], flags);
         hash = null;
         if (idx < 0) return true;
         if (db.TypeAt(idx) != DataType.Hash)
@@ -43,7 +49,9 @@ public static class HashCommands
             return false;
         }
         hash = (HashValue)db.ObjectAt(idx)!;
-        if (!HashFieldExpiryCommands.ReclaimIfDue(ctx, idx, hash)) hash = null;
+        if (HashFieldExpiryCommands.ReclaimIfDue(ctx, idx, hash)) return true;
+        idx = -1;
+        hash = null;
         return true;
     }
 

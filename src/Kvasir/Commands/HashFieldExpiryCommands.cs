@@ -132,26 +132,6 @@ public static class HashFieldExpiryCommands
         return fieldsAt < 0 || ctx.TryGetLong(fieldsAt + 1, out count);
     }
 
-    /// <summary>The hash at <paramref name="key"/> for a field-expiry command, with its expired fields gone.
-    /// Returns false after WRONGTYPE; <paramref name="hash"/> is null (idx -1) when there is none.</summary>
-    private static bool TryOpen(CommandContext ctx, LookupFlags flags, out int idx, out HashValue? hash)
-    {
-        var db = ctx.Db;
-        idx = db.Lookup(ctx.Args[1], flags);
-        hash = null;
-        if (idx < 0) return true;
-        if (db.TypeAt(idx) != DataType.Hash)
-        {
-            ctx.WrongType();
-            return false;
-        }
-        hash = (HashValue)db.ObjectAt(idx)!;
-        if (ReclaimIfDue(ctx, idx, hash)) return true;
-        idx = -1;
-        hash = null;
-        return true;
-    }
-
     /// <summary>Stores an edited hash (deleting the key when it was emptied) and queues its deadlines.</summary>
     private static void Commit(CommandContext ctx, int idx, HashValue hash, long memoryBefore)
     {
@@ -192,7 +172,7 @@ public static class HashFieldExpiryCommands
             return;
         }
         if (!ExpireCommands.TryGetExpireTime(ctx, 2, baseMs, seconds, rejectNegative: true, out long when)) return;
-        if (!TryOpen(ctx, LookupFlags.Write, out int idx, out var hash)) return;
+        if (!HashCommands.TryOpen(ctx, LookupFlags.Write, out int idx, out var hash)) return;
 
         ctx.Reply.WriteArray(count);
         if (hash is null)
@@ -237,7 +217,7 @@ public static class HashFieldExpiryCommands
             ctx.SyntaxError();
             return;
         }
-        if (!TryOpen(ctx, LookupFlags.None, out _, out var hash)) return;
+        if (!HashCommands.TryOpen(ctx, LookupFlags.None, out _, out var hash)) return;
         ctx.Reply.WriteArray(count);
         for (int i = 4; i < ctx.ArgCount; i++)
         {
@@ -261,7 +241,7 @@ public static class HashFieldExpiryCommands
             ctx.Error(NumFieldsError);
             return;
         }
-        if (!TryOpen(ctx, LookupFlags.Write, out int idx, out var hash)) return;
+        if (!HashCommands.TryOpen(ctx, LookupFlags.Write, out int idx, out var hash)) return;
         ctx.Reply.WriteArray(count);
         long before = hash is null ? 0 : ctx.Db.MemoryAt(idx);
         int changes = 0;
@@ -342,7 +322,7 @@ public static class HashFieldExpiryCommands
             return;
         }
         // With a time option it edits the hash: a write lookup (a running snapshot copies the key first).
-        if (!TryOpen(ctx, option == TtlOption.None ? LookupFlags.None : LookupFlags.Write, out int idx, out var hash)) return;
+        if (!HashCommands.TryOpen(ctx, option == TtlOption.None ? LookupFlags.None : LookupFlags.Write, out int idx, out var hash)) return;
         long when = -1;
         if (valueAt >= 0 && !TryGetOptionTime(ctx, option, valueAt, out when)) return;
         bool pastDeletes = ctx.Server.Keyspace.ExpireDeletes;
@@ -395,7 +375,7 @@ public static class HashFieldExpiryCommands
             ctx.Error(NumFieldsError);
             return;
         }
-        if (!TryOpen(ctx, LookupFlags.Write, out int idx, out var hash)) return;
+        if (!HashCommands.TryOpen(ctx, LookupFlags.Write, out int idx, out var hash)) return;
         long when = -1;
         if (valueAt >= 0 && !TryGetOptionTime(ctx, option, valueAt, out when)) return;
         bool expireNow = valueAt >= 0 && when <= ctx.NowMs && ctx.Server.Keyspace.ExpireDeletes;
