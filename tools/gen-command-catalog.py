@@ -7,6 +7,12 @@ group, since, deprecation and the argument structure (names, types, tokens, flag
 such as valkey-cli read for hints. Prose (summaries, complexity, history) is not copied: Kvasir's
 own summaries live in src/Kvasir/Commands/Catalog/CommandSummaries.cs.
 
+Commands newer than the reference server (Valkey 9's hash field expiry: HEXPIRE, HSETEX, ...) are
+not in its output: their facts are kept in tools/command-catalog-extra.json, already in the catalog's
+own entry format (transcribed from Valkey 9's src/commands/*.json: arity, flags, key specs, ACL
+categories with the implicit ones COMMAND INFO adds, arguments), and merged here, replacing any
+reference entry of the same name. To add one, append an entry there and re-run this script.
+
 Usage: tools/gen-command-catalog.py [reference-dir]  (writes src/Kvasir/Commands/Catalog/commands.json)
 """
 import json, os, sys
@@ -60,6 +66,11 @@ def convert(entry, doc):
     return c
 
 catalog = [convert(e, docs.get(e[0])) for e in sorted(info, key=lambda e: e[0])]
+extra_path = os.path.join(here, 'command-catalog-extra.json')
+if os.path.exists(extra_path):
+    extra = {c['name']: c for c in json.load(open(extra_path))}
+    catalog = [c for c in catalog if c['name'] not in extra] + list(extra.values())
+    catalog.sort(key=lambda c: c['name'])
 out = os.path.join(here, '..', 'src', 'Kvasir', 'Commands', 'Catalog', 'commands.json')
 with open(out, 'w') as f:
     json.dump(catalog, f, separators=(',', ':'), sort_keys=False)

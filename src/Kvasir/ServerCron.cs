@@ -58,6 +58,15 @@ internal sealed class ServerCron
         int acceptableStalePercent = 10 - effort;
         long budgetTicks = System.Diagnostics.Stopwatch.Frequency / hz * (25 + 2 * effort) / 100;
         long worked = 0;
+        // Hash fields with a TTL (HEXPIRE): the due hashes come from a deadline queue, no sampling.
+        if (_server.Keyspace.VolatileHashes.Count > 0)
+        {
+            lock (_server.DataLock)
+            {
+                _server.UpdateClock();
+                Commands.HashFieldExpiryCommands.ActiveExpire(_server, samples * 10);
+            }
+        }
         foreach (var db in _server.Databases)
         {
             while (true)

@@ -26,6 +26,7 @@ public static class CommandRegistry
         BlockingCommands.Register(table);
         SetCommands.Register(table);
         HashCommands.Register(table);
+        HashFieldExpiryCommands.Register(table);
         SortedSetCommands.Register(table);
         PersistenceCommands.Register(table);
         GeoCommands.Register(table);

@@ -184,7 +184,7 @@ public static class ConfigCommands
         foreach (var cmd in server.Commands.Implemented) cmd.ResetStats();
         var ks = server.Keyspace;
         ks.KeyspaceHits = ks.KeyspaceMisses = 0;
-        ks.ExpiredKeys = ks.ExpiredStaleKeys = ks.ExpiredTimeCapReached = 0;
+        ks.ExpiredKeys = ks.ExpiredStaleKeys = ks.ExpiredTimeCapReached = ks.ExpiredFields = 0;
         ctx.Reply.WriteOk();
     }
 

@@ -1,5 +1,6 @@
 using Kvasir.Replication;
 using Kvasir.Keyspace;
+using Kvasir.Types;
 
 namespace Kvasir.Commands;
 
@@ -24,37 +25,28 @@ public static class ExpireCommands
         t.Bind("persist", Persist);
     }
 
-    [Flags]
-    private enum Condition
+    /// <summary>Parses NX XX GT LT from argument 3 up to (not including) <paramref name="end"/>; replies the error itself.</summary>
+    internal static bool TryParseConditions(CommandContext ctx, int end, out ExpireCondition flags)
     {
-        None = 0,
-        Nx = 1,
-        Xx = 2,
-        Gt = 4,
-        Lt = 8,
-    }
-
-    private static bool TryParseConditions(CommandContext ctx, out Condition flags)
-    {
-        flags = Condition.None;
-        for (int j = 3; j < ctx.ArgCount; j++)
+        flags = ExpireCondition.None;
+        for (int j = 3; j < end; j++)
         {
-            if (ctx.ArgIs(j, "NX"u8)) flags |= Condition.Nx;
-            else if (ctx.ArgIs(j, "XX"u8)) flags |= Condition.Xx;
-            else if (ctx.ArgIs(j, "GT"u8)) flags |= Condition.Gt;
-            else if (ctx.ArgIs(j, "LT"u8)) flags |= Condition.Lt;
+            if (ctx.ArgIs(j, "NX"u8)) flags |= ExpireCondition.Nx;
+            else if (ctx.ArgIs(j, "XX"u8)) flags |= ExpireCondition.Xx;
+            else if (ctx.ArgIs(j, "GT"u8)) flags |= ExpireCondition.Gt;
+            else if (ctx.ArgIs(j, "LT"u8)) flags |= ExpireCondition.Lt;
             else
             {
                 ctx.Error($"ERR Unsupported option {ctx.Args.ToString(j)}");
                 return false;
             }
         }
-        if ((flags & Condition.Nx) != 0 && (flags & (Condition.Xx | Condition.Gt | Condition.Lt)) != 0)
+        if ((flags & ExpireCondition.Nx) != 0 && (flags & (ExpireCondition.Xx | ExpireCondition.Gt | ExpireCondition.Lt)) != 0)
         {
             ctx.Error("ERR NX and XX, GT or LT options at the same time are not compatible");
             return false;
         }
-        if ((flags & (Condition.Gt | Condition.Lt)) == (Condition.Gt | Condition.Lt))
+        if ((flags & (ExpireCondition.Gt | ExpireCondition.Lt)) == (ExpireCondition.Gt | ExpireCondition.Lt))
         {
             ctx.Error("ERR GT and LT options at the same time are not compatible");
             return false;
@@ -65,26 +57,43 @@ public static class ExpireCommands
     private static void InvalidExpireTime(CommandContext ctx) =>
         ctx.Error($"ERR invalid expire time in '{ctx.Command.Name}' command");
 
-    private static void ExpireGeneric(CommandContext ctx, long baseMs, bool seconds)
+    /// <summary>
+    /// Valkey's convertExpireArgumentToUnixTime: argument <paramref name="index"/> (seconds or ms,
+    /// relative to <paramref name="baseMs"/> or absolute when it is 0) as unix ms. Replies the error
+    /// itself: not an integer, or "invalid expire time" on overflow and, when
+    /// <paramref name="rejectNegative"/> (the hash field commands), for a negative value.
+    /// </summary>
+    internal static bool TryGetExpireTime(CommandContext ctx, int index, long baseMs, bool seconds, bool rejectNegative, out long when)
     {
-        // Options are validated before the time, matching Valkey's order of errors.
-        if (!TryParseConditions(ctx, out var flags)) return;
-        if (!ctx.TryGetLong(2, out long when)) return;
+        if (!ctx.TryGetLong(index, out when)) return false;
+        if (rejectNegative && when < 0)
+        {
+            InvalidExpireTime(ctx);
+            return false;
+        }
         if (seconds)
         {
             if (when > long.MaxValue / 1000 || when < long.MinValue / 1000)
             {
                 InvalidExpireTime(ctx);
-                return;
+                return false;
             }
             when *= 1000;
         }
         if (when > long.MaxValue - baseMs)
         {
             InvalidExpireTime(ctx);
-            return;
+            return false;
         }
         when += baseMs;
+        return true;
+    }
+
+    private static void ExpireGeneric(CommandContext ctx, long baseMs, bool seconds)
+    {
+        // Options are validated before the time, matching Valkey's order of errors.
+        if (!TryParseConditions(ctx, ctx.ArgCount, out var flags)) return;
+        if (!TryGetExpireTime(ctx, 2, baseMs, seconds, rejectNegative: false, out long when)) return;
 
         var db = ctx.Db;
         int idx = db.Lookup(ctx.Args[1], LookupFlags.Write);
@@ -93,16 +102,10 @@ public static class ExpireCommands
             ctx.Reply.WriteInteger(0);
             return;
         }
-        if (flags != Condition.None)
+        if (flags != ExpireCondition.None)
         {
             long current = db.GetExpireAt(idx);
-            bool refused =
-                ((flags & Condition.Nx) != 0 && current != -1) ||
-                ((flags & Condition.Xx) != 0 && current == -1) ||
-                // No TTL counts as an infinite one: never smaller for GT, always larger for LT.
-                ((flags & Condition.Gt) != 0 && (current == -1 || when <= current)) ||
-                ((flags & Condition.Lt) != 0 && current != -1 && when >= current);
-            if (refused)
+            if (flags.Refuses(current, when))
             {
                 ctx.Reply.WriteInteger(0);
                 return;

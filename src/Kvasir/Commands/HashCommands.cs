@@ -31,10 +31,16 @@ public static class HashCommands
     // ----- lookups -----
 
     /// <summary>Looks a hash up for reading. Returns false after replying WRONGTYPE; <paramref name="hash"/> is null when missing.</summary>
-    private static bool TryRead(CommandContext ctx, out HashValue? hash)
+    private static bool TryRead(CommandContext ctx, out HashValue? hash) => TryOpen(ctx, LookupFlags.None, out _, out hash);
+
+    /// <summary>
+    /// Looks the hash at argument 1 up, with its expired fields already gone (which may delete it).
+    /// Returns false after replying WRONGTYPE; <paramref name="hash"/> is null and idx -1 when there is none.
+    /// </summary>
+    internal static bool TryOpen(CommandContext ctx, LookupFlags flags, out int idx, out HashValue? hash)
     {
         var db = ctx.Db;
-        int idx = db.Lookup(ctx.Args[1]);
+        idx = db.Lookup(ctx.Args[1], flags);
         hash = null;
         if (idx < 0) return true;
         if (db.TypeAt(idx) != DataType.Hash)
@@ -43,6 +49,9 @@ public static class HashCommands
             return false;
         }
         hash = (HashValue)db.ObjectAt(idx)!;
+        if (HashFieldExpiryCommands.ReclaimIfDue(ctx, idx, hash)) return true;
+        idx = -1;
+        hash = null;
         return true;
     }
 
@@ -55,20 +64,45 @@ public static class HashCommands
         var db = ctx.Db;
         idx = db.Lookup(ctx.Args[1], LookupFlags.Write);
         memoryBefore = 0;
-        if (idx < 0) return keyed ? new HashValue(ctx.Args[1]) : new HashValue();
+        if (idx < 0) return HashValue.Scratch(keyed ? ctx.Args[1] : default);
         if (db.TypeAt(idx) != DataType.Hash)
         {
             ctx.WrongType();
             return null;
         }
+        var hash = (HashValue)db.ObjectAt(idx)!;
+        if (!HashFieldExpiryCommands.ReclaimIfDue(ctx, idx, hash))
+        {
+            idx = -1;
+            return HashValue.Scratch(keyed ? ctx.Args[1] : default);
+        }
         memoryBefore = db.MemoryAt(idx);
-        return (HashValue)db.ObjectAt(idx)!;
+        return hash;
     }
 
+    /// <summary>Stores the result of an edit: adds a new hash, stores the (possibly new) array of a
+    /// packed one, or re-measures a hashtable edited in place.</summary>
     private static void Commit(CommandContext ctx, HashValue hash, int idx, long memoryBefore)
     {
         if (idx < 0) ctx.Db.AddObject(ctx.Args[1], hash);
+        else if (hash.IsView) ctx.Db.ReplaceObjectAt(idx, hash);
         else ctx.Db.ValueEdited(idx, memoryBefore);
+    }
+
+    private static readonly byte[] HSetExName = "HSETEX"u8.ToArray();
+    private static readonly byte[] PxAtName = "PXAT"u8.ToArray();
+    private static readonly byte[] FieldsName = "FIELDS"u8.ToArray();
+    private static readonly byte[] One = "1"u8.ToArray();
+
+    /// <summary>
+    /// How HINCRBY/HINCRBYFLOAT replay their result: HSET, or HSETEX with the field's absolute TTL so
+    /// that the replica keeps it (Valkey 9 does the same once the hash has fields with a TTL).
+    /// </summary>
+    private static void PropagateResult(CommandContext ctx, HashValue hash, ReadOnlySpan<byte> value)
+    {
+        long when = hash.HasVolatileFields ? hash.FieldExpireTime(ctx.Args[2]) : -1;
+        if (when < 0) ctx.PropagateAs(HSetName, ctx.Args.ToArray(1), ctx.Args.ToArray(2), value.ToArray());
+        else ctx.PropagateAs(HSetExName, ctx.Args.ToArray(1), PxAtName, NumberFormat.LongToBytes(when), FieldsName, One, ctx.Args.ToArray(2), value.ToArray());
     }
 
     // ----- commands -----
@@ -158,7 +192,7 @@ public static class HashCommands
             }
         }
         if (emptied) db.DeleteAt(idx);
-        else if (deleted > 0) db.ValueEdited(idx, before);
+        else if (deleted > 0) Commit(ctx, hash, idx, before);
         if (deleted > 1) ctx.AddDirty(deleted - 1);
         ctx.Reply.WriteInteger(deleted);
     }
@@ -222,8 +256,9 @@ public static class HashCommands
         Span<byte> text = stackalloc byte[24];
         int n = NumberFormat.FormatLong(result, text);
         var cfg = ctx.Server.Config;
-        hash.Set(ctx.Args[2], text.Slice(0, n), cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue);
+        hash.Set(ctx.Args[2], text.Slice(0, n), cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue, keepTtl: true);
         Commit(ctx, hash, idx, before);
+        if (ctx.Propagating && hash.HasVolatileFields) PropagateResult(ctx, hash, text.Slice(0, n));
         ctx.Reply.WriteInteger(result);
     }
 
@@ -256,10 +291,10 @@ public static class HashCommands
         Span<byte> text = result.HasShortFormat ? stackalloc byte[64] : new byte[LongDouble.MaxChars];
         text = text.Slice(0, result.FormatHuman(text));
         var cfg = ctx.Server.Config;
-        hash.Set(ctx.Args[2], text, cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue);
+        hash.Set(ctx.Args[2], text, cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue, keepTtl: true);
         Commit(ctx, hash, idx, before);
         // Replicas and the AOF get the result, not the addition (its rounding is ours).
-        if (ctx.Propagating) ctx.PropagateAs(HSetName, ctx.Args.ToArray(1), ctx.Args.ToArray(2), text.ToArray());
+        if (ctx.Propagating) PropagateResult(ctx, hash, text);
         ctx.Reply.WriteBulk(text);
     }
 
@@ -285,16 +320,6 @@ public static class HashCommands
     {
         if (!TryRead(ctx, out var hash)) return;
         var reply = ctx.Reply;
-        if (hash is null)
-        {
-            reply.WriteArray(0);
-            return;
-        }
-        if (l == 0)
-        {
-            reply.WriteArray(0);
-            return;
-        }
         var random = ctx.Db.Context.Random;
         bool resp3 = reply.IsResp3;
         void Emit(ReadOnlySpan<byte> f, ReadOnlySpan<byte> v)
@@ -303,23 +328,13 @@ public static class HashCommands
             reply.WriteBulk(f);
             if (withValues) reply.WriteBulk(v);
         }
-        long size = hash.Count;
-        bool unique = l > 0;
-        long count = unique ? l : -l;
-        if (!unique || count == 1)
-        {
-            reply.WriteArray(withValues && !resp3 ? count * 2 : count);
-            hash.RandomPairsWithRepetition(random, count, Emit);
-            return;
-        }
-        long replySize = Math.Min(count, size);
-        reply.WriteArray(withValues && !resp3 ? replySize * 2 : replySize);
-        if (count >= size)
-        {
-            foreach (var pair in hash) Emit(pair.Field, pair.Value);
-            return;
-        }
-        hash.RandomDistinctPairs(random, (int)count, Emit);
+        RandomReply.WithCount(reply, l, withValues, hash?.Count ?? 0,
+            count => hash!.RandomPairsWithRepetition(random, count, Emit),
+            () =>
+            {
+                foreach (var pair in hash!) Emit(pair.Field, pair.Value);
+            },
+            count => hash!.RandomDistinctPairs(random, count, Emit));
     }
 
     private static void HScan(CommandContext ctx)

@@ -822,11 +822,6 @@ public static class SortedSetCommands
     {
         if (!TryRead(ctx, 1, out var zset)) return;
         var reply = ctx.Reply;
-        if (zset is null || l == 0)
-        {
-            reply.WriteArray(0);
-            return;
-        }
         var random = ctx.Db.Context.Random;
         bool resp3 = reply.IsResp3;
         void Emit(ReadOnlySpan<byte> m, double s)
@@ -835,24 +830,14 @@ public static class SortedSetCommands
             reply.WriteBulk(m);
             if (withScores) reply.WriteDouble(s);
         }
-        long size = zset.Count;
-        bool unique = l > 0;
-        long count = unique ? l : -l;
-        if (!unique || count == 1)
-        {
-            reply.WriteArray(withScores && !resp3 ? count * 2 : count);
-            zset.RandomWithRepetition(random, count, Emit);
-            return;
-        }
-        long replySize = Math.Min(count, size);
-        reply.WriteArray(withScores && !resp3 ? replySize * 2 : replySize);
-        if (count >= size)
-        {
-            var it = zset.IterateFrom(size - 1, true);
-            while (it.MoveNext()) Emit(it.Member, it.Score);
-            return;
-        }
-        zset.RandomDistinct(random, count, Emit);
+        RandomReply.WithCount(reply, l, withScores, zset?.Count ?? 0,
+            count => zset!.RandomWithRepetition(random, count, Emit),
+            () =>
+            {
+                var it = zset!.IterateFrom(zset.Count - 1, true);
+                while (it.MoveNext()) Emit(it.Member, it.Score);
+            },
+            count => zset!.RandomDistinct(random, count, Emit));
     }
 
     // ----- ZUNION / ZINTER / ZDIFF / ZINTERCARD and their STORE forms -----

@@ -110,12 +110,18 @@ public sealed class Database
 
     public byte[] KeyBytesAt(int idx) => KeyAt(idx).ToArray();
 
-    public DataType TypeAt(int idx) => _keys.ItemAt(idx) is byte[] ? DataType.String : ((KeyedObject)_keys.ItemAt(idx)).Value.Type;
+    public DataType TypeAt(int idx) => _keys.ItemAt(idx) is byte[] blob ? KeyBlob.Type(blob) : ((KeyedObject)_keys.ItemAt(idx)).Value.Type;
 
     public ValueEncoding EncodingAt(int idx) => _keys.ItemAt(idx) is byte[] blob ? KeyBlob.Encoding(blob) : ((KeyedObject)_keys.ItemAt(idx)).Value.Encoding;
 
-    /// <summary>The object value, or null when the key is an inline string.</summary>
-    public IDataValue? ObjectAt(int idx) => _keys.ItemAt(idx) is KeyedObject o ? o.Value : null;
+    /// <summary>The object value, or null when the key is an inline string. A packed hash is stored as a
+    /// blob: it comes back as a new <see cref="HashValue"/> over that blob (commit edits with <see cref="ReplaceObjectAt"/>).</summary>
+    public IDataValue? ObjectAt(int idx) => _keys.ItemAt(idx) switch
+    {
+        KeyedObject o => o.Value,
+        byte[] blob when KeyBlob.Type(blob) == DataType.Hash => HashValue.OverBlob(blob),
+        _ => null,
+    };
 
     /// <summary>The bytes of a string value (the caller checked the type).</summary>
     public ReadOnlySpan<byte> StringAt(int idx)
@@ -237,11 +243,11 @@ public sealed class Database
         // be in the table; never let it become a duplicate entry.
         int stale = _keys.Find(key, hash);
         if (stale >= 0) RemoveAt(stale);
-        var obj = KeyedObject.Create(key, value, _ctx.AccessStamp(0, true));
-        int idx = _keys.Add(obj, hash);
-        _valueBytes += obj.MemoryUsage;
+        var item = KeyedObject.CreateItem(key, value, _ctx.AccessStamp(0, true), false);
+        int idx = _keys.Add(item, hash);
+        _valueBytes += KeyedObject.ItemBytes(item);
         _ctx.Dirty++;
-        _ctx.KeyModified?.Invoke(this, obj.Key);
+        _ctx.KeyModified?.Invoke(this, MainKeyOf.KeyOf(item));
         return idx;
     }
 
@@ -274,28 +280,10 @@ public sealed class Database
     {
         _ctx.BeforeKeyChange?.Invoke(this, _keys.HashAt(idx));
         ref object item = ref _keys.ItemAt(idx);
-        if (item is byte[] blob)
-        {
-            _valueBytes -= KeyBlob.MemoryUsage(blob);
-            var obj = KeyedObject.Create(KeyBlob.Key(blob), value, KeyBlob.GetLru(blob));
-            obj.IsVolatile = KeyBlob.IsVolatile(blob);
-            item = obj;
-            _valueBytes += obj.MemoryUsage;
-        }
-        else
-        {
-            var obj = (KeyedObject)item;
-            _valueBytes -= obj.MemoryUsage;
-            if (obj is BoxedObject boxed && value is not IKeyEmbeddingValue) boxed.SetValue(value);
-            else
-            {
-                var next = KeyedObject.Create(obj.Key, value, obj.Lru);
-                next.IsVolatile = obj.IsVolatile;
-                item = next;
-                obj = next;
-            }
-            _valueBytes += obj.MemoryUsage;
-        }
+        _valueBytes -= KeyedObject.ItemBytes(item);
+        if (item is BoxedObject boxed && value is not IKeyEmbeddingValue) boxed.SetValue(value);
+        else item = KeyedObject.CreateItem(MainKeyOf.KeyOf(item), value, LruAt(idx), IsVolatileAt(idx));
+        _valueBytes += KeyedObject.ItemBytes(item);
         _ctx.Dirty++;
         _ctx.KeyModified?.Invoke(this, KeyAt(idx));
     }
@@ -326,22 +314,9 @@ public sealed class Database
         // The conversion itself is not a change: no dirty count and no modification signal (a
         // WATCHed key must survive SETBIT of a bit to its current value), as Valkey's dbUnshareStringValue.
         ref object item = ref _keys.ItemAt(idx);
-        if (item is byte[] blob)
-        {
-            var obj = KeyedObject.Create(KeyBlob.Key(blob), value, KeyBlob.GetLru(blob));
-            obj.IsVolatile = KeyBlob.IsVolatile(blob);
-            _valueBytes += obj.MemoryUsage - KeyBlob.MemoryUsage(blob);
-            item = obj;
-        }
-        else
-        {
-            var o = (KeyedObject)item;
-            _valueBytes -= o.MemoryUsage;
-            var next = KeyedObject.Create(o.Key, value, o.Lru);
-            next.IsVolatile = o.IsVolatile;
-            item = next;
-            _valueBytes += next.MemoryUsage;
-        }
+        _valueBytes -= KeyedObject.ItemBytes(item);
+        item = KeyedObject.CreateItem(MainKeyOf.KeyOf(item), value, LruAt(idx), IsVolatileAt(idx));
+        _valueBytes += KeyedObject.ItemBytes(item);
         return value;
     }
 
@@ -393,7 +368,13 @@ public sealed class Database
         object item = RemoveAt(idx);
         _ctx.Dirty++;
         _ctx.KeyModified?.Invoke(this, MainKeyOf.KeyOf(item));
-        if (item is byte[] blob) return new Detached(DataType.String, KeyBlob.Value(blob).ToArray(), null, expire, lru);
+        if (item is byte[] blob)
+        {
+            // A packed hash leaves with its blob, which no longer belongs to the table.
+            return KeyBlob.Type(blob) == DataType.Hash
+                ? new Detached(DataType.Hash, null, HashValue.OverBlob(blob), expire, lru)
+                : new Detached(DataType.String, KeyBlob.Value(blob).ToArray(), null, expire, lru);
+        }
         var o = (KeyedObject)item;
         return new Detached(o.Value.Type, null, o.Value, expire, lru);
     }

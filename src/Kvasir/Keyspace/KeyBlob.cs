@@ -12,6 +12,8 @@ namespace Kvasir.Keyspace;
 /// </code>
 /// One object per string key instead of key + value + node objects is what keeps a million small
 /// keys close to Valkey's memory per key in a managed heap.
+/// A small (listpack) hash uses the same layout with the encoding "listpack" and its packed
+/// field/value entries as the value (see <see cref="HashValue"/>): it is then a single array too.
 /// </summary>
 public static class KeyBlob
 {
@@ -77,8 +79,9 @@ public static class KeyBlob
         return new ReadOnlySpan<byte>(blob, end, blob.Length - end);
     }
 
+    /// <summary>Where the value bytes begin (after the header and the key).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int KeyEnd(byte[] blob)
+    public static int KeyEnd(byte[] blob)
     {
         int len = blob[HeaderSize];
         if (len < 0x80) return HeaderSize + 1 + len;
@@ -87,6 +90,9 @@ public static class KeyBlob
     }
 
     public static ValueEncoding Encoding(byte[] blob) => (ValueEncoding)(blob[0] & EncodingMask);
+
+    /// <summary>String, or hash for a blob that holds a packed hash.</summary>
+    public static DataType Type(byte[] blob) => Encoding(blob) == ValueEncoding.Listpack ? DataType.Hash : DataType.String;
 
     public static bool IsVolatile(byte[] blob) => (blob[0] & VolatileFlag) != 0;
 

@@ -6,8 +6,9 @@ namespace Kvasir.Keyspace;
 /// A key whose value is an object (list, hash, set, sorted set, stream, or a string edited in
 /// place). String keys with plain values use the denser <see cref="KeyBlob"/> instead.
 /// Most values are held by a <see cref="BoxedObject"/> (key array + value); a value that can carry
-/// its own key (<see cref="IKeyEmbeddingValue"/>, e.g. a small hash) is its own key-table item,
-/// which saves the holder and the key array: two objects fewer per key.
+/// its own key (<see cref="IKeyEmbeddingValue"/>, e.g. a sorted set) is its own key-table item,
+/// which saves the holder and the key array: two objects fewer per key. A small hash goes further:
+/// its item is a single <see cref="KeyBlob"/>-shaped array, no object at all.
 /// </summary>
 public abstract class KeyedObject
 {
@@ -23,20 +24,35 @@ public abstract class KeyedObject
     /// <summary>Heap bytes of the key, the value and the holder.</summary>
     public abstract long MemoryUsage { get; }
 
-    /// <summary>The key-table item for <paramref name="value"/> under <paramref name="key"/>.</summary>
-    public static KeyedObject Create(ReadOnlySpan<byte> key, IDataValue value, uint lru)
+    /// <summary>The key-table item for <paramref name="value"/> under <paramref name="key"/>: a KeyedObject,
+    /// or a blob for a value that packs itself with its key (<see cref="IKeyEmbeddingValue"/>).</summary>
+    public static object CreateItem(ReadOnlySpan<byte> key, IDataValue value, uint lru, bool isVolatile)
     {
-        KeyedObject item = value is IKeyEmbeddingValue embedding ? embedding.EmbedKey(key) : new BoxedObject(key.ToArray(), value);
-        item.Lru = lru;
+        object item = value is IKeyEmbeddingValue embedding ? embedding.EmbedKey(key) : new BoxedObject(key.ToArray(), value);
+        if (item is byte[] blob)
+        {
+            KeyBlob.SetLru(blob, lru);
+            KeyBlob.SetVolatile(blob, isVolatile);
+        }
+        else
+        {
+            var o = (KeyedObject)item;
+            o.Lru = lru;
+            o.IsVolatile = isVolatile;
+        }
         return item;
     }
+
+    /// <summary>Heap bytes of a key-table item (blob or object).</summary>
+    public static long ItemBytes(object item) => item is byte[] blob ? KeyBlob.MemoryUsage(blob) : ((KeyedObject)item).MemoryUsage;
 }
 
 /// <summary>A value that stores its key itself and so serves as its own key-table item.</summary>
 public interface IKeyEmbeddingValue
 {
-    /// <summary>Takes <paramref name="key"/> as the value's key (copying it; the span may point into the value) and returns the item.</summary>
-    KeyedObject EmbedKey(ReadOnlySpan<byte> key);
+    /// <summary>Takes <paramref name="key"/> as the value's key (copying it; the span may point into the value) and
+    /// returns the item: the value itself, or a <see cref="KeyBlob"/>-shaped array holding key and value.</summary>
+    object EmbedKey(ReadOnlySpan<byte> key);
 }
 
 /// <summary>The holder of a value that does not embed its key.</summary>

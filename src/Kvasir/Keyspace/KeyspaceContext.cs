@@ -41,6 +41,12 @@ public sealed class KeyspaceContext
     public long KeyspaceHits;
     public long KeyspaceMisses;
     public long ExpiredKeys;
+
+    /// <summary>Hash fields deleted because their TTL passed (INFO expired_fields).</summary>
+    public long ExpiredFields;
+
+    /// <summary>Hashes with fields that have a TTL, by earliest deadline (active expiry of hash fields).</summary>
+    public readonly Types.VolatileHashes VolatileHashes = new();
     public long ExpiredStaleKeys;
     public long ExpiredTimeCapReached;
 

@@ -375,6 +375,7 @@ public static class InfoBuilder
         Field(sb, "sync_partial_ok", st.Gauge("sync_partial_ok"));
         Field(sb, "sync_partial_err", st.Gauge("sync_partial_err"));
         Field(sb, "expired_keys", ks.ExpiredKeys);
+        Field(sb, "expired_fields", ks.ExpiredFields);
         Field2(sb, "expired_stale_perc", 0);
         Field(sb, "expired_time_cap_reached_count", ks.ExpiredTimeCapReached);
         Field(sb, "expire_cycle_cpu_milliseconds", m.ExpireCycleMicros / 1000);

@@ -53,7 +53,7 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
         ? (lp.Length == 0 ? default : PackedEntries.ReadEntry(lp, 0, out _))
         : ((SkipSet)_data).Key;
 
-    KeyedObject IKeyEmbeddingValue.EmbedKey(ReadOnlySpan<byte> key)
+    object IKeyEmbeddingValue.EmbedKey(ReadOnlySpan<byte> key)
     {
         if (_data is SkipSet s)
         {
@@ -565,7 +565,7 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
                 var m = PackedEntries.ReadEntry(lp, p, out int sp);
                 double sc = ScoreAt(lp, sp);
                 p = sp + 8;
-                if (random.NextDouble() * remaining < needed)
+                if (RandomPicks.TakeNext(random, remaining, needed))
                 {
                     emit(m, sc);
                     needed--;
@@ -575,27 +575,7 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
             return;
         }
         var dict = ((SkipSet)_data).Dict;
-        int size = dict.Count;
-        if (count * 3 > size)
-        {
-            var picked = new List<int>(size);
-            for (int i = 0; i < dict.IndexLimit; i++)
-                if (dict.IsOccupied(i)) picked.Add(i);
-            while (picked.Count > count)
-            {
-                int r = random.Next(picked.Count);
-                picked[r] = picked[^1];
-                picked.RemoveAt(picked.Count - 1);
-            }
-            foreach (int i in picked) emit(dict.ItemAt(i).Member, dict.ItemAt(i).Score);
-            return;
-        }
-        var seen = new HashSet<int>((int)count);
-        while (seen.Count < count)
-        {
-            int i = dict.RandomIndex(random);
-            if (seen.Add(i)) emit(dict.ItemAt(i).Member, dict.ItemAt(i).Score);
-        }
+        RandomPicks.DistinctSlots(dict, random, count, i => emit(dict.ItemAt(i).Member, dict.ItemAt(i).Score));
     }
 
     /// <summary>

@@ -163,6 +163,17 @@ public static class CommandSummaries
         ["hsetnx"] = "Writes a hash field only if it does not exist yet.",
         ["hstrlen"] = "Tells the length of the value of a hash field.",
         ["hvals"] = "Lists the values of a hash.",
+        ["hexpire"] = "Gives hash fields a time to live in seconds.",
+        ["hpexpire"] = "Gives hash fields a time to live in milliseconds.",
+        ["hexpireat"] = "Makes hash fields expire at a unix time in seconds.",
+        ["hpexpireat"] = "Makes hash fields expire at a unix time in milliseconds.",
+        ["httl"] = "Tells the seconds left before hash fields expire.",
+        ["hpttl"] = "Tells the milliseconds left before hash fields expire.",
+        ["hexpiretime"] = "Tells the unix time in seconds at which hash fields expire.",
+        ["hpexpiretime"] = "Tells the unix time in milliseconds at which hash fields expire.",
+        ["hpersist"] = "Removes the time to live of hash fields.",
+        ["hgetex"] = "Reads hash fields and optionally changes or removes their time to live.",
+        ["hsetex"] = "Writes hash fields, optionally with a time to live and existence conditions.",
 
         // ----- sets -----
         ["sadd"] = "Adds members to a set, creating it when missing.",

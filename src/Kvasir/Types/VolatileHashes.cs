@@ -1,0 +1,43 @@
+namespace Kvasir.Types;
+
+/// <summary>
+/// The hashes of one server that have fields with a TTL, ordered by their earliest field deadline, so
+/// the active expire cycle reaches the due ones without scanning the keyspace (Valkey 9 keeps a
+/// per-database set of "keys with volatile items" for the same purpose). A hash is queued under a
+/// lower bound of its deadline and at most once (<see cref="HashValue.FieldTable.QueuedAt"/>); one
+/// that was deleted, overwritten or lost its TTLs is dropped when it comes up.
+/// </summary>
+public sealed class VolatileHashes
+{
+    private readonly PriorityQueue<HashValue, long> _queue = new();
+
+    public int Count => _queue.Count;
+
+    /// <summary>Call after a hash gained or changed field TTLs: queues it under its earliest deadline.</summary>
+    public void Track(HashValue hash)
+    {
+        if (hash.Table is not { } table) return;
+        long next = table.NextDeadline;
+        if (next == long.MaxValue || next >= table.QueuedAt) return;
+        table.QueuedAt = next;
+        _queue.Enqueue(hash, next);
+    }
+
+    /// <summary>Takes the next hash whose earliest deadline is at or before <paramref name="nowMs"/>.</summary>
+    public bool TryTakeDue(long nowMs, out HashValue hash)
+    {
+        while (_queue.TryPeek(out hash!, out long when) && when <= nowMs)
+        {
+            _queue.Dequeue();
+            if (hash.Table is { } table && table.QueuedAt == when)
+            {
+                table.QueuedAt = long.MaxValue;
+                return true;
+            }
+        }
+        hash = null!;
+        return false;
+    }
+
+    public void Clear() => _queue.Clear();
+}
