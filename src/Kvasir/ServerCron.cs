@@ -38,6 +38,8 @@ internal sealed class ServerCron
                     ActiveExpireCycle(hz);
                     _server.ExpireCycleDone(started);
                 }
+                // Eviction left unfinished by a time-limited round, or memory over a lowered maxmemory.
+                _server.Evictor.BackgroundCycle(hz);
                 CloseTimedOutClients();
                 _server.CronTick(started);
             }
