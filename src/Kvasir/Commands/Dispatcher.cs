@@ -265,12 +265,10 @@ public sealed class Dispatcher
     }
 
     /// <summary>
-    /// Refused when over maxmemory: commands that may grow memory (EXEC when it queued one), and in a
-    /// transaction every command but EXEC/DISCARD/QUIT/RESET, since queueing itself takes memory.
+    /// Refused when over maxmemory: commands that may grow memory, and EXEC when it queued one (Valkey
+    /// 8 no longer refuses the queueing of other commands in a transaction).
     /// </summary>
-    private static bool RejectedOnOom(Client client, CommandDefinition cmd) =>
-        HasAny(client, cmd, CommandFlags.DenyOom) ||
-        (client.Has(ClientFlags.Multi) && cmd.Name is not ("exec" or "discard" or "quit" or "reset"));
+    private static bool RejectedOnOom(Client client, CommandDefinition cmd) => HasAny(client, cmd, CommandFlags.DenyOom);
 
     /// <summary>
     /// min-replicas-to-write: writes need that many replicas acknowledging within min-replicas-max-lag.
