@@ -176,6 +176,24 @@ public sealed class Evictor
             if (r != EvictResult.Running || Stopwatch.GetTimestamp() - start > budget) break;
             Thread.Yield();
         }
+        CollectWhenHeapBloated(_server.Config.MaxMemory);
+    }
+
+    private long _lastCollectTick;
+
+    /// <summary>
+    /// Evicted values stay on the managed heap until the GC runs, and a server that stops receiving
+    /// writes may not collect for a long time, leaving RSS at several times maxmemory. When the GC
+    /// heap holds more than twice maxmemory (plus slack for client buffers), ask for a background
+    /// (non-blocking) full collection, at most once a second.
+    /// </summary>
+    private void CollectWhenHeapBloated(long max)
+    {
+        long now = Environment.TickCount64;
+        if (now - _lastCollectTick < 1000) return;
+        if (GC.GetTotalMemory(false) < 2 * max + (32L << 20)) return;
+        _lastCollectTick = now;
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Optimized, blocking: false);
     }
 
     private EvictResult Finish(EvictResult result)
