@@ -4,8 +4,9 @@
   fill   PORT POLICY MB    write MB megabytes under POLICY: alternating a persistent key (100-byte
                            value) and a key with a random TTL (1900-byte value, 1-30 days). Prints JSON:
                            peak used_memory seen (sampled every batch), OOM replies, whether any
-                           persistent key was evicted, and for volatile-ttl how the TTLs of evicted
-                           keys rank among all TTLs written (0 = soonest, 0.5 = random).
+                           persistent key was evicted, and for volatile-* policies where the TTLs of
+                           surviving keys rank among all TTLs written (0.5 = TTL ignored, towards 1
+                           when the soonest-expiring are evicted first).
   zipf   PORT POLICY       cache-aside Zipf(1.0) workload over 200k keys of 1000 bytes: GET, SET on
                            a miss; warm-up, then measured hit ratio. Prints JSON.
   heap   PORT KEYS         load KEYS small strings, MEMORY PURGE (compacting GC on Kvasir), print
@@ -72,6 +73,7 @@ class Resp:
 def fill(port, policy, mb):
     r = Resp(port)
     r.call("FLUSHALL")
+    r.call("CONFIG", "RESETSTAT")
     r.call("CONFIG", "SET", "maxmemory-policy", policy)
     rnd = random.Random(42)
     small, big = b"p" * 100, b"v" * 1900
@@ -102,14 +104,15 @@ def fill(port, policy, mb):
     n = i
     alive_p = sum(x for x in r.pipeline([r.encode("EXISTS", "p:%d" % k) for k in range(n)]))
     alive_v = r.pipeline([r.encode("EXISTS", "v:%d" % k) for k in range(n)])
-    evicted_v = [k for k in range(n) if alive_v[k] == 0]
     result = {"policy": policy, "written_mb": mb, "peak_used": peak, "oom_replies": ooms,
               "persistent_written": persistent_ok, "persistent_alive": alive_p,
               "volatile_alive": sum(alive_v), "evicted_keys": int(r.info("stats")["evicted_keys"])}
-    if policy == "volatile-ttl" and evicted_v:
+    if policy.startswith("volatile") and sum(alive_v):
+        # Where the surviving keys' TTLs rank among all TTLs written (0 = soonest, 1 = latest): about
+        # 0.5 when victims are chosen regardless of TTL, towards 1 when the soonest go first.
         ranked = sorted(volatile_ttl.values())
-        ranks = [bisect.bisect_left(ranked, volatile_ttl[k]) / len(ranked) for k in evicted_v]
-        result["evicted_ttl_rank"] = round(sum(ranks) / len(ranks), 4)
+        ranks = [bisect.bisect_left(ranked, volatile_ttl[k]) / len(ranked) for k in range(n) if alive_v[k]]
+        result["survivor_ttl_rank"] = round(sum(ranks) / len(ranks), 4)
     mem = r.info("memory")
     for f in ("used_memory", "used_memory_rss", "gc_heap_size", "gc_committed"):
         if f in mem: result[f] = int(mem[f])
@@ -119,6 +122,7 @@ def fill(port, policy, mb):
 def zipf(port, policy, keys=200_000, warm=150_000, ops=300_000, s=1.0):
     r = Resp(port)
     r.call("FLUSHALL")
+    r.call("CONFIG", "RESETSTAT")
     r.call("CONFIG", "SET", "maxmemory-policy", policy)
     weights = [1.0 / (k + 1) ** s for k in range(keys)]
     cum, t = [], 0.0

@@ -105,10 +105,18 @@ public sealed class LazyFree : IDisposable
 
     private void Work()
     {
+        // Not foreach over GetConsumingEnumerable: its enumerator's Current would keep the last
+        // released graph (a whole flushed database) reachable until the next job arrives.
         try
         {
-            foreach (var job in _jobs.GetConsumingEnumerable())
+            while (true)
             {
+                Job job = default;
+                try
+                {
+                    if (!_jobs.TryTake(out job, Timeout.Infinite)) return;
+                }
+                catch (InvalidOperationException) { return; } // completed while waiting
                 Done(job);
             }
         }
