@@ -8,13 +8,7 @@ public sealed class EvictionTests
 {
     private const string Oom = "OOM command not allowed when used memory > 'maxmemory'.";
 
-    private static async Task<long> UsedMemory(RespClient c)
-    {
-        var info = (await c.CallAsync("INFO", "memory")).Text!;
-        foreach (var line in info.Split("\r\n"))
-            if (line.StartsWith("used_memory:", StringComparison.Ordinal)) return long.Parse(line["used_memory:".Length..]);
-        throw new InvalidOperationException("no used_memory");
-    }
+    private static Task<long> UsedMemory(RespClient c) => InfoField(c, "memory", "used_memory");
 
     private static async Task<long> InfoField(RespClient c, string section, string field)
     {

@@ -160,7 +160,8 @@ public sealed class Evictor
     {
         if (_server.Config.MaxMemory <= 0)
         {
-            lock (_server.DataLock) Finish(EvictResult.Ok);
+            // maxmemory was removed: close a pending "over the limit" period.
+            if (_exceededSince != 0 || _running) lock (_server.DataLock) Finish(EvictResult.Ok);
             return;
         }
         long budget = Stopwatch.Frequency / Math.Max(1, hz) / 4;
