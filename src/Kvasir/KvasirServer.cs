@@ -40,6 +40,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         Dispatcher = new Dispatcher(this);
         Propagator = new Replication.Propagator(this);
         Keyspace.KeyExpired += Propagator.ExpiredKeyDeleted;
+        AttachMemoryManagement();
         ClientClosing += Propagator.DetachReplica;
         Tick += PingReplicasWhenDue;
         Clients.Attach(this);
@@ -192,6 +193,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         IsShuttingDown = true;
         foreach (var l in _listeners) l.Stop();
         _cron?.Stop();
+        LazyFree.Dispose();
         lock (DataLock)
         {
             foreach (var c in Clients.All.ToList()) c.Transport?.Close();

@@ -34,6 +34,8 @@ internal sealed class ServerCron
             {
                 long started = System.Diagnostics.Stopwatch.GetTimestamp();
                 if (_server.ActiveExpireEnabled) _server.ExpireCycleDone(ActiveExpireCycle(hz));
+                // Eviction left unfinished by a time-limited round, or memory over a lowered maxmemory.
+                _server.Evictor.BackgroundCycle(hz);
                 CloseTimedOutClients();
                 _server.CronTick(started);
             }

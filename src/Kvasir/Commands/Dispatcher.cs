@@ -110,7 +110,9 @@ public sealed class Dispatcher
             return DispatchResult.Done;
         }
 
-        if (server.Config.MaxMemory > 0 && IsDenyOom(client, cmd) && IsOverMaxMemory())
+        // maxmemory: evict first (before every command, as Valkey's performEvictions), then refuse what
+        // may grow memory if it is still over the limit and nothing more can be evicted.
+        if (server.Config.MaxMemory > 0 && server.Evictor.PerformEvictions() == Keyspace.Eviction.EvictResult.Fail && RejectedOnOom(client, cmd))
         {
             Reject(ctx, cmd, "OOM command not allowed when used memory > 'maxmemory'.");
             return DispatchResult.Done;
@@ -310,8 +312,11 @@ public sealed class Dispatcher
         return (all & flags) != 0;
     }
 
-    /// <summary>Commands that may grow memory are refused when over maxmemory.</summary>
-    private static bool IsDenyOom(Client client, CommandDefinition cmd) => HasAny(client, cmd, CommandFlags.DenyOom);
+    /// <summary>
+    /// Refused when over maxmemory: commands that may grow memory, and EXEC when it queued one (Valkey
+    /// 8 no longer refuses the queueing of other commands in a transaction).
+    /// </summary>
+    private static bool RejectedOnOom(Client client, CommandDefinition cmd) => HasAny(client, cmd, CommandFlags.DenyOom);
 
     /// <summary>
     /// min-replicas-to-write: writes need that many replicas acknowledging within min-replicas-max-lag.
@@ -322,18 +327,6 @@ public sealed class Dispatcher
         var cfg = _server.Config;
         if (cfg.ReplicaOfHost.Length > 0 || cfg.MinReplicasMaxLag == 0 || cfg.MinReplicasToWrite == 0) return true;
         return _server.Stats.Gauge("min_slaves_good_slaves") >= cfg.MinReplicasToWrite;
-    }
-
-    /// <summary>
-    /// Memory as counted for maxmemory (replica output buffers excluded, as in Valkey). Eviction is not
-    /// implemented yet: when it is, it belongs here, freeing keys before this answers true.
-    /// </summary>
-    private bool IsOverMaxMemory()
-    {
-        long used = Observability.MemoryAccounting.DatasetAndTables(_server)
-                    + Observability.MemoryAccounting.ClientsMemory(_server, normal: true)
-                    + Observability.MemoryAccounting.BaseOverhead;
-        return used > _server.Config.MaxMemory;
     }
 
     /// <summary>A command was refused while queueing: EXEC must fail, and the queue is useless now.</summary>

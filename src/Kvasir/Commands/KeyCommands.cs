@@ -15,7 +15,7 @@ public static class KeyCommands
     public static void Register(CommandTable t)
     {
         t.Bind("del", Del);
-        t.Bind("unlink", Del);
+        t.Bind("unlink", Unlink);
         t.Bind("exists", Exists);
         t.Bind("type", Type);
         t.Bind("touch", Touch);
@@ -40,14 +40,24 @@ public static class KeyCommands
     private const string SameObjectError = "ERR source and destination objects are the same";
     private const string DbOutOfRange = "ERR DB index is out of range";
 
-    // UNLINK frees values in the background in Valkey; here the GC reclaims them either way, so
-    // both commands only unlink the key.
-    private static void Del(CommandContext ctx)
+    // Removing a key only drops a reference; what UNLINK (and DEL with lazyfree-lazy-user-del) adds
+    // is handing big values to the lazy free worker, as Valkey does (see LazyFree).
+    private static void Del(CommandContext ctx) => DeleteKeys(ctx, ctx.Server.Config.LazyfreeLazyUserDel);
+
+    private static void Unlink(CommandContext ctx) => DeleteKeys(ctx, lazy: true);
+
+    private static void DeleteKeys(CommandContext ctx, bool lazy)
     {
         var db = ctx.Db;
         long deleted = 0;
         for (int i = 1; i < ctx.ArgCount; i++)
-            if (db.Delete(ctx.Args[i])) deleted++;
+        {
+            int idx = db.Lookup(ctx.Args[i], LookupFlags.Write | LookupFlags.NoTouch);
+            if (idx < 0) continue;
+            object item = db.DeleteAt(idx);
+            if (lazy) ctx.Server.LazyFree.Release(item);
+            deleted++;
+        }
         ctx.Reply.WriteInteger(deleted);
     }
 
@@ -406,19 +416,28 @@ public static class KeyCommands
         ctx.Reply.WriteOk();
     }
 
-    // SYNC and ASYNC only differ in who frees the memory; dropping the tables leaves that to the GC.
-    private static bool TryParseFlushMode(CommandContext ctx)
+    /// <summary>
+    /// FLUSHDB/FLUSHALL [SYNC|ASYNC]; without an argument lazyfree-lazy-user-flush decides. SYNC drops
+    /// the tables at once; ASYNC hands them to the lazy free worker (lazyfree_pending_objects counts
+    /// their keys until it let them go). Returns false after replying a syntax error.
+    /// </summary>
+    private static bool TryParseFlushMode(CommandContext ctx, out bool async)
     {
+        async = ctx.Server.Config.LazyfreeLazyUserFlush;
         if (ctx.ArgCount == 1) return true;
-        if (ctx.ArgCount == 2 && (ctx.ArgIs(1, "SYNC"u8) || ctx.ArgIs(1, "ASYNC"u8))) return true;
+        if (ctx.ArgCount == 2 && ctx.ArgIs(1, "SYNC"u8)) { async = false; return true; }
+        if (ctx.ArgCount == 2 && ctx.ArgIs(1, "ASYNC"u8)) { async = true; return true; }
         ctx.SyntaxError();
         return false;
     }
 
+    private static long Flush(CommandContext ctx, Database db, bool async) =>
+        async ? db.Clear(ctx.Server.LazyFree.ReleaseTables) : db.Clear();
+
     private static void FlushDb(CommandContext ctx)
     {
-        if (!TryParseFlushMode(ctx)) return;
-        ctx.AddDirty(ctx.Db.Clear());
+        if (!TryParseFlushMode(ctx, out bool async)) return;
+        ctx.AddDirty(Flush(ctx, ctx.Db, async));
         // Even an empty database's flush reaches replicas and the AOF (Valkey's forceCommandPropagation).
         ctx.ForcePropagation();
         ctx.Reply.WriteOk();
@@ -426,9 +445,9 @@ public static class KeyCommands
 
     private static void FlushAll(CommandContext ctx)
     {
-        if (!TryParseFlushMode(ctx)) return;
+        if (!TryParseFlushMode(ctx, out bool async)) return;
         long removed = 0;
-        foreach (var db in ctx.Server.Databases) removed += db.Clear();
+        foreach (var db in ctx.Server.Databases) removed += Flush(ctx, db, async);
         ctx.AddDirty(removed);
         ctx.Server.Keyspace.FlushedAll?.Invoke();
         // Propagated even when nothing was removed or the snapshot it wrote reset the dirty counter.

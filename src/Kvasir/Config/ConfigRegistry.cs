@@ -230,7 +230,7 @@ public sealed partial class ServerConfig
         Memory("proto-max-bulk-len", null, Debug, 1024 * 1024, LongMax, () => ProtoMaxBulkLen, v => ProtoMaxBulkLen = v, unsigned: false);
         Numeric("stream-node-max-entries", null, None, 0, LongMax, () => StreamNodeMaxEntries, v => StreamNodeMaxEntries = v);
         Memory("repl-backlog-size", null, None, 1, LongMax, () => ReplBacklogSize, v => ReplBacklogSize = v, unsigned: false);
-        Memory("maxmemory", null, None, 0, ULongMax, () => MaxMemory, v => MaxMemory = v, unsigned: true);
+        MaxMemoryParameter();
         Memory("cluster-link-sendbuf-limit", null, None, 0, ULongMax, () => ClusterLinkSendbufLimit, v => ClusterLinkSendbufLimit = v, unsigned: true);
 
         UInt("hash-max-listpack-entries", "hash-max-ziplist-entries", None, 0, LongMax, () => HashMaxListpackEntries, v => HashMaxListpackEntries = v);
@@ -352,6 +352,43 @@ public sealed partial class ServerConfig
     }
 
     private static readonly string[] ClientClassNames = { "normal", "slave", "pubsub" };
+
+    /// <summary>
+    /// maxmemory: bytes as in Valkey (unsigned, with units), and beyond Valkey "N%": a share of the
+    /// container's memory limit (physical memory without one), resolved to bytes when set. CONFIG GET
+    /// and REWRITE keep the percentage, as maxmemory-clients does; INFO maxmemory shows the bytes.
+    /// </summary>
+    private void MaxMemoryParameter()
+    {
+        Add(new ConfigParameter
+        {
+            Name = "maxmemory",
+            Type = ConfigType.Numeric,
+            Get = () => MaxMemoryPercent > 0
+                ? MaxMemoryPercent.ToString(CultureInfo.InvariantCulture) + "%"
+                : ((ulong)MaxMemory).ToString(CultureInfo.InvariantCulture),
+            SetArgs = args =>
+            {
+                if (args.Count != 1) return "wrong number of arguments";
+                string v = args[0];
+                if (v.Length > 1 && v[^1] == '%')
+                {
+                    if (!ConfigValues.TryParseLong(v[..^1], out long percent) || percent < 0) return "argument must be a memory value";
+                    if (percent > 100) return "percentage argument must be less or equal to 100";
+                    MaxMemoryPercent = percent;
+                    MaxMemory = (long)(Observability.MemoryAccounting.ContainerMemoryLimit() * (percent / 100.0));
+                    return null;
+                }
+                if (!ConfigValues.TryParseMemory(v, out long bytes)) return "argument must be a memory value";
+                MaxMemoryPercent = 0;
+                MaxMemory = bytes;
+                return null;
+            },
+            Rewrite = (state, n) => state.RewriteLine(n, n + " " + (MaxMemoryPercent > 0
+                ? MaxMemoryPercent.ToString(CultureInfo.InvariantCulture) + "%"
+                : ConfigValues.FormatMemoryForRewrite(MaxMemory)), MaxMemory != 0 || MaxMemoryPercent != 0),
+        });
+    }
 
     private string GetClientOutputBufferLimit()
     {

@@ -189,7 +189,10 @@ public sealed partial class ServerConfig
     public string PropagationErrorBehavior = "ignore";
 
     // ----- memory and eviction -----
+    /// <summary>maxmemory in bytes (the effective limit, also when given as a percentage).</summary>
     public long MaxMemory;
+    /// <summary>"maxmemory N%": N, the share of the container's memory limit (physical memory without one); 0 when given in bytes.</summary>
+    public long MaxMemoryPercent;
     public string MaxMemoryPolicy = "noeviction";
     public int MaxMemorySamples = 5;
     public int MaxMemoryEvictionTenacity = 10;

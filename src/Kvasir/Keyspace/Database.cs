@@ -54,6 +54,12 @@ public sealed class Database
     /// <summary>The part of <see cref="UsedMemory"/> that is hash table structure rather than data (INFO used_memory_overhead).</summary>
     public long TableOverhead => _keys.OverheadBytes + _expires.OverheadBytes;
 
+    /// <summary>The key table's own arrays (MEMORY STATS overhead.hashtable.main).</summary>
+    public long MainTableOverhead => _keys.OverheadBytes;
+
+    /// <summary>The expires table's own arrays (MEMORY STATS overhead.hashtable.expires).</summary>
+    public long ExpiresTableOverhead => _expires.OverheadBytes;
+
     /// <summary>Running average TTL of sampled volatile keys, for INFO keyspace avg_ttl.</summary>
     public long AvgTtl { get; set; }
 
@@ -328,12 +334,14 @@ public sealed class Database
         return true;
     }
 
-    public void DeleteAt(int idx)
+    /// <summary>Deletes the key at <paramref name="idx"/> and returns its removed item (for lazy freeing; callers may ignore it).</summary>
+    public object DeleteAt(int idx)
     {
         // The removed item still holds the key bytes: no copy needed for the hooks.
         object item = RemoveAt(idx);
         _ctx.Dirty++;
         _ctx.KeyModified?.Invoke(this, MainKeyOf.KeyOf(item));
+        return item;
     }
 
     /// <summary>Removes a key and returns its item without signalling (RENAME/MOVE keep the value alive).</summary>
@@ -349,6 +357,7 @@ public sealed class Database
     private void DeleteExpired(int idx)
     {
         object item = RemoveAt(idx);
+        _ctx.ExpiredValueRemoved?.Invoke(item);
         _ctx.ExpiredKeys++; // not a dirty change: Valkey does not count expirations toward save points
         var key = MainKeyOf.KeyOf(item);
         _ctx.KeyModified?.Invoke(this, key);
@@ -411,10 +420,17 @@ public sealed class Database
     /// <see cref="KeyspaceContext.DatabaseFlushing"/> runs first, while the keys are still there.
     /// Not counted in the dirty counter: the caller knows whether the flush is a user write.
     /// </summary>
-    public long Clear()
+    public long Clear() => Clear(null);
+
+    /// <summary>
+    /// <see cref="Clear()"/> that hands the old tables to <paramref name="release"/> (with the key
+    /// count and their bytes) instead of dropping them: FLUSHDB/FLUSHALL ASYNC.
+    /// </summary>
+    public long Clear(Action<object, long, long>? release)
     {
         long removed = _keys.Count;
         if (removed > 0) _ctx.DatabaseFlushing?.Invoke(this);
+        if (removed > 0 && release is not null) release((_keys, _expires), removed, UsedMemory);
         _keys = new HashTable<object, MainKeyOf>(16);
         _expires = new HashTable<ExpireEntry, ExpireKeyOf>(16);
         _valueBytes = 0;
@@ -526,6 +542,48 @@ public sealed class Database
             AvgTtl = AvgTtl == 0 ? avg : (AvgTtl / 50 * 49) + (avg / 50);
         }
         return (batch.Count, expired);
+    }
+
+    // ----- eviction (Keyspace/Eviction/Evictor) -----
+
+    /// <summary>
+    /// Fills <paramref name="into"/> with random key indexes (keys with a TTL only, drawn from the
+    /// expires table, when <paramref name="volatileOnly"/>) and returns how many it drew: the sample
+    /// of one round of eviction, as Valkey's dictGetSomeKeys.
+    /// </summary>
+    public int SampleKeys(bool volatileOnly, Span<int> into)
+    {
+        var random = _ctx.Random;
+        int n = 0;
+        if (!volatileOnly)
+        {
+            if (_keys.Count == 0) return 0;
+            for (; n < into.Length; n++) into[n] = _keys.RandomIndex(random);
+            return n;
+        }
+        if (_expires.Count == 0) return 0;
+        for (int i = 0; i < into.Length; i++)
+        {
+            int e = _expires.RandomIndex(random);
+            // Both tables hash keys the same way: the stored hash finds the key entry directly.
+            int idx = _keys.Find(_expires.ItemAt(e).Key, _expires.HashAt(e));
+            if (idx >= 0) into[n++] = idx;
+        }
+        return n;
+    }
+
+    /// <summary>True when the key at <paramref name="idx"/> has a TTL (a volatile-* policy may evict it).</summary>
+    public bool HasExpireAt(int idx) => IsVolatileAt(idx);
+
+    /// <summary>
+    /// Removes a key chosen by eviction and returns its item: no dirty count (as Valkey, eviction is
+    /// not a user write) but the modification signal (WATCH, client tracking).
+    /// </summary>
+    public object EvictAt(int idx)
+    {
+        object item = RemoveAt(idx);
+        _ctx.KeyModified?.Invoke(this, MainKeyOf.KeyOf(item));
+        return item;
     }
 
     // ----- iteration -----

@@ -59,6 +59,9 @@ public sealed class KeyspaceContext
     /// <summary>A key was deleted because it expired (notification, propagation as DEL/UNLINK).</summary>
     public KeyEvent? KeyExpired;
 
+    /// <summary>An expired key's item was removed: lazyfree-lazy-expire may free it in the background.</summary>
+    public Action<object>? ExpiredValueRemoved;
+
     /// <summary>A database is about to be emptied (FLUSHDB/FLUSHALL); it still holds its keys
     /// (WATCH on existing keys, blocked stream readers, client tracking).</summary>
     public Action<Database>? DatabaseFlushing;

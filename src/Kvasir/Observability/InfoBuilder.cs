@@ -210,27 +210,19 @@ public static class InfoBuilder
     private static void AppendMemory(StringBuilder sb, KvasirServer server)
     {
         var st = server.Stats;
-        long dataAndTables = MemoryAccounting.DatasetAndTables(server);
-        long tables = MemoryAccounting.TablesOverhead(server);
-        long clientsNormal = MemoryAccounting.ClientsMemory(server, normal: true);
-        long clientsReplicas = MemoryAccounting.ClientsMemory(server, normal: false);
-        long startup = MemoryAccounting.BaseOverhead + StartupTables(server);
-        long used = dataAndTables + clientsNormal + clientsReplicas + MemoryAccounting.BaseOverhead;
-        if (used > server.Metrics.PeakMemory) server.Metrics.PeakMemory = used;
-        long peak = server.Metrics.PeakMemory;
+        var m = MemoryAccounting.Report(server);
+        long used = m.Used, peak = m.Peak, startup = m.Startup, overhead = m.Overhead, dataset = m.Dataset;
+        long clientsNormal = m.ClientsNormal, clientsReplicas = m.ClientsReplicas;
         long rss = MemoryAccounting.ProcessRss();
         long system = MemoryAccounting.TotalSystemMemory();
-        long overhead = MemoryAccounting.BaseOverhead + clientsNormal + clientsReplicas + tables;
-        long dataset = Math.Max(0, used - overhead);
-        long netUsed = used - startup;
-        double datasetPerc = netUsed > 0 ? dataset * 100.0 / netUsed : 0;
+        double datasetPerc = m.DatasetPercent;
         var gc = GC.GetGCMemoryInfo();
         long heap = GC.GetTotalMemory(false);
         long committed = gc.TotalCommittedBytes;
-        long scripts = st.Gauge("used_memory_scripts_eval");
+        long scripts = m.ScriptCaches;
         long vmEval = st.Gauge("used_memory_vm_eval");
         long vmFunctions = st.Gauge("used_memory_vm_functions");
-        long functionsCaches = st.Gauge("used_memory_functions");
+        long functionsCaches = m.FunctionCaches;
         long maxmemory = server.Config.MaxMemory;
 
         Field(sb, "used_memory", used);
@@ -276,12 +268,12 @@ public static class InfoBuilder
         Field2(sb, "mem_fragmentation_ratio", used > 0 ? (double)rss / used : 0);
         Field(sb, "mem_fragmentation_bytes", rss - used);
         Field(sb, "mem_not_counted_for_evict", st.Gauge("mem_not_counted_for_evict"));
-        Field(sb, "mem_replication_backlog", st.Gauge("mem_replication_backlog"));
+        Field(sb, "mem_replication_backlog", m.ReplicationBacklog);
         Field(sb, "mem_total_replication_buffers", st.Gauge("mem_total_replication_buffers"));
         Field(sb, "mem_clients_slaves", clientsReplicas);
         Field(sb, "mem_clients_normal", clientsNormal);
         Field(sb, "mem_cluster_links", st.Gauge("mem_cluster_links"));
-        Field(sb, "mem_aof_buffer", st.Gauge("mem_aof_buffer"));
+        Field(sb, "mem_aof_buffer", m.AofBuffer);
         Field(sb, "mem_allocator", "dotnet-gc-" + MemoryAccounting.GcMode);
         Field(sb, "mem_overhead_db_hashtable_rehashing", 0);
         Field(sb, "active_defrag_running", 0);
@@ -297,14 +289,6 @@ public static class InfoBuilder
         Field(sb, "gc_pause_total_ms", (long)GC.GetTotalPauseDuration().TotalMilliseconds);
         Field2(sb, "gc_pause_time_perc", gc.PauseTimePercentage);
         Field(sb, "gc_mode", MemoryAccounting.GcMode + (GCSettings.LatencyMode == GCLatencyMode.Batch ? "" : "-concurrent"));
-    }
-
-    private static long? _startupTables;
-
-    private static long StartupTables(KvasirServer server)
-    {
-        _startupTables ??= new Keyspace.Database(0, new Keyspace.KeyspaceContext()).UsedMemory;
-        return _startupTables.Value * server.Databases.Length;
     }
 
     private static void AppendPersistence(StringBuilder sb, KvasirServer server)

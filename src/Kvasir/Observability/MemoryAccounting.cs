@@ -17,7 +17,82 @@ public static class MemoryAccounting
     /// <summary>Bookkeeping per connected client beyond its buffers (the client object, its context, parser state).</summary>
     public const long PerClientOverhead = 1024;
 
-    public static long UsedMemory(KvasirServer server) => DatasetAndTables(server) + ClientsMemory(server, normal: true) + ClientsMemory(server, normal: false) + BaseOverhead;
+    /// <summary>INFO used_memory: data, tables, client buffers (query, output, MULTI queues), replication and AOF buffers, values awaiting lazy free, the base.</summary>
+    public static long UsedMemory(KvasirServer server) => Report(server).Used;
+
+    /// <summary>The parts of used_memory that maxmemory does not count (Valkey's freeMemoryGetNotCountedMemory): replica output buffers and the AOF buffer.</summary>
+    public static long NotCountedForEviction(KvasirServer server) =>
+        ClientsMemory(server, normal: false) + server.Stats.Gauge("mem_aof_buffer");
+
+    /// <summary>One consistent reading of the memory figures behind INFO memory and MEMORY STATS.</summary>
+    public readonly record struct MemoryReport(
+        long Used, long Peak, long Startup, long ClientsNormal, long ClientsReplicas, long ReplicationBacklog,
+        long AofBuffer, long Tables, long LazyFreePending, long ScriptCaches, long FunctionCaches, long Keys)
+    {
+        /// <summary>Everything that is not keys and values (Valkey's overhead_total).</summary>
+        public long Overhead => BaseOverhead + ClientsNormal + ClientsReplicas + ReplicationBacklog + AofBuffer + Tables + ScriptCaches + FunctionCaches;
+
+        public long Dataset => Math.Max(0, Used - Overhead);
+
+        /// <summary>Used memory beyond what an empty server holds (the base of the percentages).</summary>
+        public long NetUsage => Used > Startup ? Used - Startup : 1;
+
+        public double DatasetPercent => Dataset * 100.0 / NetUsage;
+
+        public double PeakPercent => Peak > 0 ? Used * 100.0 / Peak : 0;
+    }
+
+    public static MemoryReport Report(KvasirServer server)
+    {
+        var st = server.Stats;
+        long clientsNormal = ClientsMemory(server, normal: true);
+        long clientsReplicas = ClientsMemory(server, normal: false);
+        long backlog = st.Gauge("mem_replication_backlog");
+        long aof = st.Gauge("mem_aof_buffer");
+        long lazy = server.LazyFree.PendingBytes;
+        long scripts = st.Gauge("used_memory_scripts_eval");
+        long functions = st.Gauge("used_memory_functions");
+        long keys = 0;
+        foreach (var db in server.Databases) keys += db.Count;
+        long used = DatasetAndTables(server) + clientsNormal + clientsReplicas + backlog + aof + lazy + scripts + functions + BaseOverhead;
+        if (used > server.Metrics.PeakMemory) server.Metrics.PeakMemory = used;
+        return new MemoryReport(used, server.Metrics.PeakMemory, BaseOverhead + StartupTables(server), clientsNormal, clientsReplicas,
+            backlog, aof, TablesOverhead(server), lazy, scripts, functions, keys);
+    }
+
+    private static long? _emptyDatabase;
+
+    /// <summary>What the empty databases of a fresh server take (part of used_memory_startup).</summary>
+    public static long StartupTables(KvasirServer server)
+    {
+        _emptyDatabase ??= new Keyspace.Database(0, new Keyspace.KeyspaceContext()).UsedMemory;
+        return _emptyDatabase.Value * server.Databases.Length;
+    }
+
+    /// <summary>
+    /// The memory the process may use: the cgroup limit of its container (v2 memory.max, else v1
+    /// memory.limit_in_bytes), or physical memory when there is none. The base of "maxmemory N%".
+    /// </summary>
+    public static long ContainerMemoryLimit()
+    {
+        long limit = ReadLimit("/sys/fs/cgroup/memory.max");
+        if (limit <= 0) limit = ReadLimit("/sys/fs/cgroup/memory/memory.limit_in_bytes");
+        long physical = TotalSystemMemory();
+        // cgroup v1 reports "no limit" as a huge page-rounded number.
+        return limit > 0 && limit < physical ? limit : physical;
+    }
+
+    private static long ReadLimit(string path)
+    {
+        try
+        {
+            if (!File.Exists(path)) return 0;
+            var text = File.ReadAllText(path).Trim();
+            return long.TryParse(text, out long v) ? v : 0; // "max": unlimited
+        }
+        catch (IOException) { return 0; }
+        catch (UnauthorizedAccessException) { return 0; }
+    }
 
     public static long DatasetAndTables(KvasirServer server)
     {

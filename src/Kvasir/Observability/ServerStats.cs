@@ -67,5 +67,9 @@ public sealed class ServerStats
         TotalReadsProcessed = TotalWritesProcessed = 0;
         NetReplInputBytes = NetReplOutputBytes = 0;
         ErrorCodes.Clear();
+        Resetting?.Invoke();
     }
+
+    /// <summary>CONFIG RESETSTAT: counters kept elsewhere (lazyfreed_objects, eviction times) reset too.</summary>
+    public event Action? Resetting;
 }

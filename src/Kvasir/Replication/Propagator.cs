@@ -92,6 +92,14 @@ public sealed class Propagator
         if (_nesting == 0) Flush(touchesArbitraryKeys: true);
     }
 
+    /// <summary>A key was evicted (maxmemory): propagate UNLINK with lazyfree-lazy-eviction, DEL otherwise, as its own unit between commands.</summary>
+    public void KeyEvicted(Database db, ReadOnlySpan<byte> key, bool lazy)
+    {
+        if (!Active) return;
+        _pending.Add((db.Index, new[] { lazy ? Unlink : Del, key.ToArray() }));
+        if (_nesting == 0) Flush(touchesArbitraryKeys: true);
+    }
+
     private void Flush(bool touchesArbitraryKeys)
     {
         if (_pending.Count == 0) return;
