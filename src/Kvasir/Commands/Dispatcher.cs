@@ -40,8 +40,9 @@ public sealed class Dispatcher
             // Refused before its handler ran (NOAUTH...): a wait cannot outlive its command.
             if (result == DispatchResult.Done && client.Blocking is not null) _server.Blocking.Unblock(client);
         }
-        // As Valkey's handleClientsBlockedOnKeys: waiters are woken once the command (or EXEC) is over.
-        _server.Blocking.HandleReady();
+        // As Valkey's handleClientsBlockedOnKeys: waiters are woken once the command (or EXEC) is over;
+        // not while a timed-out script lets other clients in (its pushes are served when it ends).
+        if (!_server.Scripts.Running) _server.Blocking.HandleReady();
         if (result == DispatchResult.Done)
         {
             // As Valkey's resetClient: SKIP lasts one command; "CLIENT REPLY SKIP" arms it for the next.
@@ -113,6 +114,14 @@ public sealed class Dispatcher
         if (server.Config.MinReplicasToWrite > 0 && !client.Has(ClientFlags.Master) && HasAny(client, cmd, CommandFlags.Write) && !HasEnoughGoodReplicas())
         {
             Reject(ctx, cmd, "NOREPLICAS Not enough good replicas to write.");
+            return DispatchResult.Done;
+        }
+
+        // A script past busy-reply-threshold lets other clients in (ScriptHost.CheckBusy): only
+        // allow-busy commands run (SCRIPT KILL, FUNCTION KILL...), the rest get -BUSY.
+        if (server.Scripts.TimedOut && !cmd.Has(CommandFlags.AllowBusy))
+        {
+            Reject(ctx, cmd, server.Scripts.BusyError);
             return DispatchResult.Done;
         }
 
@@ -270,7 +279,7 @@ public sealed class Dispatcher
     /// min-replicas-to-write: writes need that many replicas acknowledging within min-replicas-max-lag.
     /// The replication subsystem reports the count as the INFO gauge min_slaves_good_slaves.
     /// </summary>
-    private bool HasEnoughGoodReplicas()
+    internal bool HasEnoughGoodReplicas()
     {
         var cfg = _server.Config;
         if (cfg.ReplicaOfHost.Length > 0 || cfg.MinReplicasMaxLag == 0 || cfg.MinReplicasToWrite == 0) return true;
@@ -281,7 +290,7 @@ public sealed class Dispatcher
     /// Memory as counted for maxmemory (replica output buffers excluded, as in Valkey). Eviction is not
     /// implemented yet: when it is, it belongs here, freeing keys before this answers true.
     /// </summary>
-    private bool IsOverMaxMemory()
+    internal bool IsOverMaxMemory()
     {
         long used = Observability.MemoryAccounting.DatasetAndTables(_server)
                     + Observability.MemoryAccounting.ClientsMemory(_server, normal: true)
