@@ -37,7 +37,7 @@ internal sealed unsafe class LuaEngine : IDisposable
         _host = host;
         _functions = functions;
         State = luaL_newstate();
-        luaL_openlibs(State);
+        OpenLibraries(State);
         Initialize();
     }
 
@@ -49,7 +49,7 @@ internal sealed unsafe class LuaEngine : IDisposable
     private void Initialize()
     {
         var L = State;
-        if (Load(L, Resource("libs.lua"), "=kvasir") != Ok) throw new InvalidOperationException(ToManagedString(L, -1));
+        LoadStripped(L, Resource("libs.lua"));
         lua_pushlightuserdata(L, 0); // cjson.null is a NULL light userdata, as in lua_cjson
         if (PCall(L, 1, 4, 0) != Ok) throw new InvalidOperationException(ToManagedString(L, -1));
         // Stack: bit cjson cmsgpack struct; the native table goes at 5.
@@ -75,7 +75,7 @@ internal sealed unsafe class LuaEngine : IDisposable
         lua_copy(L, 5, 1);
         lua_settop(L, 1);
 
-        if (Load(L, Resource("sandbox.lua"), "=kvasir") != Ok) throw new InvalidOperationException(ToManagedString(L, -1));
+        LoadStripped(L, Resource("sandbox.lua"));
         lua_pushvalue(L, 1);
         PushAscii(L, _functions ? "function" : "eval");
         if (PCall(L, 2, 4, 0) != Ok) throw new InvalidOperationException(ToManagedString(L, -1));
@@ -84,6 +84,34 @@ internal sealed unsafe class LuaEngine : IDisposable
         _runnerRef = luaL_ref(L, RegistryIndex);
         _globalsRef = luaL_ref(L, RegistryIndex);
         lua_settop(L, 0);
+        lua_gc(L, GcCollect, 0);
+    }
+
+    /// <summary>
+    /// Loads one of our own chunks without its debug information (line tables, local names): it
+    /// halves the memory they hold, and their frames read as "=?" to the error handler.
+    /// </summary>
+    private static void LoadStripped(nint L, byte[] source)
+    {
+        if (Load(L, "local s = ... local f = assert(load(s, '=kvasir', 't')) return string.dump(f, true)"u8, "=kvasir") != Ok
+            || PushBytesAnd(L, source) || PCall(L, 1, 1, 0) != Ok)
+            throw new InvalidOperationException(ToManagedString(L, -1));
+        var dumped = ToBytes(L, -1).ToArray();
+        Pop(L, 1);
+        byte* mode = stackalloc byte[2];
+        mode[0] = (byte)'b';
+        mode[1] = 0;
+        byte* name = stackalloc byte[2];
+        name[0] = (byte)'?';
+        name[1] = 0;
+        fixed (byte* code = dumped)
+            if (luaL_loadbufferx(L, code, (nuint)dumped.Length, name, mode) != Ok) throw new InvalidOperationException(ToManagedString(L, -1));
+    }
+
+    private static bool PushBytesAnd(nint L, byte[] bytes)
+    {
+        PushBytes(L, bytes);
+        return false;
     }
 
     private static void SetFunction(nint L, ReadOnlySpan<byte> name, delegate* unmanaged<nint, int> fn)
@@ -304,9 +332,10 @@ internal sealed unsafe class LuaEngine : IDisposable
     }
 
     /// <summary>Converts the value on top of the stack into a reply (Valkey's luaReplyToServerReply) and pops it.</summary>
-    private void WriteReply(nint T, ScriptRun run, ReplyWriter w)
+    private void WriteReply(nint T, ScriptRun run, ReplyWriter w, int depth = 0)
     {
-        if (lua_checkstack(T, 4) == 0)
+        // Lua 5.1's small C stack stopped Valkey around this depth; here it also bounds our own recursion.
+        if (depth > MaxReplyDepth || lua_checkstack(T, 4) == 0)
         {
             ReplyError(run, "ERR reached lua stack limit", false);
             Pop(T, 1);
@@ -330,7 +359,7 @@ internal sealed unsafe class LuaEngine : IDisposable
                 w.WriteInteger(lua_isinteger(T, -1) != 0 ? lua_tointegerx(T, -1, null) : Truncate(lua_tonumberx(T, -1, null)));
                 break;
             case TTable:
-                WriteTable(T, run, w);
+                WriteTable(T, run, w, depth);
                 break;
             default:
                 w.WriteNull();
@@ -341,7 +370,9 @@ internal sealed unsafe class LuaEngine : IDisposable
 
     private static long Truncate(double d) => double.IsNaN(d) ? long.MinValue : (long)d;
 
-    private void WriteTable(nint T, ScriptRun run, ReplyWriter w)
+    private const int MaxReplyDepth = 1000;
+
+    private void WriteTable(nint T, ScriptRun run, ReplyWriter w, int depth)
     {
         if (RawGetField(T, -1, "err"u8) == TString)
         {
@@ -401,8 +432,8 @@ internal sealed unsafe class LuaEngine : IDisposable
             while (lua_next(T, -2) != 0)
             {
                 lua_pushvalue(T, -2);
-                WriteReply(T, run, w);
-                WriteReply(T, run, w);
+                WriteReply(T, run, w, depth + 1);
+                WriteReply(T, run, w, depth + 1);
                 pairs++;
             }
             w.EndDeferred(token, pairs, '%');
@@ -419,7 +450,7 @@ internal sealed unsafe class LuaEngine : IDisposable
             {
                 Pop(T, 1);
                 lua_pushvalue(T, -1);
-                WriteReply(T, run, w);
+                WriteReply(T, run, w, depth + 1);
                 count++;
             }
             w.EndDeferred(token, count, '~');
@@ -437,7 +468,7 @@ internal sealed unsafe class LuaEngine : IDisposable
                 Pop(T, 1);
                 break;
             }
-            WriteReply(T, run, w);
+            WriteReply(T, run, w, depth + 1);
             n++;
         }
         w.EndDeferred(arrayToken, n);

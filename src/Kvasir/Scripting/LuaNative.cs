@@ -28,6 +28,20 @@ internal static unsafe partial class LuaNative
 
     [LibraryImport(Lib)] public static partial nint luaL_newstate();
     [LibraryImport(Lib)] public static partial void luaL_openlibs(nint L);
+    [LibraryImport(Lib)] public static partial void luaL_requiref(nint L, byte* modname, nint openf, int glb);
+
+    /// <summary>Opens the standard libraries scripts may see (not io, package, utf8), as globals.</summary>
+    public static void OpenLibraries(nint L)
+    {
+        var lib = NativeLibrary.Load(Lib, typeof(LuaNative).Assembly, null);
+        foreach (var (name, open) in new[] { ("_G", "luaopen_base"), ("coroutine", "luaopen_coroutine"), ("table", "luaopen_table"),
+                                            ("string", "luaopen_string"), ("math", "luaopen_math"), ("os", "luaopen_os"), ("debug", "luaopen_debug") })
+        {
+            var bytes = System.Text.Encoding.ASCII.GetBytes(name + "\0");
+            fixed (byte* p = bytes) luaL_requiref(L, p, NativeLibrary.GetExport(lib, open), 1);
+            Pop(L, 1);
+        }
+    }
     [LibraryImport(Lib)] public static partial void lua_close(nint L);
     [LibraryImport(Lib)] public static partial int luaL_loadbufferx(nint L, byte* buff, nuint size, byte* name, byte* mode);
     [LibraryImport(Lib)] public static partial int lua_pcallk(nint L, int nargs, int nresults, int msgh, nint ctx, nint k);

@@ -212,7 +212,9 @@ local function decode_number(s, pos)
         decode_error(s, pos, 'value', 'invalid token')
     end
     local v
-    if num:find('[%.eE]') then v = tonumber(num) else v = math.tointeger(tonumber(num)) or tonumber(num) end
+    -- Integral values become integers so they print as Lua 5.1 printed them ("0", not "0.0").
+    v = tonumber(num)
+    if v ~= nil and v == floor(v) and v > -2^53 and v < 2^53 then v = math.tointeger(v) or v end
     if v == nil then decode_error(s, pos, 'value', 'invalid token') end
     return v, pos + #num
 end

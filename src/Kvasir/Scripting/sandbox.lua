@@ -51,6 +51,25 @@ local function copy(t)
     return c
 end
 
+-- Lua 5.1 prints every number with "%.14g"; 5.4 prints floats with integral values as "5.0".
+-- tostring and table.concat print as 5.1 did (the .. operator cannot be changed).
+local sformat, mtype = string.format, math.type
+local function number_text(v)
+    if mtype(v) == 'float' then return sformat('%.14g', v) end
+    return v
+end
+local real_tostring = tostring
+local function tostring51(v)
+    if mtype(v) == 'float' then return sformat('%.14g', v) end
+    return real_tostring(v)
+end
+
+-- 5.4 names the culprit after the value ("attempt to call a nil value (field 'x')"); 5.1 before it.
+local function message51(msg)
+    if type(msg) ~= 'string' then return msg end
+    return (msg:gsub("attempt to ([%a ]-) a (%a+) value %((%a+) '([^']*)'%)", "attempt to %1 %3 '%4' (a %2 value)"))
+end
+
 local math_lib = copy(math)
 -- Lua 5.1 names that 5.4 dropped.
 math_lib.pow = function(x, y) return x ^ y end
@@ -99,6 +118,19 @@ math_lib.randomseed = function(seed)
 end
 
 local table_lib = copy(table)
+local real_concat = table.concat
+table_lib.concat = function(t, sep, i, j)
+    i = i or 1
+    j = j or #t
+    local floats = false
+    for k = i, j do
+        if mtype(t[k]) == 'float' then floats = true break end
+    end
+    if not floats then return real_concat(t, sep, i, j) end
+    local parts = {}
+    for k = i, j do parts[#parts + 1] = number_text(t[k]) end
+    return real_concat(parts, sep)
+end
 table_lib.getn = function(t) return #t end
 table_lib.setn = function() error("'setn' is obsolete", 2) end
 table_lib.maxn = function(t)
@@ -244,9 +276,9 @@ local function error_handler(err)
     repeat
         info = dbg.getinfo(level, 'nSl')
         level = level + 1
-    until not info or (info.what ~= 'C' and info.source ~= '=kvasir')
+    until not info or (info.what ~= 'C' and info.source ~= '=kvasir' and info.source ~= '=?')
     if type(err) ~= 'table' then
-        err = { err = 'ERR ' .. tostring(err) }
+        err = { err = 'ERR ' .. message51(tostring51(err)) }
     end
     if info then
         err['source'] = info.source
@@ -293,7 +325,7 @@ base.coroutine = protect(copy(coroutine))
 base.xpcall = function(f, handler, ...)
     return (function(...) repair_call() return ... end)(xpcall(f, function(e) repair_call() return handler(e) end, ...))
 end
-base.tostring = tostring
+base.tostring = tostring51
 base.setmetatable = function(t, m)
     if backing_of[t] then error(READONLY, 2) end
     return real_setmetatable(t, m)
@@ -332,7 +364,7 @@ local function pcall_result(ok, ...)
         local m = real_rawget(e, 'err')
         if type(m) == 'string' or type(m) == 'number' then return false, m end
     end
-    return false, e
+    return false, message51(e)
 end
 base.pcall = function(...) return pcall_result(real_pcall(...)) end
 base.type = type
