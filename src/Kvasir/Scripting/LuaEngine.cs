@@ -17,8 +17,11 @@ internal sealed unsafe class LuaEngine : IDisposable
 {
     private const int NoRef = -1;
 
-    /// <summary>The engine running a script right now (callbacks reach it through this: one script runs at a time).</summary>
-    private static LuaEngine? s_active;
+    /// <summary>
+    /// The engine running a script on this thread (callbacks and hooks reach it through this). Per
+    /// thread, not per process: several servers may live in one process (tests, embedding).
+    /// </summary>
+    [ThreadStatic] private static LuaEngine? s_active;
 
     private readonly ScriptHost _host;
     private readonly bool _functions;
@@ -651,6 +654,7 @@ internal sealed unsafe class LuaEngine : IDisposable
         }
         catch (Exception e)
         {
+            s_active?._host.Server.Log.Warning("Internal error in a command called from a script: " + e);
             lua_settop(L, 0);
             PushErrorTable(L, System.Text.Encoding.UTF8.GetBytes("ERR " + e.Message), false);
             lua_pushboolean(L, 1);
@@ -751,14 +755,17 @@ internal sealed unsafe class LuaEngine : IDisposable
         return 0;
     }
 
-    // Valkey's rand48 generator, shared by every script since start (math.random is deterministic).
-    private static long s_rand48 = 0x1234ABCD330EL;
+    /// <summary>Valkey's rand48 generator, shared by every script of the server since start (math.random is deterministic).</summary>
+    private static ref long Rand48State => ref s_active is null ? ref s_noRand48 : ref s_active._host.Rand48;
+
+    private static long s_noRand48 = ScriptHost.Rand48Seed;
 
     [UnmanagedCallersOnly]
     private static int Rand48Callback(nint L)
     {
-        s_rand48 = (s_rand48 * 0x5DEECE66DL + 0xB) & 0xFFFF_FFFF_FFFFL;
-        lua_pushinteger(L, (int)(s_rand48 >> 17));
+        ref long state = ref Rand48State;
+        state = (state * 0x5DEECE66DL + 0xB) & 0xFFFF_FFFF_FFFFL;
+        lua_pushinteger(L, (int)(state >> 17));
         return 1;
     }
 
@@ -766,7 +773,7 @@ internal sealed unsafe class LuaEngine : IDisposable
     private static int Srand48Callback(nint L)
     {
         int seed = (int)lua_tointegerx(L, 1, null);
-        s_rand48 = (((long)(uint)seed) << 16) | 0x330E;
+        Rand48State = (((long)(uint)seed) << 16) | 0x330E;
         return 0;
     }
 

@@ -43,6 +43,11 @@ public sealed class ScriptHost
 
     internal KvasirServer Server { get; }
 
+    internal const long Rand48Seed = 0x1234ABCD330EL;
+
+    /// <summary>State of math.random (rand48), as in Valkey never reseeded between scripts.</summary>
+    internal long Rand48 = Rand48Seed;
+
     private LuaEngine EvalEngine => _eval ??= new LuaEngine(this, functions: false);
 
     private LuaEngine FunctionEngine => _functions ??= new LuaEngine(this, functions: true);
@@ -59,6 +64,17 @@ public sealed class ScriptHost
     private const string BusyEvalError = "BUSY Valkey is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
     private const string BusyFunctionError = "BUSY Valkey is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
     private const string NoScriptError = "NOSCRIPT No matching script. Please use EVAL.";
+
+    /// <summary>EVAL, EVALSHA, their _RO forms, FCALL, FCALL_RO (checked before the data lock, without a table lookup).</summary>
+    public static bool IsScriptCommand(CommandArgs args)
+    {
+        if (args.Count == 0) return false;
+        var name = args[0];
+        if (name.Length < 4 || name.Length > 10) return false;
+        return Protocol.Ascii.EqualsIgnoreCase(name, "EVAL"u8) || Protocol.Ascii.EqualsIgnoreCase(name, "EVALSHA"u8)
+            || Protocol.Ascii.EqualsIgnoreCase(name, "EVAL_RO"u8) || Protocol.Ascii.EqualsIgnoreCase(name, "EVALSHA_RO"u8)
+            || Protocol.Ascii.EqualsIgnoreCase(name, "FCALL"u8) || Protocol.Ascii.EqualsIgnoreCase(name, "FCALL_RO"u8);
+    }
 
     // ----- EVAL / EVALSHA -----
 

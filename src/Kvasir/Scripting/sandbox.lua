@@ -161,42 +161,46 @@ local struct_lib = native.struct
 
 local ncall = native.call
 local api = {}
--- server.call must raise the failed command's error table. A Lua wrapper would do, but
--- `return server.call(...)` is a tail call, which replaces the script's frame by the wrapper's,
--- and the error would lose its "on @user_script:LINE" position. A C function keeps the caller's
--- frame; the only stock one that calls back into Lua and re-raises is coroutine.wrap's. An error
--- leaves its coroutine dead, so once the error is caught (error handler, pcall, xpcall) the same
--- coroutine is given its function again (native.rearm): server.call stays the same value.
+-- The API functions that raise (server.call, sha1hex, log, setresp...) must keep the script's
+-- frame for the "on @user_script:LINE" of their errors, but `return server.call(...)` is a tail
+-- call, which replaces the script's frame by a Lua function's. A C function keeps its caller's
+-- frame, and the only stock one that calls back into Lua and re-raises is coroutine.wrap's. An
+-- error leaves its coroutine dead, so once the error is caught (error handler, pcall, xpcall)
+-- the same coroutine gets its function back (native.rearm): server.call stays the same value.
+-- `checked` returns a value, or an error table and true.
 local co_wrap, co_yield = coroutine.wrap, coroutine.yield
-local call_broken = false
-local call_loop
-call_loop = function(...)
-    local r, failed = ncall(...)
-    if failed then
-        call_broken = true
-        error(r, 0)
+local repairs, any_broken = {}, false
+local function as_c_function(checked)
+    local loop, wrap
+    local broken = false
+    loop = function(...)
+        local r, failed = checked(...)
+        if failed then
+            broken, any_broken = true, true
+            error(r, 0)
+        end
+        return loop(co_yield(r))
     end
-    return call_loop(co_yield(r))
+    wrap = co_wrap(loop)
+    repairs[#repairs + 1] = function()
+        if broken then
+            broken = false
+            native.rearm(wrap, loop)
+        end
+    end
+    return wrap
 end
-local call_wrap = co_wrap(call_loop)
 local function repair_call()
-    if call_broken then
-        call_broken = false
-        native.rearm(call_wrap, call_loop)
+    if any_broken then
+        any_broken = false
+        for i = 1, #repairs do repairs[i]() end
     end
 end
-api.call = call_wrap
+api.call = as_c_function(ncall)
 api.pcall = function(...)
     return (ncall(...))
 end
-local function fail(msg) error({ err = 'ERR ' .. msg }) end
-local function raising(f)
-    return function(...)
-        local r, failed = f(...)
-        if failed then error(r) end
-        return r
-    end
-end
+local function failure(msg) return { err = 'ERR ' .. msg }, true end
 -- An error table as Valkey's luaPushErrorBuff builds it: "-CODE msg" keeps its code, anything
 -- else gets ERR; no line breaks at the end.
 local function error_table(s)
@@ -210,10 +214,10 @@ local function error_table(s)
     msg = msg:gsub('^[\r\n]+', ''):gsub('[\r\n]+$', '')
     return { err = code .. ' ' .. msg }
 end
-api.sha1hex = function(...)
-    if select('#', ...) ~= 1 then fail('wrong number of arguments') end
+api.sha1hex = as_c_function(function(...)
+    if select('#', ...) ~= 1 then return failure('wrong number of arguments') end
     return native.sha1hex((...))
-end
+end)
 api.error_reply = function(...)
     local s = ...
     if select('#', ...) ~= 1 or type(s) ~= 'string' then return { err = 'ERR wrong number or type of arguments' } end
@@ -225,39 +229,39 @@ api.status_reply = function(...)
     if select('#', ...) ~= 1 or type(s) ~= 'string' then return { err = 'ERR wrong number or type of arguments' } end
     return { ok = s }
 end
-local function log(...)
+local log = as_c_function(function(...)
     local n = select('#', ...)
-    if n < 2 then fail('server.log() requires two arguments or more.') end
+    if n < 2 then return failure('server.log() requires two arguments or more.') end
     local level = ...
     if type(level) ~= 'number' and not (type(level) == 'string' and tonumber(level)) then
-        fail('First argument must be a number (log level).')
+        return failure('First argument must be a number (log level).')
     end
     level = tonumber(level)
-    if level < 0 or level > 3 then fail('Invalid log level.') end
+    if level < 0 or level > 3 then return failure('Invalid log level.') end
     local parts = {}
     for i = 2, n do
         local v = select(i, ...)
-        if type(v) == 'string' or type(v) == 'number' then parts[#parts + 1] = tostring(v) end
+        if type(v) == 'string' or type(v) == 'number' then parts[#parts + 1] = tostring51(v) end
     end
     native.log(math.floor(level), table.concat(parts, ' '))
-end
+end)
 api.log = log
 api.LOG_DEBUG, api.LOG_VERBOSE, api.LOG_NOTICE, api.LOG_WARNING = 0, 1, 2, 3
-api.setresp = function(...)
-    if select('#', ...) ~= 1 then fail('server.setresp() requires one argument.') end
+api.setresp = as_c_function(function(...)
+    if select('#', ...) ~= 1 then return failure('server.setresp() requires one argument.') end
     local v = tonumber((...))
-    if v ~= 2 and v ~= 3 then fail('RESP version must be 2 or 3.') end
+    if v ~= 2 and v ~= 3 then return failure('RESP version must be 2 or 3.') end
     native.setresp(math.floor(v))
-end
-api.set_repl = function(...)
-    if select('#', ...) ~= 1 then fail('server.set_repl() requires one argument.') end
+end)
+api.set_repl = as_c_function(function(...)
+    if select('#', ...) ~= 1 then return failure('server.set_repl() requires one argument.') end
     local v = tonumber((...)) or 0
     v = math.floor(v)
-    if v & ~3 ~= 0 then fail('Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.') end
+    if v & ~3 ~= 0 then return failure('Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.') end
     native.set_repl(v)
-end
+end)
 api.REPL_NONE, api.REPL_AOF, api.REPL_SLAVE, api.REPL_REPLICA, api.REPL_ALL = 0, 1, 2, 2, 3
-api.acl_check_cmd = raising(native.acl_check_cmd)
+api.acl_check_cmd = as_c_function(native.acl_check_cmd)
 api.REDIS_VERSION, api.REDIS_VERSION_NUM = native.redis_version, native.redis_version_num
 api.VALKEY_VERSION, api.VALKEY_VERSION_NUM = native.valkey_version, native.valkey_version_num
 api.SERVER_NAME = 'valkey'
@@ -385,6 +389,7 @@ if mode == 'function' then
     local known_flags = { ['no-writes'] = true, ['allow-oom'] = true, ['allow-stale'] = true,
                           ['no-cluster'] = true, ['allow-cross-slot-keys'] = true }
     local function is_stringish(v) return type(v) == 'string' or type(v) == 'number' end
+    local function fail(msg) error({ err = 'ERR ' .. msg }) end
     local function register_function(...)
         local n = select('#', ...)
         if n < 1 or n > 2 then fail('wrong number of arguments to server.register_function') end

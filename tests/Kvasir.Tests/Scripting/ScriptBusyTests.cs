@@ -1,0 +1,100 @@
+using Kvasir.Tests.Infrastructure;
+
+namespace Kvasir.Tests.Scripting;
+
+/// <summary>
+/// A script running past busy-reply-threshold: other clients get -BUSY, SCRIPT KILL / FUNCTION
+/// KILL stop it (unless it wrote), and the effects of scripts reach replicas as one MULTI/EXEC.
+/// </summary>
+public sealed class ScriptBusyTests
+{
+    private static async Task<RespValue> PollUntilBusyAsync(RespClient c)
+    {
+        for (int i = 0; i < 200; i++)
+        {
+            var r = await c.CallAsync("PING");
+            if (r.IsError) return r;
+            await Task.Delay(20);
+        }
+        throw new TimeoutException("the script never became busy");
+    }
+
+    [Fact]
+    public async Task BusyScriptIsKilledWithScriptKill()
+    {
+        await using var server = await TestServer.StartAsync(("busy-reply-threshold", "100"));
+        await using var runner = await server.ConnectAsync();
+        await using var other = await server.ConnectAsync();
+        await runner.SendAsync("EVAL", "local i = 0 while true do i = i + 1 end", "0");
+        var busy = await PollUntilBusyAsync(other);
+        Assert.Equal("BUSY Valkey is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.", busy.Text);
+        var stats = await other.CallAsync("FUNCTION", "STATS");
+        Assert.Contains("duration_ms", stats.ToString());
+        Assert.Equal("BUSY Valkey is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+            (await other.CallAsync("FUNCTION", "KILL")).Text);
+        Assert.Equal("OK", await other.CallTextAsync("SCRIPT", "KILL"));
+        var killed = await runner.ReadAsync();
+        Assert.StartsWith("ERR Script killed by user with SCRIPT KILL.", killed.Text);
+        Assert.Equal("PONG", await other.CallTextAsync("PING"));
+        Assert.Equal("NOTBUSY No scripts in execution right now.", (await other.CallAsync("SCRIPT", "KILL")).Text);
+    }
+
+    [Fact]
+    public async Task PcallCannotCatchAKill()
+    {
+        await using var server = await TestServer.StartAsync(("busy-reply-threshold", "100"));
+        await using var runner = await server.ConnectAsync();
+        await using var other = await server.ConnectAsync();
+        await runner.SendAsync("EVAL", "while true do pcall(function() while true do end end) end", "0");
+        await PollUntilBusyAsync(other);
+        Assert.Equal("OK", await other.CallTextAsync("SCRIPT", "KILL"));
+        Assert.StartsWith("ERR Script killed by user with SCRIPT KILL.", (await runner.ReadAsync()).Text);
+    }
+
+    [Fact]
+    public async Task AScriptThatWroteCannotBeKilled()
+    {
+        await using var server = await TestServer.StartAsync(("busy-reply-threshold", "100"));
+        await using var runner = await server.ConnectAsync();
+        await using var other = await server.ConnectAsync();
+        await runner.SendAsync("EVAL", "redis.call('set', 'w', '1') local t = os.clock() while os.clock() - t < 0.6 do end return 'done'", "0");
+        await PollUntilBusyAsync(other);
+        Assert.StartsWith("UNKILLABLE Sorry the script already executed write commands", (await other.CallAsync("SCRIPT", "KILL")).Text);
+        Assert.Equal("done", (await runner.ReadAsync()).Text);
+        Assert.Equal("1", await other.CallTextAsync("GET", "w"));
+    }
+
+    [Fact]
+    public async Task BusyFunctionIsKilledWithFunctionKill()
+    {
+        await using var server = await TestServer.StartAsync(("busy-reply-threshold", "100"));
+        await using var runner = await server.ConnectAsync();
+        await using var other = await server.ConnectAsync();
+        await runner.CallAsync("FUNCTION", "LOAD", "#!lua name=spin\nserver.register_function{function_name='spin', callback=function() while true do end end, flags={'no-writes'}}");
+        await runner.SendAsync("FCALL", "spin", "0");
+        var busy = await PollUntilBusyAsync(other);
+        Assert.Equal("BUSY Valkey is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.", busy.Text);
+        Assert.Equal("OK", await other.CallTextAsync("FUNCTION", "KILL"));
+        Assert.StartsWith("ERR Script killed by user with FUNCTION KILL.", (await runner.ReadAsync()).Text);
+    }
+
+    [Fact]
+    public async Task ScriptEffectsReachReplicasAsOneTransaction()
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var replica = await server.ConnectAsync();
+        await replica.SendRawAsync("SYNC\r\n");
+        string header = "";
+        while (!header.EndsWith('\n')) header += await replica.ReadRawAsync(1);
+        await replica.ReadRawAsync(int.Parse(header[1..].Trim()));
+        await using var c = await server.ConnectAsync();
+        await c.CallAsync("EVAL", "redis.call('set', KEYS[1], 'a') redis.call('get', KEYS[1]) redis.call('incr', KEYS[2]) return 1", "2", "rk1", "rk2");
+        var seen = new List<string>();
+        for (int i = 0; i < 5; i++)
+            seen.Add(string.Join(' ', (await replica.ReadAsync()).Items!.Select(x => x.Text)));
+        Assert.Equal(new[] { "MULTI", "SELECT 0", "set rk1 a", "incr rk2", "EXEC" }, seen);
+        // A script with one write propagates just that command.
+        await c.CallAsync("EVAL", "return redis.call('del', KEYS[1])", "1", "rk1");
+        Assert.Equal("del rk1", string.Join(' ', (await replica.ReadAsync()).Items!.Select(x => x.Text)));
+    }
+}
