@@ -36,7 +36,8 @@ public sealed class FunctionLibraries
     }
 
     private readonly SortedDictionary<string, Library> _libraries = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, Function> _functions = new(StringComparer.Ordinal);
+    // Function names are case-insensitive (FCALL TEST finds "test"), as Valkey's functions dict.
+    private readonly Dictionary<string, Function> _functions = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Engines by name, as FUNCTION STATS lists them.</summary>
     public IReadOnlyCollection<string> Engines { get; } = new[] { LuaEngineName };

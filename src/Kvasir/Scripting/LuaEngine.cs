@@ -52,15 +52,7 @@ internal sealed unsafe class LuaEngine : IDisposable
     private void Initialize()
     {
         var L = State;
-        LoadStripped(L, Resource("libs.lua"));
-        lua_pushlightuserdata(L, 0); // cjson.null is a NULL light userdata, as in lua_cjson
-        if (PCall(L, 1, 4, 0) != Ok) throw new InvalidOperationException(ToManagedString(L, -1));
-        // Stack: bit cjson cmsgpack struct; the native table goes at 5.
-        lua_createtable(L, 0, 24);
-        lua_pushvalue(L, 1); RawSetField(L, 5, "bit"u8);
-        lua_pushvalue(L, 2); RawSetField(L, 5, "cjson"u8);
-        lua_pushvalue(L, 3); RawSetField(L, 5, "cmsgpack"u8);
-        lua_pushvalue(L, 4); RawSetField(L, 5, "struct"u8);
+        lua_createtable(L, 0, 24); // the native table, at 1
         SetFunction(L, "call"u8, &CallCallback);
         SetFunction(L, "rand48"u8, &Rand48Callback);
         SetFunction(L, "rearm"u8, &RearmCallback);
@@ -71,12 +63,11 @@ internal sealed unsafe class LuaEngine : IDisposable
         SetFunction(L, "set_repl"u8, &SetReplCallback);
         SetFunction(L, "acl_check_cmd"u8, &AclCheckCallback);
         SetFunction(L, "register_function"u8, &RegisterFunctionCallback);
-        PushAscii(L, KvasirServer.RedisVersion); RawSetField(L, 5, "redis_version"u8);
-        lua_pushinteger(L, VersionNumber(KvasirServer.RedisVersion)); RawSetField(L, 5, "redis_version_num"u8);
-        PushAscii(L, KvasirServer.ValkeyVersion); RawSetField(L, 5, "valkey_version"u8);
-        lua_pushinteger(L, VersionNumber(KvasirServer.ValkeyVersion)); RawSetField(L, 5, "valkey_version_num"u8);
-        lua_copy(L, 5, 1);
-        lua_settop(L, 1);
+        SetFunction(L, "open_library"u8, &OpenLibraryCallback);
+        PushAscii(L, KvasirServer.RedisVersion); RawSetField(L, 1, "redis_version"u8);
+        lua_pushinteger(L, VersionNumber(KvasirServer.RedisVersion)); RawSetField(L, 1, "redis_version_num"u8);
+        PushAscii(L, KvasirServer.ValkeyVersion); RawSetField(L, 1, "valkey_version"u8);
+        lua_pushinteger(L, VersionNumber(KvasirServer.ValkeyVersion)); RawSetField(L, 1, "valkey_version_num"u8);
 
         LoadStripped(L, Resource("sandbox.lua"));
         lua_pushvalue(L, 1);
@@ -120,7 +111,30 @@ internal sealed unsafe class LuaEngine : IDisposable
     private static void SetFunction(nint L, ReadOnlySpan<byte> name, delegate* unmanaged<nint, int> fn)
     {
         lua_pushcclosure(L, fn, 0);
-        RawSetField(L, 5, name);
+        RawSetField(L, 1, name);
+    }
+
+    /// <summary>open_library(name): compiles and runs bit.lua, cjson.lua, cmsgpack.lua or struct.lua, returning its table.</summary>
+    [UnmanagedCallersOnly]
+    private static int OpenLibraryCallback(nint L)
+    {
+        try
+        {
+            string name = ToManagedString(L, 1);
+            if (name is not ("bit" or "cjson" or "cmsgpack" or "struct")) return 0;
+            lua_settop(L, 0);
+            // Protected: a failure stays inside lua_pcall's own frame, never reaching this one.
+            LoadStripped(L, Resource(name + ".lua"));
+            lua_pushlightuserdata(L, 0); // cjson.null is a NULL light userdata, as in lua_cjson
+            if (PCall(L, 1, 1, 0) != Ok) lua_createtable(L, 0, 0);
+            return 1;
+        }
+        catch
+        {
+            lua_settop(L, 0);
+            lua_createtable(L, 0, 0);
+            return 1;
+        }
     }
 
     private static long VersionNumber(string version)
@@ -330,7 +344,7 @@ internal sealed unsafe class LuaEngine : IDisposable
 
     private void ReplyError(ScriptRun run, string message, bool ignoreStats)
     {
-        if (ignoreStats) run.Caller.Reply.WriteError(message);
+        if (ignoreStats) run.Caller.ErrorCountedElsewhere(message);
         else run.Caller.Error(message);
     }
 

@@ -470,17 +470,13 @@ public sealed class ScriptHost
     }
 
     /// <summary>The command named by a script's arguments (subcommands resolved), or null when unknown.</summary>
+    /// <remarks>Commands Valkey has but Kvasir does not implement are returned too: arity and the
+    /// noscript flag are checked before they are reported unknown, as Valkey would refuse them.</remarks>
     internal CommandDefinition? ResolveCommand(CommandArgs args)
     {
         var cmd = Server.Commands.Find(args[0]);
-        if (cmd is null) return null;
-        if (cmd.IsContainer)
-        {
-            if (args.Count < 2) return cmd;
-            var sub = cmd.Subcommands!.GetValueOrDefault(Protocol.Ascii.ToLowerString(args[1]));
-            return sub?.Handler is null ? null : sub;
-        }
-        return cmd.Handler is null ? null : cmd;
+        if (cmd is null || !cmd.IsContainer || args.Count < 2) return cmd;
+        return cmd.Subcommands!.GetValueOrDefault(Protocol.Ascii.ToLowerString(args[1]));
     }
 
     /// <summary>
@@ -493,9 +489,10 @@ public sealed class ScriptHost
         refusal = null;
         var cmd = ResolveCommand(args);
         if (cmd is null) return Refuse(null, "ERR Unknown command called from script", out refusal);
-        if ((cmd.Arity > 0 && args.Count != cmd.Arity) || args.Count < -cmd.Arity || cmd.Handler is null)
+        if ((cmd.Arity > 0 && args.Count != cmd.Arity) || args.Count < -cmd.Arity || (cmd.IsContainer && cmd.Handler is null))
             return Refuse(cmd, "ERR Wrong number of args calling command from script", out refusal);
         if (cmd.Has(CommandFlags.NoScript)) return Refuse(cmd, "ERR This Redis command is not allowed from script", out refusal);
+        if (cmd.Handler is null) return Refuse(null, "ERR Unknown command called from script", out refusal);
         bool write = cmd.Has(CommandFlags.Write);
         if (run.ReadOnly && (write || cmd.Has(CommandFlags.MayReplicate)))
             return Refuse(cmd, "ERR Write commands are not allowed from read-only scripts.", out refusal);

@@ -152,10 +152,30 @@ string_lib.pack, string_lib.unpack, string_lib.packsize = nil, nil, nil
 
 local os_lib = { clock = os.clock }
 
-local bit_lib = native.bit
-local cjson_lib = native.cjson
-local cmsgpack_lib = native.cmsgpack
-local struct_lib = native.struct
+-- bit, cjson, cmsgpack and struct are compiled on first use (native.open_library): a state that
+-- never uses them stays small (Valkey's test bounds used_memory_lua after plain scripts).
+local function lazy_library(name)
+    local store = {}
+    local proxy = {}
+    backing_of[proxy] = store
+    local mt
+    local function open()
+        local lib = native.open_library(name)
+        for k, v in real_next, lib do store[k] = v end
+        mt.__index = store
+        mt.__pairs = function() return real_next, store, nil end
+        mt.__len = function() return #store end
+        return store
+    end
+    mt = {
+        __index = function(_, k) return open()[k] end,
+        __newindex = refuse_write,
+        __pairs = function() return real_next, open(), nil end,
+        __len = function() return #open() end,
+    }
+    real_setmetatable(proxy, mt)
+    return proxy, function() return store end
+end
 
 -- ----- the server API (redis / server) -----
 
@@ -321,10 +341,10 @@ base.string = protect(string_lib)
 base.math = protect(math_lib)
 base.table = protect(table_lib)
 base.os = protect(os_lib)
-base.bit = protect(bit_lib)
-base.cjson = protect(cjson_lib)
-base.cmsgpack = protect(cmsgpack_lib)
-base.struct = protect(struct_lib)
+base.bit = lazy_library('bit')
+base.cjson = lazy_library('cjson')
+base.cmsgpack = lazy_library('cmsgpack')
+base.struct = lazy_library('struct')
 base.coroutine = protect(copy(coroutine))
 base.xpcall = function(f, handler, ...)
     return (function(...) repair_call() return ... end)(xpcall(f, function(e) repair_call() return handler(e) end, ...))
