@@ -52,6 +52,12 @@ public sealed class ScriptHost
 
     private LuaEngine FunctionEngine => _functions ??= new LuaEngine(this, functions: true);
 
+    /// <summary>DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may call noscript commands (a test hook of Valkey's).</summary>
+    public bool DisableDenyScripts { get; set; }
+
+    /// <summary>Unix time in microseconds when the running script started (TIME inside it), or null.</summary>
+    public long? StartUnixMicros => _current?.StartUnixMicros;
+
     /// <summary>A script (or function) is executing now.</summary>
     public bool Running => _current is not null;
 
@@ -70,7 +76,7 @@ public sealed class ScriptHost
     {
         if (args.Count == 0) return false;
         var name = args[0];
-        if (name.Length < 4 || name.Length > 10) return false;
+        if (name.Length < 4 || name.Length > 10 || (name[0] | 0x20) is not ((byte)'e' or (byte)'f')) return false;
         return Protocol.Ascii.EqualsIgnoreCase(name, "EVAL"u8) || Protocol.Ascii.EqualsIgnoreCase(name, "EVALSHA"u8)
             || Protocol.Ascii.EqualsIgnoreCase(name, "EVAL_RO"u8) || Protocol.Ascii.EqualsIgnoreCase(name, "EVALSHA_RO"u8)
             || Protocol.Ascii.EqualsIgnoreCase(name, "FCALL"u8) || Protocol.Ascii.EqualsIgnoreCase(name, "FCALL_RO"u8);
@@ -429,6 +435,7 @@ public sealed class ScriptHost
         run.WriteDirty = false;
         run.OomAtStart = Server.Config.MaxMemory > 0 && Server.Dispatcher.IsOverMaxMemory();
         run.StartTicks = Stopwatch.GetTimestamp();
+        run.StartUnixMicros = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / 10;
         run.TimedOut = false;
         run.Killed = false;
         run.KillPosition = null;
@@ -474,7 +481,7 @@ public sealed class ScriptHost
     /// noscript flag are checked before they are reported unknown, as Valkey would refuse them.</remarks>
     internal CommandDefinition? ResolveCommand(CommandArgs args)
     {
-        var cmd = Server.Commands.Find(args[0]);
+        var cmd = Server.Commands.Find(args[0]) ?? Server.Commands.FindByFullName(Protocol.Ascii.ToLowerString(args[0]));
         if (cmd is null || !cmd.IsContainer || args.Count < 2) return cmd;
         return cmd.Subcommands!.GetValueOrDefault(Protocol.Ascii.ToLowerString(args[1]));
     }
@@ -491,7 +498,7 @@ public sealed class ScriptHost
         if (cmd is null) return Refuse(null, "ERR Unknown command called from script", out refusal);
         if ((cmd.Arity > 0 && args.Count != cmd.Arity) || args.Count < -cmd.Arity || (cmd.IsContainer && cmd.Handler is null))
             return Refuse(cmd, "ERR Wrong number of args calling command from script", out refusal);
-        if (cmd.Has(CommandFlags.NoScript)) return Refuse(cmd, "ERR This Redis command is not allowed from script", out refusal);
+        if (cmd.Has(CommandFlags.NoScript) && !DisableDenyScripts) return Refuse(cmd, "ERR This Redis command is not allowed from script", out refusal);
         if (cmd.Handler is null) return Refuse(null, "ERR Unknown command called from script", out refusal);
         bool write = cmd.Has(CommandFlags.Write);
         if (run.ReadOnly && (write || cmd.Has(CommandFlags.MayReplicate)))

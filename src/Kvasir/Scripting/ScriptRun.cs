@@ -48,6 +48,7 @@ internal sealed class ScriptRun
     /// <summary>The memory was over maxmemory when the script started (Valkey's pre_command_oom_state).</summary>
     public bool OomAtStart;
     public long StartTicks;
+    public long StartUnixMicros;
     /// <summary>Past busy-reply-threshold: other clients get -BUSY.</summary>
     public bool TimedOut;
     /// <summary>SCRIPT KILL / FUNCTION KILL asked to stop it.</summary>
