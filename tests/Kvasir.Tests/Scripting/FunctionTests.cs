@@ -90,6 +90,20 @@ public sealed class FunctionTests
     }
 
     [Fact]
+    public async Task LibrariesSurviveDebugReload()
+    {
+        await using var server = await TestServer.StartAsync(("enable-debug-command", "yes"));
+        await using var c = await server.ConnectAsync();
+        await c.CallAsync("FUNCTION", "LOAD", Library);
+        Assert.Equal("OK", await c.CallTextAsync("DEBUG", "RELOAD"));
+        Assert.Equal("ro", await c.CallTextAsync("FCALL", "ro", "0"));
+        // Without flushing, the libraries already exist: the load fails, as in Valkey; MERGE replaces them.
+        Assert.Equal("ERR Error trying to load the RDB dump, check server logs.", await ErrorOf(c, "DEBUG", "RELOAD", "NOFLUSH"));
+        Assert.Equal("OK", await c.CallTextAsync("DEBUG", "RELOAD", "NOFLUSH", "MERGE"));
+        Assert.Equal("ro", await c.CallTextAsync("FCALL", "RO", "0"));
+    }
+
+    [Fact]
     public async Task StatsListTheEngine()
     {
         await using var server = await TestServer.StartAsync();
