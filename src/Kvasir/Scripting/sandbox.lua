@@ -20,6 +20,17 @@ local READONLY = 'Attempt to modify a readonly table'
 
 local function refuse_write() error(READONLY, 2) end
 
+-- An __index that refuses names missing from t, as Valkey's protected globals do.
+local function strict_index(t)
+    return function(_, k)
+        local v = t[k]
+        if v == nil then
+            error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 0)
+        end
+        return v
+    end
+end
+
 local function protect(t)
     local proxy = {}
     backing_of[proxy] = t
@@ -318,13 +329,7 @@ local globals = {}
 backing_of[globals] = base
 local globals_mt
 globals_mt = {
-    __index = function(_, k)
-        local v = base[k]
-        if v == nil then
-            error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 0)
-        end
-        return v
-    end,
+    __index = strict_index(base),
     __newindex = refuse_write,
     __pairs = function() return real_next, base, nil end,
 }
@@ -463,16 +468,7 @@ if mode == 'function' then
     }
     local view = {}
     backing_of[view] = lib
-    real_setmetatable(view, {
-        __index = function(_, k)
-            local v = lib[k]
-            if v == nil then
-                error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 0)
-            end
-            return v
-        end,
-        __newindex = refuse_write,
-    })
+    real_setmetatable(view, { __index = strict_index(lib), __newindex = refuse_write })
     load_api = { server = view, redis = view }
 end
 
@@ -490,13 +486,7 @@ end
 -- FUNCTION LOAD: while the library body runs, globals show only the load API; the library's
 -- own globals are refused as usual.
 local script_index = globals_mt.__index
-local function load_index(_, k)
-    local v = load_api[k]
-    if v == nil then
-        error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 0)
-    end
-    return v
-end
+local load_index = strict_index(load_api or {})
 local function library_mode(on)
     globals_mt.__index = on and load_index or script_index
 end

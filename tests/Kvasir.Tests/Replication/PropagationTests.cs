@@ -9,7 +9,8 @@ namespace Kvasir.Tests.Replication;
 /// </summary>
 public sealed class PropagationTests
 {
-    private static async Task<RespClient> AttachAsync(TestServer server)
+    /// <summary>Connects as a replica (SYNC) and reads past the RDB image: what follows is the stream.</summary>
+    internal static async Task<RespClient> AttachAsync(TestServer server)
     {
         var replica = await server.ConnectAsync();
         await replica.SendRawAsync("SYNC\r\n");

@@ -1,4 +1,5 @@
 using Kvasir.Tests.Infrastructure;
+using static Kvasir.Tests.Scripting.ScriptAssert;
 
 namespace Kvasir.Tests.Scripting;
 
@@ -11,12 +12,6 @@ public sealed class FunctionTests
         "description='sets', flags={}}\n" +
         "server.register_function{function_name='ro', callback=function(keys, args) return 'ro' end, flags={'no-writes'}}";
 
-    private static async Task<string> ErrorOf(RespClient c, params object[] args)
-    {
-        var r = await c.CallAsync(args);
-        Assert.True(r.IsError, $"expected an error, got {r}");
-        return r.Text!;
-    }
 
     [Fact]
     public async Task LoadCallListAndDelete()

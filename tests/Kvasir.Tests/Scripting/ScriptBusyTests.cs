@@ -82,11 +82,7 @@ public sealed class ScriptBusyTests
     public async Task ScriptEffectsReachReplicasAsOneTransaction()
     {
         await using var server = await TestServer.StartAsync();
-        await using var replica = await server.ConnectAsync();
-        await replica.SendRawAsync("SYNC\r\n");
-        string header = "";
-        while (!header.EndsWith('\n')) header += await replica.ReadRawAsync(1);
-        await replica.ReadRawAsync(int.Parse(header[1..].Trim()));
+        await using var replica = await Replication.PropagationTests.AttachAsync(server);
         await using var c = await server.ConnectAsync();
         await c.CallAsync("EVAL", "redis.call('set', KEYS[1], 'a') redis.call('get', KEYS[1]) redis.call('incr', KEYS[2]) return 1", "2", "rk1", "rk2");
         var seen = new List<string>();

@@ -1,4 +1,5 @@
 using Kvasir.Tests.Infrastructure;
+using static Kvasir.Tests.Scripting.ScriptAssert;
 
 namespace Kvasir.Tests.Scripting;
 
@@ -9,12 +10,6 @@ public sealed class ScriptingTests : IClassFixture<SharedServerFixture>
 
     public ScriptingTests(SharedServerFixture fixture) => _server = fixture.Server;
 
-    private static async Task<string> ErrorOf(RespClient c, params object[] args)
-    {
-        var r = await c.CallAsync(args);
-        Assert.True(r.IsError, $"expected an error, got {r}");
-        return r.Text!;
-    }
 
     [Fact]
     public async Task LuaValuesConvertToRespAsValkeyDoes()
