@@ -128,7 +128,7 @@ public sealed class Dispatcher
         // As in Valkey, the pause check comes before MULTI queueing: a paused client waits even to queue.
         var clients = server.Clients;
         if (client.Postponed && clients.MustWaitForTurn(client)) return DispatchResult.Suspended;
-        if (IsPausedFor(client, cmd))
+        if (IsPausedFor(client, cmd, args))
         {
             clients.Postpone(client);
             return DispatchResult.Suspended;
@@ -222,12 +222,12 @@ public sealed class Dispatcher
             client.MultiQueue.Add(copy);
             // As Valkey's multi-mem: argument bytes plus one object pointer per argument.
             foreach (var a in copy) client.MultiMemory += a.Length + 8;
-            client.MultiCommandFlags |= cmd.Flags;
+            client.MultiCommandFlags |= _server.Scripts.EffectiveFlags(cmd, args);
         }
         ctx.Reply.WriteSimpleString("QUEUED"u8);
     }
 
-    private bool IsPausedFor(Client client, CommandDefinition cmd)
+    private bool IsPausedFor(Client client, CommandDefinition cmd, CommandArgs args)
     {
         var clients = _server.Clients;
         if (clients.PauseEndMs == 0 || !clients.IsPaused) return false;
@@ -235,7 +235,10 @@ public sealed class Dispatcher
         if (!clients.PauseWritesOnly) return true;
         // WRITE pause: writes and commands that may write (EVAL, PUBLISH...) wait; reads go on.
         // EXEC counts as a write when one of its queued commands is.
-        return HasAny(client, cmd, CommandFlags.Write | CommandFlags.MayReplicate);
+        // A script's own flags decide for EVAL/FCALL (a no-writes script runs).
+        var flags = _server.Scripts.EffectiveFlags(cmd, args);
+        if (cmd.Name == "exec") flags |= client.MultiCommandFlags;
+        return (flags & (CommandFlags.Write | CommandFlags.MayReplicate)) != 0;
     }
 
     private void RejectUnknown(CommandContext ctx, CommandArgs args)

@@ -82,6 +82,44 @@ public sealed class ScriptHost
             || Protocol.Ascii.EqualsIgnoreCase(name, "FCALL"u8) || Protocol.Ascii.EqualsIgnoreCase(name, "FCALL_RO"u8);
     }
 
+    /// <summary>
+    /// A command's flags, with EVAL, EVALSHA and FCALL taking theirs from the script's declared flags
+    /// (Valkey's evalGetCommandFlags / scriptFlagsToCmdFlags): a no-writes script is no write, so
+    /// CLIENT PAUSE WRITE lets it run, and EXEC counts queued scripts that may write as writes.
+    /// </summary>
+    public CommandFlags EffectiveFlags(CommandDefinition cmd, CommandArgs args)
+    {
+        if (args.Count < 2 || cmd.Name is not ("eval" or "evalsha" or "fcall")) return cmd.Flags;
+        ScriptFlags flags;
+        if (cmd.Name == "fcall")
+        {
+            var function = Server.Functions.FindFunction(args.ToString(1));
+            if (function is null) return cmd.Flags;
+            flags = function.Flags;
+        }
+        else if (cmd.Name == "evalsha")
+        {
+            var script = _cache.Find(args[1]);
+            if (script is null) return cmd.Flags;
+            flags = script.Flags;
+        }
+        else
+        {
+            Span<byte> hash = stackalloc byte[20];
+            SHA1.HashData(args[1], hash);
+            Span<byte> hex = stackalloc byte[40];
+            ScriptCache.ToHex(hash, hex);
+            if (_cache.Find(hex) is { } cached) flags = cached.Flags;
+            else if (!TryParseShebang(args[1], out flags, out _, out _)) return cmd.Flags;
+        }
+        if ((flags & ScriptFlags.EvalCompat) != 0) return cmd.Flags;
+        var result = cmd.Flags & ~(CommandFlags.Stale | CommandFlags.DenyOom | CommandFlags.Write | CommandFlags.MayReplicate);
+        if ((flags & (ScriptFlags.AllowOom | ScriptFlags.NoWrites)) == 0) result |= CommandFlags.DenyOom;
+        if ((flags & ScriptFlags.NoWrites) == 0) result |= CommandFlags.Write;
+        if ((flags & ScriptFlags.AllowStale) != 0) result |= CommandFlags.Stale;
+        return result;
+    }
+
     // ----- EVAL / EVALSHA -----
 
     public void Eval(CommandContext ctx, bool bySha, bool readOnly)
@@ -520,7 +558,19 @@ public sealed class ScriptHost
         reply.Clear();
         reply.Protocol = run.Resp;
         reply.Enabled = true;
-        Server.Dispatcher.Call(_clientCtx, cmd, args);
+        // redis.set_repl without REPL_REPLICA: the command's effects do not reach replicas (there is
+        // no AOF yet, so REPL_AOF alone propagates nothing either).
+        var propagator = Server.Propagator;
+        bool wasMuted = propagator.Muted;
+        propagator.Muted = (run.ReplFlags & 2) == 0;
+        try
+        {
+            Server.Dispatcher.Call(_clientCtx, cmd, args);
+        }
+        finally
+        {
+            propagator.Muted = wasMuted;
+        }
         return reply.WrittenSpan;
     }
 

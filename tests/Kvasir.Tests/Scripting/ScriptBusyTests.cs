@@ -93,4 +93,33 @@ public sealed class ScriptBusyTests
         await c.CallAsync("EVAL", "return redis.call('del', KEYS[1])", "1", "rk1");
         Assert.Equal("del rk1", string.Join(' ', (await replica.ReadAsync()).Items!.Select(x => x.Text)));
     }
+
+    [Fact]
+    public async Task SetReplKeepsCommandsFromReplicas()
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var replica = await Replication.PropagationTests.AttachAsync(server);
+        await using var c = await server.ConnectAsync();
+        await c.CallAsync("EVAL", "redis.set_repl(redis.REPL_NONE) redis.call('set', 'hidden', '1') " +
+                                  "redis.set_repl(redis.REPL_ALL) redis.call('set', 'shown', '2') return 1", "0");
+        Assert.Equal("SELECT 0", string.Join(' ', (await replica.ReadAsync()).Items!.Select(x => x.Text)));
+        Assert.Equal("set shown 2", string.Join(' ', (await replica.ReadAsync()).Items!.Select(x => x.Text)));
+        Assert.StartsWith("ERR Invalid replication flags.", (await c.CallAsync("EVAL", "redis.set_repl(12)", "0")).Text);
+    }
+
+    [Fact]
+    public async Task WritePauseHoldsScriptsThatMayWrite()
+    {
+        await using var server = await TestServer.StartAsync();
+        await using var admin = await server.ConnectAsync();
+        await using var writer = await server.ConnectAsync();
+        await using var reader = await server.ConnectAsync();
+        Assert.Equal("OK", await admin.CallTextAsync("CLIENT", "PAUSE", "60000", "WRITE"));
+        await writer.SendAsync("EVAL", "return 1", "0");
+        // Scripts that declare no-writes, and the _RO commands, run during a write pause.
+        Assert.Equal(2, (await reader.CallAsync("EVAL", "#!lua flags=no-writes\nreturn 2", "0")).Integer);
+        Assert.Equal(3, (await reader.CallAsync("EVAL_RO", "return 3", "0")).Integer);
+        Assert.Equal("OK", await admin.CallTextAsync("CLIENT", "UNPAUSE"));
+        Assert.Equal(1, (await writer.ReadAsync()).Integer);
+    }
 }
