@@ -344,6 +344,10 @@ public sealed class Connection : IClientTransport
         {
             var slot = _parser.InCommand && i == 0 ? _batch[count] : _batch[i];
             if (Scripting.ScriptHost.IsScriptCommand(slot)) return true;
+            // EXEC runs the scripts queued in the transaction (the queue is only touched by this connection).
+            if (slot.Count == 1 && slot.Is(0, "EXEC"u8) && _client.MultiQueue is { } queue)
+                foreach (var queued in queue)
+                    if (Scripting.ScriptHost.IsScriptName(queued[0])) return true;
         }
         return false;
     }

@@ -72,10 +72,10 @@ public sealed class ScriptHost
     private const string NoScriptError = "NOSCRIPT No matching script. Please use EVAL.";
 
     /// <summary>EVAL, EVALSHA, their _RO forms, FCALL, FCALL_RO (checked before the data lock, without a table lookup).</summary>
-    public static bool IsScriptCommand(CommandArgs args)
+    public static bool IsScriptCommand(CommandArgs args) => args.Count > 0 && IsScriptName(args[0]);
+
+    public static bool IsScriptName(ReadOnlySpan<byte> name)
     {
-        if (args.Count == 0) return false;
-        var name = args[0];
         if (name.Length < 4 || name.Length > 10 || (name[0] | 0x20) is not ((byte)'e' or (byte)'f')) return false;
         return Protocol.Ascii.EqualsIgnoreCase(name, "EVAL"u8) || Protocol.Ascii.EqualsIgnoreCase(name, "EVALSHA"u8)
             || Protocol.Ascii.EqualsIgnoreCase(name, "EVAL_RO"u8) || Protocol.Ascii.EqualsIgnoreCase(name, "EVALSHA_RO"u8)
@@ -480,6 +480,9 @@ public sealed class ScriptHost
         run.Resp = 2;
         run.ReplFlags = 3;
         _client.DbIndex = ctx.Client.DbIndex;
+        // The slow log shows the commands a script ran with its caller's address and name.
+        _client.RemoteAddress = ctx.Client.RemoteAddress;
+        _client.Name = ctx.Client.Name;
         if (ctx.Client.Has(ClientFlags.Multi)) _client.Flags |= ClientFlags.Multi;
         _current = run;
         try
@@ -537,10 +540,10 @@ public sealed class ScriptHost
         if ((cmd.Arity > 0 && args.Count != cmd.Arity) || args.Count < -cmd.Arity || (cmd.IsContainer && cmd.Handler is null))
             return Refuse(cmd, "ERR Wrong number of args calling command from script", out refusal);
         if (cmd.Has(CommandFlags.NoScript) && !DisableDenyScripts) return Refuse(cmd, "ERR This Redis command is not allowed from script", out refusal);
-        if (cmd.Handler is null) return Refuse(null, "ERR Unknown command called from script", out refusal);
         bool write = cmd.Has(CommandFlags.Write);
         if (run.ReadOnly && (write || cmd.Has(CommandFlags.MayReplicate)))
             return Refuse(cmd, "ERR Write commands are not allowed from read-only scripts.", out refusal);
+        if (cmd.Handler is null) return Refuse(null, "ERR Unknown command called from script", out refusal);
         var cfg = Server.Config;
         bool obey = run.Caller.Client.Has(ClientFlags.Master);
         if (write && !run.WriteDirty)
@@ -606,7 +609,9 @@ public sealed class ScriptHost
         dataLock.Exit();
         try
         {
-            Thread.Sleep(1);
+            // Long enough for a woken waiter to be scheduled and take the lock even on a busy machine;
+            // the script has overrun its time already, its speed matters less than being killable.
+            Thread.Sleep(2);
         }
         finally
         {
