@@ -146,4 +146,16 @@ public sealed class ScriptBusyTests
         Assert.Equal("[echo, inner]", log[1].Items![3].ToString());
         Assert.Equal(log[0].Items![4].Text, log[1].Items![4].Text);
     }
+
+    [Fact]
+    public async Task OnAReadOnlyReplicaOnlyReadsRun()
+    {
+        await using var server = await TestServer.StartAsync(("replicaof", "127.0.0.1 1"));
+        await using var c = await server.ConnectAsync();
+        Assert.Equal("READONLY You can't write against a read only replica. script: ff967d0ae0e68b4f9e360fa91c54598bc25ad9b6, on @user_script:1.",
+            (await c.CallAsync("EVAL", "return redis.call('set','a','b')", "0")).Text);
+        Assert.Equal("READONLY Can not run script with write flag on readonly replica",
+            (await c.CallAsync("EVAL", "#!lua\nreturn redis.call('set','a','b')", "0")).Text);
+        Assert.True((await c.CallAsync("EVAL", "#!lua flags=no-writes\nreturn redis.call('get','a')", "0")).IsNull);
+    }
 }
