@@ -101,6 +101,10 @@ public sealed class Connection : IClientTransport
             _socket.Dispose();
             return;
         }
+        // Admitted synchronously on the accept loop (so the client is listed at once); the rest runs
+        // on the pool: a first request already buffered (a long script, DEBUG SLEEP) must not run on
+        // the accept loop's thread and stop it accepting anyone until it ends.
+        await Task.Yield();
         try
         {
             while (!_closed)

@@ -90,9 +90,7 @@ public sealed class TcpListenerHost
             catch (SocketException) { continue; }
             if (!IsUnix) accepted.NoDelay = true;
             var connection = new Connection(_server, accepted, IsUnix);
-            // Not inline: a first request already buffered would run its command (a long script, a
-            // DEBUG SLEEP) on this loop's thread and stop it accepting anyone until it ends.
-            _ = Task.Run(connection.RunAsync);
+            _ = connection.RunAsync();
         }
     }
 
