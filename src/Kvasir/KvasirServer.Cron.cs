@@ -46,7 +46,10 @@ public sealed partial class KvasirServer
             long used = MemoryAccounting.UsedMemory(this);
             if (used > Metrics.PeakMemory) Metrics.PeakMemory = used;
         }
-        Tick?.Invoke();
+        // Save points, replica pings...: not while a timed-out script lets others in (Valkey's whileBlockedCron does none of it).
+        bool scriptRunning;
+        lock (DataLock) scriptRunning = Scripts.Running;
+        if (!scriptRunning) Tick?.Invoke();
         long micros = (long)Stopwatch.GetElapsedTime(startedTimestamp).TotalMicroseconds;
         lock (DataLock) Metrics.AddCron(micros);
     }

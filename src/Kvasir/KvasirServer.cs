@@ -46,6 +46,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         Clients.Attach(this);
         Blocking = new Clients.BlockingRegistry(Databases.Length);
         Blocking.Attach(this);
+        Scripts = new Scripting.ScriptHost(this);
         RunId = NewRandomId();
         ApplyKeyspaceSettings();
         Config.Changed += _ => ApplyKeyspaceSettings();
@@ -69,6 +70,8 @@ public sealed partial class KvasirServer : IAsyncDisposable
     public SlowLog SlowLog { get; } = new();
     public LatencyMonitor Latency { get; } = new();
     public Scripting.FunctionLibraries Functions { get; } = new();
+    /// <summary>EVAL / FCALL: the Lua engines, the script cache and the running script.</summary>
+    public Scripting.ScriptHost Scripts { get; }
 
     /// <summary>The stream of replayable effects that feeds replicas (and later the AOF).</summary>
     public Replication.Propagator Propagator { get; }

@@ -76,7 +76,8 @@ internal sealed class ServerCron
                 int sampled, expired;
                 lock (_server.DataLock)
                 {
-                    if (db.ExpiresCount == 0) break;
+                    // Not while a timed-out script lets others in: its keys must not expire under it.
+                    if (db.ExpiresCount == 0 || _server.Scripts.Running) break;
                     long stepStart = System.Diagnostics.Stopwatch.GetTimestamp();
                     _server.UpdateClock();
                     (sampled, expired) = db.ActiveExpireStep(samples);

@@ -73,6 +73,13 @@ public sealed class CommandContext
         Reply.WriteError(message);
     }
 
+    /// <summary>An error reply already counted in errorstats where it arose (a script relaying its command's error).</summary>
+    public void ErrorCountedElsewhere(string message)
+    {
+        Failed = true;
+        Reply.WriteError(message);
+    }
+
     public void WrongType() => Error("WRONGTYPE Operation against a key holding the wrong kind of value");
     public void SyntaxError() => Error("ERR syntax error");
     public void NotInteger() => Error("ERR value is not an integer or out of range");

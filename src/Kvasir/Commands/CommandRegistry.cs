@@ -14,6 +14,7 @@ public static class CommandRegistry
         ExpireCommands.Register(table);
         ConfigCommands.Register(table);
         FunctionCommands.Register(table);
+        ScriptingCommands.Register(table);
         ReplicationCommands.Register(table);
         MemoryCommands.Register(table);
         InfoCommand.Register(table);

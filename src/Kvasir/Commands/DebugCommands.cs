@@ -27,6 +27,12 @@ public static class DebugCommands
             ctx.Server.ActiveExpireEnabled = AtoI(a[2]) != 0;
             ctx.Reply.WriteOk();
         }
+        else if (argc == 3 && a.Is(1, "SET-DISABLE-DENY-SCRIPTS"u8))
+        {
+            // Lets scripts call noscript commands (Valkey's test hook, e.g. DEBUG PROTOCOL from Lua).
+            ctx.Server.Scripts.DisableDenyScripts = AtoI(a[2]) != 0;
+            ctx.Reply.WriteOk();
+        }
         else if (argc == 3 && a.Is(1, "PAUSE-CRON"u8))
         {
             ctx.Server.CronPaused = AtoI(a[2]) != 0;

@@ -46,8 +46,9 @@ public sealed class Dispatcher
         {
             result = ExecuteChecked(ctx, args);
         }
-        // As Valkey's handleClientsBlockedOnKeys: waiters are woken once the command (or EXEC) is over.
-        _server.Blocking.HandleReady();
+        // As Valkey's handleClientsBlockedOnKeys: waiters are woken once the command (or EXEC) is over;
+        // not while a timed-out script lets other clients in (its pushes are served when it ends).
+        if (!_server.Scripts.Running) _server.Blocking.HandleReady();
         if (result == DispatchResult.Done)
         {
             // As Valkey's resetClient: SKIP lasts one command; "CLIENT REPLY SKIP" arms it for the next.
@@ -112,7 +113,8 @@ public sealed class Dispatcher
 
         // maxmemory: evict first (before every command, as Valkey's performEvictions), then refuse what
         // may grow memory if it is still over the limit and nothing more can be evicted.
-        if (server.Config.MaxMemory > 0 && server.Evictor.PerformEvictions() == Keyspace.Eviction.EvictResult.Fail && RejectedOnOom(client, cmd))
+        PreCommandOom = server.Config.MaxMemory > 0 && server.Evictor.PerformEvictions() == Keyspace.Eviction.EvictResult.Fail;
+        if (PreCommandOom && RejectedOnOom(client, cmd))
         {
             Reject(ctx, cmd, "OOM command not allowed when used memory > 'maxmemory'.");
             return DispatchResult.Done;
@@ -124,10 +126,18 @@ public sealed class Dispatcher
             return DispatchResult.Done;
         }
 
+        // A script past busy-reply-threshold lets other clients in (ScriptHost.CheckBusy): only
+        // allow-busy commands run (SCRIPT KILL, FUNCTION KILL...), the rest get -BUSY.
+        if (server.Scripts.TimedOut && !cmd.Has(CommandFlags.AllowBusy))
+        {
+            Reject(ctx, cmd, server.Scripts.BusyError);
+            return DispatchResult.Done;
+        }
+
         // As in Valkey, the pause check comes before MULTI queueing: a paused client waits even to queue.
         var clients = server.Clients;
         if (client.Postponed && clients.MustWaitForTurn(client)) return DispatchResult.Suspended;
-        if (IsPausedFor(client, cmd))
+        if (IsPausedFor(client, cmd, args))
         {
             clients.Postpone(client);
             return DispatchResult.Suspended;
@@ -262,12 +272,12 @@ public sealed class Dispatcher
             client.MultiQueue.Add(copy);
             // As Valkey's multi-mem: argument bytes plus one object pointer per argument.
             foreach (var a in copy) client.MultiMemory += a.Length + 8;
-            client.MultiCommandFlags |= cmd.Flags;
+            client.MultiCommandFlags |= _server.Scripts.EffectiveFlags(cmd, args);
         }
         ctx.Reply.WriteSimpleString("QUEUED"u8);
     }
 
-    private bool IsPausedFor(Client client, CommandDefinition cmd)
+    private bool IsPausedFor(Client client, CommandDefinition cmd, CommandArgs args)
     {
         var clients = _server.Clients;
         if (clients.PauseEndMs == 0 || !clients.IsPaused) return false;
@@ -275,7 +285,10 @@ public sealed class Dispatcher
         if (!clients.PauseWritesOnly) return true;
         // WRITE pause: writes and commands that may write (EVAL, PUBLISH...) wait; reads go on.
         // EXEC counts as a write when one of its queued commands is.
-        return HasAny(client, cmd, CommandFlags.Write | CommandFlags.MayReplicate);
+        // A script's own flags decide for EVAL/FCALL (a no-writes script runs).
+        var flags = _server.Scripts.EffectiveFlags(cmd, args);
+        if (cmd.Name == "exec") flags |= client.MultiCommandFlags;
+        return (flags & (CommandFlags.Write | CommandFlags.MayReplicate)) != 0;
     }
 
     private void RejectUnknown(CommandContext ctx, CommandArgs args)
@@ -322,12 +335,18 @@ public sealed class Dispatcher
     /// min-replicas-to-write: writes need that many replicas acknowledging within min-replicas-max-lag.
     /// The replication subsystem reports the count as the INFO gauge min_slaves_good_slaves.
     /// </summary>
-    private bool HasEnoughGoodReplicas()
+    internal bool HasEnoughGoodReplicas()
     {
         var cfg = _server.Config;
         if (cfg.ReplicaOfHost.Length > 0 || cfg.MinReplicasMaxLag == 0 || cfg.MinReplicasToWrite == 0) return true;
         return _server.Stats.Gauge("min_slaves_good_slaves") >= cfg.MinReplicasToWrite;
     }
+
+    /// <summary>
+    /// Memory was still over maxmemory after evicting, before the current command (Valkey's
+    /// pre_command_oom_state): scripts refuse denyoom commands and unflagged scripts by it.
+    /// </summary>
+    internal bool PreCommandOom { get; private set; }
 
     /// <summary>A command was refused while queueing: EXEC must fail, and the queue is useless now.</summary>
     private static void FlagTransaction(Client client)

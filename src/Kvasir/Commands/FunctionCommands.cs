@@ -1,8 +1,8 @@
 namespace Kvasir.Commands;
 
 /// <summary>
-/// FUNCTION and FCALL (Valkey's functions.c). The library registry is real; no script engine is
-/// registered yet, so FUNCTION LOAD reports the missing engine and FCALL finds no function.
+/// FUNCTION and FCALL (Valkey's functions.c). Libraries are kept by <see cref="Scripting.FunctionLibraries"/>
+/// and compiled and run by the Lua engine of <see cref="Scripting.ScriptHost"/>.
 /// </summary>
 public static class FunctionCommands
 {
@@ -15,8 +15,10 @@ public static class FunctionCommands
         t.Bind("function|load", Load);
         t.Bind("function|kill", Kill);
         t.Bind("function|help", Help);
-        t.Bind("fcall", Fcall);
-        t.Bind("fcall_ro", Fcall);
+        t.Bind("function|dump", Dump);
+        t.Bind("function|restore", Restore);
+        t.Bind("fcall", ctx => ctx.Server.Scripts.Fcall(ctx, readOnly: false));
+        t.Bind("fcall_ro", ctx => ctx.Server.Scripts.Fcall(ctx, readOnly: true));
     }
 
     private static void Flush(CommandContext ctx)
@@ -31,7 +33,7 @@ public static class FunctionCommands
             ctx.Error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
             return;
         }
-        ctx.Server.Functions.Clear();
+        ctx.Server.Scripts.FlushLibraries();
         ctx.AddDirty();
         ctx.Reply.WriteOk();
     }
@@ -83,8 +85,8 @@ public static class FunctionCommands
                 if (f.Description is null) r.WriteNull();
                 else r.WriteBulk(f.Description);
                 r.WriteBulk("flags");
-                r.WriteSet(f.Flags.Length);
-                foreach (var flag in f.Flags) r.WriteBulk(flag);
+                r.WriteSet(f.FlagNames.Length);
+                foreach (var flag in f.FlagNames) r.WriteBulk(flag);
             }
             if (withCode)
             {
@@ -100,7 +102,7 @@ public static class FunctionCommands
         var functions = ctx.Server.Functions;
         r.WriteMap(2);
         r.WriteBulk("running_script");
-        r.WriteNull();
+        ctx.Server.Scripts.WriteRunningScript(r);
         r.WriteBulk("engines");
         r.WriteMap(functions.Engines.Count);
         foreach (var engine in functions.Engines)
@@ -116,7 +118,7 @@ public static class FunctionCommands
 
     private static void Delete(CommandContext ctx)
     {
-        if (!ctx.Server.Functions.Delete(ctx.Args.ToString(2)))
+        if (!ctx.Server.Scripts.DeleteLibrary(ctx.Args.ToString(2)))
         {
             ctx.Error("ERR Library not found");
             return;
@@ -155,12 +157,111 @@ public static class FunctionCommands
         ctx.Reply.WriteBulk(name);
     }
 
-    private static void Kill(CommandContext ctx) => ctx.Error("NOTBUSY No scripts in execution right now.");
+    private static void Kill(CommandContext ctx) => ctx.Server.Scripts.Kill(ctx, isEval: false);
 
-    private static void Fcall(CommandContext ctx)
+    /// <summary>
+    /// The libraries as a DUMP-style payload: one FUNCTION2 record (opcode 245 + the code as an RDB
+    /// string) per library, then the RDB version (2 bytes, little endian) and a CRC64 of all that.
+    /// </summary>
+    private static void Dump(CommandContext ctx)
     {
-        // Without a script engine no library can be loaded, so no function is ever found.
-        if (ctx.Server.Functions.FindFunction(ctx.Args.ToString(1)) is null) ctx.Error("ERR Function not found");
+        var ms = new MemoryStream();
+        var output = new Persistence.RdbOutput(ms, compress: false, checksum: false);
+        foreach (var lib in ctx.Server.Functions.All)
+        {
+            output.WriteByte(Persistence.RdbFormat.OpFunction2);
+            output.WriteString(System.Text.Encoding.UTF8.GetBytes(lib.Code));
+        }
+        output.Flush();
+        var payload = ms.ToArray().ToList();
+        payload.Add((byte)(DumpVersion & 0xff));
+        payload.Add((byte)(DumpVersion >> 8));
+        ulong crc = Persistence.Crc64.Compute(payload.ToArray());
+        for (int i = 0; i < 8; i++) payload.Add((byte)(crc >> (8 * i)));
+        ctx.Reply.WriteBulk(payload.ToArray());
+    }
+
+    private const int DumpVersion = 11;
+
+    private static void Restore(CommandContext ctx)
+    {
+        if (ctx.ArgCount > 4)
+        {
+            HelpText.SubcommandSyntaxError(ctx);
+            return;
+        }
+        string policy = "APPEND";
+        if (ctx.ArgCount == 4)
+        {
+            policy = ctx.Args.ToString(3).ToUpperInvariant();
+            if (policy is not ("APPEND" or "REPLACE" or "FLUSH"))
+            {
+                ctx.Error("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.");
+                return;
+            }
+        }
+        var data = ctx.Args[2];
+        if (data.Length < 10 || !VerifyPayload(data))
+        {
+            ctx.Error("ERR DUMP payload version or checksum are wrong");
+            return;
+        }
+        var codes = new List<string>();
+        string? error = null;
+        try
+        {
+            var input = new Persistence.RdbInput(new MemoryStream(data[..^10].ToArray()));
+            while (true)
+            {
+                int op = input.TryReadByte();
+                if (op < 0) break;
+                if (op == Persistence.RdbFormat.OpFunctionPreGa) { error = "Pre-GA function format not supported"; break; }
+                if (op != Persistence.RdbFormat.OpFunction2) { error = "given type is not a function"; break; }
+                codes.Add(System.Text.Encoding.UTF8.GetString(input.ReadString()));
+            }
+        }
+        catch (Exception)
+        {
+            error = "can not read data type";
+        }
+        if (error is not null)
+        {
+            ctx.Error("ERR " + error);
+            return;
+        }
+        var scripts = ctx.Server.Scripts;
+        var functions = ctx.Server.Functions;
+        // Everything or nothing: on a failure the libraries present before stay as they were.
+        var before = functions.All.Select(l => l.Code).ToList();
+        if (policy == "FLUSH") scripts.FlushLibraries();
+        foreach (var code in codes)
+        {
+            bool exists = Scripting.FunctionLibraries.TryParseMetadata(code, out _, out var name, out _, out _) && functions.Find(name) is not null;
+            if (exists && policy == "APPEND")
+            {
+                error = $"ERR Library {name} already exists";
+                break;
+            }
+            if (functions.Load(code, replace: policy == "REPLACE", out error) is null) break;
+        }
+        if (error is not null)
+        {
+            scripts.FlushLibraries();
+            foreach (var code in before) functions.Load(code, replace: true, out _);
+            ctx.Error(error);
+            return;
+        }
+        ctx.AddDirty();
+        ctx.Reply.WriteOk();
+    }
+
+    private static bool VerifyPayload(ReadOnlySpan<byte> data)
+    {
+        int version = data[^10] | (data[^9] << 8);
+        if (version > DumpVersion && version < 80) return false;
+        ulong crc = 0;
+        for (int i = 0; i < 8; i++) crc |= (ulong)data[data.Length - 8 + i] << (8 * i);
+        return crc == 0 || Persistence.Crc64.Compute(data[..^8]) == crc;
     }
 
     private static void Help(CommandContext ctx)

@@ -16,7 +16,8 @@ public static class ServerCommands
 
     private static void Time(CommandContext ctx)
     {
-        long micros = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / 10;
+        // Inside a script, time stands still at the script's start (Valkey's cached command time).
+        long micros = ctx.Server.Scripts.StartUnixMicros ?? (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / 10;
         ctx.Reply.WriteArray(2);
         ctx.Reply.WriteBulk(micros / 1_000_000);
         ctx.Reply.WriteBulk(micros % 1_000_000);

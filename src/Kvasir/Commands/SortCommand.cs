@@ -82,9 +82,9 @@ public static class SortCommand
             source = db.ObjectAt(idx);
         }
 
-        // BY <constant> on a set has no native order to keep: a stored result must still be
-        // deterministic (for replicas and the AOF), so it is sorted lexicographically instead.
-        if (dontSort && source is SetValue && storeKey is not null)
+        // BY <constant> on a set has no native order to keep: a stored result (or one a script sees)
+        // must still be deterministic (for replicas and the AOF), so it is sorted lexicographically instead.
+        if (dontSort && source is SetValue && (storeKey is not null || ctx.Client.Has(Clients.ClientFlags.Fake)))
         {
             dontSort = false;
             alpha = true;

@@ -101,6 +101,10 @@ public sealed class Connection : IClientTransport
             _socket.Dispose();
             return;
         }
+        // Admitted synchronously on the accept loop (so the client is listed at once); the rest runs
+        // on the pool: a first request already buffered (a long script, DEBUG SLEEP) must not run on
+        // the accept loop's thread and stop it accepting anyone until it ends.
+        await Task.Yield();
         try
         {
             while (!_closed)
@@ -260,6 +264,11 @@ public sealed class Connection : IClientTransport
             _client.QueryBufferLength = _end - _start;
             if (count == 0 && protocolError is null) return true;
 
+            // A script can run long enough that other clients must be served meanwhile (-BUSY, SCRIPT
+            // KILL): it must not hold a socket I/O thread (inline completions), so a batch with one
+            // moves to the thread pool first.
+            if (!Thread.CurrentThread.IsThreadPoolThread && BatchRunsScript(count)) await Task.Yield();
+
             int next = 0;
             bool mustSend;
             int pendingOutput;
@@ -331,6 +340,20 @@ public sealed class Connection : IClientTransport
             if (pendingOutput > OutputHighWater && !_inflightSend.IsCompleted) await _inflightSend;
             if (count < maxBatch) return true;
         }
+    }
+
+    private bool BatchRunsScript(int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            var slot = _parser.InCommand && i == 0 ? _batch[count] : _batch[i];
+            if (Scripting.ScriptHost.IsScriptCommand(slot)) return true;
+            // EXEC runs the scripts queued in the transaction (the queue is only touched by this connection).
+            if (slot.Count == 1 && slot.Is(0, "EXEC"u8) && _client.MultiQueue is { } queue)
+                foreach (var queued in queue)
+                    if (Scripting.ScriptHost.IsScriptName(queued[0])) return true;
+        }
+        return false;
     }
 
     /// <summary>POST and "Host:" lines are HTTP reaching this port (cross protocol scripting): close without answering.</summary>

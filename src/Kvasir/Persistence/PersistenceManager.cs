@@ -55,10 +55,6 @@ public sealed class PersistenceManager
     /// </summary>
     public int WriteVersion => _server.Config.RdbVersion;
 
-    /// <summary>Function libraries read from a file that could not be compiled here (no engine for
-    /// their language yet); kept so the next save writes them back unchanged.</summary>
-    public List<byte[]> UnloadedFunctionLibraries { get; } = new();
-
     /// <summary>The multi-part append-only file (appendonly, BGREWRITEAOF, DEBUG LOADAOF).</summary>
     public Aof.AppendOnlyFile Aof { get; }
 
@@ -207,10 +203,10 @@ public sealed class PersistenceManager
         foreach (var payload in result.FunctionLibraries)
         {
             string code = Encoding.UTF8.GetString(payload);
-            if (_server.Functions.Load(code, replace, out string? error) is not null) continue;
-            // No engine for the library's language yet: keep the code so it is not lost on the next save.
-            Log.Warning($"Function library kept without loading it: {error}");
-            UnloadedFunctionLibraries.Add(payload);
+            // As Valkey: a library that cannot be created (it exists already without MERGE, its
+            // engine is unknown, it does not compile) fails the whole load.
+            if (_server.Functions.Load(code, replace, out string? error) is null)
+                throw new RdbException($"Failed loading library: {error}", isCorruption: false, reported: false);
         }
     }
 
@@ -396,7 +392,6 @@ public sealed class PersistenceManager
         string policy = config.MaxMemoryPolicy;
         var libraries = new List<byte[]>();
         foreach (var lib in _server.Functions.All) libraries.Add(Encoding.UTF8.GetBytes(lib.Code));
-        libraries.AddRange(UnloadedFunctionLibraries);
         return new RdbWriteOptions
         {
             Version = WriteVersion,
@@ -448,8 +443,7 @@ public sealed class PersistenceManager
         if (flush)
         {
             foreach (var db in _server.Databases) db.Clear();
-            _server.Functions.Clear();
-            UnloadedFunctionLibraries.Clear();
+            _server.Scripts.FlushLibraries();
         }
         if (LoadFile(RdbPath, merge) != LoadOutcome.Loaded) return "ERR Error trying to load the RDB dump, check server logs.";
         Log.Notice("DB reloaded by DEBUG RELOAD");

@@ -77,10 +77,13 @@ public sealed class Propagator
         Flush(touchesArbitraryKeys);
     }
 
+    /// <summary>Set while a script's redis.set_repl excludes replicas: its commands' effects are dropped.</summary>
+    internal bool Muted;
+
     /// <summary>Adds an effect of the running unit (Valkey's alsoPropagate).</summary>
     public void Add(int db, byte[][] argv)
     {
-        if (!Active) return;
+        if (!Active || Muted) return;
         _pending.Add((db, argv));
     }
 

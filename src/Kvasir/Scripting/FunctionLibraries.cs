@@ -1,22 +1,46 @@
 namespace Kvasir.Scripting;
 
 /// <summary>
-/// The server's function libraries (FUNCTION LOAD / FCALL), keyed by library name, and the script
-/// engines that can compile them. No engine is registered yet: Lua arrives with the scripting
-/// work, and until then FUNCTION LOAD fails exactly as a Valkey without that engine would
-/// ("Engine 'lua' not found"), while FLUSH, LIST, STATS, DELETE work on the (empty) registry.
+/// The server's function libraries (FUNCTION LOAD / FCALL), keyed by library name, and the index
+/// of their functions by function name. Compiling and running is the script host's job (one Lua
+/// engine, "LUA", as in Valkey); this registry only keeps what was loaded.
 /// </summary>
 public sealed class FunctionLibraries
 {
-    public sealed record Function(string Name, string? Description, string[] Flags);
+    public sealed class Function
+    {
+        public required string Name;
+        public string? Description;
+        public required string[] FlagNames;
+        public ScriptFlags Flags;
+        /// <summary>The callback's reference in the functions Lua state.</summary>
+        public int Ref;
+        public Library Library = null!;
+    }
 
     public sealed record Library(string Name, string Engine, string Code, IReadOnlyList<Function> Functions);
 
-    private readonly SortedDictionary<string, Library> _libraries = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, Function> _functions = new(StringComparer.Ordinal);
+    public const string LuaEngineName = "LUA";
 
-    /// <summary>Engines by name (e.g. "LUA"); none yet.</summary>
-    public IReadOnlyCollection<string> Engines { get; } = Array.Empty<string>();
+    public delegate string? LibraryLoader(string code, bool replace, out string? error);
+
+    /// <summary>Compiles and registers a library (set by the script host).</summary>
+    public LibraryLoader? LoadHandler { get; set; }
+
+    /// <summary>FUNCTION LOAD, and libraries read from an RDB: the library name, or null with the error.</summary>
+    public string? Load(string code, bool replace, out string? error)
+    {
+        if (LoadHandler is not null) return LoadHandler(code, replace, out error);
+        error = "ERR Engine 'LUA' not found";
+        return null;
+    }
+
+    private readonly SortedDictionary<string, Library> _libraries = new(StringComparer.Ordinal);
+    // Function names are case-insensitive (FCALL TEST finds "test"), as Valkey's functions dict.
+    private readonly Dictionary<string, Function> _functions = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Engines by name, as FUNCTION STATS lists them.</summary>
+    public IReadOnlyCollection<string> Engines { get; } = new[] { LuaEngineName };
 
     public IEnumerable<Library> All => _libraries.Values;
 
@@ -24,79 +48,94 @@ public sealed class FunctionLibraries
 
     public int FunctionCount => _functions.Count;
 
+    /// <summary>Library code bytes plus per-function bookkeeping (INFO used_memory_functions).</summary>
+    public long Memory { get; private set; }
+
     public Library? Find(string name) => _libraries.GetValueOrDefault(name);
 
     public Function? FindFunction(string name) => _functions.GetValueOrDefault(name);
 
-    public void Clear()
+    internal IEnumerable<Library> Clear()
     {
+        var removed = _libraries.Values.ToList();
         _libraries.Clear();
         _functions.Clear();
+        Memory = 0;
+        return removed;
     }
 
-    public bool Delete(string name)
+    internal Library? Remove(string name)
     {
-        if (!_libraries.Remove(name, out var lib)) return false;
+        if (!_libraries.Remove(name, out var lib)) return null;
         foreach (var f in lib.Functions) _functions.Remove(f.Name);
-        return true;
+        Memory -= LibraryMemory(lib);
+        return lib;
     }
+
+    internal void Add(Library lib)
+    {
+        _libraries[lib.Name] = lib;
+        foreach (var f in lib.Functions)
+        {
+            f.Library = lib;
+            _functions[f.Name] = f;
+        }
+        Memory += LibraryMemory(lib);
+    }
+
+    private static long LibraryMemory(Library lib) => lib.Code.Length + lib.Name.Length + 64 + lib.Functions.Count * 96L;
 
     /// <summary>
-    /// Validates the "#!engine name=lib" header of a library and hands the code to its engine.
-    /// Returns the library name, or null with <paramref name="error"/> set.
+    /// Reads the "#!engine name=lib" first line of a library (Valkey's functionExtractLibMetaData).
+    /// Returns false with the error; on success the code to compile keeps the line break of the
+    /// header so line numbers stay the user's.
     /// </summary>
-    public string? Load(string code, bool replace, out string? error)
+    public static bool TryParseMetadata(string code, out string engine, out string name, out string body, out string? error)
     {
+        engine = name = body = "";
         error = null;
         if (!code.StartsWith("#!", StringComparison.Ordinal))
         {
             error = "ERR Missing library metadata";
-            return null;
+            return false;
         }
         int newline = code.IndexOf('\n');
         if (newline < 0)
         {
             error = "ERR Invalid library metadata";
-            return null;
+            return false;
         }
         var parts = Config.ConfigValues.SplitArgs(code[..newline]);
         if (parts is null || parts.Count == 0)
         {
             error = "ERR Invalid library metadata";
-            return null;
+            return false;
         }
-        string engine = parts[0][2..];
-        string? name = null;
+        engine = parts[0][2..];
+        string? libName = null;
         for (int i = 1; i < parts.Count; i++)
         {
             if (parts[i].StartsWith("name=", StringComparison.OrdinalIgnoreCase))
             {
-                if (name is not null)
+                if (libName is not null)
                 {
                     error = "ERR Invalid metadata value, name argument was given multiple times";
-                    return null;
+                    return false;
                 }
-                name = parts[i][5..];
+                libName = parts[i][5..];
                 continue;
             }
             error = "ERR Invalid metadata value given: " + parts[i];
-            return null;
+            return false;
         }
-        if (name is null)
+        if (libName is null)
         {
             error = "ERR Library name was not given";
-            return null;
+            return false;
         }
-        if (!IsValidName(name))
-        {
-            error = "ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
-            return null;
-        }
-        // Compiling the code is the engine's job. No engine is registered yet, so every library
-        // that gets this far is refused the way Valkey refuses an unknown engine.
-        _ = replace;
-        error = $"ERR Engine '{engine}' not found";
-        return null;
+        name = libName;
+        body = code[newline..];
+        return true;
     }
 
     public static bool IsValidName(string name)
