@@ -175,7 +175,7 @@ internal sealed class AofWriter : IDisposable
             more = _waiters.Count > 0 && !_stopping;
             if (!more) _roundActive = false;
         }
-        if (ready is not null) foreach (var w in ready) w.TrySetResult();
+        Complete(ready, inline: true);
         return more;
     }
 
@@ -273,7 +273,7 @@ internal sealed class AofWriter : IDisposable
         return true;
     }
 
-    private void ReleaseWaiters(long synced)
+    private void ReleaseWaiters(long synced, bool inline = true)
     {
         List<TaskCompletionSource>? ready = null;
         lock (_waitLock)
@@ -285,8 +285,47 @@ internal sealed class AofWriter : IDisposable
                 _waiters.RemoveAt(i);
             }
         }
-        // Outside the lock: the continuations (replies being sent) run inline.
-        if (ready is not null) foreach (var w in ready) w.TrySetResult();
+        Complete(ready, inline);
+    }
+
+    /// <summary>
+    /// Releases waiting connections, outside every lock. Inline, their continuations (the replies
+    /// being sent) run on this thread; otherwise on the thread pool (a caller holding the data lock).
+    /// </summary>
+    private void Complete(List<TaskCompletionSource>? ready, bool inline)
+    {
+        if (ready is null) return;
+        if (!inline)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static r => { foreach (var w in r) w.TrySetResult(); }, ready, preferLocal: false);
+            return;
+        }
+        bool aofThread = Thread.CurrentThread == _thread;
+        if (aofThread) _runningContinuations = true;
+        try
+        {
+            foreach (var w in ready) w.TrySetResult();
+        }
+        finally
+        {
+            if (aofThread) _runningContinuations = false;
+        }
+    }
+
+    // Set while the AOF thread runs connections' continuations, which may wait for the data lock.
+    private volatile bool _runningContinuations;
+
+    /// <summary>
+    /// Stops the thread: waits for it unless it is running connections' continuations (they may be
+    /// waiting for the data lock our caller holds). The file itself is guarded by _fileLock.
+    /// </summary>
+    private void StopThread()
+    {
+        _stopping = true;
+        _wake.Set();
+        if (_thread is null) return;
+        for (int i = 0; i < 200 && !_thread.Join(10); i++)
+            if (_runningContinuations) break;
     }
 
     [DllImport("libc", SetLastError = true)]
@@ -401,20 +440,16 @@ internal sealed class AofWriter : IDisposable
     public void Dispose()
     {
         FlushAndSync();
-        _stopping = true;
-        _wake.Set();
-        _thread?.Join(2000);
+        StopThread();
         lock (_fileLock) _file.Dispose();
-        ReleaseWaiters(long.MaxValue);
+        ReleaseWaiters(long.MaxValue, inline: false);
     }
 
     /// <summary>Closes without writing the buffer (a failed AOF start: the temporary INCR file is deleted anyway).</summary>
     public void Abandon()
     {
-        _stopping = true;
-        _wake.Set();
-        _thread?.Join(2000);
+        StopThread();
         lock (_fileLock) _file.Dispose();
-        ReleaseWaiters(long.MaxValue);
+        ReleaseWaiters(long.MaxValue, inline: false);
     }
 }
