@@ -90,7 +90,9 @@ start_server() {
         cmd=$(kvasir_command) || exit 1
         local envs=()
         [ -n "${KVASIR_ENV:-}" ] && read -r -a envs <<<"$KVASIR_ENV"
-        env "${envs[@]}" "$cmd" --port "$port" --bind 127.0.0.1 --save "" --appendonly no >"$logf" 2>&1 &
+        local kargs=()
+        [ -n "${KVASIR_ARGS:-}" ] && read -r -a kargs <<<"$KVASIR_ARGS"
+        env "${envs[@]}" "$cmd" --port "$port" --bind 127.0.0.1 --save "" --appendonly no "${kargs[@]}" >"$logf" 2>&1 &
         SERVER_ROOT_PID=$!
         # Early builds reject the persistence settings (they have no persistence): start without.
         if ! wait_ready "$port" "$SERVER_ROOT_PID" 120 && grep -qi "save\|appendonly" "$logf"; then
@@ -100,8 +102,10 @@ start_server() {
         fi
         ;;
     redis)
+        local rargs=()
+        [ -n "${REF_ARGS:-}" ] && read -r -a rargs <<<"$REF_ARGS"
         "${REDIS_SERVER:-redis-server}" --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-            --daemonize no --logfile "" --dir "$BENCH_OUT" >"$logf" 2>&1 &
+            --daemonize no --logfile "" --dir "$BENCH_OUT" "${rargs[@]}" >"$logf" 2>&1 &
         SERVER_ROOT_PID=$!
         ;;
     valkey)

@@ -177,7 +177,11 @@ public sealed class Dispatcher
         // the commands it ran did). The outermost unit emits, as a MULTI/EXEC when it holds several.
         // Only a growth of the counter counts: SAVE, DEBUG RELOAD/LOADAOF reset it and are not effects.
         if (propagator.Active && (keyspace.Dirty > dirtyBefore || ctx.PropagationForced) && !ctx.PropagationPrevented && cmd.Name != "exec")
-            propagator.Add(client.DbIndex, ctx.PropagateArgv ?? args.ToArrays());
+        {
+            // Unchanged commands are encoded from the request's own slices (no argv copy per write).
+            if (ctx.PropagateArgv is { } rewritten) propagator.Add(client.DbIndex, rewritten);
+            else propagator.Add(client.DbIndex, args);
+        }
         propagator.EndUnit(cmd.Has(CommandFlags.TouchesArbitraryKeys));
 
         // A command that blocked is not over: it is counted once, when it is served, times out or is

@@ -257,6 +257,41 @@ public sealed class Database
         return idx;
     }
 
+    /// <summary>
+    /// Loading (RDB): adds a new key holding the string <paramref name="stringValue"/>, or
+    /// <paramref name="objectValue"/> when not null, hashing the key once. Returns its index, or -1
+    /// when the key exists (nothing changed; the loader decides).
+    /// </summary>
+    public int AddLoaded(ReadOnlySpan<byte> key, ReadOnlySpan<byte> stringValue, IDataValue? objectValue)
+    {
+        int hash = KeyHash.Hash(key);
+        if (_keys.Find(key, hash) >= 0) return -1;
+        _ctx.BeforeKeyChange?.Invoke(this, hash);
+        int idx;
+        if (objectValue is null)
+        {
+            var blob = KeyBlob.Create(key, stringValue, _ctx.AccessStamp(0, true), false);
+            idx = _keys.Add(blob, hash);
+            _valueBytes += KeyBlob.MemoryUsage(blob);
+        }
+        else
+        {
+            var item = KeyedObject.CreateItem(key, objectValue, _ctx.AccessStamp(0, true), false);
+            idx = _keys.Add(item, hash);
+            _valueBytes += KeyedObject.ItemBytes(item);
+        }
+        _ctx.Dirty++;
+        _ctx.KeyModified?.Invoke(this, key);
+        return idx;
+    }
+
+    /// <summary>Loading: the file announces how many keys (and keys with a TTL) follow (RESIZEDB).</summary>
+    public void ExpectKeys(int keys, int expires)
+    {
+        _keys.EnsureCapacity(_keys.Count + keys);
+        _expires.EnsureCapacity(_expires.Count + expires);
+    }
+
     /// <summary>Creates or overwrites a key with an object value; the TTL is removed unless <paramref name="keepTtl"/>.</summary>
     public int SetObject(ReadOnlySpan<byte> key, IDataValue value, bool keepTtl = false)
     {

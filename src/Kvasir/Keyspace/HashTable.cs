@@ -94,6 +94,18 @@ public sealed class HashTable<T, TKeyOf> where TKeyOf : IKeyOf<T>
         return index;
     }
 
+    /// <summary>
+    /// Makes room for <paramref name="count"/> items in all (a loader that knows how many keys follow),
+    /// so the table is not rehashed again and again while it fills.
+    /// </summary>
+    public void EnsureCapacity(int count)
+    {
+        if (count <= _buckets.Length) return;
+        int size = (int)BitOperations.RoundUpToPowerOf2((uint)count);
+        if (_entries.Length < size) Array.Resize(ref _entries, size);
+        Resize(size);
+    }
+
     /// <summary>Removes the item at <paramref name="index"/> and returns it.</summary>
     public T RemoveAt(int index)
     {

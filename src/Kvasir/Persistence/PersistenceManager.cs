@@ -130,6 +130,7 @@ public sealed class PersistenceManager
         };
         long dirty = _server.Keyspace.Dirty;
         var loader = new RdbLoader(_server.Databases, options);
+        bool noGc = BeginLoadGcPause(stream);
         try
         {
             var result = loader.Load(stream);
@@ -155,7 +156,46 @@ public sealed class PersistenceManager
         {
             // Loading is not a change of the data set (Valkey's dbAddRDBLoad leaves dirty alone).
             _server.Keyspace.Dirty = dirty;
+            EndLoadGcPause(noGc);
         }
+    }
+
+    /// <summary>
+    /// Everything a load allocates survives, so collections during it only mark and copy live
+    /// objects again and again (a 1M-key mixed file: 16 gen0 + 16 gen1 + 4 gen2 collections, about
+    /// 400 ms of pauses). The load runs in a no-GC region sized from the file when the runtime grants
+    /// one (past that size the runtime collects and leaves the region by itself), and one gen0
+    /// collection at the end promotes what was loaded (regions are promoted in place: 40-250 ms).
+    /// </summary>
+    private static bool BeginLoadGcPause(Stream stream)
+    {
+        long size;
+        try { size = stream.CanSeek ? stream.Length - stream.Position : 0; }
+        catch (NotSupportedException) { size = 0; }
+        if (size < 1 << 20) return false;
+        // Loaded data takes 1.1x (big strings) to 5x (small collections: objects, tables) the file;
+        // the budget is address space until used, and stays under half the memory.
+        long budget = Math.Min(Math.Max(size * 6, 256L << 20), GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2);
+        try
+        {
+            return GC.TryStartNoGCRegion(budget);
+        }
+        catch (Exception e) when (e is ArgumentOutOfRangeException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    private static void EndLoadGcPause(bool started)
+    {
+        if (!started) return;
+        try
+        {
+            if (System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.NoGCRegion) GC.EndNoGCRegion();
+        }
+        catch (InvalidOperationException) { } // the budget ran out and the runtime already left the region
+        // Promote what was loaded now rather than in the first collection while serving clients.
+        GC.Collect(0, GCCollectionMode.Forced, blocking: true, compacting: false);
     }
 
     /// <summary>

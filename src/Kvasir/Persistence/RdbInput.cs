@@ -158,6 +158,64 @@ public sealed class RdbInput
         }
     }
 
+    private byte[] _lzfInput = Array.Empty<byte>();
+
+    /// <summary>
+    /// Reads a string in any encoding into <paramref name="scratch"/> (replaced by a larger array when
+    /// too small) and returns its bytes there. Loading uses it for keys and string values, which are
+    /// copied into their key blob anyway: no array per string.
+    /// </summary>
+    public ReadOnlySpan<byte> ReadStringInto(ref byte[] scratch)
+    {
+        ulong len = ReadLength(out bool encoded);
+        if (!encoded)
+        {
+            int n = ReadInto(ref scratch, len); // may replace scratch: read it after
+            return scratch.AsSpan(0, n);
+        }
+        switch ((int)len)
+        {
+            case RdbFormat.EncInt8:
+            case RdbFormat.EncInt16:
+            case RdbFormat.EncInt32:
+                if (scratch.Length < 24) scratch = new byte[64];
+                int digits = NumberFormat.FormatLong(ReadEncodedInteger((int)len), scratch);
+                return scratch.AsSpan(0, digits);
+            case RdbFormat.EncLzf:
+                ulong clen = ReadLength();
+                ulong ulen = ReadLength();
+                int c = ReadInto(ref _lzfInput, clen);
+                // Same bound as ReadLzfString: the claimed length cannot exceed what the input can expand to.
+                if (ulen > (ulong)c * 132 + 32 || ulen > (ulong)Array.MaxLength)
+                    throw new RdbException("Invalid LZF compressed string");
+                int u = (int)ulen;
+                if (scratch.Length < u) scratch = new byte[Math.Max(u, scratch.Length * 2)];
+                if (Lzf.Decompress(_lzfInput.AsSpan(0, c), scratch.AsSpan(0, u)) != u) throw new RdbException("Invalid LZF compressed string");
+                return scratch.AsSpan(0, u);
+            default:
+                throw new RdbException($"Unknown RDB string encoding type {len}");
+        }
+    }
+
+    /// <summary>Reads <paramref name="length"/> raw bytes into <paramref name="scratch"/>, growing it as ReadBytes would.</summary>
+    private int ReadInto(ref byte[] scratch, ulong length)
+    {
+        if (length <= (ulong)scratch.Length)
+        {
+            ReadExactly(scratch.AsSpan(0, (int)length));
+            return (int)length;
+        }
+        if (length <= DirectAllocationLimit)
+        {
+            scratch = new byte[Math.Max((int)length, Math.Min(scratch.Length * 2, DirectAllocationLimit))];
+            ReadExactly(scratch.AsSpan(0, (int)length));
+            return (int)length;
+        }
+        // Large: ReadBytes grows as the bytes arrive (a corrupt length must not allocate up front).
+        scratch = ReadBytes(length);
+        return scratch.Length;
+    }
+
     /// <summary>The value of an integer-encoded string (the encoding byte was already read).</summary>
     public long ReadEncodedInteger(int encoding)
     {

@@ -73,6 +73,14 @@ public sealed class RdbLoader
     private readonly RdbLoadResult _result = new();
     private RdbInput _in = null!;
     private int _version;
+    // Reused for every key name and string value (they are copied into the key's blob).
+    private byte[] _keyScratch = new byte[256];
+    private byte[] _valueScratch = new byte[4096];
+    // Elements of collections (two for pairs) and packed blobs: builders copy what they keep.
+    private byte[] _elementScratch = new byte[256];
+    private byte[] _pairScratch = new byte[256];
+    // RESIZEDB hints are trusted up to what the remaining bytes could hold (3 bytes per key at least).
+    private long _hintLimit = 1 << 20;
 
     public RdbLoader(Database[] databases, RdbLoadOptions? options = null)
     {
@@ -87,6 +95,11 @@ public sealed class RdbLoader
     public RdbLoadResult Load(Stream stream)
     {
         _in = new RdbInput(stream);
+        try
+        {
+            if (stream.CanSeek) _hintLimit = Math.Max(0, (stream.Length - stream.Position) / 3);
+        }
+        catch (NotSupportedException) { }
         try
         {
             LoadBody();
@@ -166,9 +179,13 @@ public sealed class RdbLoader
                     continue;
                 }
                 case RdbFormat.OpResizeDb:
-                    _in.ReadLength();
-                    _in.ReadLength();
+                {
+                    // Sizing hints: the tables are made big enough once instead of growing step by step.
+                    ulong keys = _in.ReadLength();
+                    ulong expires = _in.ReadLength();
+                    if (keys <= (ulong)_hintLimit && expires <= keys) db.ExpectKeys((int)keys, (int)expires);
                     continue;
+                }
                 case RdbFormat.OpAux:
                     ReadAux();
                     continue;
@@ -295,11 +312,14 @@ public sealed class RdbLoader
 
     private void LoadKey(Database db, int type, long expireMs, long lruIdle, int lfuFreq)
     {
-        byte[] key = _in.ReadString();
-        object? value;
+        ReadOnlySpan<byte> key = _in.ReadStringInto(ref _keyScratch);
+        ReadOnlySpan<byte> text = default;
+        object? value = null;
         try
         {
-            value = ReadObject(type, key);
+            // Strings go from the read buffer into their key blob: no array of their own.
+            if (type == (int)RdbType.String) text = _in.ReadStringInto(ref _valueScratch);
+            else value = ReadObject(type, key);
         }
         catch (RdbException e)
         {
@@ -308,7 +328,7 @@ public sealed class RdbLoader
             throw;
         }
 
-        if (value is null)
+        if (value is null && type != (int)RdbType.String)
         {
             if (_result.EmptyKeysSkipped++ < 10) Notice($"rdbLoadObject skipping empty key: {Encoding.UTF8.GetString(key)}");
             return;
@@ -319,17 +339,18 @@ public sealed class RdbLoader
             return;
         }
 
-        int existing = db.FindRaw(key);
-        if (existing >= 0)
+        var obj = (IDataValue?)value;
+        int idx = db.AddLoaded(key, text, obj);
+        if (idx < 0)
         {
             if (!_options.AllowDuplicateKeys)
             {
                 Warning($"RDB has duplicated key '{Encoding.UTF8.GetString(key)}' in DB {db.Index}");
                 throw new RdbException("Duplicated key found in RDB file", reported: false);
             }
-            db.DeleteAt(existing);
+            db.DeleteAt(db.FindRaw(key));
+            idx = db.AddLoaded(key, text, obj);
         }
-        int idx = value is byte[] s ? db.SetString(key, s) : db.AddObject(key, (IDataValue)value);
         _result.KeysLoaded++;
         if (expireMs != -1) db.SetExpireAt(idx, expireMs);
         SetAccessData(db, idx, lruIdle, lfuFreq);
@@ -355,7 +376,7 @@ public sealed class RdbLoader
     // ----- values -----
 
     /// <summary>The value of one key: byte[] for a string, an <see cref="IDataValue"/>, or null for an empty collection.</summary>
-    private object? ReadObject(int type, byte[] key)
+    private object? ReadObject(int type, ReadOnlySpan<byte> key)
     {
         switch ((RdbType)type)
         {
@@ -381,7 +402,7 @@ public sealed class RdbLoader
             case RdbType.ZSetListpack:
             case RdbType.HashZiplist:
             case RdbType.HashListpack:
-                return ReadBlobEncoded((RdbType)type, _in.ReadString());
+                return ReadBlobEncoded((RdbType)type, _in.ReadStringInto(ref _valueScratch));
             case RdbType.StreamListpacks:
             case RdbType.StreamListpacks2:
             case RdbType.StreamListpacks3:
@@ -411,8 +432,7 @@ public sealed class RdbLoader
         var b = NewBuilder(DataType.List, RdbType.List, Hint(len));
         for (ulong i = 0; i < len; i++)
         {
-            byte[] item = _in.ReadString();
-            b.Add(new PackedElement(item));
+            b.Add(new PackedElement(_in.ReadStringInto(ref _elementScratch)));
         }
         return b.Build();
     }
@@ -424,7 +444,7 @@ public sealed class RdbLoader
         var b = NewBuilder(DataType.Set, RdbType.Set, Hint(len));
         for (ulong i = 0; i < len; i++)
         {
-            byte[] member = _in.ReadString();
+            var member = _in.ReadStringInto(ref _elementScratch);
             if (!b.Add(new PackedElement(member))) throw new RdbException("Duplicate set members detected");
         }
         return b.Build();
@@ -437,7 +457,7 @@ public sealed class RdbLoader
         var b = NewBuilder(DataType.ZSet, type, Hint(len));
         for (ulong i = 0; i < len; i++)
         {
-            byte[] member = _in.ReadString();
+            var member = _in.ReadStringInto(ref _elementScratch);
             double score = type == RdbType.ZSet2 ? _in.ReadBinaryDouble() : _in.ReadTextDouble();
             if (double.IsNaN(score)) throw new RdbException("Zset with NAN score detected");
             if (!b.AddScored(new PackedElement(member), score)) throw new RdbException("Duplicate zset fields detected");
@@ -452,8 +472,8 @@ public sealed class RdbLoader
         var b = NewBuilder(DataType.Hash, RdbType.Hash, Hint(len));
         for (ulong i = 0; i < len; i++)
         {
-            byte[] field = _in.ReadString();
-            byte[] value = _in.ReadString();
+            var field = _in.ReadStringInto(ref _elementScratch);
+            var value = _in.ReadStringInto(ref _pairScratch);
             if (!b.AddPair(new PackedElement(field), new PackedElement(value))) throw new RdbException("Duplicate hash fields detected");
         }
         return b.Build();
@@ -475,7 +495,7 @@ public sealed class RdbLoader
                 if (container != RdbFormat.QuicklistNodePacked && container != RdbFormat.QuicklistNodePlain)
                     throw new RdbException("Quicklist integrity check failed.");
             }
-            byte[] data = _in.ReadString();
+            var data = _in.ReadStringInto(ref _valueScratch);
             if (data.Length == 0) throw RdbException.UnexpectedEof();
             if (container == RdbFormat.QuicklistNodePlain)
             {
@@ -494,7 +514,7 @@ public sealed class RdbLoader
         return b.Count == 0 ? null : b.Build();
     }
 
-    private object? ReadBlobEncoded(RdbType type, byte[] blob)
+    private object? ReadBlobEncoded(RdbType type, ReadOnlySpan<byte> blob)
     {
         switch (type)
         {

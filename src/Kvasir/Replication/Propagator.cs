@@ -14,15 +14,15 @@ namespace Kvasir.Replication;
 /// </summary>
 public sealed class Propagator
 {
-    private static readonly byte[] Multi = "MULTI"u8.ToArray();
-    private static readonly byte[] Exec = "EXEC"u8.ToArray();
     private static readonly byte[] Unlink = "UNLINK"u8.ToArray();
     private static readonly byte[] Del = "DEL"u8.ToArray();
-    private static readonly byte[] Ping = "PING"u8.ToArray();
     private static readonly byte[] Select = "SELECT"u8.ToArray();
 
     private readonly KvasirServer _server;
-    private readonly List<(int Db, byte[][] Argv)> _pending = new();
+    // The running unit's effects, already encoded one after the other in _staged (no per-command
+    // argv copies): each entry is the database and the byte range of one command in _staged.
+    private readonly List<(int Db, int Start, int Length)> _pending = new();
+    private readonly Protocol.ReplyWriter _staged = new();
     private readonly List<Client> _replicas = new();
     // Replicas waiting for their full-sync image: the stream after the snapshot point is kept here.
     private readonly Dictionary<Client, Protocol.ReplyWriter> _syncing = new();
@@ -84,14 +84,31 @@ public sealed class Propagator
     public void Add(int db, byte[][] argv)
     {
         if (!Active || Muted) return;
-        _pending.Add((db, argv));
+        int start = _staged.Length;
+        _staged.WriteArray(argv.Length);
+        foreach (var a in argv) _staged.WriteBulk(a);
+        _pending.Add((db, start, _staged.Length - start));
+    }
+
+    /// <summary>Adds a command as it was received: encoded straight from the request's slices, nothing allocated.</summary>
+    public void Add(int db, Protocol.CommandArgs args)
+    {
+        if (!Active || Muted) return;
+        int start = _staged.Length;
+        _staged.WriteArray(args.Count);
+        for (int i = 0; i < args.Count; i++) _staged.WriteBulk(args[i]);
+        _pending.Add((db, start, _staged.Length - start));
     }
 
     /// <summary>An expired key was deleted: propagate an explicit UNLINK (or DEL without lazy expire).</summary>
     public void ExpiredKeyDeleted(Database db, ReadOnlySpan<byte> key)
     {
         if (!Active) return;
-        _pending.Add((db.Index, new[] { _server.Config.LazyfreeLazyExpire ? Unlink : Del, key.ToArray() }));
+        int start = _staged.Length;
+        _staged.WriteArray(2);
+        _staged.WriteBulk(_server.Config.LazyfreeLazyExpire ? Unlink : Del);
+        _staged.WriteBulk(key);
+        _pending.Add((db.Index, start, _staged.Length - start));
         if (_nesting == 0) Flush(touchesArbitraryKeys: true);
     }
 
@@ -99,32 +116,49 @@ public sealed class Propagator
     public void KeyEvicted(Database db, ReadOnlySpan<byte> key, bool lazy)
     {
         if (!Active) return;
-        _pending.Add((db.Index, new[] { lazy ? Unlink : Del, key.ToArray() }));
+        int start = _staged.Length;
+        _staged.WriteArray(2);
+        _staged.WriteBulk(lazy ? Unlink : Del);
+        _staged.WriteBulk(key);
+        _pending.Add((db.Index, start, _staged.Length - start));
         if (_nesting == 0) Flush(touchesArbitraryKeys: true);
     }
 
+    /// <summary>Emits the unit's effects as one piece of the stream (one AOF append, one write per replica).</summary>
     private void Flush(bool touchesArbitraryKeys)
     {
         if (_pending.Count == 0) return;
         bool transaction = _pending.Count > 1 && !touchesArbitraryKeys;
-        if (transaction) Emit(-1, new[] { Multi });
-        foreach (var (db, argv) in _pending) Emit(db, argv);
-        if (transaction) Emit(-1, new[] { Exec });
+        _encoded.Clear();
+        // Valkey 8 sends MULTI first, then the SELECT of the first effect (checked against a real one).
+        if (transaction) _encoded.WriteRaw("*1\r\n$5\r\nMULTI\r\n"u8);
+        var staged = _staged.WrittenSpan;
+        foreach (var (db, start, length) in _pending)
+        {
+            WriteSelectIfNeeded(db);
+            _encoded.WriteRaw(staged.Slice(start, length));
+        }
+        if (transaction) _encoded.WriteRaw("*1\r\n$4\r\nEXEC\r\n"u8);
         _pending.Clear();
+        _staged.ResetAfterFlush();
+        Publish(toLog: true);
+        _encoded.ResetAfterFlush();
     }
 
-    /// <summary>Writes one command into the stream (db -1: no SELECT before it).</summary>
-    private void Emit(int db, byte[][] argv, bool toLog = true)
+    private void WriteSelectIfNeeded(int db)
     {
-        _encoded.Clear();
-        if (db >= 0 && db != _streamDb)
-        {
-            Span<byte> digits = stackalloc byte[12];
-            Utf8Formatter.TryFormat(db, digits, out int n);
-            Encode(new[] { Select, digits.Slice(0, n).ToArray() });
-            _streamDb = db;
-        }
-        Encode(argv);
+        if (db < 0 || db == _streamDb) return;
+        Span<byte> digits = stackalloc byte[12];
+        Utf8Formatter.TryFormat(db, digits, out int n);
+        _encoded.WriteArray(2);
+        _encoded.WriteBulk(Select);
+        _encoded.WriteBulk(digits.Slice(0, n));
+        _streamDb = db;
+    }
+
+    /// <summary>Sends what <see cref="_encoded"/> holds to the AOF (unless <paramref name="toLog"/> is false) and the replicas.</summary>
+    private void Publish(bool toLog)
+    {
         var bytes = _encoded.WrittenSpan;
         if (toLog) _log?.Append(bytes);
         // master_repl_offset counts what replicas get (those syncing included), not the AOF's share.
@@ -139,12 +173,6 @@ public sealed class Propagator
             replica.Transport?.OutputAvailable();
         }
         foreach (var kept in _syncing.Values) kept.WriteRaw(bytes);
-    }
-
-    private void Encode(byte[][] argv)
-    {
-        _encoded.WriteArray(argv.Length);
-        foreach (var a in argv) _encoded.WriteBulk(a);
     }
 
     /// <summary>A replica finished its full sync: from now on it receives the stream, starting with a SELECT.</summary>
@@ -191,7 +219,9 @@ public sealed class Propagator
     public void PingReplicas()
     {
         if (_replicas.Count == 0) return;
-        Emit(-1, new[] { Ping }, toLog: false);
+        _encoded.Clear();
+        _encoded.WriteRaw("*1\r\n$4\r\nPING\r\n"u8);
+        Publish(toLog: false);
     }
 }
 

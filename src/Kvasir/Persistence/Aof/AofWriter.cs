@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
 namespace Kvasir.Persistence.Aof;
@@ -5,9 +6,12 @@ namespace Kvasir.Persistence.Aof;
 /// <summary>
 /// The open INCR file and the bytes on their way to it. Effects are appended to an in-memory buffer
 /// under the data lock (Valkey's aof_buf); they reach the file before any reply that depends on
-/// them leaves the server: with <c>appendfsync always</c> the background thread writes and fsyncs
-/// everything appended so far in one go and then releases every connection waiting for an offset
-/// it covers (group commit: one fsync for all the batches that ran meanwhile); with everysec and no
+/// them leaves the server: with <c>appendfsync always</c> the first connection that needs an fsync
+/// writes and fsyncs everything appended so far on its own thread (as Valkey's event loop does in
+/// beforeSleep), and connections arriving meanwhile wait for that round or the next one, which the
+/// background thread runs; whoever runs a round sends the waiting connections' replies itself
+/// (their continuations run inline), so no reply hops through the thread pool (group commit: one
+/// fsync for all the batches that ran meanwhile); with everysec and no
 /// the connection about to send writes the buffer itself (a write(2) to the page cache, as Valkey's
 /// beforeSleep does), and the thread fsyncs once a second (everysec) or never (no).
 /// Offsets are positions in the stream of appended bytes, counted from the writer's creation.
@@ -36,6 +40,10 @@ internal sealed class AofWriter : IDisposable
     private Thread? _thread;
     private volatile bool _stopping;
     private bool _failed;
+    // appendfsync always: a round (write + fsync + release) is running; under _waitLock.
+    private bool _roundActive;
+    // The running round was handed to the background thread (waiters arrived during it).
+    private volatile bool _threadOwnsRound;
     private readonly Func<int>? _flushSleep;
 
     public AofWriter(SafeFileHandle file, string fileName, long fileSize, Func<string> policy, Func<bool> skipFsync,
@@ -86,7 +94,8 @@ internal sealed class AofWriter : IDisposable
             _length += bytes.Length;
             Interlocked.Add(ref _appended, bytes.Length);
         }
-        if (_policy() == "always") _wake.Set();
+        // No wake-up here: with always the connection sending the replies starts the fsync (and the
+        // thread's periodic pass covers effects no reply waits for).
     }
 
     /// <summary>True when the bytes up to <paramref name="offset"/> need no more waiting for this policy.</summary>
@@ -94,9 +103,10 @@ internal sealed class AofWriter : IDisposable
         always ? Interlocked.Read(ref _synced) >= offset : Interlocked.Read(ref _written) >= offset;
 
     /// <summary>
-    /// Before a reply is sent: with always, waits (asynchronously) until the background thread has
-    /// fsynced up to <paramref name="offset"/>; otherwise writes the buffer now if it still holds
-    /// bytes below the offset.
+    /// Before a reply is sent: with always, makes sure an fsync covered <paramref name="offset"/>,
+    /// running the write + fsync on this thread when no one else is (group commit leader), or waiting
+    /// (asynchronously) for the round in progress or the next one; otherwise writes the buffer now if
+    /// it still holds bytes below the offset.
     /// </summary>
     public ValueTask WaitAsync(long offset)
     {
@@ -109,11 +119,70 @@ internal sealed class AofWriter : IDisposable
         lock (_waitLock)
         {
             if (Interlocked.Read(ref _synced) >= offset || _stopping) return default;
-            done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _waiters.Add((offset, done));
+            if (!_roundActive)
+            {
+                _roundActive = true;
+                done = null!;
+            }
+            else
+            {
+                // Synchronous continuation: whoever finishes the round sends this connection's replies.
+                done = new TaskCompletionSource();
+                _waiters.Add((offset, done));
+            }
         }
+        if (done is not null) return new ValueTask(done.Task);
+        // One round covers this offset: the buffer held it when the barrier was taken. Waiters that
+        // arrived meanwhile and need more go to the background thread, so these replies are not held.
+        if (RunRound()) HandRoundToThread();
+        return default;
+    }
+
+    /// <summary>
+    /// appendfsync always, by the round's owner: writes and fsyncs everything appended so far, releases
+    /// the waiters it covers (sending their replies inline). Returns true when waiters remain that
+    /// need a further round (the caller still owns the round), false when the round is given up.
+    /// </summary>
+    private bool RunRound()
+    {
+        if (!WritePending())
+        {
+            // A reply must never claim durability we do not have (Valkey exits here too).
+            _writeError("Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...");
+            Environment.Exit(1);
+        }
+        if (_skipFsync())
+        {
+            // no-appendfsync-on-rewrite: written is as good as it gets while a snapshot runs.
+            Interlocked.Exchange(ref _synced, Interlocked.Read(ref _written));
+        }
+        else if (Interlocked.Read(ref _synced) < Interlocked.Read(ref _written) && !Sync())
+        {
+            _writeError("Can't persist AOF for fsync error when the AOF fsync policy is 'always'. Exiting...");
+            Environment.Exit(1);
+        }
+        List<TaskCompletionSource>? ready = null;
+        bool more;
+        lock (_waitLock)
+        {
+            long synced = Interlocked.Read(ref _synced);
+            for (int i = _waiters.Count - 1; i >= 0; i--)
+            {
+                if (_waiters[i].Offset > synced) continue;
+                (ready ??= new()).Add(_waiters[i].Done);
+                _waiters.RemoveAt(i);
+            }
+            more = _waiters.Count > 0 && !_stopping;
+            if (!more) _roundActive = false;
+        }
+        Complete(ready, inline: true);
+        return more;
+    }
+
+    private void HandRoundToThread()
+    {
+        _threadOwnsRound = true;
         _wake.Set();
-        return new ValueTask(done.Task);
     }
 
     /// <summary>Writes what the buffer holds if the file is not yet past <paramref name="upTo"/>. Returns false on a write error.</summary>
@@ -186,7 +255,7 @@ internal sealed class AofWriter : IDisposable
             try
             {
                 PendingFsyncs++;
-                RandomAccess.FlushToDisk(_file);
+                FlushData(_file);
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException)
             {
@@ -204,20 +273,92 @@ internal sealed class AofWriter : IDisposable
         return true;
     }
 
-    private void ReleaseWaiters(long synced)
+    private void ReleaseWaiters(long synced, bool inline = true)
     {
+        List<TaskCompletionSource>? ready = null;
         lock (_waitLock)
         {
             for (int i = _waiters.Count - 1; i >= 0; i--)
             {
                 if (_waiters[i].Offset > synced) continue;
-                _waiters[i].Done.TrySetResult();
+                (ready ??= new()).Add(_waiters[i].Done);
                 _waiters.RemoveAt(i);
             }
         }
+        Complete(ready, inline);
     }
 
-    /// <summary>The group-commit loop (always) and the once-a-second fsync (everysec).</summary>
+    /// <summary>
+    /// Releases waiting connections, outside every lock. Inline, their continuations (the replies
+    /// being sent) run on this thread; otherwise on the thread pool (a caller holding the data lock).
+    /// </summary>
+    private void Complete(List<TaskCompletionSource>? ready, bool inline)
+    {
+        if (ready is null) return;
+        if (!inline)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static r => { foreach (var w in r) w.TrySetResult(); }, ready, preferLocal: false);
+            return;
+        }
+        bool aofThread = Thread.CurrentThread == _thread;
+        if (aofThread) _runningContinuations = true;
+        try
+        {
+            foreach (var w in ready) w.TrySetResult();
+        }
+        finally
+        {
+            if (aofThread) _runningContinuations = false;
+        }
+    }
+
+    // Set while the AOF thread runs connections' continuations, which may wait for the data lock.
+    private volatile bool _runningContinuations;
+
+    /// <summary>
+    /// Stops the thread: waits for it unless it is running connections' continuations (they may be
+    /// waiting for the data lock our caller holds). The file itself is guarded by _fileLock.
+    /// </summary>
+    private void StopThread()
+    {
+        _stopping = true;
+        _wake.Set();
+        if (_thread is null) return;
+        for (int i = 0; i < 200 && !_thread.Join(10); i++)
+            if (_runningContinuations) break;
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int fdatasync(int fd);
+
+    /// <summary>
+    /// fdatasync on Linux, as Valkey's redis_fsync: the data and the size, not the timestamps; the
+    /// runtime's FlushToDisk (fsync) elsewhere.
+    /// </summary>
+    private static void FlushData(SafeFileHandle file)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            RandomAccess.FlushToDisk(file);
+            return;
+        }
+        bool added = false;
+        try
+        {
+            file.DangerousAddRef(ref added);
+            if (fdatasync((int)file.DangerousGetHandle()) != 0)
+                throw new IOException($"fdatasync failed: {Marshal.GetLastPInvokeErrorMessage()}");
+        }
+        finally
+        {
+            if (added) file.DangerousRelease();
+        }
+    }
+
+    /// <summary>
+    /// The rounds handed over by connections and a periodic pass for effects no reply waits for
+    /// (always), the once-a-second fsync (everysec).
+    /// </summary>
     private void Run()
     {
         while (!_stopping)
@@ -227,12 +368,28 @@ internal sealed class AofWriter : IDisposable
             _wake.Reset();
             if (_stopping) break;
             policy = _policy();
-            if (!WritePending() && policy == "always")
+            if (_threadOwnsRound)
             {
-                // A reply must never claim durability we do not have (Valkey exits here too).
-                _writeError("Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...");
-                Environment.Exit(1);
+                // A connection handed its round over: keep going while waiters need more.
+                _threadOwnsRound = false;
+                while (RunRound()) { }
+                continue;
             }
+            if (policy == "always")
+            {
+                bool own = false;
+                lock (_waitLock)
+                {
+                    if (!_roundActive && (Appended > Interlocked.Read(ref _synced) || _waiters.Count > 0))
+                        own = _roundActive = true;
+                }
+                if (own)
+                {
+                    while (RunRound()) { }
+                }
+                continue;
+            }
+            WritePending();
             if (_skipFsync())
             {
                 // no-appendfsync-on-rewrite: written is as good as it gets while a snapshot runs.
@@ -240,15 +397,7 @@ internal sealed class AofWriter : IDisposable
                 ReleaseWaiters(Interlocked.Read(ref _synced));
                 continue;
             }
-            if (policy == "always")
-            {
-                if (Interlocked.Read(ref _synced) < Interlocked.Read(ref _written) && !Sync())
-                {
-                    _writeError("Can't persist AOF for fsync error when the AOF fsync policy is 'always'. Exiting...");
-                    Environment.Exit(1);
-                }
-            }
-            else if (policy == "everysec" && Environment.TickCount64 - _lastFsyncMs >= 1000)
+            if (policy == "everysec" && Environment.TickCount64 - _lastFsyncMs >= 1000)
             {
                 Sync();
             }
@@ -291,20 +440,16 @@ internal sealed class AofWriter : IDisposable
     public void Dispose()
     {
         FlushAndSync();
-        _stopping = true;
-        _wake.Set();
-        _thread?.Join(2000);
+        StopThread();
         lock (_fileLock) _file.Dispose();
-        ReleaseWaiters(long.MaxValue);
+        ReleaseWaiters(long.MaxValue, inline: false);
     }
 
     /// <summary>Closes without writing the buffer (a failed AOF start: the temporary INCR file is deleted anyway).</summary>
     public void Abandon()
     {
-        _stopping = true;
-        _wake.Set();
-        _thread?.Join(2000);
+        StopThread();
         lock (_fileLock) _file.Dispose();
-        ReleaseWaiters(long.MaxValue);
+        ReleaseWaiters(long.MaxValue, inline: false);
     }
 }
