@@ -92,7 +92,7 @@ start_server() {
         [ -n "${KVASIR_ENV:-}" ] && read -r -a envs <<<"$KVASIR_ENV"
         local kargs=()
         [ -n "${KVASIR_ARGS:-}" ] && read -r -a kargs <<<"$KVASIR_ARGS"
-        env "${envs[@]}" "$cmd" --port "$port" --bind 127.0.0.1 --save "" --appendonly no "${kargs[@]}" >"$logf" 2>&1 &
+        env "${envs[@]}" "$cmd" --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$BENCH_OUT" "${kargs[@]}" >"$logf" 2>&1 &
         SERVER_ROOT_PID=$!
         # Early builds reject the persistence settings (they have no persistence): start without.
         if ! wait_ready "$port" "$SERVER_ROOT_PID" 120 && grep -qi "save\|appendonly" "$logf"; then
