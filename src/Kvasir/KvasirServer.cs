@@ -46,6 +46,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         Clients.Attach(this);
         Blocking = new Clients.BlockingRegistry(Databases.Length);
         Blocking.Attach(this);
+        PubSub.Attach(this);
         RunId = NewRandomId();
         ApplyKeyspaceSettings();
         Config.Changed += _ => ApplyKeyspaceSettings();
@@ -66,6 +67,9 @@ public sealed partial class KvasirServer : IAsyncDisposable
     public Clients.BlockingRegistry Blocking { get; }
     public Dispatcher Dispatcher { get; }
     public ClientRegistry Clients { get; } = new();
+
+    /// <summary>Channel and pattern subscriptions (PUBLISH/SUBSCRIBE, keyspace notifications).</summary>
+    public PubSub.PubSubRegistry PubSub { get; } = new();
     public SlowLog SlowLog { get; } = new();
     public LatencyMonitor Latency { get; } = new();
     public Scripting.FunctionLibraries Functions { get; } = new();

@@ -22,7 +22,7 @@ public sealed class Propagator
     private static readonly byte[] Select = "SELECT"u8.ToArray();
 
     private readonly KvasirServer _server;
-    private readonly List<(int Db, byte[][] Argv)> _pending = new();
+    private readonly List<(int Db, byte[][] Argv, bool ReplicasOnly)> _pending = new();
     private readonly List<Client> _replicas = new();
     // Replicas waiting for their full-sync image: the stream after the snapshot point is kept here.
     private readonly Dictionary<Client, Protocol.ReplyWriter> _syncing = new();
@@ -81,14 +81,21 @@ public sealed class Propagator
     public void Add(int db, byte[][] argv)
     {
         if (!Active) return;
-        _pending.Add((db, argv));
+        _pending.Add((db, argv, false));
+    }
+
+    /// <summary>An effect for replicas only, not the AOF (PUBLISH, as Valkey's PROPAGATE_REPL).</summary>
+    public void AddForReplicas(int db, byte[][] argv)
+    {
+        if (!Active) return;
+        _pending.Add((db, argv, true));
     }
 
     /// <summary>An expired key was deleted: propagate an explicit UNLINK (or DEL without lazy expire).</summary>
     public void ExpiredKeyDeleted(Database db, ReadOnlySpan<byte> key)
     {
         if (!Active) return;
-        _pending.Add((db.Index, new[] { _server.Config.LazyfreeLazyExpire ? Unlink : Del, key.ToArray() }));
+        _pending.Add((db.Index, new[] { _server.Config.LazyfreeLazyExpire ? Unlink : Del, key.ToArray() }, false));
         if (_nesting == 0) Flush(touchesArbitraryKeys: true);
     }
 
@@ -96,7 +103,7 @@ public sealed class Propagator
     public void KeyEvicted(Database db, ReadOnlySpan<byte> key, bool lazy)
     {
         if (!Active) return;
-        _pending.Add((db.Index, new[] { lazy ? Unlink : Del, key.ToArray() }));
+        _pending.Add((db.Index, new[] { lazy ? Unlink : Del, key.ToArray() }, false));
         if (_nesting == 0) Flush(touchesArbitraryKeys: true);
     }
 
@@ -105,7 +112,7 @@ public sealed class Propagator
         if (_pending.Count == 0) return;
         bool transaction = _pending.Count > 1 && !touchesArbitraryKeys;
         if (transaction) Emit(-1, new[] { Multi });
-        foreach (var (db, argv) in _pending) Emit(db, argv);
+        foreach (var (db, argv, replicasOnly) in _pending) Emit(db, argv, !replicasOnly);
         if (transaction) Emit(-1, new[] { Exec });
         _pending.Clear();
     }
@@ -121,9 +128,12 @@ public sealed class Propagator
             Encode(new[] { Select, digits.Slice(0, n).ToArray() });
             _streamDb = db;
         }
+        int selectLength = _encoded.Length;
         Encode(argv);
         var bytes = _encoded.WrittenSpan;
+        // The log and the replicas share one selected database: a replicas-only effect still gives the log its SELECT.
         if (toLog) _log?.Append(bytes);
+        else if (selectLength > 0) _log?.Append(bytes[..selectLength]);
         // master_repl_offset counts what replicas get (those syncing included), not the AOF's share.
         if (_replicas.Count == 0 && _syncing.Count == 0) return;
         Offset += bytes.Length;
