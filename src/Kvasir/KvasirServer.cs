@@ -47,6 +47,8 @@ public sealed partial class KvasirServer : IAsyncDisposable
         Blocking = new Clients.BlockingRegistry(Databases.Length);
         Blocking.Attach(this);
         PubSub.Attach(this);
+        KeyspaceEvents = new PubSub.KeyspaceEvents(PubSub, Keyspace);
+        KeyspaceEvents.Attach(this);
         RunId = NewRandomId();
         ApplyKeyspaceSettings();
         Config.Changed += _ => ApplyKeyspaceSettings();
@@ -70,6 +72,9 @@ public sealed partial class KvasirServer : IAsyncDisposable
 
     /// <summary>Channel and pattern subscriptions (PUBLISH/SUBSCRIBE, keyspace notifications).</summary>
     public PubSub.PubSubRegistry PubSub { get; } = new();
+
+    /// <summary>notify-keyspace-events: publishes keyspace and keyevent notifications.</summary>
+    public PubSub.KeyspaceEvents KeyspaceEvents { get; }
     public SlowLog SlowLog { get; } = new();
     public LatencyMonitor Latency { get; } = new();
     public Scripting.FunctionLibraries Functions { get; } = new();
