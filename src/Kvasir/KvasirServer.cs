@@ -47,6 +47,9 @@ public sealed partial class KvasirServer : IAsyncDisposable
         Blocking = new Clients.BlockingRegistry(Databases.Length);
         Blocking.Attach(this);
         Scripts = new Scripting.ScriptHost(this);
+        PubSub.Attach(this);
+        KeyspaceEvents = new PubSub.KeyspaceEvents(PubSub, Keyspace);
+        KeyspaceEvents.Attach(this);
         RunId = NewRandomId();
         ApplyKeyspaceSettings();
         Config.Changed += _ => ApplyKeyspaceSettings();
@@ -67,6 +70,12 @@ public sealed partial class KvasirServer : IAsyncDisposable
     public Clients.BlockingRegistry Blocking { get; }
     public Dispatcher Dispatcher { get; }
     public ClientRegistry Clients { get; } = new();
+
+    /// <summary>Channel and pattern subscriptions (PUBLISH/SUBSCRIBE, keyspace notifications).</summary>
+    public PubSub.PubSubRegistry PubSub { get; } = new();
+
+    /// <summary>notify-keyspace-events: publishes keyspace and keyevent notifications.</summary>
+    public PubSub.KeyspaceEvents KeyspaceEvents { get; }
     public SlowLog SlowLog { get; } = new();
     public LatencyMonitor Latency { get; } = new();
     public Scripting.FunctionLibraries Functions { get; } = new();

@@ -1,3 +1,4 @@
+using Kvasir.Config;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using Kvasir.Keyspace;
@@ -99,6 +100,7 @@ public static class BitmapCommands
         var db = ctx.Db;
         if (target.Index < 0) db.AddObject(ctx.Args[1], target.Raw);
         else if (changed || target.Grew) db.ValueEdited(target.Index, target.MemoryBefore);
+        if (changed) ctx.Notify(KeyspaceEventFlags.String, "setbit"u8, ctx.Args[1]);
     }
 
     // ----- SETBIT / GETBIT -----
@@ -380,7 +382,7 @@ public static class BitmapCommands
         if (maxLen == 0)
         {
             // Every source is empty or missing: the result is the empty string, i.e. no key.
-            db.Delete(target);
+            if (db.Delete(target)) ctx.Notify(KeyspaceEventFlags.Generic, "del"u8, target);
             ctx.Reply.WriteInteger(0);
             return;
         }
@@ -403,6 +405,7 @@ public static class BitmapCommands
             }
         }
         db.SetObject(target, result);
+        ctx.Notify(KeyspaceEventFlags.String, "set"u8, target);
         ctx.Reply.WriteInteger(maxLen);
     }
 

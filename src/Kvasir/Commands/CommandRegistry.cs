@@ -35,5 +35,6 @@ public static class CommandRegistry
         SortCommand.Register(table);
         DumpCommands.Register(table);
         MigrateCommand.Register(table);
+        PubSubCommands.Register(table);
     }
 }

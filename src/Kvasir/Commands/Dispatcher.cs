@@ -126,6 +126,12 @@ public sealed class Dispatcher
             return DispatchResult.Done;
         }
 
+        if (PubSubRefusal(client, cmd) is { } pubsubRefusal)
+        {
+            Reject(ctx, cmd, pubsubRefusal);
+            return DispatchResult.Done;
+        }
+
         // A script past busy-reply-threshold lets other clients in (ScriptHost.CheckBusy): only
         // allow-busy commands run (SCRIPT KILL, FUNCTION KILL...), the rest get -BUSY.
         if (server.Scripts.TimedOut && !cmd.Has(CommandFlags.AllowBusy))
@@ -170,7 +176,9 @@ public sealed class Dispatcher
         long dirtyBefore = keyspace.Dirty;
         var clock = server.Clock;
         long start = clock.CommandStart();
+        server.PubSub.EnterCommand(client, cmd, out var outerCommand);
         cmd.Handler!(ctx);
+        server.PubSub.ExitCommand(outerCommand);
         long micros = (long)Stopwatch.GetElapsedTime(start, clock.CommandEnd()).TotalMicroseconds;
         keyspace.NoTouch = outerNoTouch;
         // A command that changed data propagates itself, after any effects it added (EXEC never does:
@@ -260,6 +268,21 @@ public sealed class Dispatcher
         if (client.RemoteEndPoint is not System.Net.IPEndPoint ip) return false;
         var address = ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address;
         return System.Net.IPAddress.IsLoopback(address);
+    }
+
+    /// <summary>
+    /// A RESP2 subscriber may only (un)subscribe, PING, QUIT and RESET; unsubscribing needs a
+    /// subscription context (any protocol).
+    /// </summary>
+    private static string? PubSubRefusal(Client client, CommandDefinition cmd)
+    {
+        bool subscriber = client.Has(ClientFlags.PubSub);
+        if (subscriber && !client.Reply.IsResp3 && cmd.Name is not ("ping" or "subscribe" or "ssubscribe" or "unsubscribe"
+                or "sunsubscribe" or "psubscribe" or "punsubscribe" or "quit" or "reset"))
+            return $"ERR Can't execute '{cmd.Name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context";
+        if (!subscriber && cmd.Name is "unsubscribe" or "sunsubscribe" or "punsubscribe")
+            return $"NOSUB '{cmd.Name}' command executed not in subscribed mode";
+        return null;
     }
 
     private static bool IsTransactionControl(CommandDefinition cmd) =>

@@ -1,3 +1,4 @@
+using Kvasir.Config;
 using Kvasir.Clients;
 using Kvasir.Keyspace;
 using Kvasir.Persistence;
@@ -142,6 +143,7 @@ public static class DumpCommands
                 ks.Dirty = dirty + 1;
                 if (ctx.Propagating)
                     ctx.PropagateAs(server.Config.LazyfreeLazyServerDel ? Effects.Unlink : Effects.Del, ctx.Args.ToArray(1));
+                ctx.Notify(KeyspaceEventFlags.Generic, "del"u8, key);
             }
             else ks.Dirty = dirty;
             ctx.Reply.WriteOk();
@@ -164,6 +166,7 @@ public static class DumpCommands
         }
         RdbLoader.SetAccessData(db, idx, lruIdle, (int)lfuFreq);
         ks.Dirty = dirty + 1;
+        ctx.Notify(KeyspaceEventFlags.Generic, "restore"u8, key);
         ctx.Reply.WriteOk();
     }
 }

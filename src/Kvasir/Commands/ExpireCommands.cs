@@ -1,3 +1,4 @@
+using Kvasir.Config;
 using Kvasir.Replication;
 using Kvasir.Keyspace;
 using Kvasir.Types;
@@ -119,12 +120,14 @@ public static class ExpireCommands
         {
             if (ctx.Propagating) ctx.PropagateAs(Effects.ExpiredOverwrite(ctx, ctx.Args[1]));
             db.DeleteAt(idx);
+            ctx.Notify(KeyspaceEventFlags.Generic, "del"u8, ctx.Args[1]);
         }
         else
         {
             db.SetExpireAt(idx, when);
             // Every form of EXPIRE is replayed as an absolute PEXPIREAT.
             if (ctx.Propagating) ctx.PropagateAs(Effects.ExpireAt(ctx.Args[1], when));
+            ctx.Notify(KeyspaceEventFlags.Generic, "expire"u8, ctx.Args[1]);
         }
         ctx.Reply.WriteInteger(1);
     }
@@ -154,6 +157,8 @@ public static class ExpireCommands
     {
         var db = ctx.Db;
         int idx = db.Lookup(ctx.Args[1], LookupFlags.Write);
-        ctx.Reply.WriteInteger(idx >= 0 && db.RemoveExpireAt(idx) ? 1 : 0);
+        bool removed = idx >= 0 && db.RemoveExpireAt(idx);
+        if (removed) ctx.Notify(KeyspaceEventFlags.Generic, "persist"u8, ctx.Args[1]);
+        ctx.Reply.WriteInteger(removed ? 1 : 0);
     }
 }

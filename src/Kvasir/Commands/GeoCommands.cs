@@ -1,3 +1,4 @@
+using Kvasir.Config;
 using System.Globalization;
 using System.Text;
 using Kvasir.Types;
@@ -203,6 +204,7 @@ public static class GeoCommands
         }
         else if (added + updated > 0) db.ValueEdited(idx, before);
         else db.ValueResized(idx, before);
+        if (added + updated > 0) ctx.Notify(KeyspaceEventFlags.Zset, "zadd"u8, args[1]);
         if (ctx.Propagating) ctx.PropagateAs(ZAddEffect(ctx, first, scores));
         ctx.Reply.WriteInteger(ch ? added + updated : added);
     }
@@ -451,7 +453,7 @@ public static class GeoCommands
 
         if (zset is null)
         {
-            if (storeKey is not null) SortedSetCommands.StoreResult(ctx, storeKey, null);
+            if (storeKey is not null) SortedSetCommands.StoreResult(ctx, storeKey, null, default);
             else ctx.Reply.WriteArray(0);
             return;
         }
@@ -518,7 +520,7 @@ public static class GeoCommands
             }
             result.ConvertToPackedIfFits(cfg.ZsetMaxListpackEntries, cfg.ZsetMaxListpackValue);
         }
-        SortedSetCommands.StoreResult(ctx, storeKey, result);
+        SortedSetCommands.StoreResult(ctx, storeKey, result, geoSearch ? "geosearchstore"u8 : "georadiusstore"u8);
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using Kvasir.Config;
 using Kvasir.Keyspace;
 using Kvasir.Types;
 
@@ -123,6 +124,7 @@ public static class HashCommands
         hash.PrepareForWrite((args.Count - 2) / 2, longest, cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue);
         long created = hash.SetPairs(args, 2, cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue, idx < 0 ? args[1] : default);
         Commit(ctx, hash, idx, before);
+        ctx.Notify(KeyspaceEventFlags.Hash, "hset"u8, args[1]);
         // Valkey counts one change per pair written.
         if (args.Count > 4) ctx.AddDirty((args.Count - 2) / 2 - 1);
         if (args.Is(0, "HMSET"u8)) ctx.Reply.WriteOk();
@@ -142,6 +144,7 @@ public static class HashCommands
         hash.PrepareForWrite(1, Math.Max(ctx.Args[2].Length, ctx.Args[3].Length), cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue);
         hash.Set(ctx.Args[2], ctx.Args[3], cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue);
         Commit(ctx, hash, idx, before);
+        ctx.Notify(KeyspaceEventFlags.Hash, "hset"u8, ctx.Args[1]);
         ctx.Reply.WriteInteger(1);
     }
 
@@ -193,6 +196,8 @@ public static class HashCommands
         }
         if (emptied) db.DeleteAt(idx);
         else if (deleted > 0) Commit(ctx, hash, idx, before);
+        if (deleted > 0) ctx.Notify(KeyspaceEventFlags.Hash, "hdel"u8, ctx.Args[1]);
+        if (emptied) ctx.Notify(KeyspaceEventFlags.Generic, "del"u8, ctx.Args[1]);
         if (deleted > 1) ctx.AddDirty(deleted - 1);
         ctx.Reply.WriteInteger(deleted);
     }
@@ -258,6 +263,7 @@ public static class HashCommands
         var cfg = ctx.Server.Config;
         hash.Set(ctx.Args[2], text.Slice(0, n), cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue, keepTtl: true);
         Commit(ctx, hash, idx, before);
+        ctx.Notify(KeyspaceEventFlags.Hash, "hincrby"u8, ctx.Args[1]);
         if (ctx.Propagating && hash.HasVolatileFields) PropagateResult(ctx, hash, text.Slice(0, n));
         ctx.Reply.WriteInteger(result);
     }
@@ -293,6 +299,7 @@ public static class HashCommands
         var cfg = ctx.Server.Config;
         hash.Set(ctx.Args[2], text, cfg.HashMaxListpackEntries, cfg.HashMaxListpackValue, keepTtl: true);
         Commit(ctx, hash, idx, before);
+        ctx.Notify(KeyspaceEventFlags.Hash, "hincrbyfloat"u8, ctx.Args[1]);
         // Replicas and the AOF get the result, not the addition (its rounding is ours).
         if (ctx.Propagating) PropagateResult(ctx, hash, text);
         ctx.Reply.WriteBulk(text);

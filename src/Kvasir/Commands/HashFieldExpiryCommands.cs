@@ -1,3 +1,4 @@
+using Kvasir.Config;
 using Kvasir.Keyspace;
 using Kvasir.Types;
 
@@ -80,6 +81,8 @@ public static class HashFieldExpiryCommands
                 server.Propagator.Add(db.Index, argv);
             }
             alive = hash.Count > 0;
+            server.KeyspaceEvents.Notify(KeyspaceEventFlags.Hash, "hexpired"u8, hash.Key, db.Index);
+            if (!alive) server.KeyspaceEvents.Notify(KeyspaceEventFlags.Generic, "del"u8, hash.Key, db.Index);
             if (alive) db.ValueEdited(idx, before);
             else db.DeleteAt(idx);
             ks.Dirty = dirty;
@@ -145,6 +148,13 @@ public static class HashFieldExpiryCommands
         }
     }
 
+    /// <summary>Keyspace event of a field-TTL command, followed by "del" when it emptied the hash.</summary>
+    private static void Changed(CommandContext ctx, ReadOnlySpan<byte> evt, HashValue hash)
+    {
+        ctx.Notify(KeyspaceEventFlags.Hash, evt, ctx.Args[1]);
+        if (hash.Count == 0) ctx.Notify(KeyspaceEventFlags.Generic, "del"u8, ctx.Args[1]);
+    }
+
     /// <summary>[command, key, (head...), fields...] for the propagated form of a command.</summary>
     private static byte[][] Effect(CommandContext ctx, byte[] command, List<byte[]> fields, params byte[][] head)
     {
@@ -197,6 +207,8 @@ public static class HashFieldExpiryCommands
         ctx.Server.Keyspace.ExpiredFields += deleted.Count;
         Commit(ctx, idx, hash, before);
         ctx.AddDirty(changes - 1);
+        if (deleted.Count > 0) Changed(ctx, "hexpired"u8, hash);
+        if (updated.Count > 0) Changed(ctx, "hexpire"u8, hash);
         if (!ctx.Propagating) return;
         // Deleted fields replay as HDEL, the others as HPEXPIREAT with the absolute time and without
         // the condition (it held here; the replica applies the outcome).
@@ -254,6 +266,7 @@ public static class HashFieldExpiryCommands
         if (changes == 0) return;
         Commit(ctx, idx, hash!, before);
         ctx.AddDirty(changes - 1);
+        Changed(ctx, "hpersist"u8, hash!);
     }
 
     private enum TtlOption { None, Ex, Px, ExAt, PxAt, Persist, KeepTtl }
@@ -350,6 +363,7 @@ public static class HashFieldExpiryCommands
         if (expireNow) ctx.Server.Keyspace.ExpiredFields += changed.Count;
         Commit(ctx, idx, hash!, before);
         ctx.AddDirty(changed.Count);
+        Changed(ctx, expireNow ? "hexpired"u8 : option == TtlOption.Persist ? "hpersist"u8 : "hexpire"u8, hash!);
         // Never replayed as is: the change it made is HDEL, HPEXPIREAT or HPERSIST of the changed fields.
         if (!ctx.Propagating) return;
         if (expireNow) ctx.PropagateAs(Effect(ctx, HDel, changed));
@@ -412,6 +426,7 @@ public static class HashFieldExpiryCommands
                 {
                     Commit(ctx, idx, hash, before);
                     ctx.AddDirty(deleted.Count - 1);
+                    Changed(ctx, "hexpired"u8, hash);
                     if (ctx.Propagating) ctx.PropagateAs(Effect(ctx, HDel, deleted));
                 }
             }
@@ -431,6 +446,8 @@ public static class HashFieldExpiryCommands
         }
         else Commit(ctx, idx, target, memoryBefore);
         ctx.AddDirty(count - 1);
+        ctx.Notify(KeyspaceEventFlags.Hash, "hset"u8, ctx.Args[1]);
+        if (when >= 0) ctx.Notify(KeyspaceEventFlags.Hash, "hexpire"u8, ctx.Args[1]);
         if (ctx.Propagating)
         {
             // Replayed with an absolute time and without the conditions, which held here.

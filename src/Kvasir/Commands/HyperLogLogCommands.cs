@@ -1,3 +1,4 @@
+using Kvasir.Config;
 using Kvasir.Keyspace;
 using Kvasir.Types;
 
@@ -61,6 +62,7 @@ public static class HyperLogLogCommands
             HyperLogLog.InvalidateCache(fresh.Data);
             db.AddObject(args[1], new RawString(fresh.Span));
             ctx.AddDirty(changes);
+            ctx.Notify(KeyspaceEventFlags.String, "pfadd"u8, args[1]);
             ctx.Reply.WriteInteger(1);
             return;
         }
@@ -103,6 +105,7 @@ public static class HyperLogLogCommands
             HyperLogLog.InvalidateCache(raw.WritableSpan);
             db.ValueEdited(idx, before);
             ctx.AddDirty(updated - 1);
+            ctx.Notify(KeyspaceEventFlags.String, "pfadd"u8, args[1]);
         }
         else db.ValueResized(idx, before);
         ctx.Reply.WriteInteger(updated > 0 ? 1 : 0);
@@ -211,6 +214,8 @@ public static class HyperLogLogCommands
             StoreBack(raw, hll);
             db.ValueEdited(idx, before);
         }
+        // A merge is announced as a mass add, as in Valkey.
+        ctx.Notify(KeyspaceEventFlags.String, "pfadd"u8, args[1]);
         ctx.Reply.WriteOk();
     }
 

@@ -1,3 +1,4 @@
+using Kvasir.Config;
 using System.Buffers.Text;
 using Kvasir.Keyspace;
 using Kvasir.Protocol;
@@ -56,6 +57,7 @@ public static class KeyCommands
             if (idx < 0) continue;
             object item = db.DeleteAt(idx);
             if (lazy) ctx.Server.LazyFree.Release(item);
+            ctx.Notify(KeyspaceEventFlags.Generic, "del"u8, ctx.Args[i]);
             deleted++;
         }
         ctx.Reply.WriteInteger(deleted);
@@ -120,6 +122,8 @@ public static class KeyCommands
         var value = db.Detach(src);
         db.Attach(to, value); // replaces the destination, keeps the TTL and LRU of the source
         ks.Dirty = dirty + 1;
+        ctx.Notify(KeyspaceEventFlags.Generic, "rename_from"u8, ctx.Args[1]);
+        ctx.Notify(KeyspaceEventFlags.Generic, "rename_to"u8, to);
         if (nx) ctx.Reply.WriteInteger(1);
         else ctx.Reply.WriteOk();
     }
@@ -151,6 +155,8 @@ public static class KeyCommands
         long dirty = ks.Dirty;
         dst.Attach(key, src.Detach(idx));
         ks.Dirty = dirty + 1;
+        ctx.Notify(KeyspaceEventFlags.Generic, "move_from"u8, key, src.Index);
+        ctx.Notify(KeyspaceEventFlags.Generic, "move_to"u8, key, dst.Index);
         ctx.Reply.WriteInteger(1);
     }
 
@@ -224,6 +230,7 @@ public static class KeyCommands
         int at = copy is null ? dst.SetString(newKey, src.StringAt(idx)) : dst.AddObject(newKey, copy);
         if (expire >= 0) dst.SetExpireAt(at, expire);
         ks.Dirty = dirty + 1;
+        ctx.Notify(KeyspaceEventFlags.Generic, "copy_to"u8, newKey, dst.Index);
         ctx.Reply.WriteInteger(1);
     }
 

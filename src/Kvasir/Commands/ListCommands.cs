@@ -1,3 +1,4 @@
+using Kvasir.Config;
 using Kvasir.Keyspace;
 using Kvasir.Types;
 
@@ -50,14 +51,16 @@ public static class ListCommands
     }
 
     /// <summary>After elements were removed: delete the emptied key, or let the list shrink its encoding.</summary>
-    private static void ElementsRemoved(CommandContext ctx, int idx, ListValue list, long memoryBefore, long removed)
+    private static void ElementsRemoved(CommandContext ctx, int idx, ListValue list, long memoryBefore, long removed, ReadOnlySpan<byte> key, ReadOnlySpan<byte> evt)
     {
         var db = ctx.Db;
+        ctx.Notify(KeyspaceEventFlags.List, evt, key);
         if (list.Count == 0)
         {
             // Settle the accounting of the edit first: the delete subtracts what the value measures now.
             db.ValueResized(idx, memoryBefore);
             db.DeleteAt(idx);
+            ctx.Notify(KeyspaceEventFlags.Generic, "del"u8, key);
         }
         else
         {
@@ -98,6 +101,7 @@ public static class ListCommands
         for (int i = 2; i < args.Count; i++) list.Push(args[i], head, fill);
         if (idx >= 0) db.ValueEdited(idx, before);
         else db.AddObject(key, list);
+        ctx.Notify(KeyspaceEventFlags.List, head ? "lpush"u8 : "rpush"u8, key);
         if (args.Count > 3) ctx.AddDirty(args.Count - 3);
         ctx.Reply.WriteInteger(list.Count);
     }
@@ -135,12 +139,14 @@ public static class ListCommands
         {
             list.PeekEnd(head).WriteBulk(ctx.Reply);
             list.RemoveEnd(head);
-            ElementsRemoved(ctx, idx, list, before, 1);
+            ElementsRemoved(ctx, idx, list, before, 1, ctx.Args[1], PopEvent(head));
             return;
         }
         long n = PopRangeReply(ctx, list, head, count);
-        ElementsRemoved(ctx, idx, list, before, n);
+        ElementsRemoved(ctx, idx, list, before, n, ctx.Args[1], PopEvent(head));
     }
+
+    private static ReadOnlySpan<byte> PopEvent(bool head) => head ? "lpop"u8 : "rpop"u8;
 
     /// <summary>Replies with up to <paramref name="count"/> elements from one end (in pop order) and removes them.</summary>
     private static long PopRangeReply(CommandContext ctx, ListValue list, bool head, long count)
@@ -194,7 +200,7 @@ public static class ListCommands
             // Replayed as the plain pop of the key it took from, with the count it got.
             if (ctx.Propagating) ctx.PropagateAs(head ? LpopName : RpopName, args.ToArray(k), NumberFormat.LongToBytes(Math.Min(count, list.Count)));
             long n = PopRangeReply(ctx, list, head, count);
-            ElementsRemoved(ctx, idx, list, before, n);
+            ElementsRemoved(ctx, idx, list, before, n, args[k], PopEvent(head));
             return;
         }
         ctx.Reply.WriteNullArray();
@@ -215,12 +221,12 @@ public static class ListCommands
             if (ctx.Propagating) ctx.PropagateAs(head ? LpopName : RpopName, key);
             list.PeekEnd(head).WriteBulk(ctx.Reply);
             list.RemoveEnd(head);
-            ElementsRemoved(ctx, idx, list, before, 1);
+            ElementsRemoved(ctx, idx, list, before, 1, key, PopEvent(head));
             return;
         }
         if (ctx.Propagating) ctx.PropagateAs(head ? LpopName : RpopName, key, NumberFormat.LongToBytes(Math.Min(count, list.Count)));
         long n = PopRangeReply(ctx, list, head, count);
-        ElementsRemoved(ctx, idx, list, before, n);
+        ElementsRemoved(ctx, idx, list, before, n, key, PopEvent(head));
     }
 
     // ----- reads -----
@@ -381,6 +387,7 @@ public static class ListCommands
         }
         list.ConvertAfterShrink(fill);
         db.ValueEdited(idx, before);
+        ctx.Notify(KeyspaceEventFlags.List, "lset"u8, ctx.Args[1]);
         ctx.Reply.WriteOk();
     }
 
@@ -416,6 +423,7 @@ public static class ListCommands
         }
         list.Insert(at, args[4], after, fill);
         db.ValueEdited(idx, before);
+        ctx.Notify(KeyspaceEventFlags.List, "linsert"u8, args[1]);
         ctx.Reply.WriteInteger(list.Count);
     }
 
@@ -433,7 +441,7 @@ public static class ListCommands
         if (list is null) return;
         long before = db.MemoryAt(idx);
         long removed = list.RemoveMatching(ctx.Args[3], toRemove);
-        if (removed > 0) ElementsRemoved(ctx, idx, list, before, removed);
+        if (removed > 0) ElementsRemoved(ctx, idx, list, before, removed, ctx.Args[1], "lrem"u8);
         ctx.Reply.WriteInteger(removed);
     }
 
@@ -468,7 +476,7 @@ public static class ListCommands
         long before = db.MemoryAt(idx);
         list.DeleteRange(0, ltrim);
         list.DeleteRange(list.Count - rtrim, rtrim);
-        ElementsRemoved(ctx, idx, list, before, ltrim + rtrim);
+        ElementsRemoved(ctx, idx, list, before, ltrim + rtrim, ctx.Args[1], "ltrim"u8);
         ctx.Reply.WriteOk();
     }
 
@@ -530,9 +538,10 @@ public static class ListCommands
         target.Push(value, toHead, fill);
         if (dst < 0) db.AddObject(args[2], target);
         else if (dst != src) db.ValueEdited(dst, dstBefore);
+        ctx.Notify(KeyspaceEventFlags.List, toHead ? "lpush"u8 : "rpush"u8, args[2]);
         ctx.Reply.WriteBulk(value);
 
-        ElementsRemoved(ctx, src, source, srcBefore, 1);
+        ElementsRemoved(ctx, src, source, srcBefore, 1, args[1], PopEvent(fromHead));
         // One element moved is one change (Valkey counts the pop only), however many keys it touched.
         keyspace.Dirty = dirtyBefore + 1;
     }

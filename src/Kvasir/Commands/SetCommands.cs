@@ -1,3 +1,4 @@
+using Kvasir.Config;
 using Kvasir.Keyspace;
 using Kvasir.Types;
 
@@ -77,6 +78,7 @@ public static class SetCommands
         if (idx < 0) db.AddObject(args[1], set);
         else if (added > 0) db.ValueEdited(idx, before);
         else db.ValueResized(idx, before);
+        if (added > 0) ctx.Notify(KeyspaceEventFlags.Set, "sadd"u8, args[1]);
         if (added > 1) ctx.AddDirty(added - 1);
         ctx.Reply.WriteInteger(added);
     }
@@ -112,6 +114,8 @@ public static class SetCommands
         {
             if (!keyRemoved) db.ValueEdited(idx, before);
             if (deleted > 1) ctx.AddDirty(deleted - 1);
+            ctx.Notify(KeyspaceEventFlags.Set, "srem"u8, args[1]);
+            if (keyRemoved) ctx.Notify(KeyspaceEventFlags.Generic, "del"u8, args[1]);
         }
         ctx.Reply.WriteInteger(deleted);
     }
@@ -187,7 +191,12 @@ public static class SetCommands
             ctx.Reply.WriteInteger(0);
             return;
         }
-        if (source.Count == 0) DeleteEmptied(db, src, srcBefore);
+        ctx.Notify(KeyspaceEventFlags.Set, "srem"u8, args[1]);
+        if (source.Count == 0)
+        {
+            DeleteEmptied(db, src, srcBefore);
+            ctx.Notify(KeyspaceEventFlags.Generic, "del"u8, args[1]);
+        }
         else db.ValueEdited(src, srcBefore);
 
         if (target is null)
@@ -195,11 +204,16 @@ public static class SetCommands
             target = SetValue.Create(member, 1, limits);
             target.Add(member, limits);
             db.AddObject(args[2], target);
+            ctx.Notify(KeyspaceEventFlags.Set, "sadd"u8, args[2]);
         }
         else
         {
             long dstBefore = db.MemoryAt(dst);
-            if (target.Add(member, limits)) db.ValueEdited(dst, dstBefore);
+            if (target.Add(member, limits))
+            {
+                db.ValueEdited(dst, dstBefore);
+                ctx.Notify(KeyspaceEventFlags.Set, "sadd"u8, args[2]);
+            }
         }
         ctx.Reply.WriteInteger(1);
     }
@@ -229,9 +243,14 @@ public static class SetCommands
         if (set is null) return;
         long before = db.MemoryAt(idx);
         var member = set.PopRandom(Rng(ctx));
+        ctx.Notify(KeyspaceEventFlags.Set, "spop"u8, ctx.Args[1]);
         if (ctx.Propagating) ctx.PropagateAs(SremName, ctx.Args.ToArray(1), member);
         ctx.Reply.WriteBulk(member);
-        if (set.Count == 0) DeleteEmptied(db, idx, before);
+        if (set.Count == 0)
+        {
+            DeleteEmptied(db, idx, before);
+            ctx.Notify(KeyspaceEventFlags.Generic, "del"u8, ctx.Args[1]);
+        }
         else db.ValueEdited(idx, before);
     }
 
@@ -259,11 +278,13 @@ public static class SetCommands
         var reply = ctx.Reply;
         var rng = Rng(ctx);
         long size = set.Count;
+        ctx.Notify(KeyspaceEventFlags.Set, "spop"u8, ctx.Args[1]);
         if (count >= size)
         {
             reply.WriteSet(size);
             foreach (var m in set) m.WriteBulk(reply);
             db.DeleteAt(idx);
+            ctx.Notify(KeyspaceEventFlags.Generic, "del"u8, ctx.Args[1]);
             if (size > 1) ctx.AddDirty(size - 1);
             if (ctx.Propagating)
                 ctx.PropagateAs(ctx.Server.Config.LazyfreeLazyServerDel ? Replication.Effects.Unlink : Replication.Effects.Del, ctx.Args.ToArray(1));
@@ -522,18 +543,19 @@ public static class SetCommands
     }
 
     /// <summary>Stores <paramref name="result"/> at the destination key, or deletes it when the result is empty.</summary>
-    private static void StoreResult(CommandContext ctx, int storeAt, SetValue result)
+    private static void StoreResult(CommandContext ctx, int storeAt, SetValue result, ReadOnlySpan<byte> evt)
     {
         var db = ctx.Db;
         if (result.Count > 0)
         {
             db.SetObject(ctx.Args[storeAt], result);
             ctx.Reply.WriteInteger(result.Count);
+            ctx.Notify(KeyspaceEventFlags.Set, evt, ctx.Args[storeAt]);
         }
         else
         {
-            db.Delete(ctx.Args[storeAt]);
             ctx.Reply.WriteInteger(0);
+            if (db.Delete(ctx.Args[storeAt])) ctx.Notify(KeyspaceEventFlags.Generic, "del"u8, ctx.Args[storeAt]);
         }
     }
 
@@ -573,7 +595,7 @@ public static class SetCommands
             // Intersecting with an empty set.
             if (storeAt >= 0)
             {
-                ctx.Db.Delete(ctx.Args[storeAt]);
+                if (ctx.Db.Delete(ctx.Args[storeAt])) ctx.Notify(KeyspaceEventFlags.Generic, "del"u8, ctx.Args[storeAt]);
                 reply.WriteInteger(0);
             }
             else if (cardinalityOnly) reply.WriteInteger(0);
@@ -624,7 +646,7 @@ public static class SetCommands
         else if (result is not null)
         {
             if (result.Count > 0 && onlyIntegers) result.ConvertToIntsetIfPossible(limits);
-            StoreResult(ctx, storeAt, result);
+            StoreResult(ctx, storeAt, result, "sinterstore"u8);
         }
         else reply.EndDeferred(deferred, cardinality, '~');
     }
@@ -711,7 +733,7 @@ public static class SetCommands
 
         if (storeAt >= 0)
         {
-            StoreResult(ctx, storeAt, result);
+            StoreResult(ctx, storeAt, result, diff ? "sdiffstore"u8 : "sunionstore"u8);
             return;
         }
         var reply = ctx.Reply;

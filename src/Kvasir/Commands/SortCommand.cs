@@ -1,3 +1,4 @@
+using Kvasir.Config;
 using Kvasir.Keyspace;
 using Kvasir.Types;
 
@@ -215,11 +216,16 @@ public static class SortCommand
             stored.ConvertAuto(fill);
             db.SetObject(storeKey, stored);
             ctx.AddDirty(outputLen - 1);
+            ctx.Notify(KeyspaceEventFlags.List, "sortstore"u8, storeKey);
         }
         else
         {
             int dst = db.Lookup(storeKey, LookupFlags.Write | LookupFlags.NoTouch);
-            if (dst >= 0) db.DeleteAt(dst);
+            if (dst >= 0)
+            {
+                db.DeleteAt(dst);
+                ctx.Notify(KeyspaceEventFlags.Generic, "del"u8, storeKey);
+            }
         }
         ctx.Reply.WriteInteger(outputLen);
     }

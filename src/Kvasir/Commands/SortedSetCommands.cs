@@ -1,3 +1,4 @@
+using Kvasir.Config;
 using System.Globalization;
 using Kvasir.Keyspace;
 using Kvasir.Types;
@@ -81,9 +82,15 @@ public static class SortedSetCommands
     }
 
     /// <summary>After removing elements: deletes the key when it became empty, else re-measures it.</summary>
-    private static void AfterRemoval(Database db, int idx, SortedSetValue zset, long memoryBefore)
+    private static void AfterRemoval(CommandContext ctx, int idx, SortedSetValue zset, long memoryBefore, ReadOnlySpan<byte> key, ReadOnlySpan<byte> evt)
     {
-        if (zset.Count == 0) db.DeleteAt(idx);
+        var db = ctx.Db;
+        ctx.Notify(KeyspaceEventFlags.Zset, evt, key);
+        if (zset.Count == 0)
+        {
+            db.DeleteAt(idx);
+            ctx.Notify(KeyspaceEventFlags.Generic, "del"u8, key);
+        }
         else db.ValueEdited(idx, memoryBefore);
     }
 
@@ -208,6 +215,7 @@ public static class SortedSetCommands
             db.ValueResized(idx, before); // an up-front conversion may have happened without a change
         }
         if (added + updated > 1) ctx.AddDirty(added + updated - 1);
+        if (added + updated > 0) ctx.Notify(KeyspaceEventFlags.Zset, incr ? "zincr"u8 : "zadd"u8, args[1]);
         if (nanError)
         {
             ctx.Error("ERR resulting score is not a number (NaN)");
@@ -247,7 +255,7 @@ public static class SortedSetCommands
             if (zset.Remove(ctx.Args[j])) deleted++;
             if (zset.Count == 0) break;
         }
-        if (deleted > 0) AfterRemoval(db, idx, zset, before);
+        if (deleted > 0) AfterRemoval(ctx, idx, zset, before, ctx.Args[1], "zrem"u8);
         if (deleted > 1) ctx.AddDirty(deleted - 1);
         ctx.Reply.WriteInteger(deleted);
     }
@@ -424,7 +432,7 @@ public static class SortedSetCommands
         {
             if (_storeKey is not null)
             {
-                StoreResult(_ctx, _storeKey, Count > 0 ? _dst : null);
+                StoreResult(_ctx, _storeKey, Count > 0 ? _dst : null, "zrangestore"u8);
                 return;
             }
             _ctx.Reply.EndDeferred(_deferred, WithScores && !_ctx.Reply.IsResp3 ? Count * 2 : Count);
@@ -432,18 +440,21 @@ public static class SortedSetCommands
     }
 
     /// <summary>Stores a computed sorted set at a destination (replacing it and its TTL), or deletes the destination when empty; replies the size.</summary>
-    internal static void StoreResult(CommandContext ctx, byte[] key, SortedSetValue? result)
+    internal static void StoreResult(CommandContext ctx, byte[] key, SortedSetValue? result, ReadOnlySpan<byte> evt)
     {
         var db = ctx.Db;
         if (result is not null && result.Count > 0)
         {
             db.SetObject(key, result);
             ctx.Reply.WriteInteger(result.Count);
+            ctx.Notify(KeyspaceEventFlags.Zset, evt, key);
             return;
         }
         ctx.Reply.WriteInteger(0);
         int idx = db.Lookup(key, LookupFlags.Write | LookupFlags.NoTouch);
-        if (idx >= 0) db.DeleteAt(idx);
+        if (idx < 0) return;
+        db.DeleteAt(idx);
+        ctx.Notify(KeyspaceEventFlags.Generic, "del"u8, key);
     }
 
     /// <summary>
@@ -661,7 +672,9 @@ public static class SortedSetCommands
         var db = ctx.Db;
         long before = db.MemoryAt(idx);
         long deleted = zset.RemoveRange(start, end);
-        if (deleted > 0) AfterRemoval(db, idx, zset, before);
+        if (deleted > 0)
+            AfterRemoval(ctx, idx, zset, before, ctx.Args[1],
+                type == RangeType.Rank ? "zremrangebyrank"u8 : type == RangeType.Score ? "zremrangebyscore"u8 : "zremrangebylex"u8);
         if (deleted > 1) ctx.AddDirty(deleted - 1);
         ctx.Reply.WriteInteger(deleted);
     }
@@ -757,7 +770,7 @@ public static class SortedSetCommands
         // ZMPOP replicates as the ZPOPMIN/ZPOPMAX with COUNT that it amounted to.
         if (emitKey && ctx.Propagating)
             ctx.PropagateAs(max ? ZPopMaxName : ZPopMinName, ctx.Args.ToArray(keyIdx), NumberFormat.LongToBytes(n));
-        AfterRemoval(db, idx, zset, before);
+        AfterRemoval(ctx, idx, zset, before, ctx.Args[keyIdx], max ? "zpopmax"u8 : "zpopmin"u8);
         if (n > 1) ctx.AddDirty(n - 1); // one change per popped element, as Valkey counts
     }
 
@@ -1053,7 +1066,7 @@ public static class SortedSetCommands
         if (dstKey is not null)
         {
             if (result.Count > 0) result.ConvertToPackedIfFits(cfg.ZsetMaxListpackEntries, cfg.ZsetMaxListpackValue);
-            StoreResult(ctx, dstKey, result);
+            StoreResult(ctx, dstKey, result, op == SetOp.Union ? "zunionstore"u8 : op == SetOp.Inter ? "zinterstore"u8 : "zdiffstore"u8);
             return;
         }
         if (cardinalityOnly)

@@ -1,5 +1,6 @@
 using Kvasir.Replication;
 using Kvasir.Clients;
+using Kvasir.Config;
 using Kvasir.Keyspace;
 using Kvasir.Types;
 
@@ -85,6 +86,7 @@ public static class StringCommands
         {
             // The common case: no options, nothing to parse.
             ctx.Db.SetString(ctx.Args[1], ctx.Args[2]);
+            ctx.Notify(KeyspaceEventFlags.String, "set"u8, ctx.Args[1]);
             ctx.Reply.WriteOk();
             return;
         }
@@ -131,6 +133,7 @@ public static class StringCommands
             {
                 db.DeleteAt(idx);
                 if (ctx.Propagating) ctx.PropagateAs(Effects.ExpiredOverwrite(ctx, key));
+                ctx.Notify(KeyspaceEventFlags.Generic, "del"u8, key);
             }
             if (!withGet) ReplyOk(ctx, okAsInteger);
             return;
@@ -138,6 +141,7 @@ public static class StringCommands
 
         bool keepTtl = (flags & SetFlags.KeepTtl) != 0 || expireArg >= 0;
         idx = db.SetString(key, ctx.Args[valueArg], keepTtl);
+        ctx.Notify(KeyspaceEventFlags.String, "set"u8, key);
         if (expireArg >= 0)
         {
             db.SetExpireAt(idx, whenMs);
@@ -145,6 +149,7 @@ public static class StringCommands
             // Replicas and the AOF get an absolute time (PXAT as given is already absolute).
             if (ctx.Propagating && (flags & SetFlags.PxAt) == 0)
                 ctx.PropagateAs(Effects.SetWithAbsoluteExpire(key, ctx.Args[valueArg], whenMs));
+            ctx.Notify(KeyspaceEventFlags.Generic, "expire"u8, key);
         }
         if (!withGet) ReplyOk(ctx, okAsInteger);
     }
@@ -266,15 +271,18 @@ public static class StringCommands
         {
             if (ctx.Propagating) ctx.PropagateAs(Effects.ExpiredOverwrite(ctx, key));
             db.DeleteAt(idx);
+            ctx.Notify(KeyspaceEventFlags.Generic, "del"u8, key);
         }
         else if (expireArg >= 0)
         {
             db.SetExpireAt(idx, whenMs);
             if (ctx.Propagating) ctx.PropagateAs(Effects.ExpireAt(key, whenMs));
+            ctx.Notify(KeyspaceEventFlags.Generic, "expire"u8, key);
         }
-        else if ((flags & SetFlags.Persist) != 0)
+        else if ((flags & SetFlags.Persist) != 0 && db.RemoveExpireAt(idx))
         {
-            if (db.RemoveExpireAt(idx) && ctx.Propagating) ctx.PropagateAs(Effects.Persist, key.ToArray());
+            if (ctx.Propagating) ctx.PropagateAs(Effects.Persist, key.ToArray());
+            ctx.Notify(KeyspaceEventFlags.Generic, "persist"u8, key);
         }
     }
 
@@ -295,12 +303,14 @@ public static class StringCommands
         ctx.Reply.WriteBulk(db.StringAt(idx));
         db.DeleteAt(idx);
         if (ctx.Propagating) ctx.PropagateAs(Effects.Del, ctx.Args.ToArray(1));
+        ctx.Notify(KeyspaceEventFlags.Generic, "del"u8, ctx.Args[1]);
     }
 
     private static void GetSet(CommandContext ctx)
     {
         if (!ReplyGet(ctx)) return;
         ctx.Db.SetString(ctx.Args[1], ctx.Args[2]);
+        ctx.Notify(KeyspaceEventFlags.String, "set"u8, ctx.Args[1]);
     }
 
     private static void MGet(CommandContext ctx)
@@ -340,7 +350,11 @@ public static class StringCommands
                 }
             }
         }
-        for (int j = 1; j < count; j += 2) db.SetString(ctx.Args[j], ctx.Args[j + 1]);
+        for (int j = 1; j < count; j += 2)
+        {
+            db.SetString(ctx.Args[j], ctx.Args[j + 1]);
+            ctx.Notify(KeyspaceEventFlags.String, "set"u8, ctx.Args[j]);
+        }
         if (nx) ctx.Reply.WriteInteger(1);
         else ctx.Reply.WriteOk();
     }
@@ -398,6 +412,7 @@ public static class StringCommands
         int n = NumberFormat.FormatLong(value, text);
         if (idx >= 0) db.SetStringAt(idx, text.Slice(0, n));
         else db.SetString(key, text.Slice(0, n));
+        ctx.Notify(KeyspaceEventFlags.String, "incrby"u8, key);
         ctx.Reply.WriteInteger(value);
     }
 
@@ -436,6 +451,7 @@ public static class StringCommands
         var result = text.Slice(0, n);
         if (idx >= 0) db.SetStringAt(idx, result);
         else db.SetString(key, result);
+        ctx.Notify(KeyspaceEventFlags.String, "incrbyfloat"u8, key);
         // Replayed as the resulting value, so float formatting can never make a replica diverge.
         if (ctx.Propagating) ctx.PropagateAs(Effects.Set, key.ToArray(), result.ToArray(), Effects.KeepTtl);
         ctx.Reply.WriteBulk(result);
@@ -466,6 +482,7 @@ public static class StringCommands
         if (idx < 0)
         {
             db.SetString(key, data);
+            ctx.Notify(KeyspaceEventFlags.String, "append"u8, key);
             ctx.Reply.WriteInteger(data.Length);
             return;
         }
@@ -479,6 +496,7 @@ public static class StringCommands
         long before = db.MemoryAt(idx);
         raw.Append(data);
         db.ValueEdited(idx, before);
+        ctx.Notify(KeyspaceEventFlags.String, "append"u8, key);
         ctx.Reply.WriteInteger(raw.Length);
     }
 
@@ -554,6 +572,7 @@ public static class StringCommands
             fresh.EnsureLength(offset + data.Length);
             data.CopyTo(fresh.WritableSpan.Slice((int)offset));
             db.AddObject(key, fresh);
+            ctx.Notify(KeyspaceEventFlags.String, "setrange"u8, key);
             ctx.Reply.WriteInteger(fresh.Length);
             return;
         }
@@ -574,6 +593,7 @@ public static class StringCommands
         raw.EnsureLength(offset + data.Length);
         data.CopyTo(raw.WritableSpan.Slice((int)offset));
         db.ValueEdited(idx, before);
+        ctx.Notify(KeyspaceEventFlags.String, "setrange"u8, key);
         ctx.Reply.WriteInteger(raw.Length);
     }
 

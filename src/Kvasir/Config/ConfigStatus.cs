@@ -28,6 +28,7 @@ public static class ConfigStatus
         ["lfu-decay-time"] = "LFU counter decay",
         ["maxmemory"] = "memory limit enforced by eviction / OOM; also N% of the container limit (Kvasir)",
         ["maxmemory-policy"] = "all eight eviction policies; LRU or LFU access tracking",
+        ["notify-keyspace-events"] = "keyspace/keyevent notifications through Pub/Sub",
         ["maxmemory-samples"] = "keys sampled per database per eviction round",
         ["maxmemory-eviction-tenacity"] = "time one eviction round may take before the cron continues",
         ["replica-ignore-maxmemory"] = "a replica does not evict",

@@ -80,7 +80,11 @@ public sealed class Database
         if ((flags & (LookupFlags.Write | LookupFlags.NoStats)) == 0)
         {
             if (idx >= 0) _ctx.KeyspaceHits++;
-            else _ctx.KeyspaceMisses++;
+            else
+            {
+                _ctx.KeyspaceMisses++;
+                _ctx.KeyMissed?.Invoke(this, key);
+            }
         }
         if (idx >= 0 && (flags & LookupFlags.NoTouch) == 0 && !_ctx.NoTouch) Touch(idx);
         return idx;
@@ -188,6 +192,7 @@ public sealed class Database
             var blob = KeyBlob.Create(key, value, _ctx.AccessStamp(0, true), false);
             idx = _keys.Add(blob, hash);
             _valueBytes += KeyBlob.MemoryUsage(blob);
+            _ctx.KeyCreated?.Invoke(this, key);
         }
         else
         {
@@ -252,6 +257,7 @@ public sealed class Database
         var item = KeyedObject.CreateItem(key, value, _ctx.AccessStamp(0, true), false);
         int idx = _keys.Add(item, hash);
         _valueBytes += KeyedObject.ItemBytes(item);
+        _ctx.KeyCreated?.Invoke(this, key);
         _ctx.Dirty++;
         _ctx.KeyModified?.Invoke(this, MainKeyOf.KeyOf(item));
         return idx;

@@ -56,6 +56,12 @@ public sealed class KeyspaceContext
     /// <summary>A key was created, changed or deleted (WATCH invalidation, client tracking).</summary>
     public KeyEvent? KeyModified;
 
+    /// <summary>A key was added to a database (keyspace event "new"); set only while someone listens.</summary>
+    public KeyEvent? KeyCreated;
+
+    /// <summary>A read lookup found no key (keyspace event "keymiss"); set only while someone listens.</summary>
+    public KeyEvent? KeyMissed;
+
     /// <summary>A key was deleted because it expired (notification, propagation as DEL/UNLINK).</summary>
     public KeyEvent? KeyExpired;
 

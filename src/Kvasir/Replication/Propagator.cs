@@ -21,7 +21,11 @@ public sealed class Propagator
     private readonly KvasirServer _server;
     // The running unit's effects, already encoded one after the other in _staged (no per-command
     // argv copies): each entry is the database and the byte range of one command in _staged.
-    private readonly List<(int Db, int Start, int Length)> _pending = new();
+    private readonly List<(int Db, int Start, int Length, bool ReplicasOnly)> _pending = new();
+    private bool _pendingReplicasOnly;
+    // Where the replicas-only commands of the unit being flushed sit in _encoded (the AOF skips them).
+    private readonly List<(int Start, int Length)> _replicasOnlyRanges = new();
+    private readonly Protocol.ReplyWriter _logCopy = new();
     private readonly Protocol.ReplyWriter _staged = new();
     private readonly List<Client> _replicas = new();
     // Replicas waiting for their full-sync image: the stream after the snapshot point is kept here.
@@ -87,7 +91,7 @@ public sealed class Propagator
         int start = _staged.Length;
         _staged.WriteArray(argv.Length);
         foreach (var a in argv) _staged.WriteBulk(a);
-        _pending.Add((db, start, _staged.Length - start));
+        _pending.Add((db, start, _staged.Length - start, false));
     }
 
     /// <summary>Adds a command as it was received: encoded straight from the request's slices, nothing allocated.</summary>
@@ -97,7 +101,18 @@ public sealed class Propagator
         int start = _staged.Length;
         _staged.WriteArray(args.Count);
         for (int i = 0; i < args.Count; i++) _staged.WriteBulk(args[i]);
-        _pending.Add((db, start, _staged.Length - start));
+        _pending.Add((db, start, _staged.Length - start, false));
+    }
+
+    /// <summary>An effect for replicas only, not the AOF (PUBLISH, as Valkey's PROPAGATE_REPL).</summary>
+    public void AddForReplicas(int db, Protocol.CommandArgs args)
+    {
+        if (!Active || Muted) return;
+        int start = _staged.Length;
+        _staged.WriteArray(args.Count);
+        for (int i = 0; i < args.Count; i++) _staged.WriteBulk(args[i]);
+        _pending.Add((db, start, _staged.Length - start, true));
+        _pendingReplicasOnly = true;
     }
 
     /// <summary>An expired key was deleted: propagate an explicit UNLINK (or DEL without lazy expire).</summary>
@@ -108,7 +123,7 @@ public sealed class Propagator
         _staged.WriteArray(2);
         _staged.WriteBulk(_server.Config.LazyfreeLazyExpire ? Unlink : Del);
         _staged.WriteBulk(key);
-        _pending.Add((db.Index, start, _staged.Length - start));
+        _pending.Add((db.Index, start, _staged.Length - start, false));
         if (_nesting == 0) Flush(touchesArbitraryKeys: true);
     }
 
@@ -120,7 +135,7 @@ public sealed class Propagator
         _staged.WriteArray(2);
         _staged.WriteBulk(lazy ? Unlink : Del);
         _staged.WriteBulk(key);
-        _pending.Add((db.Index, start, _staged.Length - start));
+        _pending.Add((db.Index, start, _staged.Length - start, false));
         if (_nesting == 0) Flush(touchesArbitraryKeys: true);
     }
 
@@ -133,16 +148,40 @@ public sealed class Propagator
         // Valkey 8 sends MULTI first, then the SELECT of the first effect (checked against a real one).
         if (transaction) _encoded.WriteRaw("*1\r\n$5\r\nMULTI\r\n"u8);
         var staged = _staged.WrittenSpan;
-        foreach (var (db, start, length) in _pending)
+        foreach (var (db, start, length, replicasOnly) in _pending)
         {
             WriteSelectIfNeeded(db);
+            if (replicasOnly) _replicasOnlyRanges.Add((_encoded.Length, length));
             _encoded.WriteRaw(staged.Slice(start, length));
         }
         if (transaction) _encoded.WriteRaw("*1\r\n$4\r\nEXEC\r\n"u8);
         _pending.Clear();
         _staged.ResetAfterFlush();
-        Publish(toLog: true);
+        if (_pendingReplicasOnly) LogWithoutReplicasOnly();
+        Publish(toLog: !_pendingReplicasOnly);
+        _pendingReplicasOnly = false;
+        _replicasOnlyRanges.Clear();
         _encoded.ResetAfterFlush();
+    }
+
+    /// <summary>
+    /// The AOF's share of a unit holding replicas-only commands: the same bytes without those
+    /// commands (their SELECTs stay: the log and the replicas share one selected database).
+    /// </summary>
+    private void LogWithoutReplicasOnly()
+    {
+        if (_log is null) return;
+        var bytes = _encoded.WrittenSpan;
+        _logCopy.Clear();
+        int at = 0;
+        foreach (var (start, length) in _replicasOnlyRanges)
+        {
+            _logCopy.WriteRaw(bytes[at..start]);
+            at = start + length;
+        }
+        _logCopy.WriteRaw(bytes[at..]);
+        if (_logCopy.Length > 0) _log.Append(_logCopy.WrittenSpan);
+        _logCopy.ResetAfterFlush();
     }
 
     private void WriteSelectIfNeeded(int db)

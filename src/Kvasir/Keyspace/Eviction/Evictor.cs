@@ -218,6 +218,7 @@ public sealed class Evictor
         if (lazy) _server.LazyFree.Release(item);
         _server.Stats.EvictedKeys++;
         _server.Propagator.KeyEvicted(db, MainKeyOf.KeyOf(item), lazy);
+        _server.KeyspaceEvents.Notify(Config.KeyspaceEventFlags.Evicted, "evicted"u8, MainKeyOf.KeyOf(item), db.Index);
     }
 
     private bool PickVictim(EvictionPolicy policy, out int dbIndex, out int idx)
