@@ -213,6 +213,7 @@ public static class KeyCommands
         // The copy is a new value: it gets a fresh LRU/LFU, as Valkey's duplicated object does.
         int at = copy is null ? dst.SetString(newKey, src.StringAt(idx)) : dst.AddObject(newKey, copy);
         if (expire >= 0) dst.SetExpireAt(at, expire);
+        ks.VolatileHashes.TrackIfVolatile(copy);
         ks.Dirty = dirty + 1;
         ctx.Reply.WriteInteger(1);
     }
