@@ -244,14 +244,8 @@ public sealed class RdbWriter
                 break;
             }
             case RdbType.Hash2:
-            {
-                // Every field is followed by its expire time in unix ms, -1 for none.
-                _out.WriteLength((ulong)source.ElementCount);
-                var v = new VolatilePairVisitor(_out, (HashValue)value);
-                source.VisitElements(v);
-                v.Check(source.ElementCount);
+                WriteVolatileHash((HashValue)value);
                 break;
-            }
             default: // Set, ZSet2, Hash: a count then the elements
             {
                 _out.WriteLength((ulong)source.ElementCount);
@@ -260,6 +254,23 @@ public sealed class RdbWriter
                 v.Check(source.ElementCount);
                 break;
             }
+        }
+    }
+
+    /// <summary>
+    /// HASH_2: every field followed by its expire time in unix ms (-1 for none). Fields whose time
+    /// has passed are written too, as Valkey 9 does: a replica must hold them until its primary's
+    /// HDEL arrives, and a primary loading the file drops them.
+    /// </summary>
+    private void WriteVolatileHash(HashValue hash)
+    {
+        var table = hash.Table!;
+        _out.WriteLength((ulong)hash.Count);
+        foreach (var pair in hash)
+        {
+            _out.WriteString(pair.Field);
+            _out.WriteString(pair.Value);
+            _out.WriteMillisecondTime(table.ExpireOf(pair.Field));
         }
     }
 
@@ -359,31 +370,6 @@ public sealed class RdbWriter
         }
 
         /// <summary>The count was written before the elements; a mismatch would make a file no one can load.</summary>
-        public void Check(long announced)
-        {
-            if (_count != announced) throw new InvalidOperationException($"value reported {announced} elements but produced {_count}");
-        }
-    }
-
-    /// <summary>Writes the fields of a hash with TTLs as field, value, expire time (<see cref="RdbType.Hash2"/>).</summary>
-    private sealed class VolatilePairVisitor(RdbOutput output, HashValue hash) : IElementVisitor
-    {
-        private long _count;
-
-        public void Element(ReadOnlySpan<byte> value) => throw new InvalidOperationException("a hash yields pairs");
-
-        public void Element(long value) => throw new InvalidOperationException("a hash yields pairs");
-
-        public void Pair(ReadOnlySpan<byte> field, ReadOnlySpan<byte> value)
-        {
-            output.WriteString(field);
-            output.WriteString(value);
-            output.WriteMillisecondTime(hash.FieldExpireTime(field));
-            _count++;
-        }
-
-        public void Scored(ReadOnlySpan<byte> member, double score) => throw new InvalidOperationException("a hash yields pairs");
-
         public void Check(long announced)
         {
             if (_count != announced) throw new InvalidOperationException($"value reported {announced} elements but produced {_count}");
