@@ -151,6 +151,7 @@ public static class DumpCommands
         }
 
         int idx = value is byte[] s ? db.SetString(key, s) : db.AddObject(key, (IDataValue)value);
+        ks.VolatileHashes.TrackIfVolatile(value);
         if (ttl != 0)
         {
             db.SetExpireAt(idx, ttl);

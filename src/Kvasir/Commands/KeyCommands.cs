@@ -229,6 +229,7 @@ public static class KeyCommands
         // The copy is a new value: it gets a fresh LRU/LFU, as Valkey's duplicated object does.
         int at = copy is null ? dst.SetString(newKey, src.StringAt(idx)) : dst.AddObject(newKey, copy);
         if (expire >= 0) dst.SetExpireAt(at, expire);
+        ks.VolatileHashes.TrackIfVolatile(copy);
         ks.Dirty = dirty + 1;
         ctx.Notify(KeyspaceEventFlags.Generic, "copy_to"u8, newKey, dst.Index);
         ctx.Reply.WriteInteger(1);

@@ -8,8 +8,8 @@ namespace Kvasir.Persistence;
 /// The DUMP / RESTORE / MIGRATE serialization of one value, as Valkey's createDumpPayload and
 /// verifyDumpPayload lay it out: the value exactly as an RDB file stores it (type byte, then the
 /// body), then the RDB version as two little-endian bytes, then the CRC-64 (Jones) of everything
-/// before it, little endian. A payload from any Valkey or Redis whose RDB version is not newer than
-/// ours is accepted.
+/// before it, little endian. A payload from any Valkey or Redis with an RDB version up to 11, or
+/// Valkey 9's 80, is accepted (the versions of Redis 7.4 on are not).
 /// </summary>
 public static class DumpPayload
 {
@@ -20,6 +20,7 @@ public static class DumpPayload
     {
         var ms = new MemoryStream();
         var output = new RdbOutput(ms, options.Compress, checksum: false);
+        int version = RdbFormat.Version;
         if (db.TypeAt(idx) == DataType.String)
         {
             output.WriteByte((byte)RdbType.String);
@@ -29,15 +30,18 @@ public static class DumpPayload
         {
             var value = db.ObjectAt(idx)!;
             var writer = new RdbWriter(output, options);
-            output.WriteByte((byte)writer.TypeOf(value));
+            var type = writer.TypeOf(value);
+            // Field TTLs need Valkey 9's type, which only a reader of version 80 knows.
+            if (type == RdbType.Hash2) version = RdbFormat.FieldTtlVersion;
+            output.WriteByte((byte)type);
             writer.WriteValue(value);
         }
         output.Flush();
         int body = (int)ms.Length;
         var payload = new byte[body + FooterLength];
         ms.GetBuffer().AsSpan(0, body).CopyTo(payload);
-        // The footer names the format the body is in; DUMP always writes the current one.
-        BinaryPrimitives.WriteUInt16LittleEndian(payload.AsSpan(body), RdbFormat.Version);
+        // The footer names the format the body is in: 11 unless the value needs 80.
+        BinaryPrimitives.WriteUInt16LittleEndian(payload.AsSpan(body), (ushort)version);
         ulong crc = Crc64.Update(0, payload.AsSpan(0, body + 2));
         BinaryPrimitives.WriteUInt64LittleEndian(payload.AsSpan(body + 2), crc);
         return payload;
@@ -52,7 +56,7 @@ public static class DumpPayload
         if (payload.Length < FooterLength) return false;
         var footer = payload.Slice(payload.Length - FooterLength);
         int version = BinaryPrimitives.ReadUInt16LittleEndian(footer);
-        if (version > RdbFormat.Version) return false;
+        if (version > RdbFormat.Version && version != RdbFormat.FieldTtlVersion) return false;
         if (skipChecksum) return true;
         ulong crc = Crc64.Update(0, payload.Slice(0, payload.Length - 8));
         return crc == BinaryPrimitives.ReadUInt64LittleEndian(footer.Slice(2));

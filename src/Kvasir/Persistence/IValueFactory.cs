@@ -26,6 +26,15 @@ public interface IValueBuilder
 }
 
 /// <summary>
+/// Implemented by hash builders that keep field expire times (<see cref="RdbType.Hash2"/>, Valkey 9).
+/// </summary>
+public interface IVolatileFieldBuilder
+{
+    /// <summary>A hash field, its value and its expire time in unix ms (-1: none). Returns false when the field is already present.</summary>
+    bool AddPair(in PackedElement field, in PackedElement value, long expireMs);
+}
+
+/// <summary>
 /// Creates builders for the collection types. <paramref name="source"/> is the RDB type the data
 /// came in (some encodings are kept as loaded, e.g. a list read from a ziplist stays a quicklist in
 /// Valkey); <paramref name="sizeHint"/> is the element count the file announced (for lists read

@@ -425,7 +425,11 @@ public sealed class PersistenceManager
         }
     }
 
-    /// <summary>How snapshots are written now; <paramref name="aofBase"/> marks the base of an AOF (aux aof-base 1).</summary>
+    /// <summary>
+    /// How a snapshot of the data set as it is now is written (caller holds the data lock: the RDB
+    /// version depends on whether hashes have field TTLs); <paramref name="aofBase"/> marks the base
+    /// of an AOF (aux aof-base 1).
+    /// </summary>
     public RdbWriteOptions WriteOptions(bool aofBase = false)
     {
         var config = _server.Config;
@@ -444,7 +448,7 @@ public sealed class PersistenceManager
             UsedMemory = MemoryAccounting.UsedMemory(_server),
             FunctionLibraries = libraries,
             AofBase = aofBase,
-        };
+        }.ForContent(_server.Databases);
     }
 
     /// <summary>

@@ -24,6 +24,7 @@ public enum RdbType : byte
     StreamListpacks2 = 19,
     SetListpack = 20,          // RDB 11
     StreamListpacks3 = 21,
+    Hash2 = 22,                // RDB 80 (Valkey 9): a hashtable hash whose fields carry expire times
 }
 
 /// <summary>Opcodes that are not object types, and the other constants of the format.</summary>
@@ -34,6 +35,19 @@ public static class RdbFormat
 
     /// <summary>The oldest version a writer may be asked for: Redis 7.0 reads up to 10.</summary>
     public const int MinWriteVersion = 10;
+
+    /// <summary>
+    /// Valkey 9's version (magic "VALKEY080"), the first with <see cref="RdbType.Hash2"/>. Valkey 9
+    /// writes it always; we write it only when some hash has fields with a TTL, so other files stay
+    /// readable by Valkey 8 and Redis 7.
+    /// </summary>
+    public const int FieldTtlVersion = 80;
+
+    /// <summary>
+    /// Versions a file or DUMP payload may carry: up to 11, and 80. 12 to 79 are Redis's own later
+    /// formats (Valkey calls them foreign and refuses them by default, as we do).
+    /// </summary>
+    public static bool CanRead(int version) => (version >= 1 && version <= Version) || version == FieldTtlVersion;
 
     public const byte OpFunction2 = 245;
     public const byte OpFunctionPreGa = 246;
@@ -69,7 +83,7 @@ public static class RdbFormat
     public const int QuicklistNodePacked = 2;
 
     /// <summary>Valkey's rdbIsObjectType: the bytes that introduce a key rather than an opcode.</summary>
-    public static bool IsObjectType(int t) => (t >= 0 && t <= 7) || (t >= 9 && t <= 21);
+    public static bool IsObjectType(int t) => (t >= 0 && t <= 7) || (t >= 9 && t <= 22);
 
     /// <summary>The name valkey-check-rdb prints for a type id.</summary>
     public static string TypeName(int t) => t switch
@@ -95,6 +109,7 @@ public static class RdbFormat
         19 => "stream-v2",
         20 => "set-listpack",
         21 => "stream-v3",
+        22 => "hash-v2",
         _ => "unknown",
     };
 

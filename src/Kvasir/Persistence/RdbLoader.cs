@@ -58,8 +58,8 @@ public sealed class RdbLoadResult
 }
 
 /// <summary>
-/// Reads an RDB payload (versions 1 to 11: Redis up to 7.2, Valkey 7.2 and 8) into databases. Follows
-/// Valkey's rdbLoadRioWithLoadingCtx: opcodes before each key carry its expire time and LRU/LFU
+/// Reads an RDB payload (versions 1 to 11: Redis up to 7.2, Valkey 7.2 and 8; 80: Valkey 9) into
+/// databases. Follows Valkey's rdbLoadRioWithLoadingCtx: opcodes before each key carry its expire time and LRU/LFU
 /// data; empty collections are skipped with a notice; damaged content fails the whole load with
 /// Valkey's reason text. Collections are decoded from every encoding writers have used (linked
 /// types, ziplist, zipmap, intset, listpack, quicklist with ziplist or listpack nodes and plain
@@ -82,6 +82,12 @@ public sealed class RdbLoader
     // RESIZEDB hints are trusted up to what the remaining bytes could hold (3 bytes per key at least).
     private long _hintLimit = 1 << 20;
 
+    /// <summary>Drop hash fields whose TTL has passed: a primary loading a file, not RESTORE (see <see cref="ReadVolatileHash"/>).</summary>
+    private bool _dropExpiredFields;
+
+    /// <summary>What <see cref="ReadObject"/> returns for a hash all of whose fields had expired.</summary>
+    private static readonly object AllFieldsExpired = new();
+
     public RdbLoader(Database[] databases, RdbLoadOptions? options = null)
     {
         _dbs = databases;
@@ -95,6 +101,7 @@ public sealed class RdbLoader
     public RdbLoadResult Load(Stream stream)
     {
         _in = new RdbInput(stream);
+        _dropExpiredFields = _options.DropExpiredKeys;
         try
         {
             if (stream.CanSeek) _hintLimit = Math.Max(0, (stream.Length - stream.Position) / 3);
@@ -143,9 +150,11 @@ public sealed class RdbLoader
         {
             throw RdbException.UnexpectedEof();
         }
-        if (!magic.Slice(0, 5).SequenceEqual("REDIS"u8)) throw new RdbException("Wrong signature trying to load DB from file", reported: false);
-        _version = ParseVersion(magic.Slice(5));
-        if (_version < 1 || _version > RdbFormat.Version) throw new RdbException($"Can't handle RDB format version {_version}", reported: false);
+        // "REDIS" and four digits, or Valkey 9's "VALKEY" and three.
+        if (magic.Slice(0, 5).SequenceEqual("REDIS"u8)) _version = ParseVersion(magic.Slice(5));
+        else if (magic.Slice(0, 6).SequenceEqual("VALKEY"u8)) _version = ParseVersion(magic.Slice(6));
+        else throw new RdbException("Wrong signature trying to load DB from file", reported: false);
+        if (!RdbFormat.CanRead(_version)) throw new RdbException($"Can't handle RDB format version {_version}", reported: false);
         _result.Version = _version;
 
         var db = _dbs[0];
@@ -333,6 +342,11 @@ public sealed class RdbLoader
             if (_result.EmptyKeysSkipped++ < 10) Notice($"rdbLoadObject skipping empty key: {Encoding.UTF8.GetString(key)}");
             return;
         }
+        if (ReferenceEquals(value, AllFieldsExpired))
+        {
+            _result.KeysExpired++;
+            return;
+        }
         if (_options.DropExpiredKeys && expireMs != -1 && expireMs < _options.NowMs)
         {
             _result.KeysExpired++;
@@ -353,6 +367,8 @@ public sealed class RdbLoader
         }
         _result.KeysLoaded++;
         if (expireMs != -1) db.SetExpireAt(idx, expireMs);
+        // Field TTLs are enforced by the active expire cycle only for hashes it knows of.
+        db.Context.VolatileHashes.TrackIfVolatile(value);
         SetAccessData(db, idx, lruIdle, lfuFreq);
     }
 
@@ -391,6 +407,8 @@ public sealed class RdbLoader
                 return ReadLinkedZSet((RdbType)type);
             case RdbType.Hash:
                 return ReadLinkedHash();
+            case RdbType.Hash2:
+                return ReadVolatileHash();
             case RdbType.ListQuicklist:
             case RdbType.ListQuicklist2:
                 return ReadQuicklist((RdbType)type);
@@ -476,6 +494,38 @@ public sealed class RdbLoader
             var value = _in.ReadStringInto(ref _pairScratch);
             if (!b.AddPair(new PackedElement(field), new PackedElement(value))) throw new RdbException("Duplicate hash fields detected");
         }
+        return b.Build();
+    }
+
+    /// <summary>
+    /// Valkey 9's HASH_2: a count, then per field its name, value and expire time (unix ms, 8 bytes
+    /// little endian, -1 for none). A primary loading a file drops the fields already expired (the
+    /// whole key when none is left, counted as an expired key); a replica or an AOF preamble keeps
+    /// them for the primary's or the AOF tail's HDEL, and RESTORE keeps them for the expire cycle,
+    /// which deletes and propagates them.
+    /// </summary>
+    private object? ReadVolatileHash()
+    {
+        ulong len = _in.ReadLength();
+        if (len == 0) return null;
+        var b = NewBuilder(DataType.Hash, RdbType.Hash2, Hint(len));
+        if (b is not IVolatileFieldBuilder fb)
+            throw new RdbException("hash field expire times are not supported by this server", isCorruption: false);
+        long dropped = 0;
+        for (ulong i = 0; i < len; i++)
+        {
+            byte[] field = _in.ReadString();
+            byte[] value = _in.ReadString();
+            long expireMs = _in.ReadMillisecondTime();
+            if (expireMs < -1) throw new RdbException("Invalid hash field expire time");
+            if (_dropExpiredFields && expireMs >= 0 && expireMs <= _options.NowMs)
+            {
+                dropped++;
+                continue;
+            }
+            if (!fb.AddPair(new PackedElement(field), new PackedElement(value), expireMs)) throw new RdbException("Duplicate hash fields detected");
+        }
+        if (b.Count == 0) return dropped > 0 ? AllFieldsExpired : null;
         return b.Build();
     }
 

@@ -8,14 +8,27 @@ using Kvasir.Types;
 namespace Kvasir.Persistence;
 
 /// <summary>How a snapshot is written.</summary>
-public sealed class RdbWriteOptions
+public sealed record RdbWriteOptions
 {
     /// <summary>
     /// Format version: 11 (Redis 7.2, Valkey 7.2 and 8 read it) or 10 for Redis 7.0, which refuses
     /// 11. The only difference in what we write: version 10 has no listpack-encoded sets, so those
-    /// are written as plain sets.
+    /// are written as plain sets. 80 (Valkey 9) when hashes have fields with a TTL: see
+    /// <see cref="ForContent"/>.
     /// </summary>
     public int Version { get; init; } = RdbFormat.Version;
+
+    /// <summary>
+    /// These options for a snapshot of <paramref name="databases"/> as they are now (under the data
+    /// lock): version 80 when some hash has fields with a TTL, since only Valkey 9's
+    /// <see cref="RdbType.Hash2"/> keeps them; otherwise unchanged, so Valkey 8 and Redis 7 can
+    /// read the file.
+    /// </summary>
+    public RdbWriteOptions ForContent(IReadOnlyList<Database> databases)
+    {
+        if (Version >= RdbFormat.FieldTtlVersion || databases.Count == 0) return this;
+        return databases[0].Context.VolatileHashes.AnyLive(databases) ? this with { Version = RdbFormat.FieldTtlVersion } : this;
+    }
 
     /// <summary>rdbcompression.</summary>
     public bool Compress { get; init; } = true;
@@ -54,7 +67,7 @@ public sealed class RdbWriteOptions
 /// (each with its expire time and, per the eviction policy, idle time or LFU counter), EOF and the
 /// CRC-64. Collections are written in the listpack-based types Redis 7 and Valkey load directly:
 /// QUICKLIST_2 for lists, SET_LISTPACK / SET_INTSET / SET, ZSET_LISTPACK / ZSET_2,
-/// HASH_LISTPACK / HASH, chosen by the value's current encoding.
+/// HASH_LISTPACK / HASH (HASH_2 when fields have a TTL), chosen by the value's current encoding.
 /// </summary>
 public sealed class RdbWriter
 {
@@ -65,7 +78,7 @@ public sealed class RdbWriter
     public RdbWriter(RdbOutput output, RdbWriteOptions? options = null)
     {
         options ??= new RdbWriteOptions();
-        if (options.Version < RdbFormat.MinWriteVersion || options.Version > RdbFormat.Version)
+        if ((options.Version < RdbFormat.MinWriteVersion || options.Version > RdbFormat.Version) && options.Version != RdbFormat.FieldTtlVersion)
             throw new ArgumentOutOfRangeException(nameof(options), $"RDB version {options.Version} cannot be written");
         _options = options;
         _out = output;
@@ -79,7 +92,7 @@ public sealed class RdbWriter
     /// <summary>Writes a complete snapshot of <paramref name="databases"/>; returns the number of keys written.</summary>
     public static long Write(Stream stream, IReadOnlyList<Database> databases, RdbWriteOptions? options = null)
     {
-        options ??= new RdbWriteOptions();
+        options = (options ?? new RdbWriteOptions()).ForContent(databases);
         var w = new RdbWriter(new RdbOutput(stream, options.Compress, options.Checksum), options);
         w.WriteHeader();
         for (int i = 0; i < databases.Count; i++) w.WriteDatabase(databases[i]);
@@ -94,6 +107,7 @@ public sealed class RdbWriter
     public static long SerializedLength(IDataValue value, RdbWriteOptions? options = null)
     {
         options ??= new RdbWriteOptions();
+        if (value is HashValue { HasVolatileFields: true }) options = options with { Version = RdbFormat.FieldTtlVersion };
         var output = new RdbOutput(Stream.Null, options.Compress, checksum: false);
         new RdbWriter(output, options).WriteValue(value);
         return output.Length;
@@ -102,7 +116,8 @@ public sealed class RdbWriter
     /// <summary>Magic, version, aux fields and function libraries.</summary>
     public void WriteHeader()
     {
-        _out.WriteRaw(Encoding.ASCII.GetBytes($"REDIS{_options.Version:D4}"));
+        // Valkey 9 marks its own versions (80 on) with its name: "VALKEY080".
+        _out.WriteRaw(Encoding.ASCII.GetBytes(_options.Version >= RdbFormat.FieldTtlVersion ? $"VALKEY{_options.Version:D3}" : $"REDIS{_options.Version:D4}"));
         Aux("valkey-ver", _options.ServerVersion);
         Aux("redis-bits", "64");
         Aux("ctime", DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture));
@@ -188,7 +203,10 @@ public sealed class RdbWriter
             _ => RdbType.Set,
         },
         DataType.ZSet => value.Encoding == ValueEncoding.Listpack ? RdbType.ZSetListpack : RdbType.ZSet2,
-        DataType.Hash => value.Encoding == ValueEncoding.Listpack ? RdbType.HashListpack : RdbType.Hash,
+        // Field TTLs need Valkey 9's type whatever the header says: dropping them would silently make
+        // the fields permanent (the header is chosen from the same data, see RdbWriteOptions.ForContent).
+        DataType.Hash => value.Encoding == ValueEncoding.Listpack ? RdbType.HashListpack
+            : value is HashValue { HasVolatileFields: true } ? RdbType.Hash2 : RdbType.Hash,
         _ => throw new NotSupportedException($"{Encoding.ASCII.GetString(DataTypeNames.TypeName(value.Type))} values cannot be saved yet"),
     };
 
@@ -225,6 +243,9 @@ public sealed class RdbWriter
                 _out.WriteString(lp.Builder.Finish());
                 break;
             }
+            case RdbType.Hash2:
+                WriteVolatileHash((HashValue)value);
+                break;
             default: // Set, ZSet2, Hash: a count then the elements
             {
                 _out.WriteLength((ulong)source.ElementCount);
@@ -233,6 +254,23 @@ public sealed class RdbWriter
                 v.Check(source.ElementCount);
                 break;
             }
+        }
+    }
+
+    /// <summary>
+    /// HASH_2: every field followed by its expire time in unix ms (-1 for none). Fields whose time
+    /// has passed are written too, as Valkey 9 does: a replica must hold them until its primary's
+    /// HDEL arrives, and a primary loading the file drops them.
+    /// </summary>
+    private void WriteVolatileHash(HashValue hash)
+    {
+        var table = hash.Table!;
+        _out.WriteLength((ulong)hash.Count);
+        foreach (var pair in hash)
+        {
+            _out.WriteString(pair.Field);
+            _out.WriteString(pair.Value);
+            _out.WriteMillisecondTime(table.ExpireOf(pair.Field));
         }
     }
 

@@ -33,7 +33,7 @@ public sealed class ServerValueFactory : IValueFactory
         DataType.List => new ListBuilder(new ListLimits(_config.ListMaxListpackSize, _packedThreshold),
             keepQuicklist: source == RdbType.ListZiplist || (source is RdbType.ListQuicklist or RdbType.ListQuicklist2 && sizeHint > 1)),
         DataType.Set => new SetBuilder(_config.SetLimits, source, sizeHint),
-        DataType.Hash => new HashBuilder(_config.HashMaxListpackEntries, _config.HashMaxListpackValue, sizeHint),
+        DataType.Hash => new HashBuilder(_config.HashMaxListpackEntries, _config.HashMaxListpackValue, sizeHint, source == RdbType.Hash2),
         DataType.ZSet => new SortedSetBuilder(_config.ZsetMaxListpackEntries, _config.ZsetMaxListpackValue, source, sizeHint),
         _ => null,
     };
@@ -104,19 +104,20 @@ public sealed class ServerValueFactory : IValueFactory
         public IDataValue Build() => _set;
     }
 
-    private sealed class HashBuilder : IValueBuilder
+    private sealed class HashBuilder : IValueBuilder, IVolatileFieldBuilder
     {
         private readonly HashValue _hash = new();
         private readonly long _maxEntries;
         private readonly long _maxValue;
         private long _count;
 
-        public HashBuilder(long maxEntries, long maxValue, long sizeHint)
+        public HashBuilder(long maxEntries, long maxValue, long sizeHint, bool volatileFields)
         {
             _maxEntries = maxEntries;
             _maxValue = maxValue;
-            // Too many fields announced: a hash table from the start.
-            if (sizeHint > maxEntries) _hash.ConvertToTable((int)Math.Min(sizeHint, 1 << 20));
+            // Too many fields announced, or a hash saved with field TTLs (Valkey 9 loads those as a
+            // hash table even when no TTL survives): a hash table from the start.
+            if (sizeHint > maxEntries || volatileFields) _hash.ConvertToTable((int)Math.Min(Math.Max(sizeHint, 0), 1 << 20));
         }
 
         public long Count => _count;
@@ -128,6 +129,16 @@ public sealed class ServerValueFactory : IValueFactory
             Span<byte> f = stackalloc byte[24];
             Span<byte> v = stackalloc byte[24];
             if (!_hash.Set(field.AsSpan(f), value.AsSpan(v), _maxEntries, _maxValue)) return false;
+            _count++;
+            return true;
+        }
+
+        public bool AddPair(in PackedElement field, in PackedElement value, long expireMs)
+        {
+            if (expireMs < 0) return AddPair(field, value);
+            Span<byte> f = stackalloc byte[24];
+            Span<byte> v = stackalloc byte[24];
+            if (!_hash.SetWithExpire(field.AsSpan(f), value.AsSpan(v), expireMs, keepTtl: false, _maxEntries, _maxValue)) return false;
             _count++;
             return true;
         }

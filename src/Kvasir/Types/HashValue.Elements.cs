@@ -34,9 +34,10 @@ public sealed partial class HashValue : IElementSource
     }
 
     /// <summary>
-    /// Field/value pairs in storage order (snapshots, DUMP). Fields whose TTL has passed but that were
-    /// not reclaimed yet are left out. The TTLs themselves have no place in RDB 11 (Valkey 9 writes
-    /// them as RDB_TYPE_HASH_2 in its RDB 80): the live fields are saved without their expiry.
+    /// Field/value pairs in storage order. Fields whose TTL has passed but that were not reclaimed yet
+    /// are left out. A hash with field TTLs is written to RDB files and DUMP payloads by the writer
+    /// itself, TTLs and passed fields included (RDB_TYPE_HASH_2); the command form of an AOF base
+    /// uses this and adds an HPEXPIREAT per field with a TTL.
     /// </summary>
     public void VisitElements(IElementVisitor visitor)
     {

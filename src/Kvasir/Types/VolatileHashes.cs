@@ -23,6 +23,35 @@ public sealed class VolatileHashes
         _queue.Enqueue(hash, next);
     }
 
+    /// <summary>
+    /// Queues <paramref name="value"/> when it is a hash with fields that have a TTL: for every path
+    /// that puts such a hash into a database without going through a field-expiry command (COPY,
+    /// RESTORE, loading a snapshot), so the active expire cycle reaches it.
+    /// </summary>
+    public void TrackIfVolatile(object? value)
+    {
+        if (value is HashValue { HasVolatileFields: true } hash) Track(hash);
+    }
+
+    /// <summary>
+    /// True when one of <paramref name="databases"/> holds a hash with fields that have a TTL (a
+    /// snapshot then needs RDB version 80). Every such hash is queued, so only queued ones are looked
+    /// at; entries of hashes since deleted, replaced or persisted do not count.
+    /// </summary>
+    public bool AnyLive(IReadOnlyList<Keyspace.Database> databases)
+    {
+        foreach (var (hash, _) in _queue.UnorderedItems)
+        {
+            if (!hash.HasVolatileFields) continue;
+            foreach (var db in databases)
+            {
+                int idx = db.FindRaw(hash.Key);
+                if (idx >= 0 && ReferenceEquals(db.ObjectAt(idx), hash)) return true;
+            }
+        }
+        return false;
+    }
+
     /// <summary>Takes the next hash whose earliest deadline is at or before <paramref name="nowMs"/>.</summary>
     public bool TryTakeDue(long nowMs, out HashValue hash)
     {

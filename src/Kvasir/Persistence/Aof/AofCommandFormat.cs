@@ -8,8 +8,9 @@ namespace Kvasir.Persistence.Aof;
 /// <summary>
 /// The data set as commands, the base file of an AOF when <c>aof-use-rdb-preamble</c> is no
 /// (Valkey's rewriteAppendOnlyFileRio): FUNCTION LOAD per library, then per piece a SELECT and for
-/// each key SET / RPUSH / SADD / ZADD / HMSET with at most 64 elements per command, followed by
-/// PEXPIREAT when the key has a TTL.
+/// each key SET / RPUSH / SADD / ZADD / HMSET with at most 64 elements per command, then for a
+/// hash one HPEXPIREAT key ms FIELDS 1 field per field with a TTL (Valkey 9), then PEXPIREAT when
+/// the key has a TTL.
 /// </summary>
 internal sealed class AofCommandFormat(IReadOnlyList<byte[]> functionLibraries, bool timestamp) : SnapshotFormat
 {
@@ -54,6 +55,7 @@ internal sealed class AofCommandFormat(IReadOnlyList<byte[]> functionLibraries, 
                     throw new NotSupportedException($"{Encoding.ASCII.GetString(DataTypeNames.TypeName(value.Type))} values cannot be rewritten yet");
                 visitor.Begin(value.Type, key.ToArray(), source.ElementCount);
                 source.VisitElements(visitor);
+                if (value is HashValue { HasVolatileFields: true } hash) WriteFieldExpires(w, key, hash);
             }
             long expire = db.GetExpireAt(idx);
             if (expire >= 0)
@@ -65,6 +67,23 @@ internal sealed class AofCommandFormat(IReadOnlyList<byte[]> functionLibraries, 
             }
         }
         return w.ToArray();
+    }
+
+    /// <summary>The field TTLs of a hash, as absolute times (replayed even when they have passed: the AOF tail has their HDEL).</summary>
+    private static void WriteFieldExpires(RespBuffer w, ReadOnlySpan<byte> key, HashValue hash)
+    {
+        foreach (var pair in hash)
+        {
+            long when = hash.FieldExpireTime(pair.Field);
+            if (when < 0) continue;
+            w.ArrayHeader(6);
+            w.Bulk("HPEXPIREAT"u8);
+            w.Bulk(key);
+            w.Bulk(when);
+            w.Bulk("FIELDS"u8);
+            w.Bulk(1);
+            w.Bulk(pair.Field);
+        }
     }
 
     public override ISnapshotSink Open(Stream file) => new Sink(file);

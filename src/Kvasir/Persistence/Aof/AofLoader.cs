@@ -11,7 +11,7 @@ internal enum AofLoadStatus { Ok, NotExist, Empty, OpenError, Failed, Truncated 
 
 /// <summary>
 /// Replays one AOF file (Valkey's loadSingleAppendOnlyFile): an RDB image first when the file
-/// starts with "REDIS" (an RDB base, or the preamble of an old single-file AOF), then RESP arrays
+/// starts with "REDIS" or "VALKEY" (an RDB base, or the preamble of an old single-file AOF), then RESP arrays
 /// command by command, executed by a client without a connection whose replies are dropped and
 /// whose effects are not propagated again. A file that ends in the middle of a command (or of a
 /// MULTI block) is truncated to its last complete command when aof-load-truncated allows it.
@@ -60,8 +60,10 @@ internal sealed class AofLoader
     {
         var log = _server.Log;
         long start = 0;
-        Span<byte> sig = stackalloc byte[5];
-        if (file.ReadAtLeast(sig, 5, throwOnEndOfStream: false) == 5 && sig.SequenceEqual("REDIS"u8))
+        Span<byte> sig = stackalloc byte[6];
+        int got = file.ReadAtLeast(sig, 6, throwOnEndOfStream: false);
+        // "VALKEY": an RDB of version 80 (hash field TTLs), as Valkey 9 writes them.
+        if ((got >= 5 && sig[..5].SequenceEqual("REDIS"u8)) || (got == 6 && sig.SequenceEqual("VALKEY"u8)))
         {
             log.Notice(oldStyle ? "Reading RDB preamble from AOF file..." : "Reading RDB base file on AOF loading...");
             file.Position = 0;
