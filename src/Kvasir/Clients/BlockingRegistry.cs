@@ -109,6 +109,22 @@ public sealed class BlockingRegistry
         }
     }
 
+    /// <summary>
+    /// Closes blocked clients whose peer has gone. A waiting connection only polls its socket, so
+    /// before the blocked count is reported (INFO) the departed ones are dropped: Valkey's event
+    /// loop notices a close at once, and clients (Valkey's tests among them) rely on the count.
+    /// </summary>
+    public void DropClosedPeers()
+    {
+        for (int i = _blocked.Count - 1; i >= 0; i--)
+        {
+            var client = _blocked[i];
+            if (client.Transport is not { } transport || !transport.PeerHasClosed()) continue;
+            Unblock(client);
+            transport.Close();
+        }
+    }
+
     /// <summary>Removes the client from every queue (served, timed out, unblocked or gone). No reply is written.</summary>
     public void Unblock(Client client)
     {

@@ -172,4 +172,7 @@ public interface IClientTransport
 
     /// <summary>A suspended command (paused or blocked client) may be retried.</summary>
     void Resume();
+
+    /// <summary>True when the peer has closed its side (readable with nothing to read).</summary>
+    bool PeerHasClosed();
 }

@@ -526,6 +526,8 @@ public sealed class Connection : IClientTransport
 
     public void Resume() => _resume.Release();
 
+    public bool PeerHasClosed() => PeerClosed();
+
     /// <summary>How long a suspended command sleeps before looking again: up to a blocked client's deadline, so timeouts are punctual.</summary>
     private int ResumeWaitMs()
     {

@@ -180,6 +180,7 @@ public static class InfoBuilder
 
     private static void AppendClients(StringBuilder sb, KvasirServer server)
     {
+        server.Blocking.DropClosedPeers();
         int connected = 0, blocked = 0, tracking = 0, pubsub = 0;
         long maxIn = 0, maxOut = 0;
         foreach (var c in server.Clients.All)
