@@ -14,23 +14,9 @@ public sealed class ServerExecutableCollection;
 [Collection(nameof(ServerExecutableCollection))]
 public sealed class ServerExecutableTests
 {
-    /// <summary>The server built next to this test assembly's configuration (the test project builds it).</summary>
-    private static string ServerPath()
-    {
-        // tests/Kvasir.Tests/bin/<Configuration>/net10.0/
-        var baseDir = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
-        string configuration = baseDir.Parent!.Name;
-        var dir = baseDir;
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Kvasir.slnx"))) dir = dir.Parent;
-        if (dir is null) Assert.Skip("repository root not found");
-        string path = Path.Combine(dir.FullName, "src", "Kvasir.Server", "bin", configuration, "net10.0", "kvasir-server");
-        if (!File.Exists(path)) Assert.Skip("kvasir-server not built at " + path);
-        return path;
-    }
-
     private static async Task<(int Code, string Out, string Err)> RunToEndAsync(params string[] args)
     {
-        var psi = new ProcessStartInfo(ServerPath()) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        var psi = new ProcessStartInfo(ServerExecutable.Path()) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         p.StandardInput.Close();
@@ -75,12 +61,12 @@ public sealed class ServerExecutableTests
         string pidFile = Path.Combine(dir, "kvasir.pid");
         string logFile = Path.Combine(dir, "kvasir.log");
         string conf = Path.Combine(dir, "kvasir.conf");
-        int port = FreePort();
+        int port = ServerExecutable.FreePort();
         File.WriteAllText(conf, $"port {port}\nbind 127.0.0.1\n");
         // In a session of its own (setsid execs in place, so the pid stays the server's): a signal
         // meant for the server's process group can never reach the test host.
         var psi = new ProcessStartInfo("setsid") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(ServerPath());
+        psi.ArgumentList.Add(ServerExecutable.Path());
         foreach (var a in new[] { conf, "--pidfile", pidFile, "--logfile", logFile, "--save", "", "--always-show-logo", "yes" }) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var stderr = p.StandardError.ReadToEndAsync();
@@ -119,10 +105,4 @@ public sealed class ServerExecutableTests
         }
     }
 
-    private static int FreePort()
-    {
-        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)s.LocalEndPoint!).Port;
-    }
 }

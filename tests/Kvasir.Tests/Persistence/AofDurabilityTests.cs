@@ -19,30 +19,10 @@ public sealed class AofDurabilityCollection;
 [Collection(nameof(AofDurabilityCollection))]
 public sealed class AofDurabilityTests
 {
-    internal static string ServerPath()
-    {
-        // tests/Kvasir.Tests/bin/<Configuration>/net10.0/
-        var baseDir = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
-        string configuration = baseDir.Parent!.Name;
-        var dir = baseDir;
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Kvasir.slnx"))) dir = dir.Parent;
-        if (dir is null) Assert.Skip("repository root not found");
-        string path = Path.Combine(dir.FullName, "src", "Kvasir.Server", "bin", configuration, "net10.0", "kvasir-server");
-        if (!File.Exists(path)) Assert.Skip("kvasir-server not built at " + path);
-        return path;
-    }
-
-    private static int FreePort()
-    {
-        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)s.LocalEndPoint!).Port;
-    }
-
     /// <summary>Starts the executable on <paramref name="dir"/> and waits until it answers PING.</summary>
     internal static async Task<(Process Process, RespClient Client)> StartProcessAsync(string dir, int port, params string[] extra)
     {
-        var psi = new ProcessStartInfo(ServerPath()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(ServerExecutable.Path()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { "--port", port.ToString(), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
                      "--logfile", Path.Combine(dir, "server.log") })
             psi.ArgumentList.Add(a);
@@ -81,7 +61,7 @@ public sealed class AofDurabilityTests
         {
             while (kills < 24 && clock.Elapsed < TimeSpan.FromSeconds(50))
             {
-                int port = FreePort();
+                int port = ServerExecutable.FreePort();
                 var (process, client) = await StartProcessAsync(dir, port, "--appendonly", "yes", "--appendfsync", "always");
                 try
                 {
@@ -133,7 +113,7 @@ public sealed class AofDurabilityTests
             Assert.True(lastSeen > 0);
 
             // The last restart sees everything acknowledged before the last kill.
-            var (last, lc) = await StartProcessAsync(dir, FreePort(), "--appendonly", "yes");
+            var (last, lc) = await StartProcessAsync(dir, ServerExecutable.FreePort(), "--appendonly", "yes");
             try
             {
                 Assert.True(long.Parse((await lc.CallAsync("GET", "counter")).Text ?? "0") >= lastSeen);
