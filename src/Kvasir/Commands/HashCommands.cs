@@ -91,7 +91,6 @@ public static class HashCommands
     }
 
     private static readonly byte[] HSetExName = "HSETEX"u8.ToArray();
-    private static readonly byte[] PxAtName = "PXAT"u8.ToArray();
     private static readonly byte[] FieldsName = "FIELDS"u8.ToArray();
     private static readonly byte[] One = "1"u8.ToArray();
 
@@ -103,7 +102,7 @@ public static class HashCommands
     {
         long when = hash.HasVolatileFields ? hash.FieldExpireTime(ctx.Args[2]) : -1;
         if (when < 0) ctx.PropagateAs(HSetName, ctx.Args.ToArray(1), ctx.Args.ToArray(2), value.ToArray());
-        else ctx.PropagateAs(HSetExName, ctx.Args.ToArray(1), PxAtName, NumberFormat.LongToBytes(when), FieldsName, One, ctx.Args.ToArray(2), value.ToArray());
+        else ctx.PropagateAs(HSetExName, ctx.Args.ToArray(1), Replication.Effects.PxAt, NumberFormat.LongToBytes(when), FieldsName, One, ctx.Args.ToArray(2), value.ToArray());
     }
 
     // ----- commands -----

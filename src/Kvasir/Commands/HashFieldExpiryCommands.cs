@@ -35,8 +35,6 @@ public static class HashFieldExpiryCommands
     private static readonly byte[] HPersist = "HPERSIST"u8.ToArray();
     private static readonly byte[] HSetEx = "HSETEX"u8.ToArray();
     private static readonly byte[] Fields = "FIELDS"u8.ToArray();
-    private static readonly byte[] PxAt = "PXAT"u8.ToArray();
-    private static readonly byte[] KeepTtl = "KEEPTTL"u8.ToArray();
 
     private const string NumFieldsError = "ERR numfields should be greater than 0 and match the provided number of fields";
 
@@ -452,8 +450,8 @@ public static class HashFieldExpiryCommands
         {
             // Replayed with an absolute time and without the conditions, which held here.
             var argv = new List<byte[]> { HSetEx, ctx.Args.ToArray(1) };
-            if (when >= 0) { argv.Add(PxAt); argv.Add(Ms(when)); }
-            else if (keepTtl) argv.Add(KeepTtl);
+            if (when >= 0) { argv.Add(Replication.Effects.PxAt); argv.Add(Ms(when)); }
+            else if (keepTtl) argv.Add(Replication.Effects.KeepTtl);
             argv.Add(Fields);
             argv.Add(Ms(count));
             for (int i = first; i < ctx.ArgCount; i++) argv.Add(ctx.Args.ToArray(i));

@@ -14,15 +14,12 @@ namespace Kvasir.Replication;
 /// </summary>
 public sealed class Propagator
 {
-    private static readonly byte[] Unlink = "UNLINK"u8.ToArray();
-    private static readonly byte[] Del = "DEL"u8.ToArray();
     private static readonly byte[] Select = "SELECT"u8.ToArray();
 
     private readonly KvasirServer _server;
     // The running unit's effects, already encoded one after the other in _staged (no per-command
     // argv copies): each entry is the database and the byte range of one command in _staged.
     private readonly List<(int Db, int Start, int Length, bool ReplicasOnly)> _pending = new();
-    private bool _pendingReplicasOnly;
     // Where the replicas-only commands of the unit being flushed sit in _encoded (the AOF skips them).
     private readonly List<(int Start, int Length)> _replicasOnlyRanges = new();
     private readonly Protocol.ReplyWriter _logCopy = new();
@@ -95,45 +92,37 @@ public sealed class Propagator
     }
 
     /// <summary>Adds a command as it was received: encoded straight from the request's slices, nothing allocated.</summary>
-    public void Add(int db, Protocol.CommandArgs args)
-    {
-        if (!Active || Muted) return;
-        int start = _staged.Length;
-        _staged.WriteArray(args.Count);
-        for (int i = 0; i < args.Count; i++) _staged.WriteBulk(args[i]);
-        _pending.Add((db, start, _staged.Length - start, false));
-    }
+    public void Add(int db, Protocol.CommandArgs args) => Stage(db, args, replicasOnly: false);
 
     /// <summary>An effect for replicas only, not the AOF (PUBLISH, as Valkey's PROPAGATE_REPL).</summary>
-    public void AddForReplicas(int db, Protocol.CommandArgs args)
+    public void AddForReplicas(int db, Protocol.CommandArgs args) => Stage(db, args, replicasOnly: true);
+
+    private void Stage(int db, Protocol.CommandArgs args, bool replicasOnly)
     {
         if (!Active || Muted) return;
         int start = _staged.Length;
         _staged.WriteArray(args.Count);
         for (int i = 0; i < args.Count; i++) _staged.WriteBulk(args[i]);
-        _pending.Add((db, start, _staged.Length - start, true));
-        _pendingReplicasOnly = true;
+        _pending.Add((db, start, _staged.Length - start, replicasOnly));
     }
 
     /// <summary>An expired key was deleted: propagate an explicit UNLINK (or DEL without lazy expire).</summary>
-    public void ExpiredKeyDeleted(Database db, ReadOnlySpan<byte> key)
-    {
-        if (!Active) return;
-        int start = _staged.Length;
-        _staged.WriteArray(2);
-        _staged.WriteBulk(_server.Config.LazyfreeLazyExpire ? Unlink : Del);
-        _staged.WriteBulk(key);
-        _pending.Add((db.Index, start, _staged.Length - start, false));
-        if (_nesting == 0) Flush(touchesArbitraryKeys: true);
-    }
+    public void ExpiredKeyDeleted(Database db, ReadOnlySpan<byte> key) =>
+        KeyRemovedBetweenCommands(db, key, _server.Config.LazyfreeLazyExpire);
 
-    /// <summary>A key was evicted (maxmemory): propagate UNLINK with lazyfree-lazy-eviction, DEL otherwise, as its own unit between commands.</summary>
-    public void KeyEvicted(Database db, ReadOnlySpan<byte> key, bool lazy)
+    /// <summary>A key was evicted (maxmemory): propagate UNLINK with lazyfree-lazy-eviction, DEL otherwise.</summary>
+    public void KeyEvicted(Database db, ReadOnlySpan<byte> key, bool lazy) => KeyRemovedBetweenCommands(db, key, lazy);
+
+    /// <summary>
+    /// A deletion the server made on its own (expiry, eviction): UNLINK or DEL, inside the running
+    /// unit when there is one, otherwise as a unit of its own.
+    /// </summary>
+    private void KeyRemovedBetweenCommands(Database db, ReadOnlySpan<byte> key, bool lazy)
     {
         if (!Active) return;
         int start = _staged.Length;
         _staged.WriteArray(2);
-        _staged.WriteBulk(lazy ? Unlink : Del);
+        _staged.WriteBulk(lazy ? Effects.Unlink : Effects.Del);
         _staged.WriteBulk(key);
         _pending.Add((db.Index, start, _staged.Length - start, false));
         if (_nesting == 0) Flush(touchesArbitraryKeys: true);
@@ -157,9 +146,9 @@ public sealed class Propagator
         if (transaction) _encoded.WriteRaw("*1\r\n$4\r\nEXEC\r\n"u8);
         _pending.Clear();
         _staged.ResetAfterFlush();
-        if (_pendingReplicasOnly) LogWithoutReplicasOnly();
-        Publish(toLog: !_pendingReplicasOnly);
-        _pendingReplicasOnly = false;
+        bool someReplicasOnly = _replicasOnlyRanges.Count > 0;
+        if (someReplicasOnly) LogWithoutReplicasOnly();
+        Publish(toLog: !someReplicasOnly);
         _replicasOnlyRanges.Clear();
         _encoded.ResetAfterFlush();
     }
