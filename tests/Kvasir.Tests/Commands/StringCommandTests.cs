@@ -1,4 +1,5 @@
 using Kvasir.Tests.Infrastructure;
+using static Kvasir.Tests.Infrastructure.RespAssert;
 
 namespace Kvasir.Tests.Commands;
 
@@ -8,13 +9,6 @@ public sealed class StringCommandTests : IClassFixture<SharedServerFixture>
     private readonly TestServer _server;
 
     public StringCommandTests(SharedServerFixture fixture) => _server = fixture.Server;
-
-    private static async Task AssertError(RespClient c, string expected, params object[] args)
-    {
-        var r = await c.CallAsync(args);
-        Assert.True(r.IsError, $"expected error '{expected}', got {r}");
-        Assert.Equal(expected, r.Text);
-    }
 
     [Fact]
     public async Task SetAndGetRoundTripBinaryAndEmptyValues()

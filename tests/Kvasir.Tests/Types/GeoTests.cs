@@ -1,5 +1,6 @@
 using Kvasir.Tests.Infrastructure;
 using Kvasir.Types;
+using static Kvasir.Tests.Infrastructure.RespAssert;
 
 namespace Kvasir.Tests.Types;
 
@@ -9,13 +10,6 @@ public sealed class GeoTests : IClassFixture<SharedServerFixture>
     private readonly TestServer _server;
 
     public GeoTests(SharedServerFixture fixture) => _server = fixture.Server;
-
-    private static async Task AssertError(RespClient c, string expected, params object[] args)
-    {
-        var r = await c.CallAsync(args);
-        Assert.True(r.IsError, $"expected error '{expected}', got {r}");
-        Assert.Equal(expected, r.Text);
-    }
 
     private async Task<RespClient> SicilyAsync(string key)
     {

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Kvasir.Tests.Infrastructure;
 using Kvasir.Types;
+using static Kvasir.Tests.Infrastructure.RespAssert;
 
 namespace Kvasir.Tests.Types;
 
@@ -24,13 +25,6 @@ public sealed class HyperLogLogTests : IClassFixture<SharedServerFixture>
 
     /// <summary>SHA-256 of the dense value Valkey 8 holds after PFADD capd e0 ... e19999 (PFCOUNT 19901).</summary>
     private const string ValkeyDenseSha256 = "e0b65a9f0a68fd6067a893468cad7c12075492b4a9ebafeece2765c5d950fac3";
-
-    private static async Task AssertError(RespClient c, string expected, params object[] args)
-    {
-        var r = await c.CallAsync(args);
-        Assert.True(r.IsError, $"expected error '{expected}', got {r}");
-        Assert.Equal(expected, r.Text);
-    }
 
     private static object[] Args(string command, string key, IEnumerable<string> elements) =>
         new object[] { command, key }.Concat(elements).ToArray();

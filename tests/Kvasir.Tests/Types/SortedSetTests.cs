@@ -1,6 +1,7 @@
 using System.Text;
 using Kvasir.Tests.Infrastructure;
 using Kvasir.Types;
+using static Kvasir.Tests.Infrastructure.RespAssert;
 
 namespace Kvasir.Tests.Types;
 
@@ -15,13 +16,6 @@ public sealed class SortedSetTests : IClassFixture<SharedServerFixture>
     private static byte[] B(string s) => Encoding.UTF8.GetBytes(s);
 
     private static string S(ReadOnlySpan<byte> b) => Encoding.UTF8.GetString(b);
-
-    private static async Task AssertError(RespClient c, string expected, params object[] args)
-    {
-        var r = await c.CallAsync(args);
-        Assert.True(r.IsError, $"expected error '{expected}', got {r}");
-        Assert.Equal(expected, r.Text);
-    }
 
     private static int Compare((double Score, string Member) a, (double Score, string Member) b)
     {
