@@ -98,7 +98,7 @@ public sealed class Database
     private bool IsExpired(ReadOnlySpan<byte> key)
     {
         // While an AOF is replayed nothing expires (Valkey's keyIsExpired): the log's own UNLINK/DEL decide.
-        if (_ctx.Loading) return false;
+        if (_ctx.Loading || _ctx.ObeyPrimary) return false;
         long when = GetExpire(key);
         return when >= 0 && when <= _ctx.NowMs;
     }

@@ -35,6 +35,12 @@ public sealed class KeyspaceContext
     /// <summary>Set while an AOF is replayed: keys never count as expired (they expire once loading is over).</summary>
     public bool Loading;
 
+    /// <summary>
+    /// Set while a replica applies its primary's stream: keys past their TTL still exist for those
+    /// commands (only the primary's DEL removes them), as Valkey's expireIfNeeded for the primary client.
+    /// </summary>
+    public bool ObeyPrimary;
+
     /// <summary>Set while a CLIENT PAUSE holds writes: expiring a key is a write (it propagates a DEL).</summary>
     public bool ExpiryPaused;
 
