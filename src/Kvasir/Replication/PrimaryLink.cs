@@ -590,10 +590,19 @@ internal sealed class PrimaryLink : IClientTransport
         _server.Loading.Progress(bytes);
         TouchIo();
         int delay = _server.Config.KeyLoadDelay;
-        if (delay > 0) Thread.Sleep(TimeSpan.FromMicroseconds(delay));
-        else if (delay < 0 && Random.Shared.Next(-delay) == 0) Thread.Sleep(TimeSpan.FromMicroseconds(1));
+        // Valkey's debugDelay: microseconds per key (negative: one microsecond every -N keys). Sleeps
+        // are whole milliseconds here, so the delay accumulates until it is worth one.
+        if (delay > 0) _pendingDelayMicros += delay;
+        else if (delay < 0 && Random.Shared.Next(-delay) == 0) _pendingDelayMicros++;
+        if (_pendingDelayMicros >= 1000)
+        {
+            Thread.Sleep((int)(_pendingDelayMicros / 1000));
+            _pendingDelayMicros %= 1000;
+        }
         if (_stopped) throw new IOException("the replication link was stopped");
     }
+
+    private long _pendingDelayMicros;
 
     /// <summary>Empties the live data set before a non-swapdb load (Valkey's emptyData).</summary>
     private void FlushLiveData()
