@@ -42,8 +42,9 @@ public sealed class Dispatcher
             client.BlockedCommandAnswered = false;
             result = DispatchResult.Done;
         }
-        else if (client.ReplicaInfo is { State: not Replication.ReplicaSyncState.None })
+        else if (client.ReplicaInfo is { State: not Replication.ReplicaSyncState.None } && !(args.Count > 0 && args.Is(0, "REPLCONF"u8)))
         {
+            // REPLCONF (ACK) is a replica's normal talk and writes no reply; anything else is watched.
             result = ExecuteForReplica(ctx, args);
         }
         else

@@ -48,6 +48,7 @@ public sealed partial class ReplicationManager
         PrimaryPort = port;
         _server.Log.Role = 'S';
         _server.Keyspace.ExpireDeletes = false;
+        UpdateWritableReplica();
         if (wasPrimary && !_cacheFromImage)
         {
             _cached = null;
@@ -76,6 +77,7 @@ public sealed partial class ReplicationManager
         _server.Log.Role = 'M';
         // The stream of a promoted replica is its own from now on.
         _server.Keyspace.ExpireDeletes = true;
+        UpdateWritableReplica();
         _server.Persistence.Aof.RestartAfterSync();
     }
 

@@ -31,6 +31,7 @@ public sealed partial class ReplicationManager
         gauges["repl_backlog_first_byte_offset"] = () => Backlog?.FirstByteOffset ?? 0;
         gauges["repl_backlog_histlen"] = () => Backlog?.HistoryLength ?? 0;
         gauges["mem_replication_backlog"] = () => Backlog?.AllocatedBytes ?? 0;
+        gauges["slave_expires_tracked_keys"] = () => server.Keyspace.ReplicaKeysWithExpire.Count;
         gauges["mem_total_replication_buffers"] = () => (Backlog?.AllocatedBytes ?? 0) + KeptBytes();
         Failover = new FailoverCoordinator(server);
         Waits = new ReplicationWaits(server);
@@ -38,6 +39,7 @@ public sealed partial class ReplicationManager
         server.Config.Changed += name =>
         {
             if (name == "repl-backlog-size") Backlog?.Resize(_server.Config.ReplBacklogSize);
+            else if (name is "replica-read-only" or "slave-read-only") UpdateWritableReplica();
             else if (name is "min-replicas-to-write" or "min-slaves-to-write" or "min-replicas-max-lag" or "min-slaves-max-lag") RefreshGoodReplicas();
         };
         _noReplicasSinceUnix = NowUnix;
@@ -91,6 +93,14 @@ public sealed partial class ReplicationManager
         SecondOffset = Offset + 1;
         ChangeReplicationId();
         _server.Log.Notice($"Setting secondary replication ID to {ReplId2}, valid up to offset: {SecondOffset}. New replication ID is {ReplId}");
+    }
+
+    /// <summary>Keeps the keyspace's view of "a replica that takes its clients' writes" current.</summary>
+    internal void UpdateWritableReplica()
+    {
+        var ks = _server.Keyspace;
+        ks.WritableReplica = IsReplica && !_server.Config.ReplicaReadOnly;
+        if (!IsReplica) ks.ReplicaKeysWithExpire.Clear();
     }
 
     /// <summary>DEBUG CHANGE-REPL-ID.</summary>
