@@ -214,11 +214,15 @@ public sealed partial class ReplicationManager
         replica.Transport?.OutputAvailable();
     }
 
+    /// <summary>What replicas have yet to receive: their pending output and the streams kept during their syncs.</summary>
     private long KeptBytes()
     {
         long n = 0;
         foreach (var r in _replicas)
+        {
+            n += r.Reply.Length;
             if (r.ReplicaInfo?.Kept is { } k) n += k.Length;
+        }
         return n;
     }
 
