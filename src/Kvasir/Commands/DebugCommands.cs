@@ -56,6 +56,12 @@ public static class DebugCommands
             ctx.Server.Replication.ResetIds();
             ctx.Reply.WriteOk();
         }
+        else if (argc == 3 && a.Is(1, "DELAY-RDB-CLIENT-FREE-SECONDS"u8))
+        {
+            if (!ctx.TryGetLong(2, out long seconds)) return;
+            ctx.Server.Replication.RdbClientGraceSeconds = (int)Math.Clamp(seconds, 0, int.MaxValue);
+            ctx.Reply.WriteOk();
+        }
         else if (argc >= 3 && a.Is(1, "REPLICATE"u8))
         {
             // A command sent to the replicas as if propagated, without running here (divergence tests).
@@ -97,6 +103,8 @@ public static class DebugCommands
         "    Sleep before each write of the AOF buffer (for tests).",
         "CHANGE-REPL-ID",
         "    Give the server new replication ids (for replication tests only).",
+        "DELAY-RDB-CLIENT-FREE-SECONDS <seconds>",
+        "    How long a dual-channel sync's image channel is remembered after it went away.",
         "REPLICATE <string> ...",
         "    Send a command to the replicas without executing it (for replication tests only).",
         "DIGEST",

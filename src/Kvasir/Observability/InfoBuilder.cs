@@ -434,8 +434,8 @@ public static class InfoBuilder
             Field(sb, "master_sync_in_progress", transfer ? 1 : 0);
             Field(sb, "slave_read_repl_offset", up ? link!.ReadOffset : Math.Max(1, repl.ReplicaOffset));
             Field(sb, "slave_repl_offset", up ? repl.Offset : Math.Max(1, repl.ReplicaOffset));
-            Field(sb, "replicas_repl_buffer_size", 0);
-            Field(sb, "replicas_repl_buffer_peak", 0);
+            Field(sb, "replicas_repl_buffer_size", link?.PendingStreamBytes ?? 0);
+            Field(sb, "replicas_repl_buffer_peak", link?.PendingStreamPeak ?? 0);
             if (transfer)
             {
                 long total = link!.TransferSize, read = link.TransferRead;
@@ -466,10 +466,10 @@ public static class InfoBuilder
               .Append(",state=").Append(state)
               .Append(",offset=").Append(st.AckOffset.ToString(Inv))
               .Append(",lag=").Append(lag.ToString(Inv))
-              .Append(",type=").Append(st.RdbChannel ? "rdb-channel" : "replica").Append("\r\n");
+              .Append(",type=").Append(st.TypeName).Append("\r\n");
             id++;
         }
-        Field(sb, "replicas_waiting_psync", 0);
+        Field(sb, "replicas_waiting_psync", repl.WaitingPsyncCount);
         Field(sb, "master_failover_state", repl.Failover.StateName);
         Field(sb, "master_replid", repl.ReplId);
         Field(sb, "master_replid2", repl.ReplId2);
