@@ -82,6 +82,12 @@ internal sealed unsafe class LuaEngine : IDisposable
 
         lua_createtable(L, 0, 24); // the native table, at 1
         SetFunction(L, "call"u8, &CallCallback);
+        nint raisingCall = RaisingThunk.Create((nint)(delegate* unmanaged<nint, int>)&RaisingCallCallback);
+        if (raisingCall != 0)
+        {
+            lua_pushcclosure(L, raisingCall, 0);
+            RawSetField(L, 1, "raising_call"u8);
+        }
         SetFunction(L, "rand48"u8, &Rand48Callback);
         SetFunction(L, "rearm"u8, &RearmCallback);
         SetFunction(L, "srand48"u8, &Srand48Callback);
@@ -705,6 +711,34 @@ internal sealed unsafe class LuaEngine : IDisposable
         }
     }
 
+    /// <summary>server.call as a C function (through <see cref="RaisingThunk"/>): -1 raises the error table on top.</summary>
+    [UnmanagedCallersOnly]
+    private static int RaisingCallCallback(nint L)
+    {
+        int failed;
+        try
+        {
+            var engine = s_active;
+            if (engine?._run is null)
+            {
+                lua_settop(L, 0);
+                PushErrorTable(L, "ERR server.call can only be used while a script runs"u8, false);
+                return -1;
+            }
+            engine.OnCall(L);
+            failed = lua_toboolean(L, -1);
+            Pop(L, 1);
+        }
+        catch (Exception e)
+        {
+            s_active?._host.Server.Log.Warning("Internal error in a command called from a script: " + e);
+            lua_settop(L, 0);
+            PushErrorTable(L, System.Text.Encoding.UTF8.GetBytes("ERR " + e.Message), false);
+            return -1;
+        }
+        return failed != 0 ? -1 : 1;
+    }
+
     private int OnCall(nint L)
     {
         int argc = lua_gettop(L);
@@ -835,6 +869,8 @@ internal sealed unsafe class LuaEngine : IDisposable
     {
         if (lua_iscfunction(L, 1) == 0 || lua_type(L, 2) != TFunction) return 0;
         nint co = lua_newthread(L);
+        // A new thread inherits the running one's hook, which may be the kill hook: not this one.
+        lua_sethook(co, 0, 0, 0);
         lua_pushvalue(L, 2);
         lua_xmove(L, co, 1);
         if (lua_setupvalue(L, 1, 1) == null) Pop(L, 1);

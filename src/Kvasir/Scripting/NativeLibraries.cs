@@ -364,7 +364,11 @@ internal static unsafe class NativeLibraries
             if (!CheckFormat(L, "unpack", out var fmt, out var err)) return Fail(L, err!);
             int dt = lua_type(L, 2);
             if (dt != TString && dt != TNumber) return Fail(L, TypeError(L, 2, "unpack", "string"));
-            byte[] data = ToBytes(L, 2).ToArray();
+            // The string stays on the stack (below the results) for the whole call: no copy.
+            var whole = ToBytes(L, 2);
+            fixed (byte* start = whole)
+            {
+            var data = new Span<byte>(start, whole.Length);
             long pos = 1;
             int pt = lua_type(L, 3);
             if (pt != -1 && pt != TNil)
@@ -376,7 +380,7 @@ internal static unsafe class NativeLibraries
             pos--;
             long ld = data.Length;
             var h = new Header { Big = false, Align = 1 };
-            lua_settop(L, 0);
+            lua_settop(L, 3);
             int n = 0;
             int i = 0;
             while (i < fmt.Length)
@@ -391,8 +395,8 @@ internal static unsafe class NativeLibraries
                     case 'b': case 'B': case 'h': case 'H': case 'l': case 'L': case 'T': case 'i': case 'I':
                     {
                         ulong l = 0;
-                        if (h.Big) for (int k = 0; k < size; k++) l = (l << 8) | data[pos + k];
-                        else for (long k = size - 1; k >= 0; k--) l = (l << 8) | data[pos + k];
+                        if (h.Big) for (int k = 0; k < size; k++) l = (l << 8) | data[(int)(pos + k)];
+                        else for (long k = size - 1; k >= 0; k--) l = (l << 8) | data[(int)(pos + k)];
                         double res;
                         if (char.IsAsciiLetterLower((char)opt))
                         {
@@ -408,11 +412,11 @@ internal static unsafe class NativeLibraries
                     case 'x':
                         break;
                     case 'f':
-                        lua_pushnumber(L, h.Big ? BinaryPrimitives.ReadSingleBigEndian(data.AsSpan((int)pos)) : BinaryPrimitives.ReadSingleLittleEndian(data.AsSpan((int)pos)));
+                        lua_pushnumber(L, h.Big ? BinaryPrimitives.ReadSingleBigEndian(data[(int)pos..]) : BinaryPrimitives.ReadSingleLittleEndian(data[(int)pos..]));
                         n++;
                         break;
                     case 'd':
-                        lua_pushnumber(L, h.Big ? BinaryPrimitives.ReadDoubleBigEndian(data.AsSpan((int)pos)) : BinaryPrimitives.ReadDoubleLittleEndian(data.AsSpan((int)pos)));
+                        lua_pushnumber(L, h.Big ? BinaryPrimitives.ReadDoubleBigEndian(data[(int)pos..]) : BinaryPrimitives.ReadDoubleLittleEndian(data[(int)pos..]));
                         n++;
                         break;
                     case 'c':
@@ -424,15 +428,15 @@ internal static unsafe class NativeLibraries
                             n--;
                             if (!(size <= ld && pos <= ld - size)) return Fail(L, ArgError(2, "unpack", "data string too short"));
                         }
-                        PushBytes(L, data.AsSpan((int)pos, (int)size));
+                        PushBytes(L, data.Slice((int)pos, (int)size));
                         n++;
                         break;
                     case 's':
                     {
-                        int e = Array.IndexOf(data, (byte)0, (int)pos);
+                        int e = data[(int)pos..].IndexOf((byte)0);
                         if (e < 0) return Fail(L, "unfinished string in data");
-                        size = e - pos + 1;
-                        PushBytes(L, data.AsSpan((int)pos, (int)size - 1));
+                        size = e + 1;
+                        PushBytes(L, data.Slice((int)pos, (int)size - 1));
                         n++;
                         break;
                     }
@@ -444,6 +448,7 @@ internal static unsafe class NativeLibraries
             }
             lua_pushnumber(L, pos + 1);
             return n + 1;
+            }
         }
         catch (Exception e)
         {

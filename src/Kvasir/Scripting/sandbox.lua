@@ -232,7 +232,9 @@ local api = {}
 -- error leaves its coroutine dead, so once the error is caught (error handler, pcall, xpcall)
 -- the same coroutine gets its function back (native.rearm): server.call stays the same value.
 -- `checked` returns a value, or an error table and true.
-api.call = as_c_function(ncall)
+-- On x86-64 the engine gives server.call as a real C function that raises (any number of
+-- arguments); elsewhere the coroutine.wrap stand-in (up to 7999 arguments).
+api.call = native.raising_call or as_c_function(ncall)
 api.pcall = function(...)
     return (ncall(...))
 end
@@ -534,6 +536,7 @@ if mode == 'function' then
     }
     local view = {}
     backing_of[view] = lib
+    real_setmetatable(lib, { __index = strict_index() })
     real_setmetatable(view, { __index = lib, __newindex = refuse_write })
     load_api = { server = view, redis = view }
 end
