@@ -99,6 +99,7 @@ internal sealed unsafe class LuaEngine : IDisposable
         SetFunction(L, "register_function"u8, &RegisterFunctionCallback);
         SetFunction(L, "open_library"u8, &OpenLibraryCallback);
         SetFunction(L, "killed"u8, &KilledCallback);
+        lua_pushboolean(L, NativeLibraries.Raising ? 1 : 0); RawSetField(L, 1, "raising_libraries"u8);
         NativeLibraries.PushBit(L); RawSetField(L, 1, "bit"u8);
         NativeLibraries.PushStruct(L); RawSetField(L, 1, "struct"u8);
         if (OpenLibrary(L, cjson, "cjson") != Ok) throw new InvalidOperationException(ToManagedString(L, -1));
@@ -108,7 +109,13 @@ internal sealed unsafe class LuaEngine : IDisposable
         PushAscii(L, KvasirServer.ValkeyVersion); RawSetField(L, 1, "valkey_version"u8);
         lua_pushnumber(L, VersionNumber(KvasirServer.ValkeyVersion)); RawSetField(L, 1, "valkey_version_num"u8);
 
-        LoadChunk(L, Resource("sandbox.lua"));
+        // string.dump, for LoadChunk; the globals it was found in are emptied below.
+        lua_pushvalue(L, GlobalsIndex);
+        RawGetField(L, -1, "string"u8);
+        RawGetField(L, -1, "dump"u8);
+        _dumpRef = luaL_ref(L, RegistryIndex);
+        Pop(L, 2);
+        if (LoadChunk(L, Resource("sandbox.lua"), _dumpRef) != Ok) throw new InvalidOperationException(ToManagedString(L, -1));
         lua_pushvalue(L, 1);
         PushAscii(L, _functions ? "function" : "eval");
         if (PCall(L, 2, 4, 0) != Ok) throw new InvalidOperationException(ToManagedString(L, -1));
@@ -140,11 +147,44 @@ internal sealed unsafe class LuaEngine : IDisposable
         }
     }
 
-    /// <summary>Loads one of our own chunks; its frames read as "=kvasir" to the error handler.</summary>
-    private static void LoadChunk(nint L, byte[] source)
+    /// <summary>
+    /// Loads one of our own chunks without its debug information (<see cref="BytecodeStripper"/>):
+    /// it halves the memory they hold. Their frames read as "=?" to the error handler.
+    /// </summary>
+    private static int LoadChunk(nint L, byte[] source, int dumpRef)
     {
-        if (Load(L, source, "=kvasir") != Ok) throw new InvalidOperationException(ToManagedString(L, -1));
+        int status = Load(L, source, "=kvasir");
+        if (status != Ok) return status;
+        lua_rawgeti(L, RegistryIndex, dumpRef);
+        if (lua_type(L, -1) != TFunction)
+        {
+            Pop(L, 1);
+            return Ok;
+        }
+        lua_pushvalue(L, -2);
+        if (PCall(L, 1, 1, 0) != Ok)
+        {
+            Pop(L, 1);
+            return Ok;
+        }
+        var stripped = BytecodeStripper.Strip(ToBytes(L, -1));
+        Pop(L, 1);
+        if (stripped is null) return Ok;
+        fixed (byte* code = stripped)
+        fixed (byte* name = "=?\0"u8)
+        {
+            if (luaL_loadbuffer(L, code, (nuint)stripped.Length, name) != Ok)
+            {
+                Pop(L, 1);
+                return Ok;
+            }
+        }
+        Remove(L, -2);
+        return Ok;
     }
+
+    /// <summary>string.dump, kept in the registry (the globals it came from are emptied).</summary>
+    private int _dumpRef = NoRef;
 
     private static void SetFunction(nint L, ReadOnlySpan<byte> name, delegate* unmanaged<nint, int> fn)
     {
@@ -162,7 +202,7 @@ internal sealed unsafe class LuaEngine : IDisposable
             if (name is not "cmsgpack") return 0;
             lua_settop(L, 0);
             // Protected: a failure stays inside lua_pcall's own frame, never reaching this one.
-            if (Load(L, Resource(name + ".lua"), "=kvasir") != Ok)
+            if (LoadChunk(L, Resource(name + ".lua"), s_active?._dumpRef ?? NoRef) != Ok)
             {
                 lua_settop(L, 0);
                 lua_createtable(L, 0, 0);

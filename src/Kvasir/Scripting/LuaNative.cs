@@ -179,6 +179,8 @@ internal static unsafe partial class LuaNative
     [LibraryImport(Lib)] public static partial void lua_rawset(nint L, int idx);
     [LibraryImport(Lib)] public static partial void lua_rawseti(nint L, int idx, int n);
     [LibraryImport(Lib)] public static partial int lua_next(nint L, int idx);
+    [LibraryImport(Lib)] public static partial void luaL_where(nint L, int level);
+    [LibraryImport(Lib)] public static partial void lua_concat(nint L, int n);
     [LibraryImport(Lib)] public static partial int luaL_ref(nint L, int t);
     [LibraryImport(Lib)] public static partial void luaL_unref(nint L, int t, int r);
 

@@ -42,15 +42,32 @@ internal static unsafe class NativeLibraries
         Set(L, "size"u8, &StructSize);
     }
 
+    /// <summary>
+    /// True when these functions raise their errors themselves, as C functions (through
+    /// <see cref="RaisingThunk"/>, x86-64); otherwise they answer nil and the message, and the
+    /// sandbox raises it.
+    /// </summary>
+    public static readonly bool Raising = RaisingThunk.Create((nint)(delegate* unmanaged<nint, int>)&BitToBit) != 0;
+
     private static void Set(nint L, ReadOnlySpan<byte> name, delegate* unmanaged<nint, int> fn)
     {
-        PushFunction(L, fn);
+        nint thunk = Raising ? RaisingThunk.Create((nint)fn) : 0;
+        if (thunk != 0) lua_pushcclosure(L, thunk, 0);
+        else PushFunction(L, fn);
         RawSetField(L, -2, name);
     }
 
+    /// <summary>The error of a bad call: raised with the caller's position in front, as luaL_error does.</summary>
     private static int Fail(nint L, string message)
     {
         lua_settop(L, 0);
+        if (Raising)
+        {
+            luaL_where(L, 1);
+            PushAscii(L, message);
+            lua_concat(L, 2);
+            return -1;
+        }
         lua_pushnil(L);
         PushAscii(L, message);
         return 2;

@@ -321,7 +321,7 @@ local function error_handler(err)
     repeat
         info = getinfo(level, 'nSl')
         level = level + 1
-    until not info or (info.what ~= 'C' and info.source ~= '=kvasir')
+    until not info or (info.what ~= 'C' and info.source ~= '=kvasir' and info.source ~= '=?')
     if type(err) ~= 'table' then
         err = { err = 'ERR ' .. tostring(err) }
     end
@@ -350,8 +350,15 @@ base.string = protect(copy(string))
 base.math = protect(math_lib)
 base.table = protect(copy(table))
 base.os = protect(os_lib)
-base.bit = protect(c_library(native.bit, nil_means_error))
-base.struct = protect(c_library(native.struct, nil_means_error))
+-- bit and struct are the engine's C functions; where they cannot raise errors themselves, each
+-- gets a coroutine.wrap stand-in that does.
+if native.raising_libraries then
+    base.bit = protect(copy(native.bit))
+    base.struct = protect(copy(native.struct))
+else
+    base.bit = protect(c_library(native.bit, nil_means_error))
+    base.struct = protect(c_library(native.struct, nil_means_error))
+end
 base.cjson = protect(cjson_lib)
 base.cmsgpack = lazy_library('cmsgpack')
 base.coroutine = protect(copy(coroutine))
