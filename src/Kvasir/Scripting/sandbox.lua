@@ -386,7 +386,9 @@ base.getmetatable = function(...)
     local o = ...
     local m = real_getmetatable(o)
     if m == nil then return nil end
-    if backing_of[o] or proxy_of_mt[m] then return mt_view(m) end
+    -- A userdata's metatable (newproxy) is read-only: a __gc set there would run inside the
+    -- collector, unprotected, wherever the engine happens to allocate.
+    if backing_of[o] or proxy_of_mt[m] or type(o) == 'userdata' then return mt_view(m) end
     return m
 end
 local function next_of(t, k)
