@@ -172,4 +172,26 @@ public sealed class Lua51Tests : IClassFixture<SharedServerFixture>
             await c.CallAsync("CONFIG", "SET", "busy-reply-threshold", "5000");
         }
     }
+
+    [Fact]
+    public async Task ServerCallTakesAnyNumberOfArgumentsAndKeepsTheCallersLine()
+    {
+        await using var c = await _server.ConnectAsync();
+        await c.CallAsync("DEL", "l51:many");
+        Assert.Equal(7999, (await c.CallAsync("EVAL",
+            "local a = {} for i=1,7999 do a[i] = 1 end return redis.call('lpush', KEYS[1], unpack(a))", "1", "l51:many")).Integer);
+        await c.CallAsync("SET", "l51:s", "x");
+        // A tail call of server.call still names the script's line, as Valkey's C function does.
+        Assert.Equal("ERR value is not an integer or out of range script: 2bab3b661081db58bd2341920e0ba7cf5dc77b25, on @user_script:1.",
+            await ErrorOf(c, "EVAL", "return redis.call('incr', KEYS[1])", "1", "l51:s"));
+    }
+
+    [Fact]
+    public async Task FunctionsRunOnLua51Too()
+    {
+        await using var c = await _server.ConnectAsync();
+        await c.CallAsync("FUNCTION", "LOAD", "REPLACE",
+            "#!lua name=l51\nserver.register_function('l51v', function(keys, args) return {_VERSION, 'n:' .. 8/4, tostring(7/7)} end)");
+        Assert.Equal("[Lua 5.1, n:2, 1]", (await c.CallAsync("FCALL", "l51v", "0")).ToString());
+    }
 }
