@@ -36,5 +36,6 @@ public static class CommandRegistry
         DumpCommands.Register(table);
         MigrateCommand.Register(table);
         PubSubCommands.Register(table);
+        ModuleCommands.Register(table);
     }
 }
