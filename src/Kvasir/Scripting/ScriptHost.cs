@@ -569,6 +569,8 @@ public sealed class ScriptHost
         try
         {
             Server.Dispatcher.Call(_clientCtx, cmd, args);
+            // Valkey counts a command a script runs in the tot-cmds of the client running the script.
+            run.Caller.Client.TotalCommands++;
         }
         finally
         {
