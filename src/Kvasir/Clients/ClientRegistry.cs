@@ -90,7 +90,21 @@ public sealed class ClientRegistry
     public bool PauseWritesOnly;
 
     /// <summary>True while a CLIENT PAUSE is in effect (expired pauses are cleared and their clients resumed).</summary>
-    public bool IsPaused => PauseEndMs != 0 && UpdatePause();
+    public bool IsPaused => FailoverPause || (PauseEndMs != 0 && UpdatePause());
+
+    /// <summary>FAILOVER holds client writes (Valkey's PAUSE_DURING_FAILOVER), apart from CLIENT PAUSE.</summary>
+    public bool FailoverPause { get; private set; }
+
+    /// <summary>Only writes wait: a write pause, or the failover's pause without a CLIENT PAUSE ALL.</summary>
+    public bool OnlyWritesPaused => !(PauseEndMs != 0 && !PauseWritesOnly && Environment.TickCount64 < PauseEndMs);
+
+    /// <summary>FAILOVER starts or ends holding writes (and key expiry, whose DELs are writes).</summary>
+    public void SetFailoverPause(bool on)
+    {
+        FailoverPause = on;
+        SetExpiryPaused(on || PauseEndMs != 0);
+        if (!on) ResumeHead();
+    }
 
     /// <summary>Clients whose command waits for the pause to end, in the order they were stopped.</summary>
     public IReadOnlyList<Client> Postponed => _postponed;
@@ -119,7 +133,7 @@ public sealed class ClientRegistry
     /// <summary>Both kinds of pause stop key expiry, active and lazy, as Valkey's PAUSE_ACTION_EXPIRE.</summary>
     private void SetExpiryPaused(bool paused)
     {
-        if (_keyspace is not null) _keyspace.ExpiryPaused = paused;
+        if (_keyspace is not null) _keyspace.ExpiryPaused = paused || FailoverPause;
     }
 
     /// <summary>Clears an expired pause. True while still paused.</summary>

@@ -53,9 +53,7 @@ public static class DebugCommands
         else if (argc == 2 && a.Is(1, "CHANGE-REPL-ID"u8))
         {
             ctx.Server.Log.Notice("Changing replication IDs after receiving DEBUG change-repl-id");
-            ctx.Server.ReplicationId = KvasirServer.NewRandomId();
-            ctx.Server.ReplicationId2 = new string('0', 40);
-            ctx.Server.SecondReplicationOffset = -1;
+            ctx.Server.Replication.ResetIds();
             ctx.Reply.WriteOk();
         }
         else if (argc == 3 && a.Is(1, "QUICKLIST-PACKED-THRESHOLD"u8)) PackedThreshold(ctx);
