@@ -37,5 +37,6 @@ public static class CommandRegistry
         MigrateCommand.Register(table);
         PubSubCommands.Register(table);
         ModuleCommands.Register(table);
+        LolwutCommand.Register(table);
     }
 }
