@@ -64,6 +64,7 @@ public sealed partial class KvasirServer
         {
             UpdateClock();
             Replication.FastCron();
+            Shutdown.Cron();
             if (now - _lastReplicationCronMs < 1000) return;
             _lastReplicationCronMs = now;
             Replication.Cron();

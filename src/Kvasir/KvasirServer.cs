@@ -40,6 +40,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         Dispatcher = new Dispatcher(this);
         Propagator = new Replication.Propagator(this);
         Replication = new Replication.ReplicationManager(this);
+        Shutdown = new ShutdownSequence(this);
         Keyspace.KeyExpired += Propagator.ExpiredKeyDeleted;
         AttachMemoryManagement();
         Tick += ReplicationCron;
@@ -87,6 +88,9 @@ public sealed partial class KvasirServer : IAsyncDisposable
 
     /// <summary>Replication: IDs, offset and backlog, the attached replicas, the link to a primary.</summary>
     public Replication.ReplicationManager Replication { get; }
+
+    /// <summary>SHUTDOWN and the stop signals: waiting for lagging replicas, the final save, the stop.</summary>
+    public ShutdownSequence Shutdown { get; }
 
     /// <summary>A data set being loaded while clients are served (-LOADING, INFO loading fields).</summary>
     public Persistence.LoadingStatus Loading { get; } = new();

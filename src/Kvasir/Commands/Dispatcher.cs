@@ -123,7 +123,26 @@ public sealed class Dispatcher
         var repl = server.Replication;
         if (repl.IsReplica && client.CanRedirect && !obey && RedirectsToPrimary(client, cmd))
         {
-            Reject(ctx, cmd, $"REDIRECT {repl.PrimaryHost}:{repl.PrimaryPort}");
+            // While a FAILOVER hands the role over, both servers may be replicas for a moment: the
+            // client waits instead of bouncing between them.
+            if (repl.Failover.InProgress)
+            {
+                server.Clients.Postpone(client);
+                return DispatchResult.Suspended;
+            }
+            if (client.Postponed) server.Clients.EndPostpone(client);
+            string redirect = $"REDIRECT {repl.PrimaryHost}:{repl.PrimaryPort}";
+            if (cmd.Name == "exec")
+            {
+                // Not EXECABORT: the whole transaction belongs to the primary.
+                cmd.RejectedCalls++;
+                TransactionCommands.DiscardTransaction(ctx);
+                ctx.Error(redirect);
+            }
+            else
+            {
+                Reject(ctx, cmd, redirect);
+            }
             return DispatchResult.Done;
         }
 

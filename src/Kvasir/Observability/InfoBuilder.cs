@@ -168,6 +168,7 @@ public static class InfoBuilder
         Field(sb, "config_file", cfg.ConfigFile.Length == 0 ? "" : Path.GetFullPath(cfg.ConfigFile));
         Field(sb, "io_threads_active", 0);
         Field(sb, "availability_zone", server.Config.AvailabilityZone);
+        if (server.Shutdown.Initiated) Field(sb, "shutdown_in_milliseconds", server.Shutdown.RemainingMs);
         if (server.BoundPort != 0)
         {
             sb.Append("listener0:name=tcp");

@@ -75,13 +75,24 @@ public sealed class PersistenceManager
         // With appendonly the AOF is the source of truth and the RDB file is not read (Valkey's loadDataFromDisk).
         if (_server.Config.AppendOnly) return Aof.LoadAtStartup();
         var start = Stopwatch.GetTimestamp();
-        var outcome = LoadFile(RdbPath, allowDuplicates: false);
+        // A primary drops keys that expired while it was down; its replicas learn it with DELs.
+        var expired = _server.Config.ReplicaOfHost.Length == 0 ? new List<(int, byte[])>() : null;
+        _expiredAtLoad = expired;
+        LoadOutcome outcome;
+        try
+        {
+            outcome = LoadFile(RdbPath, allowDuplicates: false);
+        }
+        finally
+        {
+            _expiredAtLoad = null;
+        }
         if (outcome == LoadOutcome.Loaded)
         {
             double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
             Log.Notice($"DB loaded from disk: {seconds.ToString("F3", CultureInfo.InvariantCulture)} seconds");
             // The replication history saved with the data lets this server continue it (PSYNC).
-            if (LastLoad is { } image) _server.Replication.RestoreFromImage(image);
+            if (LastLoad is { } image) _server.Replication.RestoreFromImage(image, expired);
         }
         return outcome != LoadOutcome.Failed;
     }
@@ -113,6 +124,8 @@ public sealed class PersistenceManager
         using (file) return LoadStream(file, allowDuplicates, dropExpiredKeys: true, out _);
     }
 
+    private List<(int Db, byte[] Key)>? _expiredAtLoad;
+
     /// <summary>The aux fields of the last image loaded by <see cref="LoadStream"/> (replication history at start).</summary>
     internal RdbLoadResult? LastLoad { get; private set; }
 
@@ -133,6 +146,7 @@ public sealed class PersistenceManager
             DropExpiredKeys = dropExpiredKeys,
             VerifyChecksum = config.RdbChecksum && !_server.Debug.SkipChecksumValidation,
             AllowDuplicateKeys = allowDuplicates,
+            ExpiredKeyDropped = _expiredAtLoad is { } list ? (db, key) => list.Add((db, key)) : null,
         };
         long dirty = _server.Keyspace.Dirty;
         var loader = new RdbLoader(_server.Databases, options);

@@ -26,7 +26,6 @@ public sealed class FailoverCoordinator(KvasirServer server)
 
     /// <summary>Any failover under way: writes are held, replicas get no PINGs (they would move the offsets).</summary>
     public bool Active => State != FailoverState.None;
-    public bool PausingReplicas => Active;
 
     /// <summary>INFO's master_failover_state.</summary>
     public string StateName => State switch
@@ -127,7 +126,7 @@ public sealed class FailoverCoordinator(KvasirServer server)
         _endMs = timeout > 0 ? ctx.NowMs + timeout : 0;
         _force = force;
         State = FailoverState.WaitForSync;
-        server.Clients.SetFailoverPause(true);
+        server.Clients.SetWritePause(WritePause.Failover, true);
         ctx.Reply.WriteOk();
     }
 
@@ -201,7 +200,7 @@ public sealed class FailoverCoordinator(KvasirServer server)
         _targetHost = null;
         _targetPort = 0;
         State = FailoverState.None;
-        server.Clients.SetFailoverPause(false);
+        server.Clients.SetWritePause(WritePause.Failover, false);
     }
 
     /// <summary>The replica at host:port as it announced itself (Valkey's findReplica).</summary>

@@ -37,7 +37,8 @@ internal sealed class PrimaryLink : IClientTransport
 
     // Received bytes not yet consumed: [_start, _end). In the stream phase, [_applied, _start) holds
     // commands executed inside a MULTI not yet closed: proxied to sub-replicas only once applied.
-    private byte[] _buf = new byte[64 * 1024];
+    private const int InitialBuffer = 64 * 1024;
+    private byte[] _buf = new byte[InitialBuffer];
     private int _start, _end, _applied;
 
     private CommandContext? _ctx;
@@ -805,6 +806,13 @@ internal sealed class PrimaryLink : IClientTransport
     private void MakeRoom()
     {
         int keepFrom = State == LinkState.Connected ? _applied : _start;
+        if (keepFrom == _end && !_parser.InCommand && _buf.Length > InitialBuffer)
+        {
+            // Everything was consumed: a buffer grown for a big command goes back to its usual size.
+            _buf = new byte[InitialBuffer];
+            _start = _end = _applied = 0;
+            return;
+        }
         if (_end < _buf.Length) return;
         int live = _end - keepFrom;
         if (live < _buf.Length / 2)
@@ -818,6 +826,8 @@ internal sealed class PrimaryLink : IClientTransport
             _buf = bigger;
         }
         _parser.Shift(keepFrom);
+        // The arguments already parsed out of an incomplete command point into the old bytes.
+        if (_parser.InCommand) _args.Rebase(_buf, keepFrom);
         _start -= keepFrom;
         _applied = Math.Max(0, _applied - keepFrom);
         _end = live;

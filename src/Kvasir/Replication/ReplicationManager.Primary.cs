@@ -228,6 +228,25 @@ public sealed partial class ReplicationManager
         return true;
     }
 
+    /// <summary>
+    /// A command of the primary's stream failed on this replica (Valkey's afterErrorReply for the
+    /// primary client): logged as critical and counted in unexpected_error_replies.
+    /// </summary>
+    internal void PrimaryCommandFailed(Commands.CommandContext ctx, string message)
+    {
+        string text = message.Length > 4096 ? message[..4096] : message;
+        _server.Log.Warning($"== CRITICAL == This replica is sending an error to its primary: '{text}' after processing the command '{ctx.Client.LastCommand}'");
+        _server.Stats.UnexpectedErrorReplies++;
+        if (Backlog is { HistoryLength: > 0 } backlog)
+        {
+            // Valkey's showLatestBacklog: what the primary sent last, to diagnose the divergence.
+            long from = Math.Max(backlog.FirstByteOffset, backlog.EndOffset - 256 + 1);
+            var tail = new System.Text.StringBuilder();
+            backlog.CopyFrom(from, chunk => Protocol.Repr.Append(tail, chunk.Span));
+            _server.Log.Warning($"Latest backlog is: '{tail}'");
+        }
+    }
+
     // ----- cron -----
 
     /// <summary>replicationCron, once a second.</summary>

@@ -361,7 +361,7 @@ public sealed partial class ReplicationManager
         var cfg = _server.Config;
         long now = NowUnix;
         // A replica's sub-replicas get only what its primary sent (PINGs included): it adds none of its own.
-        if (_replicas.Count > 0 && !IsReplica && cfg.ReplPingReplicaPeriod > 0 && loops % cfg.ReplPingReplicaPeriod == 0 && !Failover.PausingReplicas)
+        if (_replicas.Count > 0 && !IsReplica && cfg.ReplPingReplicaPeriod > 0 && loops % cfg.ReplPingReplicaPeriod == 0 && !_server.Clients.ReplicaTrafficPaused)
             Feed("*1\r\n$4\r\nPING\r\n"u8);
         foreach (var r in _replicas.ToArray())
         {

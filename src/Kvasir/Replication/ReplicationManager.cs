@@ -73,6 +73,9 @@ public sealed partial class ReplicationManager
     /// <summary>Full and partial syncs served (INFO stats).</summary>
     public long SyncFull, SyncPartialOk, SyncPartialErr;
 
+    /// <summary>CONFIG RESETSTAT.</summary>
+    public void ResetStats() => SyncFull = SyncPartialOk = SyncPartialErr = 0;
+
     /// <summary>A new random replication ID: this data set starts a new history (Valkey's changeReplicationId).</summary>
     public void ChangeReplicationId() => ReplId = KvasirServer.NewRandomId();
 
@@ -136,7 +139,7 @@ public sealed partial class ReplicationManager
     /// server continue it (Valkey's loadDataFromDisk): a replica resumes as if its primary had just
     /// disconnected; a primary keeps it as the secondary ID so its old replicas can continue.
     /// </summary>
-    public void RestoreFromImage(Persistence.RdbLoadResult result)
+    public void RestoreFromImage(Persistence.RdbLoadResult result, List<(int Db, byte[] Key)>? expiredKeys)
     {
         string? id = result.AuxText("repl-id");
         string? offsetText = result.AuxText("repl-offset");
@@ -159,10 +162,38 @@ public sealed partial class ReplicationManager
             Offset += offset;
             Backlog = new ReplicationBacklog(_server.Config.ReplBacklogSize, Offset);
             _noReplicasSinceUnix = NowUnix;
+            // Keys that expired while the primary was down were not loaded: the stream says so, so
+            // replicas continuing from the saved offset delete them too.
+            if (expiredKeys is { Count: > 0 }) FeedDeletions(expiredKeys);
         }
     }
 
     // ----- the stream -----
+
+    /// <summary>DEL (UNLINK with lazyfree-lazy-expire) of each key, each after a SELECT of its database when it changes.</summary>
+    private void FeedDeletions(List<(int Db, byte[] Key)> keys)
+    {
+        var w = new Protocol.ReplyWriter();
+        byte[] verb = _server.Config.LazyfreeLazyExpire ? Effects.Unlink : Effects.Del;
+        int selected = -1;
+        foreach (var (db, key) in keys)
+        {
+            w.Clear();
+            if (db != selected)
+            {
+                w.WriteArray(2);
+                w.WriteBulk("SELECT"u8);
+                w.WriteBulk(db);
+                selected = db;
+            }
+            w.WriteArray(2);
+            w.WriteBulk(verb);
+            w.WriteBulk(key);
+            Feed(w.WrittenSpan);
+        }
+        w.Release();
+        _server.Propagator.ForceSelect();
+    }
 
     /// <summary>A replica's applied share of its primary's stream: the same bytes, the same offsets.</summary>
     internal void FeedFromPrimary(ReadOnlySpan<byte> bytes)
@@ -178,7 +209,13 @@ public sealed partial class ReplicationManager
     /// </summary>
     public void Feed(ReadOnlySpan<byte> bytes)
     {
-        if (Backlog is null || bytes.Length == 0) return;
+        if (bytes.Length == 0) return;
+        if (Backlog is null)
+        {
+            // Nobody to feed, but the offset still moves: WAITAOF measures AOF fsyncs in it (Valkey does the same).
+            if (!IsReplica) Offset++;
+            return;
+        }
         Backlog.Append(bytes);
         Offset = Backlog.EndOffset;
         foreach (var replica in _replicas)
@@ -214,11 +251,15 @@ public sealed partial class ReplicationManager
         replica.Transport?.OutputAvailable();
     }
 
+    /// <summary>What replicas have yet to receive: their pending output and the streams kept during their syncs.</summary>
     private long KeptBytes()
     {
         long n = 0;
         foreach (var r in _replicas)
+        {
+            n += r.Reply.Length;
             if (r.ReplicaInfo?.Kept is { } k) n += k.Length;
+        }
         return n;
     }
 

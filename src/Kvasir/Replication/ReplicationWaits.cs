@@ -48,12 +48,20 @@ public sealed class ReplicationWaits(KvasirServer server)
         }
     }
 
+    /// <summary>Asks the replicas for their offsets at once (a shutdown about to wait for them).</summary>
+    public void RequestAcks()
+    {
+        if (server.Replication.Replicas.Count == 0 || server.Clients.ReplicaTrafficPaused) return;
+        _ackRequested = false;
+        server.Replication.Feed("*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n"u8);
+    }
+
     /// <summary>After the command that blocked: ask the replicas for their offsets, once for all waiters.</summary>
     public void AfterCommand()
     {
         if (!_ackRequested) return;
         var repl = server.Replication;
-        if (repl.Failover.PausingReplicas) return;
+        if (server.Clients.ReplicaTrafficPaused) return;
         _ackRequested = false;
         repl.Feed("*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n"u8);
     }

@@ -233,4 +233,54 @@ public sealed class ReplicaTests
         var exec = await c.CallAsync("EXEC");
         Assert.Equal(0, exec.Items![0].Integer);
     }
+
+    /// <summary>
+    /// Commands larger than one read, pipelined across databases: a command split over reads must
+    /// be applied whole, whatever the link's buffer did meanwhile.
+    /// </summary>
+    [Fact]
+    public async Task LargePipelinedCommandsAcrossDatabasesApplyWhole()
+    {
+        await using var primaryServer = await TestServer.StartAsync(Fast);
+        await using var replicaServer = await TestServer.StartAsync(Fast);
+        await using var primary = await primaryServer.ConnectAsync();
+        await using var replica = await replicaServer.ConnectAsync();
+        await AttachAsync(replica, primaryServer.Port);
+        var random = new Random(3);
+        for (int i = 0; i < 60; i++)
+        {
+            await primary.SendAsync("SELECT", (i % 4).ToString());
+            var args = new List<object> { "MSET" };
+            for (int k = 0; k < 20; k++) args.Add($"k{i}:{k}") ;
+            for (int k = 0; k < 20; k++) args.Insert(2 + 2 * k, new string((char)('a' + random.Next(26)), random.Next(1, 40_000)));
+            await primary.SendAsync([.. args]);
+        }
+        for (int i = 0; i < 120; i++) await primary.ReadAsync();
+        await WaitForOffsetsAsync(primary, replica);
+        Assert.Equal(await DigestAsync(primary), await DigestAsync(replica));
+    }
+
+    [Fact]
+    public async Task ClientsWithRedirectCapaAreSentToThePrimary()
+    {
+        await using var primaryServer = await TestServer.StartAsync(Fast);
+        await using var replicaServer = await TestServer.StartAsync(Fast);
+        await using var replica = await replicaServer.ConnectAsync();
+        await using var rr = await replicaServer.ConnectAsync();
+        await rr.CallAsync("CLIENT", "CAPA", "REDIRECT");
+        await rr.CallAsync("MULTI");
+        Assert.Equal("QUEUED", await rr.CallTextAsync("SET", "foo", "bar"));
+        await AttachAsync(replica, primaryServer.Port);
+        // A transaction queued before the role changed goes to the primary whole.
+        Assert.Equal($"REDIRECT 127.0.0.1:{primaryServer.Port}", (await rr.CallAsync("EXEC")).Text);
+        Assert.Equal($"REDIRECT 127.0.0.1:{primaryServer.Port}", (await rr.CallAsync("GET", "foo")).Text);
+        Assert.Equal("PONG", await rr.CallTextAsync("PING"));
+        Assert.Equal("OK", await rr.CallTextAsync("READONLY"));
+        Assert.Null((await rr.CallAsync("GET", "foo")).Text);
+        Assert.Equal($"REDIRECT 127.0.0.1:{primaryServer.Port}", (await rr.CallAsync("SET", "foo", "bar")).Text);
+        Assert.Equal("OK", await rr.CallTextAsync("READWRITE"));
+        Assert.Equal($"REDIRECT 127.0.0.1:{primaryServer.Port}", (await rr.CallAsync("GET", "foo")).Text);
+        // Without the capability: the read-only replica's own error.
+        Assert.StartsWith("READONLY", (await replica.CallAsync("SET", "foo", "bar")).Text);
+    }
 }
