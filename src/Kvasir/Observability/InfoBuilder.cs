@@ -403,8 +403,8 @@ public static class InfoBuilder
         Field(sb, "io_threaded_total_prefetch_entries", 0);
         Field(sb, "client_query_buffer_limit_disconnections", st.ClientQueryBufferLimitDisconnections);
         Field(sb, "client_output_buffer_limit_disconnections", st.ClientOutputBufferLimitDisconnections);
-        Field(sb, "reply_buffer_shrinks", 0);
-        Field(sb, "reply_buffer_expands", 0);
+        Field(sb, "reply_buffer_shrinks", st.ReplyBufferShrinks);
+        Field(sb, "reply_buffer_expands", st.ReplyBufferExpands);
         Field(sb, "eventloop_cycles", m.EventLoopCycles);
         Field(sb, "eventloop_duration_sum", m.EventLoopDurationSum);
         Field(sb, "eventloop_duration_cmd_sum", m.EventLoopCommandDurationSum);
