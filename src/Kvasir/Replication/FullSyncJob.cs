@@ -90,6 +90,8 @@ internal sealed class FullSyncJob
         }
         if (socket) log.Notice($"Background RDB transfer started by pid {Environment.ProcessId}");
         else log.Notice($"Background saving started by pid {Environment.ProcessId}");
+        server.Persistence.SnapshotStarted();
+        server.Debug.PauseProcessIfRequested(log);
         job._save.Completion.Task.ContinueWith(t => job.ImageDone(t.Result), TaskScheduler.Default);
         return job;
     }

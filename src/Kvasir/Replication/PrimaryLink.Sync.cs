@@ -86,6 +86,7 @@ internal sealed partial class PrimaryLink
         string set = await _main.ReadLineAsync();
         if (set.StartsWith('-')) throw new LinkFailure($"Dual channel sync failed with error {set}");
         string next = (offset + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        _server.Debug.PauseProcessIfRequested(Log);
         Log.Notice($"Trying a partial resynchronization using main channel (request {replid}:{next}).");
         await _main.SendAsync(Resp("PSYNC", replid, next));
         string answer;
