@@ -37,6 +37,8 @@ public sealed partial class KvasirServer : IAsyncDisposable
         Commands = new CommandTable();
         CommandRegistry.RegisterAll(Commands);
         foreach (var (from, to) in Config.CommandRenames) Commands.Rename(from, to);
+        Acl = new Security.AccessControl(this);
+        Config.DescribeUsers = () => Acl.DescribeAll();
         Dispatcher = new Dispatcher(this);
         Propagator = new Replication.Propagator(this);
         Keyspace.KeyExpired += Propagator.ExpiredKeyDeleted;
@@ -65,6 +67,9 @@ public sealed partial class KvasirServer : IAsyncDisposable
     public KeyspaceContext Keyspace { get; } = new();
     public Database[] Databases { get; }
     public CommandTable Commands { get; }
+
+    /// <summary>ACL users, permission checks and the ACL log.</summary>
+    public Security.AccessControl Acl { get; }
 
     /// <summary>Clients waiting in blocking commands, by the keys they wait on.</summary>
     public Clients.BlockingRegistry Blocking { get; }
@@ -130,6 +135,8 @@ public sealed partial class KvasirServer : IAsyncDisposable
 
     public async Task StartAsync()
     {
+        // Users first (config `user` lines, aclfile), as Valkey's ACLLoadUsersAtStartup; errors stop the start.
+        lock (DataLock) Acl.LoadAtStartup();
         // Like Valkey, the data set is loaded before clients are served; a file that cannot be
         // loaded stops the start (Valkey exits with status 1).
         if (!Persistence.LoadAtStartup())

@@ -60,7 +60,11 @@ public sealed class Client
     public string LibVersion = "";
     public int DbIndex;
     public ClientFlags Flags;
-    public string User = "default";
+    /// <summary>
+    /// The ACL user this client acts as; null for the server's own clients (AOF loading, the link to
+    /// a primary), which no ACL restricts (CLIENT LIST shows them as "(superuser)").
+    /// </summary>
+    public Security.AclUser? User;
     public bool Authenticated;
     public ReplyMode ReplyMode = ReplyMode.On;
 

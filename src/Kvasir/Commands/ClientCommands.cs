@@ -186,7 +186,7 @@ public static class ClientCommands
           .Append(" tot-mem=").Append(totalMem)
           .Append(" events=r")
           .Append(" cmd=").Append(c.LastCommand)
-          .Append(" user=").Append(c.User)
+          .Append(" user=").Append(c.User?.Name ?? "(superuser)")
           .Append(" redir=").Append(c.Has(ClientFlags.Tracking) ? c.TrackingRedirection : -1)
           .Append(" resp=").Append(c.Reply.Protocol)
           .Append(" lib-name=").Append(c.LibName)
@@ -258,7 +258,7 @@ public static class ClientCommands
                 else if (ctx.ArgIs(i, "USER"u8) && more)
                 {
                     user = ctx.Args.ToString(i + 1);
-                    if (!UserExists(user))
+                    if (ctx.Server.Acl.Find(user) is null)
                     {
                         ctx.Error($"ERR No such user '{user}'");
                         return;
@@ -291,7 +291,7 @@ public static class ClientCommands
             if (laddr is not null && c.LocalAddress != laddr) continue;
             if (type != ClientType.Any && TypeOf(c) != type) continue;
             if (id != 0 && c.Id != id) continue;
-            if (user is not null && c.User != user) continue;
+            if (user is not null && c.User?.Name != user) continue;
             if (c == ctx.Client && skipMe) continue;
             if (maxAge != 0 && (now - c.CreatedMs) / 1000 < maxAge) continue;
             if (c == ctx.Client) killSelf = true;
@@ -316,9 +316,6 @@ public static class ClientCommands
         // Only after the reply is queued, so the caller still gets it.
         if (killSelf) ctx.Client.Flags |= ClientFlags.CloseAfterReply;
     }
-
-    /// <summary>Until ACL users exist, "default" is the only user.</summary>
-    private static bool UserExists(string name) => name == "default";
 
     // ----- PAUSE -----
 

@@ -111,6 +111,11 @@ public sealed class Dispatcher
             return DispatchResult.Done;
         }
 
+        // ACL: the user's permissions for this command, its keys and channels (the link to our
+        // primary and the server's own clients have no user and are never restricted).
+        if (client.User is { Unrestricted: false } user && !client.Has(ClientFlags.Master) && RejectedByAcl(ctx, user, cmd, args))
+            return DispatchResult.Done;
+
         // maxmemory: evict first (before every command, as Valkey's performEvictions), then refuse what
         // may grow memory if it is still over the limit and nothing more can be evicted.
         PreCommandOom = server.Config.MaxMemory > 0 && server.Evictor.PerformEvictions() == Keyspace.Eviction.EvictResult.Fail;
@@ -250,6 +255,18 @@ public sealed class Dispatcher
     /// <summary>A blocked command was answered without running again (timeout, CLIENT UNBLOCK): count it now.</summary>
     internal void CompleteBlocked(BlockState state, bool failed) =>
         RecordCall(state.Context, state.Command, state.Args, state.Context.BlockedMicros, failed);
+
+    /// <summary>Refuses a command the client's user may not run with -NOPERM, and logs it in ACL LOG.</summary>
+    private bool RejectedByAcl(CommandContext ctx, Security.AclUser user, CommandDefinition cmd, CommandArgs args)
+    {
+        var acl = _server.Acl;
+        var denial = acl.Check(user, cmd, args, out int position);
+        if (denial == Security.AclDenial.None) return false;
+        var context = ctx.Client.Has(ClientFlags.Multi) ? Security.AclLogContext.Multi : Security.AclLogContext.TopLevel;
+        acl.LogDenial(ctx, user, denial, context, cmd, args, position);
+        Reject(ctx, cmd, "NOPERM " + Security.AccessControl.DenialMessage(denial, user, cmd, "", verbose: false));
+        return true;
+    }
 
     /// <summary>DEBUG and MODULE run only where enable-debug-command / enable-module-command allow ("local": loopback or unix socket).</summary>
     private string? ProtectedRefusal(Client client, CommandDefinition cmd)

@@ -53,6 +53,18 @@ public sealed class PubSubRegistry
 
     public int ChannelCount(ChannelKind kind) => Table(kind).Count;
 
+    /// <summary>True when some client has a subscription (ACL changes then check subscribers' permissions).</summary>
+    public bool HasAnySubscriber => _byClient.Count > 0;
+
+    /// <summary>A client's channels (global and shard) and patterns, with whether each is a pattern.</summary>
+    public IEnumerable<(byte[] Name, bool IsPattern)> SubscriptionsOf(Client c)
+    {
+        if (!_byClient.TryGetValue(c, out var subs)) yield break;
+        foreach (var p in subs.Patterns) yield return (p, true);
+        foreach (var ch in subs.Channels) yield return (ch, false);
+        foreach (var ch in subs.ShardChannels) yield return (ch, false);
+    }
+
     public int PatternCount => _patterns.Count;
 
     /// <summary>Subscribers of one channel (PUBSUB NUMSUB / SHARDNUMSUB).</summary>
