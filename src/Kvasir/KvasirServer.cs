@@ -50,6 +50,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         Blocking.Attach(this);
         Scripts = new Scripting.ScriptHost(this);
         PubSub.Attach(this);
+        Tracking = new Clients.TrackingRegistry(this);
         KeyspaceEvents = new PubSub.KeyspaceEvents(PubSub, Keyspace);
         KeyspaceEvents.Attach(this);
         RunId = NewRandomId();
@@ -78,6 +79,9 @@ public sealed partial class KvasirServer : IAsyncDisposable
 
     /// <summary>Channel and pattern subscriptions (PUBLISH/SUBSCRIBE, keyspace notifications).</summary>
     public PubSub.PubSubRegistry PubSub { get; } = new();
+
+    /// <summary>Client-side caching: what tracking clients read, and their invalidations.</summary>
+    public Clients.TrackingRegistry Tracking { get; }
 
     /// <summary>notify-keyspace-events: publishes keyspace and keyevent notifications.</summary>
     public PubSub.KeyspaceEvents KeyspaceEvents { get; }

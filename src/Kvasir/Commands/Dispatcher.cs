@@ -54,7 +54,12 @@ public sealed class Dispatcher
             // As Valkey's resetClient: SKIP lasts one command; "CLIENT REPLY SKIP" arms it for the next.
             if (client.ReplyMode == ReplyMode.Skip) client.ReplyMode = ReplyMode.On;
             else if (client.ReplyMode == ReplyMode.SkipNext) client.ReplyMode = ReplyMode.Skip;
+            // CLIENT CACHING applies to the next command (or transaction) only.
+            if (client.Has(ClientFlags.TrackingCaching) && !client.Has(ClientFlags.Multi) && ctx.Command?.Parent?.Name != "client")
+                client.Flags &= ~ClientFlags.TrackingCaching;
         }
+        // BCAST invalidations of the keys this command changed (Valkey sends them before sleeping).
+        _server.Tracking.BroadcastPending();
         return result;
     }
 
@@ -125,6 +130,9 @@ public sealed class Dispatcher
             return DispatchResult.Done;
         }
 
+        // Client-side caching keeps its table within tracking-table-max-keys.
+        if (server.Tracking.ClientCount > 0) server.Tracking.LimitUsedSlots();
+
         if (server.Config.MinReplicasToWrite > 0 && !client.Has(ClientFlags.Master) && HasAny(client, cmd, CommandFlags.Write) && !HasEnoughGoodReplicas())
         {
             Reject(ctx, cmd, "NOREPLICAS Not enough good replicas to write.");
@@ -183,6 +191,10 @@ public sealed class Dispatcher
         long start = clock.CommandStart();
         server.PubSub.EnterCommand(client, cmd, out var outerCommand);
         cmd.Handler!(ctx);
+        // Client tracking: the keys a read-only command read are remembered for the client that
+        // sent it (the caller, when a script runs it).
+        if (server.Tracking.ShouldRemember(cmd) && server.PubSub.CurrentClient is { } tracker)
+            server.Tracking.RememberKeys(tracker, cmd, args);
         server.PubSub.ExitCommand(outerCommand);
         long micros = (long)Stopwatch.GetElapsedTime(start, clock.CommandEnd()).TotalMicroseconds;
         keyspace.NoTouch = outerNoTouch;

@@ -282,7 +282,7 @@ public sealed class PubSubRegistry
     /// ignore CLIENT REPLY OFF/SKIP. Returns the writer to continue in (the client's own, or the
     /// pending buffer when <paramref name="c"/> is executing a command that does not reply with pushes).
     /// </summary>
-    private ReplyWriter BeginPush(Client c, int elements)
+    internal ReplyWriter BeginPush(Client c, int elements)
     {
         ReplyWriter r;
         if (c == _currentClient && _executing is not null && !RepliesWithPushes(_executing))
@@ -299,7 +299,7 @@ public sealed class PubSubRegistry
 
     private bool _savedEnabled;
 
-    private void EndPush(Client c, ReplyWriter r)
+    internal void EndPush(Client c, ReplyWriter r)
     {
         r.Enabled = _savedEnabled;
         if (r != _pendingPushes && c != _currentClient) c.Transport?.OutputAvailable();
@@ -319,6 +319,9 @@ public sealed class PubSubRegistry
     /// <summary>The subscribe family answers with push messages: those are its reply, never postponed.</summary>
     private static bool RepliesWithPushes(CommandDefinition cmd) =>
         cmd.Name is "subscribe" or "unsubscribe" or "psubscribe" or "punsubscribe" or "ssubscribe" or "sunsubscribe";
+
+    /// <summary>The client whose command (outermost: EXEC, the script's caller) is executing, or null.</summary>
+    public Client? CurrentClient => _depth > 0 ? _currentClient : null;
 
     /// <summary>The dispatcher starts running a command (nested inside EXEC or a script too).</summary>
     public void EnterCommand(Client client, CommandDefinition cmd, out CommandDefinition? previous)
