@@ -38,6 +38,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         CommandRegistry.RegisterAll(Commands);
         foreach (var (from, to) in Config.CommandRenames) Commands.Rename(from, to);
         Acl = new Security.AccessControl(this);
+        Tls = new TlsContext(this);
         Config.DescribeUsers = () => Acl.DescribeAll();
         Dispatcher = new Dispatcher(this);
         Propagator = new Replication.Propagator(this);
@@ -145,8 +146,11 @@ public sealed partial class KvasirServer : IAsyncDisposable
         // loaded stops the start (Valkey exits with status 1).
         if (!Persistence.LoadAtStartup())
             throw new InvalidOperationException("Fatal error loading the DB, check server logs. Exiting.");
+        // TLS settings are loaded whenever something will use them (Valkey's tlsConfigure at start).
+        if ((Config.TlsPort != 0 || Config.TlsReplication || Config.TlsCluster) && Tls.Configure() is not null)
+            throw new InvalidOperationException("Failed to configure TLS. Check logs for more info.");
         var tcp = new List<TcpListenerHost>();
-        if (!StartTcpListeners(tcp, out string? tcpError))
+        if (!StartTcpListeners(tcp, out string? tcpError) || !StartTcpListeners(tcp, out tcpError, tls: true))
         {
             foreach (var l in tcp) l.Stop();
             throw new InvalidOperationException(tcpError);
@@ -162,27 +166,61 @@ public sealed partial class KvasirServer : IAsyncDisposable
         _cron = new ServerCron(this);
         _cron.Start();
         if (BoundPort != 0) Log.Notice($"Ready to accept connections tcp");
+        if (BoundTlsPort != 0) Log.Notice($"Ready to accept connections tls");
         if (!string.IsNullOrEmpty(Config.UnixSocket)) Log.Notice("Ready to accept connections unix");
         await Task.CompletedTask;
     }
 
-    private bool StartTcpListeners(List<TcpListenerHost> started, out string? error)
+    private bool StartTcpListeners(List<TcpListenerHost> started, out string? error, bool tls = false)
     {
         error = null;
+        int port = tls ? Config.TlsPort : Config.Port;
+        if (tls && port == 0) return true; // tls-port 0: no TLS listener
         var binds = Config.Bind.Where(b => b != "-::*").ToArray();
-        if (Config.Port == 0 && binds.Length == 0) return true;
+        if (port == 0 && binds.Length == 0) return true;
         foreach (var address in Config.Bind)
         {
-            var host = new TcpListenerHost(this, address, Config.Port);
+            var host = new TcpListenerHost(this, address, port, tls);
             if (!host.TryStart(out string? bindError))
             {
                 if (address.StartsWith('-')) continue; // optional address ("-::*")
-                error = $"Warning: Could not create server TCP listening socket {address}:{Config.Port}: {bindError}";
+                error = $"Warning: Could not create server TCP listening socket {address}:{port}: {bindError}";
                 return false;
             }
             started.Add(host);
-            BoundPort = host.Port;
+            if (tls) BoundTlsPort = host.Port;
+            else BoundPort = host.Port;
         }
+        return true;
+    }
+
+    /// <summary>The TLS port actually bound (tls-port), 0 without one.</summary>
+    public int BoundTlsPort { get; private set; }
+
+    /// <summary>TLS certificates and settings (tls-*), for the TLS port and outgoing TLS links.</summary>
+    public TlsContext Tls { get; }
+
+    /// <summary>
+    /// CONFIG SET tls-port (and port/bind changes): closes the TLS listeners and opens them again
+    /// from the current config, loading the TLS settings first if they never were.
+    /// </summary>
+    public bool RebindTlsListeners()
+    {
+        if (Config.TlsPort != 0 && !Tls.IsConfigured && Tls.Configure() is not null) return false;
+        foreach (var l in _listeners.Where(l => l.IsTls).ToList())
+        {
+            l.Stop();
+            _listeners.Remove(l);
+        }
+        BoundTlsPort = 0;
+        var started = new List<TcpListenerHost>();
+        if (!StartTcpListeners(started, out string? error, tls: true))
+        {
+            foreach (var l in started) l.Stop();
+            Log.Warning(error!);
+            return false;
+        }
+        _listeners.AddRange(started);
         return true;
     }
 
@@ -193,7 +231,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
     /// </summary>
     public bool RebindTcpListeners()
     {
-        foreach (var l in _listeners.Where(l => !l.IsUnix).ToList())
+        foreach (var l in _listeners.Where(l => !l.IsUnix && !l.IsTls).ToList())
         {
             l.Stop();
             _listeners.Remove(l);
