@@ -52,6 +52,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         Scripts = new Scripting.ScriptHost(this);
         PubSub.Attach(this);
         Tracking = new Clients.TrackingRegistry(this);
+        ClientEviction = new Clients.ClientEviction(this);
         KeyspaceEvents = new PubSub.KeyspaceEvents(PubSub, Keyspace);
         KeyspaceEvents.Attach(this);
         RunId = NewRandomId();
@@ -80,6 +81,9 @@ public sealed partial class KvasirServer : IAsyncDisposable
 
     /// <summary>Channel and pattern subscriptions (PUBLISH/SUBSCRIBE, keyspace notifications).</summary>
     public PubSub.PubSubRegistry PubSub { get; } = new();
+
+    /// <summary>maxmemory-clients: closes the biggest clients when clients use too much memory.</summary>
+    public Clients.ClientEviction ClientEviction { get; }
 
     /// <summary>Client-side caching: what tracking clients read, and their invalidations.</summary>
     public Clients.TrackingRegistry Tracking { get; }

@@ -116,6 +116,12 @@ public sealed class Client
     public int QueryBufferLength;
     public int QueryBufferCapacity;
 
+    /// <summary>Bytes of replies handed to the socket and not yet sent (set by the connection, read under the lock).</summary>
+    public long OutputInFlight;
+
+    /// <summary>This client's memory as last counted by <see cref="ClientEviction"/> (maxmemory-clients).</summary>
+    internal long CountedMemory;
+
     /// <summary>Transaction state (MULTI ... EXEC).</summary>
     public List<byte[][]>? MultiQueue;
     public long MultiMemory;

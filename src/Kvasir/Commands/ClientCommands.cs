@@ -144,14 +144,14 @@ public static class ClientCommands
         ctx.Reply.WriteVerbatim(AppendInfo(new StringBuilder(), ctx.Client, ctx).Append('\n').ToString());
 
     /// <summary>One CLIENT LIST line, with Valkey's fields in Valkey's order.</summary>
-    public static StringBuilder AppendInfo(StringBuilder sb, Client c, CommandContext ctx)
+    public static StringBuilder AppendInfo(StringBuilder sb, Client c, CommandContext? ctx)
     {
         long now = Environment.TickCount64;
-        bool self = c == ctx.Client;
+        bool self = ctx is not null && c == ctx.Client;
         long argvMem = 0;
         if (self && c.ExecArgvMemory >= 0) argvMem = c.ExecArgvMemory;
         else if (self)
-            for (int i = 0; i < ctx.ArgCount; i++) argvMem += ctx.Args[i].Length;
+            for (int i = 0; i < ctx!.ArgCount; i++) argvMem += ctx.Args[i].Length;
         int pending = c.Reply.Length;
         const int StaticBuffer = 16 * 1024;
         long obl = Math.Min(pending, StaticBuffer);
@@ -162,7 +162,7 @@ public static class ClientCommands
         long qbufFree = c.QueryBufferLength == 0 ? 0 : Math.Max(0, c.QueryBufferCapacity - c.QueryBufferLength);
         // The reply buffer is taken from a pool when a reply is written: report the size it will have.
         long replyBufferSize = c.Reply.Capacity == 0 ? StaticBuffer : Math.Min(c.Reply.Capacity, StaticBuffer);
-        long totalMem = 1024 + c.QueryBufferLength + qbufFree + argvMem + c.MultiMemory + c.Reply.Capacity + omem;
+        long totalMem = Observability.MemoryAccounting.ClientMemory(c) + argvMem;
         sb.Append("id=").Append(c.Id)
           .Append(" addr=").Append(c.RemoteAddress)
           .Append(" laddr=").Append(c.LocalAddress)

@@ -253,6 +253,15 @@ public sealed class Connection : IClientTransport
         return sb.Append('"').ToString();
     }
 
+    /// <summary>
+    /// Where the query buffer starts for CLIENT LIST qbuf: a big argument (32 KB or more) being
+    /// received is read into a buffer of its own in Valkey, so only its bytes are pending there.
+    /// </summary>
+    private int QueryStart() =>
+        _parser.PendingBulkLength >= BigArgument ? _parser.ScanPosition : _start;
+
+    private const long BigArgument = 32 * 1024;
+
     /// <summary>Moves the unparsed bytes to the start of <paramref name="target"/> (the same or a larger buffer).</summary>
     private void Compact(byte[] target)
     {
@@ -306,8 +315,22 @@ public sealed class Connection : IClientTransport
             }
             // Keep a partially parsed command in slot 0 so it survives the next batch.
             if (_parser.InCommand && count > 0) (_batch[0], _batch[count]) = (_batch[count], _batch[0]);
-            _client.QueryBufferLength = _end - _start;
-            if (count == 0 && protocolError is null) return true;
+            _client.QueryBufferLength = _end - QueryStart();
+            if (count == 0 && protocolError is null)
+            {
+                // Input is still arriving: with maxmemory-clients, a growing query buffer may make
+                // this (or a bigger) client the one to evict.
+                if (_server.ClientEviction.Enabled)
+                {
+                    lock (_server.DataLock)
+                    {
+                        _server.ClientEviction.Update(_client);
+                        _server.ClientEviction.EvictIfNeeded();
+                    }
+                    if (_closed) return false;
+                }
+                return true;
+            }
 
             // A script can run long enough that other clients must be served meanwhile (-BUSY, SCRIPT
             // KILL): it must not hold a socket I/O thread (inline completions), so a batch with one
@@ -358,6 +381,12 @@ public sealed class Connection : IClientTransport
                         _ctx.Error("ERR " + protocolError);
                         _client.Flags |= ClientFlags.CloseAfterReply;
                         _server.Log.Verbose($"Protocol error ({protocolError}) from client: id={_client.Id} addr={_client.RemoteAddress}");
+                    }
+                    // maxmemory-clients: this client's buffers changed (arguments, replies, MULTI queue...).
+                    if (!attack && _server.ClientEviction.Enabled)
+                    {
+                        _server.ClientEviction.Update(_client);
+                        _server.ClientEviction.EvictIfNeeded();
                     }
                     mustSend = !attack && TakeOutputForSend();
                     pendingOutput = _client.Reply.Length;
@@ -419,6 +448,7 @@ public sealed class Connection : IClientTransport
         if (Interlocked.CompareExchange(ref _sendState, 1, 0) != 0) return false;
         Interlocked.Exchange(ref _pushPending, 0);
         _client.Reply.SwapBuffers(_sending);
+        Volatile.Write(ref _client.OutputInFlight, _sending.Capacity);
         // AOF: these replies may depend on every effect appended so far; SendLoopAsync makes sure
         // those are written (fsynced with appendfsync always) before the replies leave.
         _aofBarrier = _server.Persistence.Aof.SendBarrier;
@@ -474,6 +504,7 @@ public sealed class Connection : IClientTransport
             }
             _sending.Release();
             Volatile.Write(ref _unsentBytes, 0);
+            Volatile.Write(ref _client.OutputInFlight, 0);
             Interlocked.Exchange(ref _sendState, 0);
             if (_closed || Interlocked.CompareExchange(ref _pushPending, 0, 0) == 0) return;
             bool again;
@@ -548,6 +579,7 @@ public sealed class Connection : IClientTransport
     public void OutputAvailable()
     {
         if (_client.Reply.Length > StaticReplyBuffer && OutputLimitReached()) return;
+        _server.ClientEviction.Update(_client);
         Interlocked.Exchange(ref _pushPending, 1);
         if (Volatile.Read(ref _sendState) != 0) return;
         if (Interlocked.CompareExchange(ref _flushScheduled, 1, 0) != 0) return;
