@@ -155,7 +155,7 @@ public sealed class AccessControl
             if (!keysFound)
             {
                 _keys.Clear();
-                CommandKeys.GetKeys(cmd, args, 0, _keys);
+                CommandKeys.GetKeysForAcl(cmd, args, _keys);
                 keysFound = true;
             }
             foreach (var key in _keys)
