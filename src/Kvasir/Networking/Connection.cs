@@ -400,7 +400,16 @@ public sealed class Connection : IClientTransport
                 if (mustSend) StartSend();
                 if (_client.Has(ClientFlags.CloseAfterReply) || _client.Has(ClientFlags.CloseAsap) || _closed)
                 {
-                    if (!_client.Has(ClientFlags.CloseAsap)) await DrainOutputAsync();
+                    if (!_client.Has(ClientFlags.CloseAsap))
+                    {
+                        await DrainOutputAsync();
+                        // TLS: end the session properly (close_notify) before the socket closes.
+                        if (_tls is not null)
+                        {
+                            try { await _tls.ShutdownAsync(); }
+                            catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException or NotSupportedException) { }
+                        }
+                    }
                     return false;
                 }
                 if (!suspended) break;
