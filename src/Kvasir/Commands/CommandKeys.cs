@@ -72,8 +72,8 @@ public static class CommandKeys
         bool hasKeySpec = false, hasVariableFlags = false;
         foreach (var spec in cmd.KeySpecs)
         {
-            if (Array.IndexOf(spec.Flags, "not_key") < 0) hasKeySpec = true;
-            if (Array.IndexOf(spec.Flags, "variable_flags") >= 0) hasVariableFlags = true;
+            if (!spec.IsNotKey) hasKeySpec = true;
+            if (spec.HasVariableFlags) hasVariableFlags = true;
         }
         if (hasKeySpec && !hasVariableFlags)
         {
@@ -104,7 +104,7 @@ public static class CommandKeys
         int start = result.Count;
         foreach (var spec in cmd.KeySpecs)
         {
-            if (Array.IndexOf(spec.Flags, "not_key") >= 0) continue;
+            if (spec.IsNotKey) continue;
             int first = 0;
             if (spec.BeginType == "index")
             {
@@ -114,7 +114,7 @@ public static class CommandKeys
             {
                 int startIndex = spec.KeywordStartFrom > 0 ? spec.KeywordStartFrom : argc + spec.KeywordStartFrom;
                 int endIndex = spec.KeywordStartFrom > 0 ? argc - 1 : 1;
-                var keyword = System.Text.Encoding.ASCII.GetBytes(spec.Keyword!.ToUpperInvariant());
+                var keyword = spec.KeywordBytes!;
                 for (int i = startIndex; i != endIndex; i = startIndex <= endIndex ? i + 1 : i - 1)
                 {
                     if (i >= argc || i < 1) break;
@@ -155,7 +155,7 @@ public static class CommandKeys
                 if (i >= argc || i < first) continue;
                 result.Add(new KeyReference(i, spec.Flags));
             }
-            if (Array.IndexOf(spec.Flags, "incomplete") >= 0) { if (partial) continue; return Invalid(result, start); }
+            if (spec.IsIncomplete) { if (partial) continue; return Invalid(result, start); }
         }
         return result.Count - start;
     }
