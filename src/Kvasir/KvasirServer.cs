@@ -42,10 +42,11 @@ public sealed partial class KvasirServer : IAsyncDisposable
         Config.DescribeUsers = () => Acl.DescribeAll();
         Dispatcher = new Dispatcher(this);
         Propagator = new Replication.Propagator(this);
+        Replication = new Replication.ReplicationManager(this);
+        Shutdown = new ShutdownSequence(this);
         Keyspace.KeyExpired += Propagator.ExpiredKeyDeleted;
         AttachMemoryManagement();
-        ClientClosing += Propagator.DetachReplica;
-        Tick += PingReplicasWhenDue;
+        Tick += ReplicationCron;
         Clients.Attach(this);
         Blocking = new Clients.BlockingRegistry(Databases.Length);
         Blocking.Attach(this);
@@ -96,15 +97,18 @@ public sealed partial class KvasirServer : IAsyncDisposable
     /// <summary>EVAL / FCALL: the Lua engines, the script cache and the running script.</summary>
     public Scripting.ScriptHost Scripts { get; }
 
-    /// <summary>The stream of replayable effects that feeds replicas (and later the AOF).</summary>
+    /// <summary>The stream of replayable effects that feeds replicas and the AOF.</summary>
     public Replication.Propagator Propagator { get; }
-    public string RunId { get; }
 
-    /// <summary>Replication ids and offset (INFO replication); DEBUG CHANGE-REPL-ID renews the ids.</summary>
-    public string ReplicationId { get; set; } = NewRandomId();
-    public string ReplicationId2 { get; set; } = new string('0', 40);
-    public long ReplicationOffset { get; set; }
-    public long SecondReplicationOffset { get; set; } = -1;
+    /// <summary>Replication: IDs, offset and backlog, the attached replicas, the link to a primary.</summary>
+    public Replication.ReplicationManager Replication { get; }
+
+    /// <summary>SHUTDOWN and the stop signals: waiting for lagging replicas, the final save, the stop.</summary>
+    public ShutdownSequence Shutdown { get; }
+
+    /// <summary>A data set being loaded while clients are served (-LOADING, INFO loading fields).</summary>
+    public Persistence.LoadingStatus Loading { get; } = new();
+    public string RunId { get; }
 
     /// <summary>A new random 40-character hex id (run ids, replication ids).</summary>
     public static string NewRandomId() =>
@@ -172,6 +176,14 @@ public sealed partial class KvasirServer : IAsyncDisposable
         if (BoundPort != 0) Log.Notice($"Ready to accept connections tcp");
         if (BoundTlsPort != 0) Log.Notice($"Ready to accept connections tls");
         if (!string.IsNullOrEmpty(Config.UnixSocket)) Log.Notice("Ready to accept connections unix");
+        // replicaof in the config: follow that primary once we can be reached (our port is announced).
+        if (Config.ReplicaOfHost.Length > 0)
+        {
+            lock (DataLock)
+            {
+                if (!Replication.IsReplica) Replication.SetPrimary(Config.ReplicaOfHost, Config.ReplicaOfPort);
+            }
+        }
         await Task.CompletedTask;
     }
 
@@ -261,6 +273,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         LazyFree.Dispose();
         lock (DataLock)
         {
+            Replication.Shutdown();
             foreach (var c in Clients.All.ToList()) c.Transport?.Close();
             // The AOF is written and fsynced before the process may exit (Valkey's prepareForShutdown).
             Persistence.Aof.Shutdown();

@@ -69,6 +69,15 @@ internal sealed class ServerCron
                 Commands.HashFieldExpiryCommands.ActiveExpire(_server, samples * 10);
             }
         }
+        // A writable replica expires the keys its own clients gave a TTL: its primary never will.
+        if (_server.Keyspace.ReplicaKeysWithExpire.Count > 0)
+        {
+            lock (_server.DataLock)
+            {
+                _server.UpdateClock();
+                Keyspace.Database.ExpireReplicaKeys(_server.Keyspace, _server.Databases);
+            }
+        }
         foreach (var db in _server.Databases)
         {
             while (true)

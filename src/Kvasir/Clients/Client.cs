@@ -63,8 +63,11 @@ public sealed class Client
 
     public string Name = "";
 
-    /// <summary>The port a replica said it listens on (REPLCONF listening-port), for INFO replication.</summary>
-    public int ReplicaListeningPort;
+    /// <summary>What this client told us as a replica (REPLCONF) and its sync state; null for other clients.</summary>
+    public Replication.ReplicaState? ReplicaInfo;
+
+    /// <summary>The replication offset right after this client's last write that propagated (WAIT waits for it).</summary>
+    public long WriteOffset;
     public string LibName = "";
     public string LibVersion = "";
     public int DbIndex;
@@ -129,6 +132,9 @@ public sealed class Client
     /// <summary>Union of the flags of the queued commands: EXEC is a write (for CLIENT PAUSE WRITE) when one of them is.</summary>
     public Commands.CommandFlags MultiCommandFlags;
 
+    /// <summary>Flags (stale, loading) that some queued command lacks: EXEC is refused where one of them would be (Valkey's cmd_inv_flags).</summary>
+    public Commands.CommandFlags MultiMissingFlags;
+
     /// <summary>Keys this client WATCHes (owned by <see cref="WatchRegistry"/>).</summary>
     public List<WatchedKey>? WatchedKeys;
 
@@ -155,6 +161,7 @@ public sealed class Client
         MultiQueue = null;
         MultiMemory = 0;
         MultiCommandFlags = 0;
+        MultiMissingFlags = 0;
     }
 
     public bool Has(ClientFlags f) => (Flags & f) != 0;

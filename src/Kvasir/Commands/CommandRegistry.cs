@@ -17,6 +17,7 @@ public static class CommandRegistry
         FunctionCommands.Register(table);
         ScriptingCommands.Register(table);
         ReplicationCommands.Register(table);
+        ClusterCommands.Register(table);
         MemoryCommands.Register(table);
         InfoCommand.Register(table);
         CommandIntrospection.Register(table);

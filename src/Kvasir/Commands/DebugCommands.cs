@@ -53,9 +53,17 @@ public static class DebugCommands
         else if (argc == 2 && a.Is(1, "CHANGE-REPL-ID"u8))
         {
             ctx.Server.Log.Notice("Changing replication IDs after receiving DEBUG change-repl-id");
-            ctx.Server.ReplicationId = KvasirServer.NewRandomId();
-            ctx.Server.ReplicationId2 = new string('0', 40);
-            ctx.Server.SecondReplicationOffset = -1;
+            ctx.Server.Replication.ResetIds();
+            ctx.Reply.WriteOk();
+        }
+        else if (argc >= 3 && a.Is(1, "REPLICATE"u8))
+        {
+            // A command sent to the replicas as if propagated, without running here (divergence tests).
+            var w = new Protocol.ReplyWriter();
+            w.WriteArray(argc - 2);
+            for (int i = 2; i < argc; i++) w.WriteBulk(a[i]);
+            if (!ctx.Server.Replication.IsReplica) ctx.Server.Replication.Feed(w.WrittenSpan);
+            w.Release();
             ctx.Reply.WriteOk();
         }
         else if (argc == 3 && a.Is(1, "QUICKLIST-PACKED-THRESHOLD"u8)) PackedThreshold(ctx);
@@ -89,6 +97,8 @@ public static class DebugCommands
         "    Sleep before each write of the AOF buffer (for tests).",
         "CHANGE-REPL-ID",
         "    Give the server new replication ids (for replication tests only).",
+        "REPLICATE <string> ...",
+        "    Send a command to the replicas without executing it (for replication tests only).",
         "DIGEST",
         "    A hex signature of the whole dataset.",
         "DIGEST-VALUE <key> [<key> ...]",

@@ -77,7 +77,7 @@ public sealed class Connection : IClientTransport
     public Client Client => _client;
 
     /// <summary>"ip:port", with IPv6 addresses in brackets, as Valkey's CLIENT LIST addr/laddr.</summary>
-    private static string FormatEndPoint(EndPoint? ep)
+    internal static string FormatEndPoint(EndPoint? ep)
     {
         if (ep is IPEndPoint ip)
         {

@@ -61,6 +61,9 @@ public sealed class ScriptHost
     /// <summary>A script (or function) is executing now.</summary>
     public bool Running => _current is not null;
 
+    /// <summary>The client a command really comes from: the script's caller for the script's own client (WAIT inside a script).</summary>
+    public Client CallerOf(Client client) => _current is { } run && client == _client ? run.Caller.Client : client;
+
     /// <summary>The script has run past busy-reply-threshold: other clients get -BUSY until it ends.</summary>
     public bool TimedOut => _current is { TimedOut: true };
 

@@ -107,6 +107,48 @@ public sealed class AppendOnlyFile : IEffectLog
             }
         }
         current.Writer.Append(encoded);
+        // Where the replication stream was when these effects were appended: WAITAOF and the FACK a
+        // replica sends count what is fsynced in replication offsets.
+        if (_replicationMarks.Count < MaxReplicationMarks)
+            _replicationMarks.Enqueue((current.OffsetBase + current.Writer.Appended, _server.Replication.Offset));
+    }
+
+    private const int MaxReplicationMarks = 1 << 16;
+    private readonly Queue<(long AofEnd, long ReplicationOffset)> _replicationMarks = new();
+    private long _fsyncedReplicationOffset = -1;
+
+    /// <summary>
+    /// The replication offset whose effects are all fsynced to the AOF (Valkey's fsynced_reploff),
+    /// -1 with no AOF. When nothing appended is waiting for an fsync it is the current offset.
+    /// Under the data lock.
+    /// </summary>
+    public long FsyncedReplicationOffset
+    {
+        get
+        {
+            if (!Enabled) return -1;
+            if (_current is not { } c) return _fsyncedReplicationOffset;
+            long synced = c.OffsetBase + c.Writer.Synced;
+            while (_replicationMarks.TryPeek(out var mark) && mark.AofEnd <= synced)
+            {
+                _fsyncedReplicationOffset = mark.ReplicationOffset;
+                _replicationMarks.Dequeue();
+            }
+            if (_replicationMarks.Count == 0 && c.Writer.Appended == c.Writer.Synced) _fsyncedReplicationOffset = _server.Replication.Offset;
+            return _fsyncedReplicationOffset;
+        }
+    }
+
+    /// <summary>
+    /// A replica finished a full sync (or was promoted): the AOF starts again from the new data set
+    /// with a rewrite, as Valkey's restartAOFAfterSYNC. Under the data lock.
+    /// </summary>
+    public void RestartAfterSync()
+    {
+        if (_state == State.Off) return;
+        if (_rewrite is not null) KillRewrite("the data set was replaced by a full sync");
+        _replicationMarks.Clear();
+        if (!StartRewrite()) _rewriteScheduled = true;
     }
 
     /// <summary>
