@@ -27,6 +27,9 @@ public sealed class TrackingRegistry
     private bool _attached;
     private int _limitEffortRounds;
     private bool _broadcastPending;
+    // A flush invalidation went out during the current command (or load): later flushes of other
+    // databases in the same command do not repeat it. Cleared with the pending broadcasts.
+    private bool _flushSent;
 
     private sealed class TrackedKey
     {
@@ -56,6 +59,12 @@ public sealed class TrackingRegistry
         server.Stats.Gauges["tracking_total_prefixes"] = () => _prefixes.Count;
         server.ClientClosing += Disable;
         server.Clients.Resetting += Disable;
+        // A data set replaced or emptied outside FLUSHALL/FLUSHDB (DEBUG RELOAD, a replica's full
+        // sync) invalidates everything too, once per command or load (as Valkey's emptyData).
+        server.Keyspace.DatabaseFlushing += _ =>
+        {
+            if (_attached && !_flushSent) InvalidateAll();
+        };
         // Like Valkey's cron and beforeSleep: keep the table within its limit, send what expiry changed.
         server.Tick += () =>
         {
@@ -253,6 +262,7 @@ public sealed class TrackingRegistry
     /// </summary>
     public void BroadcastPending()
     {
+        _flushSent = false;
         if (!_broadcastPending) return;
         _broadcastPending = false;
         var keys = new List<byte[]>();
@@ -277,6 +287,7 @@ public sealed class TrackingRegistry
     /// </summary>
     public void InvalidateAll()
     {
+        _flushSent = true;
         if (ClientCount > 0)
         {
             foreach (var c in _server.Clients.All.ToArray())
