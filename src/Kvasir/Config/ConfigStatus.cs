@@ -70,7 +70,7 @@ public static class ConfigStatus
         ["tls-protocols"] = "TLSv1, TLSv1.1, TLSv1.2, TLSv1.3 (default TLSv1.2 TLSv1.3)",
         ["tls-ciphers"] = "TLS 1.2 cipher list, OpenSSL names (DEFAULT, ALL, HIGH, suite names, -/! to remove)",
         ["tls-ciphersuites"] = "TLS 1.3 cipher suites",
-        ["tls-replication"] = "loads TLS settings for outgoing replication links (and requires a CA)",
+        ["tls-replication"] = "a replica connects to its primary over TLS",
         ["enable-protected-configs"] = "gates CONFIG SET of protected parameters",
         ["appendonly"] = "multi-part AOF in dir/appenddirname; CONFIG SET turns it on (with a rewrite) and off",
         ["appendfilename"] = "base name of the AOF files and manifest; an old single file of that name is upgraded",

@@ -170,7 +170,9 @@ public sealed class TlsContext
             TargetHost = targetHost,
             ClientCertificates = new X509CertificateCollection { own },
             EnabledSslProtocols = m.Protocols,
-            CipherSuitesPolicy = m.Ciphers,
+            // Without tls-ciphers, offer what OpenSSL's DEFAULT offers (as a Valkey replica does), so
+            // a primary restricted to older TLS 1.2 suites can still be reached.
+            CipherSuitesPolicy = m.Ciphers ?? TlsCiphers.Policy("DEFAULT", ""),
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             RemoteCertificateValidationCallback = (_, certificate, _, _) =>
                 certificate is not null && ChainsToAuthorities(certificate, m.Authorities),

@@ -33,6 +33,8 @@ internal sealed class PrimaryLink : IClientTransport
     private readonly ConcurrentQueue<byte[]> _outbox = new();
     private volatile bool _stopped;
     private Socket? _socket;
+    // tls-replication: the link's bytes go through this stream once connected.
+    private System.Net.Security.SslStream? _tls;
     private int _sending;
 
     // Received bytes not yet consumed: [_start, _end). In the stream phase, [_applied, _start) holds
@@ -127,6 +129,8 @@ internal sealed class PrimaryLink : IClientTransport
     {
         var s = _socket;
         if (s is null) return;
+        try { _tls?.Dispose(); } catch (Exception e) when (e is IOException or ObjectDisposedException) { }
+        _tls = null;
         try { s.Shutdown(SocketShutdown.Both); }
         catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
         s.Dispose();
@@ -202,6 +206,7 @@ internal sealed class PrimaryLink : IClientTransport
         }
         if (_stopped) return false;
         socket.NoDelay = true;
+        if (_server.Config.TlsReplication) await StartTlsAsync(socket);
         lock (_server.DataLock)
         {
             if (_stopped) return false;
@@ -778,12 +783,29 @@ internal sealed class PrimaryLink : IClientTransport
 
     // ----- I/O -----
 
+    /// <summary>tls-replication: the TLS handshake with the primary (our client certificate, its certificate checked against our CA).</summary>
+    private async Task StartTlsAsync(Socket socket)
+    {
+        var tls = new System.Net.Security.SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(Math.Max(1, _server.Config.ReplTimeout)));
+            await tls.AuthenticateAsClientAsync(_server.Tls.ClientOptions(Host), timeout.Token);
+        }
+        catch (Exception e) when (e is IOException or System.Security.Authentication.AuthenticationException or OperationCanceledException or InvalidOperationException)
+        {
+            await tls.DisposeAsync();
+            throw new LinkFailure($"Unable to connect to PRIMARY over TLS: {e.Message}");
+        }
+        _tls = tls;
+    }
+
     /// <summary>Receives more bytes at the end of the buffer (growing or compacting it). False when the peer closed.</summary>
     private async Task<bool> ReceiveMoreAsync()
     {
         var socket = _socket ?? throw new LinkFailure("");
         MakeRoom();
-        int n = await socket.ReceiveAsync(_buf.AsMemory(_end), SocketFlags.None);
+        int n = _tls is { } tls ? await tls.ReadAsync(_buf.AsMemory(_end)) : await socket.ReceiveAsync(_buf.AsMemory(_end), SocketFlags.None);
         if (n <= 0) return false;
         _end += n;
         TouchIo();
@@ -796,7 +818,7 @@ internal sealed class PrimaryLink : IClientTransport
         var socket = _socket ?? throw new IOException("the replication link was closed");
         MakeRoom();
         socket.ReceiveTimeout = Math.Max(1, _server.Config.ReplTimeout) * 1000;
-        int n = socket.Receive(_buf, _end, _buf.Length - _end, SocketFlags.None);
+        int n = _tls is { } tls ? tls.Read(_buf, _end, _buf.Length - _end) : socket.Receive(_buf, _end, _buf.Length - _end, SocketFlags.None);
         if (n <= 0) return false;
         _end += n;
         TouchIo();
@@ -854,6 +876,11 @@ internal sealed class PrimaryLink : IClientTransport
     private async Task SendAsync(byte[] bytes)
     {
         var socket = _socket ?? throw new LinkFailure("");
+        if (_tls is { } tls)
+        {
+            await tls.WriteAsync(bytes);
+            return;
+        }
         int sent = 0;
         while (sent < bytes.Length) sent += await socket.SendAsync(bytes.AsMemory(sent), SocketFlags.None);
     }
@@ -882,7 +909,7 @@ internal sealed class PrimaryLink : IClientTransport
                         await SendAsync(bytes);
                         Interlocked.Add(ref _server.Stats.NetReplOutputBytes, bytes.Length);
                     }
-                    catch (Exception e) when (e is SocketException or ObjectDisposedException or LinkFailure)
+                    catch (Exception e) when (e is SocketException or ObjectDisposedException or LinkFailure or IOException)
                     {
                         break;
                     }

@@ -197,6 +197,38 @@ public sealed class TlsTests : IClassFixture<TlsCertificates>
     }
 
     [Fact]
+    public async Task AReplicaReachesItsPrimaryOverTls()
+    {
+        var (primary, port) = await StartAsync(("repl-diskless-sync-delay", "0"));
+        await using (primary)
+        {
+            var (replica, _) = await StartAsync(("tls-replication", "yes"));
+            await using (replica)
+            {
+                await using var p = await primary.ConnectAsync();
+                await using var r = await replica.ConnectAsync();
+                Assert.Equal("OK", await p.CallTextAsync("SET", "over-tls", "replicated"));
+                Assert.Equal("OK", await r.CallTextAsync("REPLICAOF", "127.0.0.1", port.ToString()));
+                var deadline = DateTime.UtcNow.AddSeconds(20);
+                while (!(await r.CallTextAsync("INFO", "replication"))!.Contains("master_link_status:up"))
+                {
+                    Assert.True(DateTime.UtcNow < deadline, "the replica did not connect over TLS");
+                    await Task.Delay(50);
+                }
+                Assert.Equal("replicated", await r.CallTextAsync("GET", "over-tls"));
+                Assert.Equal("OK", await p.CallTextAsync("SET", "live", "stream"));
+                while ((await r.CallAsync("GET", "live")).IsNull)
+                {
+                    Assert.True(DateTime.UtcNow < deadline, "the stream did not arrive over TLS");
+                    await Task.Delay(20);
+                }
+                // The replica's link is a TLS client of the primary's TLS port.
+                Assert.Contains("slave0:ip=127.0.0.1", (await p.CallTextAsync("INFO", "replication"))!);
+            }
+        }
+    }
+
+    [Fact]
     public async Task AMissingCertificateStopsTheStart()
     {
         int port = ServerExecutable.FreePort();
