@@ -89,11 +89,11 @@ for name in server client; do
 done
 tls_server=(--tls-cert-file "$certs/server.crt" --tls-key-file "$certs/server.key" --tls-ca-cert-file "$certs/ca.crt")
 tls_client="--tls --cacert $certs/ca.crt --cert $certs/client.crt --key $certs/client.key"
-kport=$(next_free_port "$((port + 1))"); ktls=$(next_free_port "$((kport + 1))")
+kport=$(next_free_port "$((port + 11))"); ktls=$(next_free_port "$((kport + 7))")
 KVASIR_ARGS="--tls-port $ktls ${tls_server[*]}" start_server kvasir "$kport"
 kpids=("${BENCH_PIDS[@]}")
 if [ -n "${VALKEY_SERVER:-}" ] && ldd "$VALKEY_SERVER" 2>/dev/null | grep -q libssl; then
-    vport=$(next_free_port "$((ktls + 1))"); vtls=$(next_free_port "$((vport + 1))")
+    vport=$(next_free_port "$((ktls + 7))"); vtls=$(next_free_port "$((vport + 7))")
     "$VALKEY_SERVER" --port "$vport" --tls-port "$vtls" "${tls_server[@]}" --bind 127.0.0.1 --save "" --appendonly no \
         --daemonize no --logfile "" --dir "$BENCH_OUT" >"$BENCH_OUT/valkey-tls.log" 2>&1 &
     BENCH_PIDS+=($!)
