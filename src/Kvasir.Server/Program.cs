@@ -79,6 +79,13 @@ namespace Kvasir.Server
                 return 1;
             }
 
+            // Valkey always has Lua; a server whose EVAL could never work does not start.
+            if (!KvasirServer.ScriptingAvailable(out string? luaError))
+            {
+                bootLog.Warning("Fatal: " + luaError);
+                return 1;
+            }
+
             bool background = config.Daemonize && !IsSupervised(config.Supervised);
             if (background && !daemonChild) return Daemon.RunParent(args, stdinText, startDirectory);
 

@@ -111,6 +111,12 @@ public sealed partial class KvasirServer : IAsyncDisposable
     public string RunId { get; }
 
     /// <summary>A new random 40-character hex id (run ids, replication ids).</summary>
+    /// <summary>
+    /// True when scripts can run: Lua 5.1 (Valkey's interpreter) and lua-cjson are installed. The
+    /// message names the packages otherwise.
+    /// </summary>
+    public static bool ScriptingAvailable(out string? error) => Scripting.LuaEngine.Available(out error);
+
     public static string NewRandomId() =>
         Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20)).ToLowerInvariant();
 

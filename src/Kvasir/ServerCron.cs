@@ -37,6 +37,7 @@ internal sealed class ServerCron
                 // Eviction left unfinished by a time-limited round, or memory over a lowered maxmemory.
                 _server.Evictor.BackgroundCycle(hz);
                 CloseTimedOutClients();
+                lock (_server.DataLock) ReplyBufferPolicy.Run(_server, hz);
                 _server.CronTick(started);
             }
             catch (Exception e)

@@ -90,6 +90,21 @@ public sealed class ShutdownSequence(KvasirServer server)
         if (repl.Replicas.Count > 0)
             log.Notice($"{repl.Replicas.Count - lagging} of {repl.Replicas.Count} replicas are in sync when shutting down.");
 
+        // An AOF just turned on holds nothing until its first rewrite ends: exiting now would lose the data.
+        if (server.Persistence.Aof.WritingInitialBase)
+        {
+            if ((_flags & ShutdownFlags.Force) != 0)
+            {
+                log.Warning("Writing initial AOF. Exit anyway.");
+            }
+            else
+            {
+                log.Warning("Writing initial AOF, can't exit.");
+                log.Warning("Errors trying to shut down the server. Check the logs for more information.");
+                Cancel();
+                return false;
+            }
+        }
         if ((_flags & ShutdownFlags.NoSave) == 0)
         {
             bool explicitSave = (_flags & ShutdownFlags.Save) != 0;

@@ -109,8 +109,17 @@ public sealed class Client
     /// <summary>When the output first went over the soft client-output-buffer-limit (TickCount64 ms), 0 when under.</summary>
     public long OutputSoftLimitSinceMs;
 
-    /// <summary>Largest reply buffer use seen (CLIENT LIST rbp).</summary>
-    public int ReplyPeak;
+    /// <summary>
+    /// The reply buffer's size (CLIENT LIST rbs): 16 KB at first, then shrunk for idle clients and
+    /// grown for busy ones by the cron (<see cref="ReplyBufferPolicy"/>), as Valkey's clientsCron does.
+    /// </summary>
+    public int ReplyBufferSize = ReplyBufferPolicy.ChunkBytes;
+
+    /// <summary>Largest use of the reply buffer since the last peak reset, capped at its size (CLIENT LIST rbp).</summary>
+    public int ReplyPeak = ReplyBufferPolicy.ChunkBytes;
+
+    /// <summary>When the peak was last reset (TickCount64 ms), and when the cron last looked at the buffer.</summary>
+    public long ReplyPeakResetMs = Environment.TickCount64, ReplyBufferCheckedMs;
 
     public string LastCommand = "NULL";
     public long TotalCommands;

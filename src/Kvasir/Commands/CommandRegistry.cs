@@ -38,5 +38,7 @@ public static class CommandRegistry
         DumpCommands.Register(table);
         MigrateCommand.Register(table);
         PubSubCommands.Register(table);
+        ModuleCommands.Register(table);
+        LolwutCommand.Register(table);
     }
 }

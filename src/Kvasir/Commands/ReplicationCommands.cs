@@ -121,6 +121,16 @@ public static class ReplicationCommands
                 if (!TryFlag(ctx, i + 1, out bool on)) return;
                 State(client).RdbChannel = on;
             }
+            else if (ctx.ArgIs(i, "SET-RDB-CLIENT-ID"u8))
+            {
+                if (!ctx.TryGetLong(i + 1, out long id)) return;
+                if (!server.Replication.IsWaitingRdbClient(id))
+                {
+                    ctx.Error($"ERR Unrecognized RDB client id {id}");
+                    return;
+                }
+                State(client).AssociatedRdbClientId = id;
+            }
             else
             {
                 ctx.Error($"ERR Unrecognized REPLCONF option: {ctx.Args.ToString(i)}");

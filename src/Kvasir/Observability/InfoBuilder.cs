@@ -378,7 +378,7 @@ public static class InfoBuilder
         Field(sb, "pubsub_patterns", st.Gauge("pubsub_patterns"));
         Field(sb, "pubsubshard_channels", st.Gauge("pubsubshard_channels"));
         Field(sb, "latest_fork_usec", 0);
-        Field(sb, "total_forks", 0);
+        Field(sb, "total_forks", st.Gauge("total_forks"));
         Field(sb, "migrate_cached_sockets", st.Gauge("migrate_cached_sockets"));
         Field(sb, "slave_expires_tracked_keys", st.Gauge("slave_expires_tracked_keys"));
         Field(sb, "active_defrag_hits", 0);
@@ -403,8 +403,8 @@ public static class InfoBuilder
         Field(sb, "io_threaded_total_prefetch_entries", 0);
         Field(sb, "client_query_buffer_limit_disconnections", st.ClientQueryBufferLimitDisconnections);
         Field(sb, "client_output_buffer_limit_disconnections", st.ClientOutputBufferLimitDisconnections);
-        Field(sb, "reply_buffer_shrinks", 0);
-        Field(sb, "reply_buffer_expands", 0);
+        Field(sb, "reply_buffer_shrinks", st.ReplyBufferShrinks);
+        Field(sb, "reply_buffer_expands", st.ReplyBufferExpands);
         Field(sb, "eventloop_cycles", m.EventLoopCycles);
         Field(sb, "eventloop_duration_sum", m.EventLoopDurationSum);
         Field(sb, "eventloop_duration_cmd_sum", m.EventLoopCommandDurationSum);
@@ -434,8 +434,8 @@ public static class InfoBuilder
             Field(sb, "master_sync_in_progress", transfer ? 1 : 0);
             Field(sb, "slave_read_repl_offset", up ? link!.ReadOffset : Math.Max(1, repl.ReplicaOffset));
             Field(sb, "slave_repl_offset", up ? repl.Offset : Math.Max(1, repl.ReplicaOffset));
-            Field(sb, "replicas_repl_buffer_size", 0);
-            Field(sb, "replicas_repl_buffer_peak", 0);
+            Field(sb, "replicas_repl_buffer_size", link?.PendingStreamBytes ?? 0);
+            Field(sb, "replicas_repl_buffer_peak", link?.PendingStreamPeak ?? 0);
             if (transfer)
             {
                 long total = link!.TransferSize, read = link.TransferRead;
@@ -466,10 +466,10 @@ public static class InfoBuilder
               .Append(",state=").Append(state)
               .Append(",offset=").Append(st.AckOffset.ToString(Inv))
               .Append(",lag=").Append(lag.ToString(Inv))
-              .Append(",type=").Append(st.RdbChannel ? "rdb-channel" : "replica").Append("\r\n");
+              .Append(",type=").Append(st.TypeName).Append("\r\n");
             id++;
         }
-        Field(sb, "replicas_waiting_psync", 0);
+        Field(sb, "replicas_waiting_psync", repl.WaitingPsyncCount);
         Field(sb, "master_failover_state", repl.Failover.StateName);
         Field(sb, "master_replid", repl.ReplId);
         Field(sb, "master_replid2", repl.ReplId2);

@@ -129,9 +129,9 @@ public static class MemoryAccounting
     /// </summary>
     public static long ClientMemory(Client c)
     {
-        // The reply buffer counts at least its pooled size even when given back, as Valkey's static
-        // per-client buffer always does: a client's figure then does not jump by 16 KB between commands.
-        long mem = PerClientOverhead + Math.Max(c.Reply.Capacity, StaticReplyBuffer) + Volatile.Read(ref c.OutputInFlight) + c.MultiMemory;
+        // The reply buffer counts at least its size even when given back, as Valkey's per-client
+        // buffer always does: a client's figure then does not jump by 16 KB between commands.
+        long mem = PerClientOverhead + Math.Max(c.Reply.Capacity, c.ReplyBufferSize) + Volatile.Read(ref c.OutputInFlight) + c.MultiMemory;
         mem += c.QueryBufferCapacity;
         mem += c.WatchedKeyCount * WatchedKeyOverhead;
         mem += (long)(c.Subscriptions + c.PatternSubscriptions + c.ShardSubscriptions) * SubscriptionOverhead;
@@ -139,8 +139,6 @@ public static class MemoryAccounting
             foreach (var p in prefixes) mem += SubscriptionOverhead + p.Length;
         return mem;
     }
-
-    private const long StaticReplyBuffer = 16 * 1024;
 
     /// <summary>A WATCH entry (list node and watched-key record, as Valkey counts it).</summary>
     public const long WatchedKeyOverhead = 56;

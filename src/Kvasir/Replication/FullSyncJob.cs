@@ -55,7 +55,7 @@ internal sealed class FullSyncJob
         var repl = server.Replication;
         var first = group[0].ReplicaInfo!;
         var log = server.Log;
-        log.Notice($"Starting BGSAVE for SYNC with target: {(socket ? "replicas sockets" : "disk")} using: normal sync");
+        log.Notice($"Starting BGSAVE for SYNC with target: {(socket ? "replicas sockets" : "disk")} using: {(first.RdbChannel ? "dual-channel" : "normal sync")}");
         if (repl.SaveInfo() is not { } info)
         {
             log.Warning("BGSAVE for replication: replication information not available, can't generate the RDB file right now. Try later.");
@@ -90,6 +90,8 @@ internal sealed class FullSyncJob
         }
         if (socket) log.Notice($"Background RDB transfer started by pid {Environment.ProcessId}");
         else log.Notice($"Background saving started by pid {Environment.ProcessId}");
+        server.Persistence.SnapshotStarted();
+        server.Debug.PauseProcessIfRequested(log);
         job._save.Completion.Task.ContinueWith(t => job.ImageDone(t.Result), TaskScheduler.Default);
         return job;
     }
@@ -121,7 +123,8 @@ internal sealed class FullSyncJob
         _recipients.Add(replica);
         // The stream the new replica receives must start by selecting its database.
         if (_recipients.Count == 1) _server.Propagator.ForceSelect();
-        if (!st.PrePsync)
+        if (st.RdbChannel) _server.Replication.RdbChannelStarted(replica, Offset);
+        else if (!st.PrePsync)
             ReplicationManager.WriteToReplica(replica, Encoding.ASCII.GetBytes($"+FULLRESYNC {_server.Replication.ReplId} {Offset}\r\n"));
         if (SocketTarget)
             ReplicationManager.WriteToReplica(replica, Encoding.ASCII.GetBytes($"$EOF:{Encoding.ASCII.GetString(_eofMark)}\r\n"));

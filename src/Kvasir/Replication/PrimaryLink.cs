@@ -19,11 +19,10 @@ namespace Kvasir.Replication;
 /// backlog and the sub-replicas byte for byte. A failed attempt is retried every second; a dropped
 /// connected link at once, continuing with PSYNC. Timeouts are watched by <see cref="Cron"/>.
 /// </summary>
-internal sealed class PrimaryLink : IClientTransport
+internal sealed partial class PrimaryLink : IClientTransport
 {
     public enum LinkState { Connect, Connecting, Handshake, Transfer, Connected }
 
-    private const int MaxLine = 64 * 1024;
     private const int EofMarkSize = 40;
 
     private readonly KvasirServer _server;
@@ -32,16 +31,15 @@ internal sealed class PrimaryLink : IClientTransport
     private readonly CommandArgs _args = new();
     private readonly ConcurrentQueue<byte[]> _outbox = new();
     private volatile bool _stopped;
-    private Socket? _socket;
-    // tls-replication: the link's bytes go through this stream once connected.
-    private System.Net.Security.SslStream? _tls;
     private int _sending;
 
-    // Received bytes not yet consumed: [_start, _end). In the stream phase, [_applied, _start) holds
+    // The connection to the primary. In the stream phase, [_applied, Start) of its buffer holds
     // commands executed inside a MULTI not yet closed: proxied to sub-replicas only once applied.
-    private const int InitialBuffer = 64 * 1024;
-    private byte[] _buf = new byte[InitialBuffer];
-    private int _start, _end, _applied;
+    private LinkChannel _main;
+    private int _applied;
+
+    // The image channel of a dual-channel sync, while one runs.
+    private LinkChannel? _rdb;
 
     private CommandContext? _ctx;
     private long _lastIoUnix;
@@ -54,6 +52,20 @@ internal sealed class PrimaryLink : IClientTransport
         _repl = server.Replication;
         Host = host;
         Port = port;
+        _main = NewMainChannel();
+    }
+
+    private LinkChannel NewMainChannel()
+    {
+        var channel = new LinkChannel(TouchIo);
+        // A partly parsed command's arguments point into the buffer: they follow it when it moves.
+        channel.Moved = (buffer, shift) =>
+        {
+            _parser.Shift(shift);
+            if (_parser.InCommand) _args.Rebase(buffer, shift);
+            _applied = Math.Max(0, _applied - shift);
+        };
+        return channel;
     }
 
     public string Host { get; }
@@ -111,7 +123,7 @@ internal sealed class PrimaryLink : IClientTransport
             _server.Loading.Stop();
             _loading = false;
         }
-        CloseSocket();
+        CloseChannels();
     }
 
     /// <summary>Takes the primary client out of the client list (the caller has cached what it needs).</summary>
@@ -125,15 +137,10 @@ internal sealed class PrimaryLink : IClientTransport
         _server.ClientClosed(master);
     }
 
-    private void CloseSocket()
+    private void CloseChannels()
     {
-        var s = _socket;
-        if (s is null) return;
-        try { _tls?.Dispose(); } catch (Exception e) when (e is IOException or ObjectDisposedException) { }
-        _tls = null;
-        try { s.Shutdown(SocketShutdown.Both); }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
-        s.Dispose();
+        _main.Close();
+        _rdb?.Close();
     }
 
     private async Task RunAsync()
@@ -160,8 +167,8 @@ internal sealed class PrimaryLink : IClientTransport
             bool wasConnected;
             lock (_server.DataLock)
             {
-                CloseSocket();
-                _socket = null;
+                CloseChannels();
+                _rdb = null;
                 wasConnected = MasterClient is not null;
                 if (_loading)
                 {
@@ -171,7 +178,9 @@ internal sealed class PrimaryLink : IClientTransport
                 if (_stopped) return;
                 _repl.LinkLost(this);
                 State = LinkState.Connect;
-                _start = _end = _applied = 0;
+                _main = NewMainChannel();
+                _applied = 0;
+                _pendingPeak = 0;
                 Interlocked.Exchange(ref _transferSize, -1);
                 if (wasConnected || again) Log.Notice($"Reconnecting to PRIMARY {Host}:{Port}");
             }
@@ -192,12 +201,9 @@ internal sealed class PrimaryLink : IClientTransport
             TouchIo();
             Log.Notice("PRIMARY <-> REPLICA sync started");
         }
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        _socket = socket;
         try
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(Math.Max(1, _server.Config.ReplTimeout)));
-            await socket.ConnectAsync(Host, Port, timeout.Token);
+            await _main.ConnectAsync(Host, Port, _server.Config.ReplTimeout, TlsOptions());
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException or ArgumentException)
         {
@@ -205,8 +211,6 @@ internal sealed class PrimaryLink : IClientTransport
             throw new LinkFailure($"Unable to connect to PRIMARY: {e.Message}");
         }
         if (_stopped) return false;
-        socket.NoDelay = true;
-        if (_server.Config.TlsReplication) await StartTlsAsync(socket);
         lock (_server.DataLock)
         {
             if (_stopped) return false;
@@ -214,8 +218,8 @@ internal sealed class PrimaryLink : IClientTransport
             Log.Notice("Non blocking connect for SYNC fired the event.");
         }
 
-        await SendAsync(Resp("PING"));
-        string pong = await ReadLineAsync();
+        await _main.SendAsync(Resp("PING"));
+        string pong = await _main.ReadLineAsync();
         if (!pong.StartsWith('+') && !pong.StartsWith("-NOAUTH", StringComparison.Ordinal) && !pong.StartsWith("-NOPERM", StringComparison.Ordinal) &&
             !pong.StartsWith("-ERR operation not permitted", StringComparison.Ordinal))
             throw new LinkFailure($"Error reply to PING from primary: '{pong}'");
@@ -233,10 +237,10 @@ internal sealed class PrimaryLink : IClientTransport
             ? Resp("REPLCONF", "capa", "eof", "capa", "psync2", "capa", "dual-channel")
             : Resp("REPLCONF", "capa", "eof", "capa", "psync2"));
         handshake.Add(Resp("REPLCONF", "version", KvasirServer.ValkeyVersion));
-        await SendAsync(Concat(handshake));
+        await _main.SendAsync(Concat(handshake));
         if (auth)
         {
-            string reply = await ReadLineAsync();
+            string reply = await _main.ReadLineAsync();
             if (reply.StartsWith('-')) throw new LinkFailure($"Unable to AUTH to PRIMARY: {reply}");
         }
         await NonCritical("REPLCONF listening-port");
@@ -264,9 +268,9 @@ internal sealed class PrimaryLink : IClientTransport
             }
         }
         string offsetText = psyncOffset.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        await SendAsync(failover ? Resp("PSYNC", psyncId, offsetText, "FAILOVER") : Resp("PSYNC", psyncId, offsetText));
+        await _main.SendAsync(failover ? Resp("PSYNC", psyncId, offsetText, "FAILOVER") : Resp("PSYNC", psyncId, offsetText));
         string answer;
-        do answer = await ReadLineAsync();
+        do answer = await _main.ReadLineAsync();
         while (answer.Length == 0); // newlines keep the link alive while the primary prepares
 
         if (answer.StartsWith("+CONTINUE", StringComparison.Ordinal))
@@ -304,6 +308,14 @@ internal sealed class PrimaryLink : IClientTransport
             }
             lock (_server.DataLock) _repl.Failover.PsyncAnswered(ok: true);
         }
+        else if (answer.StartsWith("+DUALCHANNELSYNC", StringComparison.Ordinal))
+        {
+            Log.Notice("PSYNC is not possible, initialize RDB channel.");
+            lock (_server.DataLock) _repl.Failover.PsyncAnswered(ok: true);
+            await DualChannelSyncAsync();
+            await StreamAsync();
+            return true;
+        }
         else if (answer.StartsWith("-NOMASTERLINK", StringComparison.Ordinal) || answer.StartsWith("-LOADING", StringComparison.Ordinal))
         {
             Log.Notice($"Primary is currently unable to PSYNC but should be in the future: {answer}");
@@ -317,7 +329,7 @@ internal sealed class PrimaryLink : IClientTransport
             lock (_server.DataLock) _repl.Failover.PsyncAnswered(ok: false);
             if (failover) return false;
             Log.Notice("Retrying with SYNC...");
-            await SendAsync("SYNC\r\n"u8.ToArray());
+            await _main.SendAsync("SYNC\r\n"u8.ToArray());
             PrePsyncPrimary = true;
             primaryReplId = ReplicationManager.NoId;
             primaryOffset = -1;
@@ -330,290 +342,8 @@ internal sealed class PrimaryLink : IClientTransport
 
     private async Task NonCritical(string what)
     {
-        string reply = await ReadLineAsync();
+        string reply = await _main.ReadLineAsync();
         if (reply.StartsWith('-')) Log.Notice($"(Non critical) Primary does not understand {what}: {reply}");
-    }
-
-    // ----- full sync -----
-
-    /// <summary>Receives and loads the primary's image, then installs it as the data set.</summary>
-    private async Task FullSyncAsync(string primaryReplId, long primaryOffset)
-    {
-        lock (_server.DataLock)
-        {
-            if (_stopped) throw new LinkFailure("");
-            State = LinkState.Transfer;
-            Interlocked.Exchange(ref _transferSize, -1);
-            Interlocked.Exchange(ref _transferRead, 0);
-            TouchIo();
-        }
-        string header;
-        while (true)
-        {
-            header = await ReadLineAsync();
-            if (header.Length > 0) break;
-        }
-        if (header.StartsWith('-')) throw new LinkFailure($"PRIMARY aborted replication with an error: {header[1..]}");
-        if (!header.StartsWith('$'))
-            throw new LinkFailure($"Bad protocol from PRIMARY, the first byte is not '$' (we received '{header}'), are you sure the host and port are right?");
-        byte[]? mark = null;
-        long size = -1;
-        if (header.StartsWith("$EOF:", StringComparison.Ordinal) && header.Length >= 5 + EofMarkSize)
-            mark = Encoding.ASCII.GetBytes(header.Substring(5, EofMarkSize));
-        else if (!long.TryParse(header.AsSpan(1), out size) || size < 0)
-            throw new LinkFailure($"Bad protocol from PRIMARY, the first byte is not '$' (we received '{header}'), are you sure the host and port are right?");
-        Interlocked.Exchange(ref _transferSize, mark is null ? size : 0);
-
-        bool diskless;
-        lock (_server.DataLock) diskless = UseDisklessLoad();
-        if (mark is not null) Log.Notice($"PRIMARY <-> REPLICA sync: receiving streamed RDB from primary with EOF {(diskless ? "to parser" : "to disk")}");
-        else Log.Notice($"PRIMARY <-> REPLICA sync: receiving {size} bytes from primary {(diskless ? "to parser" : "to disk")}");
-
-        Database[]? loaded;
-        Persistence.RdbLoadResult? result;
-        if (diskless) (loaded, result) = await LoadFromSocketAsync(primaryReplId, size, mark);
-        else (loaded, result) = await LoadFromFileAsync(await ReceiveToFileAsync(size, mark));
-
-        lock (_server.DataLock)
-        {
-            if (_stopped) throw new LinkFailure("");
-            _server.Persistence.InstallLoaded(loaded, result!);
-            _server.Keyspace.Dirty++;
-            _server.Loading.Stop();
-            _loading = false;
-            if (_server.Config.ReplDisklessLoad == "swapdb" && diskless) Log.Notice("PRIMARY <-> REPLICA sync: Discarding old DB in background");
-            int streamDb = int.TryParse(result!.AuxText("repl-stream-db"), out int db) ? db : -1;
-            _repl.FullSyncDone(primaryReplId, primaryOffset);
-            Establish(streamDb);
-            Log.Notice("PRIMARY <-> REPLICA sync: Finished with success");
-            _server.Persistence.Aof.RestartAfterSync();
-        }
-    }
-
-    /// <summary>Valkey's useDisklessLoad: swapdb and flush-before-load always, on-empty-db while the data set is empty.</summary>
-    private bool UseDisklessLoad()
-    {
-        string mode = _server.Config.ReplDisklessLoad;
-        if (mode is "swapdb" or "flush-before-load") return true;
-        if (mode != "on-empty-db") return false;
-        foreach (var db in _server.Databases)
-            if (db.Count > 0) return false;
-        return true;
-    }
-
-    /// <summary>Disk-based load: the image goes to a temporary file first, the data keeps being served meanwhile.</summary>
-    private async Task<string> ReceiveToFileAsync(long size, byte[]? mark)
-    {
-        string dir = _server.Config.Dir;
-        string path = "";
-        FileStream? file = null;
-        for (int tries = 0; tries < 5 && file is null; tries++)
-        {
-            path = Path.Combine(dir, $"temp-{NowUnix}.{Environment.ProcessId}.rdb");
-            try
-            {
-                file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous);
-            }
-            catch (IOException) when (tries < 4)
-            {
-                await Task.Delay(1000);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new LinkFailure($"Opening the temp file needed for PRIMARY <-> REPLICA synchronization: {e.Message}");
-            }
-        }
-        bool ok = false;
-        try
-        {
-            await using (file!)
-            {
-                var tail = new byte[EofMarkSize];
-                int tailLength = 0;
-                long written = 0;
-                while (true)
-                {
-                    if (mark is null && written == size) break;
-                    if (_start == _end && !await ReceiveMoreAsync()) throw new LinkFailure("I/O error trying to sync with PRIMARY: connection lost");
-                    int n = _end - _start;
-                    if (mark is null) n = (int)Math.Min(n, size - written);
-                    var chunk = _buf.AsMemory(_start, n);
-                    await file!.WriteAsync(chunk);
-                    _start += n;
-                    written += n;
-                    Interlocked.Exchange(ref _transferRead, written);
-                    if (mark is null) continue;
-                    // The mark ends the image: the primary sends nothing more before our first ACK.
-                    UpdateTail(tail, ref tailLength, chunk.Span);
-                    if (tailLength == EofMarkSize && tail.AsSpan().SequenceEqual(mark))
-                    {
-                        file!.SetLength(written - EofMarkSize);
-                        break;
-                    }
-                }
-                file!.Flush(flushToDisk: true);
-            }
-            ok = true;
-            return path;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new LinkFailure($"Write error or short write writing to the DB dump file needed for PRIMARY <-> REPLICA synchronization: {e.Message}");
-        }
-        finally
-        {
-            if (!ok) TryDelete(path);
-        }
-    }
-
-    private static void UpdateTail(byte[] tail, ref int tailLength, ReadOnlySpan<byte> data)
-    {
-        if (data.Length >= tail.Length)
-        {
-            data[^tail.Length..].CopyTo(tail);
-            tailLength = tail.Length;
-            return;
-        }
-        int keep = Math.Min(tailLength, tail.Length - data.Length);
-        tail.AsSpan(tailLength - keep, keep).CopyTo(tail);
-        data.CopyTo(tail.AsSpan(keep));
-        tailLength = keep + data.Length;
-    }
-
-    private async Task<(Database[], Persistence.RdbLoadResult)> LoadFromFileAsync(string tempPath)
-    {
-        string rdbPath = _server.Persistence.RdbPath;
-        lock (_server.DataLock)
-        {
-            if (_stopped)
-            {
-                TryDelete(tempPath);
-                throw new LinkFailure("");
-            }
-            try
-            {
-                File.Move(tempPath, rdbPath, overwrite: true);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                TryDelete(tempPath);
-                throw new LinkFailure($"Failed trying to rename the temp DB into {_server.Config.DbFilename} in PRIMARY <-> REPLICA synchronization: {e.Message}");
-            }
-            _repl.AttachToNewPrimary();
-            Log.Notice("PRIMARY <-> REPLICA sync: Flushing old data");
-            FlushLiveData();
-            long length = new FileInfo(rdbPath).Length;
-            _server.Loading.Start(length, async: false);
-            _loading = true;
-            Log.Notice("PRIMARY <-> REPLICA sync: Loading DB in memory");
-        }
-        var (loaded, result) = await Task.Factory.StartNew(() =>
-        {
-            using var file = new FileStream(rdbPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16, FileOptions.SequentialScan);
-            var dbs = _server.Persistence.LoadDetached(file, LoadProgress, out var r);
-            return (dbs, r);
-        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-        if (loaded is null)
-        {
-            lock (_server.DataLock)
-            {
-                Log.Warning("Failed trying to load the PRIMARY synchronization DB from disk, check server logs.");
-                Log.Notice("PRIMARY <-> REPLICA sync: Discarding the half-loaded data");
-            }
-            throw new LinkFailure("");
-        }
-        return (loaded, result!);
-    }
-
-    /// <summary>
-    /// Diskless load: the image is parsed as it arrives. With swapdb the old data keeps being served
-    /// (async_loading when the primary's history is ours) and stays if the load fails; otherwise it
-    /// is flushed first and the server answers -LOADING.
-    /// </summary>
-    private async Task<(Database[], Persistence.RdbLoadResult)> LoadFromSocketAsync(string primaryReplId, long size, byte[]? mark)
-    {
-        bool swapdb;
-        lock (_server.DataLock)
-        {
-            if (_stopped) throw new LinkFailure("");
-            swapdb = _server.Config.ReplDisklessLoad == "swapdb";
-            bool async = swapdb && string.Equals(_repl.ReplId, primaryReplId, StringComparison.OrdinalIgnoreCase);
-            if (!swapdb)
-            {
-                _repl.AttachToNewPrimary();
-                Log.Notice("PRIMARY <-> REPLICA sync: Flushing old data");
-                FlushLiveData();
-            }
-            _server.Loading.Start(Math.Max(0, size), async);
-            _loading = true;
-            Log.Notice("PRIMARY <-> REPLICA sync: Loading DB in memory");
-        }
-        var stream = new ImageStream(this, size);
-        var (loaded, result, markOk) = await Task.Factory.StartNew(() =>
-        {
-            var dbs = _server.Persistence.LoadDetached(stream, LoadProgress, out var r);
-            bool good = true;
-            if (dbs is not null)
-            {
-                stream.GiveBackUnread(r!.BytesRead);
-                if (mark is not null)
-                {
-                    Span<byte> got = stackalloc byte[EofMarkSize];
-                    good = stream.ReadMark(got) && got.SequenceEqual(mark);
-                    if (!good) Log.Warning("Replication stream EOF marker is broken");
-                }
-                else
-                {
-                    stream.SkipRest();
-                }
-            }
-            return (dbs, r, good);
-        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-        if (loaded is null || !markOk)
-        {
-            lock (_server.DataLock)
-            {
-                Log.Warning("Failed trying to load the PRIMARY synchronization DB from socket, check server logs.");
-                Log.Notice(swapdb ? "PRIMARY <-> REPLICA sync: Discarding temporary DB in background" : "PRIMARY <-> REPLICA sync: Discarding the half-loaded data");
-            }
-            throw new LinkFailure("");
-        }
-        if (swapdb)
-        {
-            lock (_server.DataLock)
-            {
-                if (_stopped) throw new LinkFailure("");
-                _repl.AttachToNewPrimary();
-                Log.Notice("PRIMARY <-> REPLICA sync: Swapping active DB with loaded DB");
-            }
-        }
-        return (loaded, result!);
-    }
-
-    /// <summary>Loading progress, from the loading thread: keeps the transfer alive and honours key-load-delay.</summary>
-    private void LoadProgress(long bytes)
-    {
-        _server.Loading.Progress(bytes);
-        TouchIo();
-        int delay = _server.Config.KeyLoadDelay;
-        // Valkey's debugDelay: microseconds per key (negative: one microsecond every -N keys). Sleeps
-        // are whole milliseconds here, so the delay accumulates until it is worth one.
-        if (delay > 0) _pendingDelayMicros += delay;
-        else if (delay < 0 && Random.Shared.Next(-delay) == 0) _pendingDelayMicros++;
-        if (_pendingDelayMicros >= 1000)
-        {
-            Thread.Sleep((int)(_pendingDelayMicros / 1000));
-            _pendingDelayMicros %= 1000;
-        }
-        if (_stopped) throw new IOException("the replication link was stopped");
-    }
-
-    private long _pendingDelayMicros;
-
-    /// <summary>Empties the live data set before a non-swapdb load (Valkey's emptyData).</summary>
-    private void FlushLiveData()
-    {
-        foreach (var db in _server.Databases) db.Clear();
     }
 
     // ----- the stream -----
@@ -621,7 +351,7 @@ internal sealed class PrimaryLink : IClientTransport
     /// <summary>Under the data lock: the primary client exists, the link is up, and the primary hears our offset.</summary>
     private void Establish(int streamDb)
     {
-        var socket = _socket!;
+        var socket = _main.Socket!;
         var master = new Client(_server.NextClientId(), this)
         {
             Flags = ClientFlags.Master,
@@ -640,8 +370,9 @@ internal sealed class PrimaryLink : IClientTransport
         _server.Clients.Add(master);
         State = LinkState.Connected;
         LastInteractionUnix = NowUnix;
-        ReadOffset = _repl.Offset;
-        _applied = _start;
+        ReadOffset = _repl.Offset + (_main.End - _main.Start);
+        _applied = _main.Start;
+        _main.KeepFrom = _applied;
         SendAck();
     }
 
@@ -663,9 +394,9 @@ internal sealed class PrimaryLink : IClientTransport
                 await Task.Delay(10);
                 continue;
             }
-            int before = _end;
-            if (!await ReceiveMoreAsync()) throw new LinkFailure("");
-            int n = _end - before;
+            int before = _main.End - _main.Start;
+            if (!await _main.ReceiveMoreAsync()) throw new LinkFailure("");
+            int n = _main.End - _main.Start - before;
             lock (_server.DataLock)
             {
                 ReadOffset += n;
@@ -685,26 +416,27 @@ internal sealed class PrimaryLink : IClientTransport
         var master = MasterClient!;
         var ctx = _ctx!;
         var ks = _server.Keyspace;
+        var ch = _main;
         bool busy = false;
         _server.UpdateClock();
-        while (_start < _end)
+        while (ch.Start < ch.End)
         {
             if (_server.Scripts.Running)
             {
                 busy = true;
                 break;
             }
-            int pos = _start;
-            var status = _parser.Parse(_buf, ref pos, _end, _args, authenticated: true, long.MaxValue);
+            int pos = ch.Start;
+            var status = _parser.Parse(ch.Buffer, ref pos, ch.End, _args, authenticated: true, long.MaxValue);
             if (status == ParseStatus.Incomplete) break;
             if (status == ParseStatus.Error)
             {
                 Log.Warning($"Protocol error from the PRIMARY ({_parser.Error}): closing the replication link");
                 ProtocolError = true;
-                CloseSocket();
+                CloseChannels();
                 break;
             }
-            _start = pos;
+            ch.Start = pos;
             if (_args.Count > 0)
             {
                 ks.ObeyPrimary = true;
@@ -726,9 +458,11 @@ internal sealed class PrimaryLink : IClientTransport
     /// <summary>What was applied since the last call joins the backlog and goes to the sub-replicas, byte for byte.</summary>
     private void ProxyApplied()
     {
-        if (_start == _applied) return;
-        _repl.FeedFromPrimary(_buf.AsSpan(_applied, _start - _applied));
-        _applied = _start;
+        var ch = _main;
+        if (ch.Start == _applied) return;
+        _repl.FeedFromPrimary(ch.Buffer.AsSpan(_applied, ch.Start - _applied));
+        _applied = ch.Start;
+        ch.KeepFrom = _applied;
     }
 
     /// <summary>REPLCONF ACK offset [FACK aof-offset] to the primary (under the data lock).</summary>
@@ -762,18 +496,18 @@ internal sealed class PrimaryLink : IClientTransport
         {
             case LinkState.Connecting or LinkState.Handshake when now - LastIoUnix > timeout:
                 Log.Warning("Timeout connecting to the PRIMARY...");
-                CloseSocket();
+                CloseChannels();
                 break;
             case LinkState.Transfer when _loading:
                 SendNewline();
                 break;
             case LinkState.Transfer when now - LastIoUnix > timeout:
                 Log.Warning("Timeout receiving bulk data from PRIMARY... If the problem persists try to set the 'repl-timeout' parameter in valkey.conf to a larger value.");
-                CloseSocket();
+                CloseChannels();
                 break;
             case LinkState.Connected when now - LastInteractionUnix > timeout:
                 Log.Warning("PRIMARY timeout: no data nor PING received...");
-                CloseSocket();
+                CloseChannels();
                 break;
             case LinkState.Connected:
                 SendAck();
@@ -783,107 +517,9 @@ internal sealed class PrimaryLink : IClientTransport
 
     // ----- I/O -----
 
-    /// <summary>tls-replication: the TLS handshake with the primary (our client certificate, its certificate checked against our CA).</summary>
-    private async Task StartTlsAsync(Socket socket)
-    {
-        var tls = new System.Net.Security.SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
-        try
-        {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(Math.Max(1, _server.Config.ReplTimeout)));
-            await tls.AuthenticateAsClientAsync(_server.Tls.ClientOptions(Host), timeout.Token);
-        }
-        catch (Exception e) when (e is IOException or System.Security.Authentication.AuthenticationException or OperationCanceledException or InvalidOperationException)
-        {
-            await tls.DisposeAsync();
-            throw new LinkFailure($"Unable to connect to PRIMARY over TLS: {e.Message}");
-        }
-        _tls = tls;
-    }
-
-    /// <summary>Receives more bytes at the end of the buffer (growing or compacting it). False when the peer closed.</summary>
-    private async Task<bool> ReceiveMoreAsync()
-    {
-        var socket = _socket ?? throw new LinkFailure("");
-        MakeRoom();
-        int n = _tls is { } tls ? await tls.ReadAsync(_buf.AsMemory(_end)) : await socket.ReceiveAsync(_buf.AsMemory(_end), SocketFlags.None);
-        if (n <= 0) return false;
-        _end += n;
-        TouchIo();
-        return true;
-    }
-
-    /// <summary>Synchronous receive for the loading thread (the socket's receive timeout is repl-timeout).</summary>
-    private bool ReceiveMoreBlocking()
-    {
-        var socket = _socket ?? throw new IOException("the replication link was closed");
-        MakeRoom();
-        socket.ReceiveTimeout = Math.Max(1, _server.Config.ReplTimeout) * 1000;
-        int n = _tls is { } tls ? tls.Read(_buf, _end, _buf.Length - _end) : socket.Receive(_buf, _end, _buf.Length - _end, SocketFlags.None);
-        if (n <= 0) return false;
-        _end += n;
-        TouchIo();
-        return true;
-    }
-
-    private void MakeRoom()
-    {
-        int keepFrom = State == LinkState.Connected ? _applied : _start;
-        if (keepFrom == _end && !_parser.InCommand && _buf.Length > InitialBuffer)
-        {
-            // Everything was consumed: a buffer grown for a big command goes back to its usual size.
-            _buf = new byte[InitialBuffer];
-            _start = _end = _applied = 0;
-            return;
-        }
-        if (_end < _buf.Length) return;
-        int live = _end - keepFrom;
-        if (live < _buf.Length / 2)
-        {
-            Array.Copy(_buf, keepFrom, _buf, 0, live);
-        }
-        else
-        {
-            var bigger = new byte[_buf.Length * 2];
-            Array.Copy(_buf, keepFrom, bigger, 0, live);
-            _buf = bigger;
-        }
-        _parser.Shift(keepFrom);
-        // The arguments already parsed out of an incomplete command point into the old bytes.
-        if (_parser.InCommand) _args.Rebase(_buf, keepFrom);
-        _start -= keepFrom;
-        _applied = Math.Max(0, _applied - keepFrom);
-        _end = live;
-    }
-
-    private async Task<string> ReadLineAsync()
-    {
-        while (true)
-        {
-            int nl = Array.IndexOf(_buf, (byte)'\n', _start, _end - _start);
-            if (nl >= 0)
-            {
-                int stop = nl > _start && _buf[nl - 1] == '\r' ? nl - 1 : nl;
-                string line = Encoding.UTF8.GetString(_buf, _start, stop - _start);
-                _start = nl + 1;
-                TouchIo();
-                return line;
-            }
-            if (_end - _start > MaxLine) throw new LinkFailure("Bad protocol from PRIMARY: a line too long");
-            if (!await ReceiveMoreAsync()) throw new LinkFailure("Primary did not respond to command during SYNC handshake");
-        }
-    }
-
-    private async Task SendAsync(byte[] bytes)
-    {
-        var socket = _socket ?? throw new LinkFailure("");
-        if (_tls is { } tls)
-        {
-            await tls.WriteAsync(bytes);
-            return;
-        }
-        int sent = 0;
-        while (sent < bytes.Length) sent += await socket.SendAsync(bytes.AsMemory(sent), SocketFlags.None);
-    }
+    /// <summary>tls-replication: our client certificate, the primary's checked against our CA; null for plain TCP.</summary>
+    private System.Net.Security.SslClientAuthenticationOptions? TlsOptions() =>
+        _server.Config.TlsReplication ? _server.Tls.ClientOptions(Host) : null;
 
     public void OutputAvailable()
     {
@@ -902,14 +538,13 @@ internal sealed class PrimaryLink : IClientTransport
             {
                 while (_outbox.TryDequeue(out var bytes))
                 {
-                    var socket = _socket;
-                    if (socket is null) break;
+                    if (_main.Socket is null) break;
                     try
                     {
-                        await SendAsync(bytes);
+                        await _main.SendAsync(bytes);
                         Interlocked.Add(ref _server.Stats.NetReplOutputBytes, bytes.Length);
                     }
-                    catch (Exception e) when (e is SocketException or ObjectDisposedException or LinkFailure or IOException)
+                    catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
                     {
                         break;
                     }
@@ -918,12 +553,12 @@ internal sealed class PrimaryLink : IClientTransport
             finally
             {
                 Interlocked.Exchange(ref _sending, 0);
-                if (!_outbox.IsEmpty && _socket is not null) FlushOutbox();
+                if (!_outbox.IsEmpty && _main.Socket is not null) FlushOutbox();
             }
         });
     }
 
-    public void Close() => CloseSocket();
+    public void Close() => CloseChannels();
 
     public void Resume() { }
 
@@ -951,78 +586,5 @@ internal sealed class PrimaryLink : IClientTransport
             at += p.Length;
         }
         return all;
-    }
-
-    private static void TryDelete(string path)
-    {
-        if (path.Length == 0) return;
-        try { File.Delete(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-    }
-
-    /// <summary>
-    /// The image as the loader reads it, from the link's buffer and socket: never past a sized
-    /// image's end; after an $EOF image, what the loader read past the RDB's end is given back so
-    /// the mark can be checked.
-    /// </summary>
-    private sealed class ImageStream(PrimaryLink link, long size) : Stream
-    {
-        private long _handed;
-        private int _lastChunkLength;
-
-        public override int Read(byte[] buffer, int offset, int count)
-        {
-            if (size >= 0 && _handed >= size) return 0;
-            if (link._start == link._end && !link.ReceiveMoreBlocking()) throw new IOException("connection lost");
-            int n = Math.Min(count, link._end - link._start);
-            if (size >= 0) n = (int)Math.Min(n, size - _handed);
-            Array.Copy(link._buf, link._start, buffer, offset, n);
-            _lastChunkLength = n;
-            link._start += n;
-            _handed += n;
-            Interlocked.Exchange(ref link._transferRead, _handed);
-            return n;
-        }
-
-        /// <summary>The loader consumed <paramref name="bytesRead"/>: the rest of its last read goes back to the buffer.</summary>
-        public void GiveBackUnread(long bytesRead)
-        {
-            long over = _handed - bytesRead;
-            if (over <= 0 || over > _lastChunkLength) return;
-            // The last chunk still sits right before _start (nothing was received since it was handed out).
-            link._start -= (int)over;
-            _handed -= over;
-        }
-
-        public bool ReadMark(Span<byte> into)
-        {
-            int got = 0;
-            while (got < into.Length)
-            {
-                if (link._start == link._end && !link.ReceiveMoreBlocking()) return false;
-                int n = Math.Min(into.Length - got, link._end - link._start);
-                link._buf.AsSpan(link._start, n).CopyTo(into[got..]);
-                link._start += n;
-                got += n;
-            }
-            return true;
-        }
-
-        /// <summary>A sized image longer than what the loader needed: the rest is skipped.</summary>
-        public void SkipRest()
-        {
-            var scratch = new byte[16 * 1024];
-            while (size >= 0 && _handed < size && Read(scratch, 0, scratch.Length) > 0) { }
-        }
-
-        public override void Flush() { }
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => _handed; set => throw new NotSupportedException(); }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

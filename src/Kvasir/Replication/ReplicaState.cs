@@ -13,6 +13,8 @@ public enum ReplicaSyncState
     WaitBgsaveEnd,
     /// <summary>The finished image file is being sent.</summary>
     SendBulk,
+    /// <summary>The main channel of a dual-channel sync: gets the stream while the replica still loads the image.</summary>
+    BgRdbLoad,
     /// <summary>Receives the live stream.</summary>
     Online,
     /// <summary>REPLCONF rdb-only: the image was sent and nothing else will be.</summary>
@@ -54,6 +56,12 @@ public sealed class ReplicaState
     /// <summary>REPLCONF rdb-channel 1: the image channel of a dual-channel sync.</summary>
     public bool RdbChannel;
 
+    /// <summary>REPLCONF set-rdb-client-id: the main channel's image channel (its PSYNC continues from that image).</summary>
+    public long AssociatedRdbClientId;
+
+    /// <summary>INFO's type= of a replica: its role in a dual-channel sync.</summary>
+    public string TypeName => RdbChannel ? "rdb-channel" : State == ReplicaSyncState.BgRdbLoad ? "main-channel" : "replica";
+
     /// <summary>Offsets acknowledged by REPLCONF ACK (processed) and FACK (fsynced to its AOF).</summary>
     public long AckOffset;
     public long AofAckOffset;
@@ -93,6 +101,7 @@ public sealed class ReplicaState
         ReplicaSyncState.WaitBgsaveStart or ReplicaSyncState.WaitBgsaveEnd => "wait_bgsave",
         ReplicaSyncState.SendBulk => "send_bulk",
         ReplicaSyncState.Online => "online",
+        ReplicaSyncState.BgRdbLoad => "bg_transfer",
         _ => "",
     };
 

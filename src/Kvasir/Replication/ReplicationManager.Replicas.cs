@@ -66,12 +66,19 @@ public sealed partial class ReplicationManager
                 return;
             }
             string replid = ctx.Args.ToString(1);
-            if (TryPartialResync(ctx, replid, offset))
+            if (TryContinueFromImageChannel(ctx, replid, offset) || TryPartialResync(ctx, replid, offset))
             {
                 SyncPartialOk++;
                 return;
             }
             if (!replid.StartsWith('?')) SyncPartialErr++;
+            if (st.CapaDualChannel)
+            {
+                // The image will come on a channel of its own; this one then continues from its end.
+                _server.Log.Notice($"Replica {ReplicaName(client)} is capable of dual channel synchronization, and partial sync isn't possible. Full sync will continue with dedicated RDB channel.");
+                WriteToReplica(client, "+DUALCHANNELSYNC\r\n"u8);
+                return;
+            }
         }
         else
         {
@@ -227,8 +234,9 @@ public sealed partial class ReplicationManager
         {
             st.State = ReplicaSyncState.RdbTransmitted;
             _server.Log.Notice($"RDB transfer completed, rdb only replica ({ReplicaName(replica)}) should be disconnected asap");
-            st.Kept?.Release();
-            st.Kept = null;
+            // An image channel's kept stream now belongs to the wait for its main channel.
+            if (!_waitingPsync.ContainsKey(replica.Id)) st.Kept?.Release();
+            st.Kept = _waitingPsync.ContainsKey(replica.Id) ? st.Kept : null;
             replica.Flags |= ClientFlags.CloseAfterReply;
             replica.Transport?.OutputAvailable();
             return;
@@ -271,6 +279,13 @@ public sealed partial class ReplicationManager
         if (aofOffset is { } aof && aof > st.AofAckOffset) st.AofAckOffset = aof;
         st.AckTimeUnix = NowUnix;
         if (st.StartStreamOnAck && st.State == ReplicaSyncState.Online) StartCommandStream(client);
+        if (st.State == ReplicaSyncState.BgRdbLoad)
+        {
+            // The main channel of a dual-channel sync: its replica finished loading.
+            st.State = ReplicaSyncState.Online;
+            RefreshGoodReplicas();
+            _server.Log.Notice($"Synchronization with replica {ReplicaName(client)} succeeded");
+        }
         Waits.Process();
     }
 
@@ -283,7 +298,8 @@ public sealed partial class ReplicationManager
             _server.Log.Notice($"Connection with replica {ReplicaName(client)} lost.");
         st.Job?.Detach(client);
         st.Job = null;
-        st.Kept?.Release();
+        // An image channel's kept stream outlives it for a grace period (its main channel may still come).
+        if (!KeepWaitAfterDisconnect(client)) st.Kept?.Release();
         st.Kept = null;
         st.State = ReplicaSyncState.None;
         if (_replicas.Count == 0) _noReplicasSinceUnix = NowUnix;
@@ -375,6 +391,7 @@ public sealed partial class ReplicationManager
                 _server.DisconnectClient(r);
             }
         }
+        ExpirePsyncWaits();
         if (_replicas.Count == 0 && cfg.ReplBacklogTtl > 0 && Backlog is not null && !IsReplica &&
             now - _noReplicasSinceUnix > cfg.ReplBacklogTtl)
         {

@@ -218,23 +218,25 @@ public sealed partial class ReplicationManager
         }
         Backlog.Append(bytes);
         Offset = Backlog.EndOffset;
-        foreach (var replica in _replicas)
+        foreach (var replica in _replicas.ToArray())
         {
             var st = replica.ReplicaInfo!;
             switch (st.State)
             {
-                case ReplicaSyncState.Online when !st.StartStreamOnAck:
+                case ReplicaSyncState.Online or ReplicaSyncState.BgRdbLoad when !st.StartStreamOnAck:
                     WriteToReplica(replica, bytes);
                     break;
                 case ReplicaSyncState.Online:
                 case ReplicaSyncState.WaitBgsaveEnd:
                 case ReplicaSyncState.SendBulk:
+                    // Image-only replicas get no stream; an image channel's stream is kept for its main channel.
                     if (st.RdbOnly) break;
                     st.Kept!.WriteRaw(bytes);
                     CheckKeptLimit(replica);
                     break;
             }
         }
+        FeedWaitingPsync(bytes);
     }
 
     /// <summary>True when writes must be encoded for replicas: this server feeds a stream of its own (a primary with a backlog).</summary>

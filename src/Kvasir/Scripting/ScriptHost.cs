@@ -72,7 +72,7 @@ public sealed class ScriptHost
 
     private const string BusyEvalError = "BUSY Valkey is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
     private const string BusyFunctionError = "BUSY Valkey is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
-    private const string NoScriptError = "NOSCRIPT No matching script. Please use EVAL.";
+    private const string NoScriptError = "NOSCRIPT No matching script.";
 
     /// <summary>EVAL, EVALSHA, their _RO forms, FCALL, FCALL_RO (checked before the data lock, without a table lookup).</summary>
     public static bool IsScriptCommand(CommandArgs args) => args.Count > 0 && IsScriptName(args[0]);
@@ -584,6 +584,8 @@ public sealed class ScriptHost
         try
         {
             Server.Dispatcher.Call(_clientCtx, cmd, args);
+            // Valkey counts a command a script runs in the tot-cmds of the client running the script.
+            run.Caller.Client.TotalCommands++;
         }
         finally
         {

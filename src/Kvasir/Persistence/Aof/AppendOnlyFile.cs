@@ -79,6 +79,9 @@ public sealed class AppendOnlyFile : IEffectLog
     public string Directory => Path.Combine(Config.Dir, Config.AppendDirname);
 
     public bool Enabled => _state != State.Off;
+
+    /// <summary>Turned on and still writing its first base: until then the AOF does not hold the data.</summary>
+    public bool WritingInitialBase => _state == State.WaitRewrite;
     public bool RewriteInProgress => _rewrite is not null;
     public bool RewriteScheduled => _rewriteScheduled;
 
@@ -127,6 +130,8 @@ public sealed class AppendOnlyFile : IEffectLog
         get
         {
             if (!Enabled) return -1;
+            // Turned on and waiting for its first rewrite: nothing counts as fsynced yet (Valkey's 0).
+            if (_state == State.WaitRewrite) return 0;
             if (_current is not { } c) return _fsyncedReplicationOffset;
             long synced = c.OffsetBase + c.Writer.Synced;
             while (_replicationMarks.TryPeek(out var mark) && mark.AofEnd <= synced)
@@ -565,6 +570,7 @@ public sealed class AppendOnlyFile : IEffectLog
         string temp = Path.Combine(Config.Dir, $"temp-rewriteaof-bg-{Environment.ProcessId}-{Interlocked.Read(ref _rewrites)}.aof");
         var save = new BackgroundSave(_server, format, temp, finalPath: null);
         save.Start();
+        _server.Persistence.SnapshotStarted();
         _rewrite = save;
         _rewriteScheduled = false;
         _rewriteRdbPreamble = Config.AofUseRdbPreamble;
