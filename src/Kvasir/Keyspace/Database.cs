@@ -401,7 +401,9 @@ public sealed class Database
         _ctx.ExpiredValueRemoved?.Invoke(item);
         _ctx.ExpiredKeys++; // not a dirty change: Valkey does not count expirations toward save points
         var key = MainKeyOf.KeyOf(item);
+        _ctx.ChangeByServer = true;
         _ctx.KeyModified?.Invoke(this, key);
+        _ctx.ChangeByServer = false;
         _ctx.KeyExpired?.Invoke(this, key);
     }
 
@@ -650,7 +652,9 @@ public sealed class Database
     public object EvictAt(int idx)
     {
         object item = RemoveAt(idx);
+        _ctx.ChangeByServer = true;
         _ctx.KeyModified?.Invoke(this, MainKeyOf.KeyOf(item));
+        _ctx.ChangeByServer = false;
         return item;
     }
 

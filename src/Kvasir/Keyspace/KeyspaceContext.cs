@@ -75,6 +75,10 @@ public sealed class KeyspaceContext
     /// <summary>A key was created, changed or deleted (WATCH invalidation, client tracking).</summary>
     public KeyEvent? KeyModified;
 
+    /// <summary>True while <see cref="KeyModified"/> reports a change no client made (expiry, eviction):
+    /// client tracking's NOLOOP then never hides it.</summary>
+    public bool ChangeByServer;
+
     /// <summary>A key was added to a database (keyspace event "new"); set only while someone listens.</summary>
     public KeyEvent? KeyCreated;
 

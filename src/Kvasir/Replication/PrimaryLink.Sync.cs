@@ -52,7 +52,7 @@ internal sealed partial class PrimaryLink
         }
         try
         {
-            await rdb.ConnectAsync(Host, Port, cfg.ReplTimeout);
+            await rdb.ConnectAsync(Host, Port, cfg.ReplTimeout, TlsOptions());
         }
         catch (Exception e) when (e is System.Net.Sockets.SocketException or OperationCanceledException or ArgumentException)
         {
