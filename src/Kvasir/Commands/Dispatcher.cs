@@ -127,8 +127,6 @@ public sealed class Dispatcher
         if (client.User is { Unrestricted: false } user && !client.Has(ClientFlags.Master) && RejectedByAcl(ctx, user, cmd, args))
             return DispatchResult.Done;
 
-        // maxmemory: evict first (before every command, as Valkey's performEvictions), then refuse what
-        // may grow memory if it is still over the limit and nothing more can be evicted.
         bool obey = client.Has(ClientFlags.Master);
         var repl = server.Replication;
         if (repl.IsReplica && client.CanRedirect && !obey && RedirectsToPrimary(client, cmd))
@@ -156,6 +154,8 @@ public sealed class Dispatcher
             return DispatchResult.Done;
         }
 
+        // maxmemory: evict first (before every command, as Valkey's performEvictions), then refuse what
+        // may grow memory if it is still over the limit and nothing more can be evicted.
         PreCommandOom = server.Config.MaxMemory > 0 && server.Evictor.PerformEvictions() == Keyspace.Eviction.EvictResult.Fail;
         if (PreCommandOom && !obey && RejectedOnOom(client, cmd))
         {
