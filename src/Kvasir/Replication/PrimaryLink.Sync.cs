@@ -94,6 +94,9 @@ internal sealed partial class PrimaryLink
         try
         {
             (loaded, result, diskless) = await ReceiveImageAsync(rdb, replid);
+            // The image channel has done its work: closing it now tells the primary (which keeps
+            // the stream for the main channel a grace period longer, not forever).
+            rdb.Close();
             if (!psync.Task.IsCompleted) Log.Debug("Dual channel sync - waiting for the main channel's PSYNC after the RDB load");
             bool established = await psync.Task.WaitAsync(TimeSpan.FromSeconds(Math.Max(1, cfg.ReplTimeout)));
             if (!established) throw new LinkFailure("");
