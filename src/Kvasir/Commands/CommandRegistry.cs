@@ -36,5 +36,8 @@ public static class CommandRegistry
         DumpCommands.Register(table);
         MigrateCommand.Register(table);
         PubSubCommands.Register(table);
+        StreamCommands.Register(table);
+        StreamReadCommands.Register(table);
+        StreamGroupCommands.Register(table);
     }
 }
