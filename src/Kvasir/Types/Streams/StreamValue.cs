@@ -579,6 +579,21 @@ public sealed class StreamValue : IDataValue, IDigestible
         return nodes;
     }
 
+    /// <summary>
+    /// lazyfreeGetFreeEffort: the radix tree's node count (exact while small; every key adds at least
+    /// one node, so a large tree is above the threshold anyway) plus, per group, one plus the size of
+    /// the first group's PEL.
+    /// </summary>
+    public long FreeEffort
+    {
+        get
+        {
+            long effort = Nodes.Count < 64 ? RadixTreeNodes() : Nodes.Count + 1;
+            if (Groups is { Count: > 0 } g) effort += g.Count * (1 + g.ValueAt(0).Pel.Count);
+            return effort;
+        }
+    }
+
     public override string ToString() => $"stream length={Length} last={LastId} nodes={Nodes.Count}";
 
     internal static string Describe(ReadOnlySpan<byte> name) => System.Text.Encoding.UTF8.GetString(name);
