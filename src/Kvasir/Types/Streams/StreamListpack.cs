@@ -19,11 +19,43 @@ public static class StreamListpack
 
     private static void SetTotalBytes(byte[] lp, int bytes) => BinaryPrimitives.WriteUInt32LittleEndian(lp, (uint)bytes);
 
+    private static byte[] Allocate(int size) => GC.AllocateUninitializedArray<byte>(size);
+
+    private static void Resize(ref byte[] lp, int size)
+    {
+        var next = Allocate(size);
+        lp.AsSpan(0, Math.Min(TotalBytes(lp), size)).CopyTo(next);
+        lp = next;
+    }
+
+    /// <summary>
+    /// The node as it will stay once it is full: an array of exactly its size, allocated where
+    /// long-lived objects end up anyway (the pinned object heap, collected with generation 2). A bulk
+    /// load of a stream then neither fills the young generations with nodes nor copies them up
+    /// through them; only the node being filled (and its growth) lives in generation 0.
+    /// </summary>
+    public static byte[] Seal(byte[] lp)
+    {
+        int size = TotalBytes(lp);
+        var sealedNode = GC.AllocateUninitializedArray<byte>(size, pinned: true);
+        lp.AsSpan(0, size).CopyTo(sealedNode);
+        return sealedNode;
+    }
+
     /// <summary>An empty listpack with room for <paramref name="capacity"/> bytes (lpNew).</summary>
     public static byte[] New(int capacity)
     {
-        var lp = new byte[Math.Max(capacity, HeaderSize + 1)];
+        var lp = Allocate(Math.Max(capacity, HeaderSize + 1));
         SetTotalBytes(lp, HeaderSize + 1);
+        lp[HeaderSize] = End;
+        return lp;
+    }
+
+    /// <summary>Empties a listpack whose array is reused for a new node.</summary>
+    public static byte[] Reset(byte[] lp)
+    {
+        SetTotalBytes(lp, HeaderSize + 1);
+        BinaryPrimitives.WriteUInt16LittleEndian(lp.AsSpan(4), 0);
         lp[HeaderSize] = End;
         return lp;
     }
@@ -32,7 +64,10 @@ public static class StreamListpack
     public static byte[] ShrinkToFit(byte[] lp)
     {
         int size = TotalBytes(lp);
-        return lp.Length == size ? lp : lp.AsSpan(0, size).ToArray();
+        if (lp.Length == size) return lp;
+        var fitted = Allocate(size);
+        lp.AsSpan(0, size).CopyTo(fitted);
+        return fitted;
     }
 
     public static int First(byte[] lp) => lp[HeaderSize] == End ? -1 : HeaderSize;
@@ -98,18 +133,34 @@ public static class StreamListpack
     {
         int total = TotalBytes(lp);
         int newTotal = total + size;
-        if (newTotal > lp.Length)
-        {
-            // Grow geometrically: appends into a node are amortised O(1), like an allocator's size classes.
-            int capacity = (int)Math.Min(int.MaxValue - 64, Math.Max(newTotal, (long)lp.Length * 2));
-            Array.Resize(ref lp, capacity);
-        }
+        if (newTotal > lp.Length) Grow(ref lp, newTotal);
         int at = total - 1;
         lp[newTotal - 1] = End;
         SetTotalBytes(lp, newTotal);
         int count = BinaryPrimitives.ReadUInt16LittleEndian(lp.AsSpan(4));
         if (count != UnknownCount) BinaryPrimitives.WriteUInt16LittleEndian(lp.AsSpan(4), (ushort)(count + 1));
         return at;
+    }
+
+    /// <summary>
+    /// Makes room for <paramref name="extra"/> more bytes at once, so that adding an entry (several
+    /// listpack elements, and a counter in the master entry that may widen) copies the node at most once.
+    /// </summary>
+    public static void EnsureRoom(ref byte[] lp, long extra)
+    {
+        long needed = TotalBytes(lp) + extra;
+        if (needed > lp.Length) Grow(ref lp, needed);
+    }
+
+    /// <summary>
+    /// Grows by an eighth beyond what is needed: appends into a node stay amortised O(1), and a node
+    /// sized from its predecessor that comes out a little bigger ends with little spare room (so it is
+    /// not copied again when it is closed).
+    /// </summary>
+    private static void Grow(ref byte[] lp, long needed)
+    {
+        long capacity = Math.Max(needed + needed / 8, lp.Length + 16);
+        Resize(ref lp, (int)Math.Min(int.MaxValue - 64, capacity));
     }
 
     /// <summary>lpReplaceInteger: the entry at <paramref name="p"/> becomes <paramref name="value"/>; later entries move when its size changes.</summary>
@@ -121,7 +172,7 @@ public static class StreamListpack
         if (newSize != oldSize)
         {
             int newTotal = total - oldSize + newSize;
-            if (newTotal > lp.Length) Array.Resize(ref lp, Math.Max(newTotal, lp.Length + 16));
+            if (newTotal > lp.Length) Grow(ref lp, newTotal);
             Array.Copy(lp, p + oldSize, lp, p + newSize, total - p - oldSize);
             SetTotalBytes(lp, newTotal);
         }

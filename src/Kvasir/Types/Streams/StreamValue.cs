@@ -39,6 +39,12 @@ public sealed class StreamValue : IDataValue, IDigestible
 
     private long _nodeBytes;   // arrays of the nodes (with their headers)
 
+    /// <summary>
+    /// The size the last node had when it was closed: a node started after the tail was dropped
+    /// (trimming, deletion) begins with that much room.
+    /// </summary>
+    private int _closedNodeSize;
+
     /// <summary>Live entries.</summary>
     public ulong Length;
 
@@ -120,6 +126,7 @@ public sealed class StreamValue : IDataValue, IDigestible
 
         var tail = Nodes.Last();
         byte[]? lp = null;
+        byte[]? reuse = null;
         if (tail.Valid)
         {
             lp = Nodes.ValueAt(tail);
@@ -136,10 +143,13 @@ public sealed class StreamValue : IDataValue, IDigestible
             }
             if (newNode)
             {
-                // The full node gives back its spare room.
-                var fitted = StreamListpack.ShrinkToFit(lp);
-                _nodeBytes += ArrayBytes(fitted) - ArrayBytes(lp);
-                Nodes.ValueAt(tail) = fitted;
+                // The full node stays as an exact copy (lpShrinkToFit); its array is reused for the
+                // next node, so filling a stream leaves no garbage behind, one node after the other.
+                _closedNodeSize = StreamListpack.TotalBytes(lp);
+                var sealedNode = StreamListpack.Seal(lp);
+                _nodeBytes += ArrayBytes(sealedNode) - ArrayBytes(lp);
+                Nodes.ValueAt(tail) = sealedNode;
+                reuse = lp;
                 lp = null;
             }
         }
@@ -150,9 +160,18 @@ public sealed class StreamValue : IDataValue, IDigestible
         if (lp is null)
         {
             master = id;
-            int prealloc = MaxPreallocate;
-            if (nodeMaxBytes > 0 && nodeMaxBytes < prealloc) prealloc = (int)nodeMaxBytes;
-            lp = StreamListpack.New(prealloc);
+            if (reuse is not null) lp = StreamListpack.Reset(reuse);
+            else
+            {
+                // Sized like the last closed node; the first node of a stream with room for a few
+                // entries like this one (Valkey's 4096-byte preallocation is too much for a stream
+                // of a few entries).
+                int prealloc = MaxPreallocate;
+                if (nodeMaxBytes > 0 && nodeMaxBytes < prealloc) prealloc = (int)nodeMaxBytes;
+                if (_closedNodeSize > 0) prealloc = _closedNodeSize + 16;
+                else prealloc = (int)Math.Min(prealloc, 64 + 4 * total + 16L * numFields);
+                lp = StreamListpack.New(prealloc);
+            }
             before = 0;
             StreamListpack.AppendInteger(ref lp, 1);          // live entries: the one being added
             StreamListpack.AppendInteger(ref lp, 0);          // deleted entries
@@ -167,7 +186,7 @@ public sealed class StreamValue : IDataValue, IDigestible
             before = ArrayBytes(lp);
             int p = StreamListpack.First(lp);
             long count = StreamListpack.GetInteger(lp, p);
-            StreamListpack.ReplaceInteger(ref lp, p, count + 1);
+            int widen = Listpack.IntegerEntrySize(count + 1) - Listpack.EntryLength(lp, p);
             p = StreamListpack.Next(lp, p);                   // deleted
             p = StreamListpack.Next(lp, p);                   // master field count
             long masterFields = StreamListpack.GetInteger(lp, p);
@@ -184,6 +203,9 @@ public sealed class StreamValue : IDataValue, IDigestible
                 }
                 if (i == masterFields) flags |= FlagSameFields;
             }
+            // Room for the whole entry before anything is written: the node is copied once at most.
+            StreamListpack.EnsureRoom(ref lp, widen + EntryBytes(args, first, numFields, flags, id, master));
+            StreamListpack.ReplaceInteger(ref lp, StreamListpack.First(lp), count + 1);
         }
 
         bool same = (flags & FlagSameFields) != 0;
@@ -210,6 +232,27 @@ public sealed class StreamValue : IDataValue, IDigestible
         if (Length == 1) FirstId = id;
         added = id;
         return StreamAppendResult.Added;
+    }
+
+    /// <summary>The listpack bytes of one entry as <see cref="Append"/> writes it.</summary>
+    private static long EntryBytes(CommandArgs args, int first, int numFields, int flags, StreamId id, StreamId master)
+    {
+        bool same = (flags & FlagSameFields) != 0;
+        long bytes = Listpack.IntegerEntrySize(flags)
+            + Listpack.IntegerEntrySize((long)(id.Ms - master.Ms))
+            + Listpack.IntegerEntrySize((long)(id.Seq - master.Seq));
+        long lpCount = numFields + 3;
+        if (!same)
+        {
+            bytes += Listpack.IntegerEntrySize(numFields);
+            lpCount += numFields + 1;
+        }
+        for (int i = 0; i < numFields; i++)
+        {
+            if (!same) bytes += Listpack.EntrySize(args[first + i * 2]);
+            bytes += Listpack.EntrySize(args[first + i * 2 + 1]);
+        }
+        return bytes + Listpack.IntegerEntrySize(lpCount);
     }
 
     // ----- trimming -----
