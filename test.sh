@@ -22,15 +22,16 @@ rc=${PIPESTATUS[0]}
 
 # Summary lines of VSTest ("Failed:     0, Passed:     3, ...", one per test assembly) and of
 # Microsoft.Testing.Platform ("failed: 0" / "succeeded: 3"); colours stripped first.
-read -r passed failed found < <(sed 's/\x1b\[[0-9;]*m//g' "$log" | awk '
+read -r passed failed found skipped < <(sed 's/\x1b\[[0-9;]*m//g' "$log" | awk '
     /(Passed|Failed)! +- +Failed: +[0-9]+, +Passed: +[0-9]+/ {
         s = $0; sub(/.*Failed: +/, "", s); f += s + 0
         s = $0; sub(/.*Passed: +/, "", s); p += s + 0
+        s = $0; sub(/.*Skipped: +/, "", s); k += s + 0
         found = 1; next
     }
     /^ *failed: +[0-9]+ *$/ { f += $2; mtp = 1 }
     /^ *succeeded: +[0-9]+ *$/ { p += $2; mtp = 1 }
-    END { print p + 0, f + 0, (found || mtp) ? 1 : 0 }')
+    END { print p + 0, f + 0, (found || mtp) ? 1 : 0, k + 0 }')
 
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
     # No failing test was reported, yet the run failed: build error, crash, hang or timeout.
@@ -48,5 +49,7 @@ if [ "$rc" -eq 0 ] && [ "$found" = 0 ]; then
     echo "no test summary found in the output"
 fi
 
-echo "$passed passed, $failed failed"
+# Skipped tests (fixtures absent in a bare clone) have their reasons in the log above.
+if [ "${skipped:-0}" -gt 0 ]; then echo "$passed passed, $failed failed, $skipped skipped"
+else echo "$passed passed, $failed failed"; fi
 exit "$rc"

@@ -79,6 +79,13 @@ namespace Kvasir.Server
                 return 1;
             }
 
+            // Valkey always has Lua; a server whose EVAL could never work does not start.
+            if (!KvasirServer.ScriptingAvailable(out string? luaError))
+            {
+                bootLog.Warning("Fatal: " + luaError);
+                return 1;
+            }
+
             bool background = config.Daemonize && !IsSupervised(config.Supervised);
             if (background && !daemonChild) return Daemon.RunParent(args, stdinText, startDirectory);
 
@@ -122,7 +129,7 @@ namespace Kvasir.Server
             }
 
             ShowBanner(log, config);
-            using var signals = new ShutdownSignals(server, pidFile);
+            using var signals = new ShutdownSignals(server);
 
             log.Notice("Server initialized");
             try
@@ -205,14 +212,12 @@ namespace Kvasir.Server
     internal sealed class ShutdownSignals : IDisposable
     {
         private readonly KvasirServer _server;
-        private readonly string? _pidFile;
         private readonly PosixSignalRegistration[] _registrations;
         private int _inProgress;
 
-        public ShutdownSignals(KvasirServer server, string? pidFile)
+        public ShutdownSignals(KvasirServer server)
         {
             _server = server;
-            _pidFile = pidFile;
             _registrations = new[]
             {
                 PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal),
@@ -243,39 +248,14 @@ namespace Kvasir.Server
         private void Shutdown(ShutdownFlags flags)
         {
             var server = _server;
-            var log = server.Log;
             lock (server.DataLock)
             {
                 if (server.IsShuttingDown) return;
-                log.Notice("User requested shutdown...");
-                if (!flags.HasFlag(ShutdownFlags.NoSave))
-                {
-                    bool explicitSave = flags.HasFlag(ShutdownFlags.Save);
-                    bool saved = server.ShutdownSave is { } save ? save(explicitSave) : !explicitSave;
-                    if (!saved)
-                    {
-                        if (flags.HasFlag(ShutdownFlags.Force))
-                        {
-                            log.Warning("Error trying to save the DB. Exit anyway.");
-                        }
-                        else
-                        {
-                            log.Warning("Error trying to save the DB, can't exit.");
-                            log.Warning("Errors trying to shut down the server. Check the logs for more information.");
-                            Interlocked.Exchange(ref _inProgress, 0);
-                            return;
-                        }
-                    }
-                }
-                if (_pidFile is not null)
-                {
-                    log.Notice("Removing the pid file.");
-                    try { File.Delete(_pidFile); }
-                    catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-                }
-                log.Warning("Kvasir is now ready to exit, bye bye...");
+                // The same sequence as SHUTDOWN (waits for lagging replicas per shutdown-timeout);
+                // a failed final save keeps the server running and a later signal may try again.
+                if (server.Shutdown.Begin(flags, null, null) == ShutdownSequence.Outcome.Failed)
+                    Interlocked.Exchange(ref _inProgress, 0);
             }
-            server.RequestStop();
         }
 
         public void Dispose()

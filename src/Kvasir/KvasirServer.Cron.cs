@@ -54,14 +54,20 @@ public sealed partial class KvasirServer
         lock (DataLock) Metrics.AddCron(micros);
     }
 
-    private long _lastReplicaPingMs;
+    private long _lastReplicationCronMs;
 
-    /// <summary>PING into the replication stream every repl-ping-replica-period seconds.</summary>
-    private void PingReplicasWhenDue()
+    /// <summary>Replication's cron: its once-a-second part (Valkey's replicationCron) and what must not wait that long.</summary>
+    private void ReplicationCron()
     {
         long now = Environment.TickCount64;
-        if (now - _lastReplicaPingMs < Config.ReplPingReplicaPeriod * 1000L) return;
-        _lastReplicaPingMs = now;
-        lock (DataLock) Propagator.PingReplicas();
+        lock (DataLock)
+        {
+            UpdateClock();
+            Replication.FastCron();
+            Shutdown.Cron();
+            if (now - _lastReplicationCronMs < 1000) return;
+            _lastReplicationCronMs = now;
+            Replication.Cron();
+        }
     }
 }

@@ -39,10 +39,11 @@ public sealed partial class KvasirServer : IAsyncDisposable
         foreach (var (from, to) in Config.CommandRenames) Commands.Rename(from, to);
         Dispatcher = new Dispatcher(this);
         Propagator = new Replication.Propagator(this);
+        Replication = new Replication.ReplicationManager(this);
+        Shutdown = new ShutdownSequence(this);
         Keyspace.KeyExpired += Propagator.ExpiredKeyDeleted;
         AttachMemoryManagement();
-        ClientClosing += Propagator.DetachReplica;
-        Tick += PingReplicasWhenDue;
+        Tick += ReplicationCron;
         Clients.Attach(this);
         Blocking = new Clients.BlockingRegistry(Databases.Length);
         Blocking.Attach(this);
@@ -82,17 +83,26 @@ public sealed partial class KvasirServer : IAsyncDisposable
     /// <summary>EVAL / FCALL: the Lua engines, the script cache and the running script.</summary>
     public Scripting.ScriptHost Scripts { get; }
 
-    /// <summary>The stream of replayable effects that feeds replicas (and later the AOF).</summary>
+    /// <summary>The stream of replayable effects that feeds replicas and the AOF.</summary>
     public Replication.Propagator Propagator { get; }
+
+    /// <summary>Replication: IDs, offset and backlog, the attached replicas, the link to a primary.</summary>
+    public Replication.ReplicationManager Replication { get; }
+
+    /// <summary>SHUTDOWN and the stop signals: waiting for lagging replicas, the final save, the stop.</summary>
+    public ShutdownSequence Shutdown { get; }
+
+    /// <summary>A data set being loaded while clients are served (-LOADING, INFO loading fields).</summary>
+    public Persistence.LoadingStatus Loading { get; } = new();
     public string RunId { get; }
 
-    /// <summary>Replication ids and offset (INFO replication); DEBUG CHANGE-REPL-ID renews the ids.</summary>
-    public string ReplicationId { get; set; } = NewRandomId();
-    public string ReplicationId2 { get; set; } = new string('0', 40);
-    public long ReplicationOffset { get; set; }
-    public long SecondReplicationOffset { get; set; } = -1;
-
     /// <summary>A new random 40-character hex id (run ids, replication ids).</summary>
+    /// <summary>
+    /// True when scripts can run: Lua 5.1 (Valkey's interpreter) and lua-cjson are installed. The
+    /// message names the packages otherwise.
+    /// </summary>
+    public static bool ScriptingAvailable(out string? error) => Scripting.LuaEngine.Available(out error);
+
     public static string NewRandomId() =>
         Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20)).ToLowerInvariant();
 
@@ -152,6 +162,14 @@ public sealed partial class KvasirServer : IAsyncDisposable
         _cron.Start();
         if (BoundPort != 0) Log.Notice($"Ready to accept connections tcp");
         if (!string.IsNullOrEmpty(Config.UnixSocket)) Log.Notice("Ready to accept connections unix");
+        // replicaof in the config: follow that primary once we can be reached (our port is announced).
+        if (Config.ReplicaOfHost.Length > 0)
+        {
+            lock (DataLock)
+            {
+                if (!Replication.IsReplica) Replication.SetPrimary(Config.ReplicaOfHost, Config.ReplicaOfPort);
+            }
+        }
         await Task.CompletedTask;
     }
 
@@ -208,6 +226,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         LazyFree.Dispose();
         lock (DataLock)
         {
+            Replication.Shutdown();
             foreach (var c in Clients.All.ToList()) c.Transport?.Close();
             // The AOF is written and fsynced before the process may exit (Valkey's prepareForShutdown).
             Persistence.Aof.Shutdown();

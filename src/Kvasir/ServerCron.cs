@@ -37,6 +37,7 @@ internal sealed class ServerCron
                 // Eviction left unfinished by a time-limited round, or memory over a lowered maxmemory.
                 _server.Evictor.BackgroundCycle(hz);
                 CloseTimedOutClients();
+                lock (_server.DataLock) ReplyBufferPolicy.Run(_server, hz);
                 _server.CronTick(started);
             }
             catch (Exception e)
@@ -67,6 +68,15 @@ internal sealed class ServerCron
             {
                 _server.UpdateClock();
                 Commands.HashFieldExpiryCommands.ActiveExpire(_server, samples * 10);
+            }
+        }
+        // A writable replica expires the keys its own clients gave a TTL: its primary never will.
+        if (_server.Keyspace.ReplicaKeysWithExpire.Count > 0)
+        {
+            lock (_server.DataLock)
+            {
+                _server.UpdateClock();
+                Keyspace.Database.ExpireReplicaKeys(_server.Keyspace, _server.Databases);
             }
         }
         foreach (var db in _server.Databases)

@@ -28,6 +28,9 @@ public sealed class BlockState
     public CommandContext Context = null!;
     public CommandArgs Args = null!;
     public CommandDefinition Command = null!;
+
+    /// <summary>What a wait that ends by its deadline (or CLIENT UNBLOCK TIMEOUT) answers; null: a null array (the blocking pops).</summary>
+    public Action<Client>? TimeoutReply;
 }
 
 /// <summary>
@@ -289,7 +292,20 @@ public sealed class BlockingRegistry
         if (state is null) return;
         Unblock(client);
         client.Reply.Enabled = client.ReplyMode == ReplyMode.On;
-        client.Reply.WriteNullArray();
+        if (state.TimeoutReply is { } reply) reply(client);
+        else client.Reply.WriteNullArray();
+        _server.Dispatcher.CompleteBlocked(state, failed: false);
+        Answered(client);
+    }
+
+    /// <summary>Ends a wait that is not on keys (WAIT, WAITAOF) with the reply its owner writes.</summary>
+    public void Resolve(Client client, Action<Client> reply)
+    {
+        var state = client.Blocking;
+        if (state is null) return;
+        Unblock(client);
+        client.Reply.Enabled = client.ReplyMode == ReplyMode.On;
+        reply(client);
         _server.Dispatcher.CompleteBlocked(state, failed: false);
         Answered(client);
     }

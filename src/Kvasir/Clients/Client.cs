@@ -54,8 +54,11 @@ public sealed class Client
 
     public string Name = "";
 
-    /// <summary>The port a replica said it listens on (REPLCONF listening-port), for INFO replication.</summary>
-    public int ReplicaListeningPort;
+    /// <summary>What this client told us as a replica (REPLCONF) and its sync state; null for other clients.</summary>
+    public Replication.ReplicaState? ReplicaInfo;
+
+    /// <summary>The replication offset right after this client's last write that propagated (WAIT waits for it).</summary>
+    public long WriteOffset;
     public string LibName = "";
     public string LibVersion = "";
     public int DbIndex;
@@ -90,8 +93,17 @@ public sealed class Client
     /// <summary>When the output first went over the soft client-output-buffer-limit (TickCount64 ms), 0 when under.</summary>
     public long OutputSoftLimitSinceMs;
 
-    /// <summary>Largest reply buffer use seen (CLIENT LIST rbp).</summary>
-    public int ReplyPeak;
+    /// <summary>
+    /// The reply buffer's size (CLIENT LIST rbs): 16 KB at first, then shrunk for idle clients and
+    /// grown for busy ones by the cron (<see cref="ReplyBufferPolicy"/>), as Valkey's clientsCron does.
+    /// </summary>
+    public int ReplyBufferSize = ReplyBufferPolicy.ChunkBytes;
+
+    /// <summary>Largest use of the reply buffer since the last peak reset, capped at its size (CLIENT LIST rbp).</summary>
+    public int ReplyPeak = ReplyBufferPolicy.ChunkBytes;
+
+    /// <summary>When the peak was last reset (TickCount64 ms), and when the cron last looked at the buffer.</summary>
+    public long ReplyPeakResetMs = Environment.TickCount64, ReplyBufferCheckedMs;
 
     public string LastCommand = "NULL";
     public long TotalCommands;
@@ -106,6 +118,9 @@ public sealed class Client
 
     /// <summary>Union of the flags of the queued commands: EXEC is a write (for CLIENT PAUSE WRITE) when one of them is.</summary>
     public Commands.CommandFlags MultiCommandFlags;
+
+    /// <summary>Flags (stale, loading) that some queued command lacks: EXEC is refused where one of them would be (Valkey's cmd_inv_flags).</summary>
+    public Commands.CommandFlags MultiMissingFlags;
 
     /// <summary>Keys this client WATCHes (owned by <see cref="WatchRegistry"/>).</summary>
     public List<WatchedKey>? WatchedKeys;
@@ -133,6 +148,7 @@ public sealed class Client
         MultiQueue = null;
         MultiMemory = 0;
         MultiCommandFlags = 0;
+        MultiMissingFlags = 0;
     }
 
     public bool Has(ClientFlags f) => (Flags & f) != 0;

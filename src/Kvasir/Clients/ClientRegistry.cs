@@ -3,6 +3,10 @@ using Kvasir.Keyspace;
 namespace Kvasir.Clients;
 
 /// <summary>Connected clients by id (CLIENT LIST/KILL, INFO clients, timeouts, MONITOR fan-out). Used under the data lock.</summary>
+/// <summary>Why the server holds client writes besides CLIENT PAUSE.</summary>
+[Flags]
+public enum WritePause { None = 0, Failover = 1, Shutdown = 2 }
+
 public sealed class ClientRegistry
 {
     private readonly SortedDictionary<long, Client> _clients = new();
@@ -90,7 +94,28 @@ public sealed class ClientRegistry
     public bool PauseWritesOnly;
 
     /// <summary>True while a CLIENT PAUSE is in effect (expired pauses are cleared and their clients resumed).</summary>
-    public bool IsPaused => PauseEndMs != 0 && UpdatePause();
+    public bool IsPaused => _writePauses != 0 || (PauseEndMs != 0 && UpdatePause());
+
+    private WritePause _writePauses;
+
+    /// <summary>
+    /// Writes held for a server purpose (Valkey's PAUSE_DURING_FAILOVER / PAUSE_DURING_SHUTDOWN),
+    /// apart from CLIENT PAUSE: client writes, key expiry and eviction, and the replication stream's
+    /// own traffic (PINGs, GETACKs) that would move the offsets.
+    /// </summary>
+    public bool ReplicaTrafficPaused => _writePauses != 0;
+
+    /// <summary>Only writes wait: a write pause, or a purpose pause without a CLIENT PAUSE ALL.</summary>
+    public bool OnlyWritesPaused => !(PauseEndMs != 0 && !PauseWritesOnly && Environment.TickCount64 < PauseEndMs);
+
+    /// <summary>A purpose starts or stops holding writes.</summary>
+    public void SetWritePause(WritePause purpose, bool on)
+    {
+        if (on) _writePauses |= purpose;
+        else _writePauses &= ~purpose;
+        SetExpiryPaused(PauseEndMs != 0);
+        if (!on) ResumeHead();
+    }
 
     /// <summary>Clients whose command waits for the pause to end, in the order they were stopped.</summary>
     public IReadOnlyList<Client> Postponed => _postponed;
@@ -119,7 +144,7 @@ public sealed class ClientRegistry
     /// <summary>Both kinds of pause stop key expiry, active and lazy, as Valkey's PAUSE_ACTION_EXPIRE.</summary>
     private void SetExpiryPaused(bool paused)
     {
-        if (_keyspace is not null) _keyspace.ExpiryPaused = paused;
+        if (_keyspace is not null) _keyspace.ExpiryPaused = paused || _writePauses != 0;
     }
 
     /// <summary>Clears an expired pause. True while still paused.</summary>

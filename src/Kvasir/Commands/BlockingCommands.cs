@@ -12,6 +12,9 @@ namespace Kvasir.Commands;
 /// answers the timeout / CLIENT UNBLOCK itself. Inside MULTI/EXEC and scripts nothing waits: the
 /// empty answer comes at once.
 /// </summary>
+/// <summary>The unit a timeout argument is given in.</summary>
+public enum TimeUnit { Seconds, Milliseconds }
+
 public static class BlockingCommands
 {
     public static void Register(CommandTable t)
@@ -31,7 +34,14 @@ public static class BlockingCommands
     private static readonly byte[] RpoplpushName = "RPOPLPUSH"u8.ToArray();
 
     /// <summary>Valkey's getTimeoutFromObjectOrReply in seconds: the deadline in unix ms, 0 for none.</summary>
-    private static bool TryGetDeadline(CommandContext ctx, int index, out long deadline)
+    private static bool TryGetDeadline(CommandContext ctx, int index, out long deadline) =>
+        TryGetDeadline(ctx, index, TimeUnit.Seconds, out deadline);
+
+    /// <summary>
+    /// Valkey's getTimeoutFromObjectOrReply: seconds as a float (blocking pops), or whole
+    /// milliseconds (WAIT, WAITAOF); the deadline in unix ms, 0 for none.
+    /// </summary>
+    public static bool TryGetDeadline(CommandContext ctx, int index, TimeUnit unit, out long deadline)
     {
         deadline = 0;
         // Run again after a write: the wait keeps the deadline it had when it first blocked.
@@ -40,18 +50,30 @@ public static class BlockingCommands
             deadline = state.DeadlineMs;
             return true;
         }
-        if (!LongDouble.TryParse(ctx.Args[index], out var parsed))
+        long t;
+        if (unit == TimeUnit.Milliseconds)
         {
-            ctx.Error("ERR timeout is not a float or out of range");
-            return false;
+            if (!Types.NumberParser.TryParseLong(ctx.Args[index], out t))
+            {
+                ctx.Error("ERR timeout is not an integer or out of range");
+                return false;
+            }
         }
-        double ms = parsed.ToDouble() * 1000.0;
-        if (ms > long.MaxValue)
+        else
         {
-            ctx.Error("ERR timeout is out of range");
-            return false;
+            if (!LongDouble.TryParse(ctx.Args[index], out var parsed))
+            {
+                ctx.Error("ERR timeout is not a float or out of range");
+                return false;
+            }
+            double ms = parsed.ToDouble() * 1000.0;
+            if (ms > long.MaxValue)
+            {
+                ctx.Error("ERR timeout is out of range");
+                return false;
+            }
+            t = (long)Math.Ceiling(ms);
         }
-        long t = (long)Math.Ceiling(ms);
         if (t < 0)
         {
             ctx.Error("ERR timeout is negative");

@@ -150,14 +150,15 @@ public static class ClientCommands
             for (int i = 0; i < ctx.ArgCount; i++) argvMem += ctx.Args[i].Length;
         int pending = c.Reply.Length;
         const int StaticBuffer = 16 * 1024;
-        long obl = Math.Min(pending, StaticBuffer);
-        long omem = Math.Max(0, pending - StaticBuffer);
+        // What does not fit in the reply buffer counts as the reply list, in 16 KB nodes (Valkey's layout).
+        long obl = Math.Min(pending, c.ReplyBufferSize);
+        long omem = Math.Max(0, pending - c.ReplyBufferSize);
         long oll = (omem + StaticBuffer - 1) / StaticBuffer;
         // A connection keeps an input buffer only while input is pending; otherwise it is given back
         // after the batch (qbuf=0 qbuf-free=0, like a Valkey client reading into the shared buffer).
         long qbufFree = c.QueryBufferLength == 0 ? 0 : Math.Max(0, c.QueryBufferCapacity - c.QueryBufferLength);
         // The reply buffer is taken from a pool when a reply is written: report the size it will have.
-        long replyBufferSize = c.Reply.Capacity == 0 ? StaticBuffer : Math.Min(c.Reply.Capacity, StaticBuffer);
+        long replyBufferSize = c.ReplyBufferSize;
         long totalMem = 1024 + c.QueryBufferLength + qbufFree + argvMem + c.MultiMemory + c.Reply.Capacity + omem;
         sb.Append("id=").Append(c.Id)
           .Append(" addr=").Append(c.RemoteAddress)
@@ -178,8 +179,7 @@ public static class ClientCommands
           .Append(" argv-mem=").Append(argvMem)
           .Append(" multi-mem=").Append(c.MultiMemory)
           .Append(" rbs=").Append(replyBufferSize)
-          // Valkey starts the peak at the buffer size and only lowers it when resizing the buffer.
-          .Append(" rbp=").Append(Math.Max(replyBufferSize, Math.Min(Math.Max(c.ReplyPeak, pending), StaticBuffer)))
+          .Append(" rbp=").Append(c.ReplyPeak)
           .Append(" obl=").Append(obl)
           .Append(" oll=").Append(oll)
           .Append(" omem=").Append(omem)

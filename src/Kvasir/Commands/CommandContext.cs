@@ -71,6 +71,8 @@ public sealed class CommandContext
         Failed = true;
         Server.Stats.CountError(message);
         Reply.WriteError(message);
+        // The primary's stream failed here: the data sets may diverge, which Valkey logs loudly.
+        if (Client.Has(ClientFlags.Master)) Server.Replication.PrimaryCommandFailed(this, message);
     }
 
     /// <summary>An error reply already counted in errorstats where it arose (a script relaying its command's error).</summary>

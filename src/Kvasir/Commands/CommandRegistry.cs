@@ -16,6 +16,7 @@ public static class CommandRegistry
         FunctionCommands.Register(table);
         ScriptingCommands.Register(table);
         ReplicationCommands.Register(table);
+        ClusterCommands.Register(table);
         MemoryCommands.Register(table);
         InfoCommand.Register(table);
         CommandIntrospection.Register(table);
@@ -39,5 +40,7 @@ public static class CommandRegistry
         StreamCommands.Register(table);
         StreamReadCommands.Register(table);
         StreamGroupCommands.Register(table);
+        ModuleCommands.Register(table);
+        LolwutCommand.Register(table);
     }
 }

@@ -73,6 +73,7 @@ public static class ConfigCommands
         var entryNames = new string[count];
         var values = new string[count];
         string? unknownName = null, errorName = null, error = null;
+        bool denyLoading = false;
 
         for (int i = 0; i < count; i++)
         {
@@ -91,6 +92,12 @@ public static class ConfigCommands
             {
                 error = p.Has(ConfigFlags.Immutable) ? "can't set immutable config" : "can't set protected config";
                 errorName = name;
+                continue;
+            }
+            // Settings that would disturb a data set being loaded (Valkey's DENY_LOADING_CONFIG).
+            if (server.Loading.Active && p.Name is "appendonly" or "repl-diskless-load" or "dir")
+            {
+                denyLoading = true;
                 continue;
             }
             // An alias and its main name are distinct entries, as in Valkey: only the same entry twice is a duplicate.
@@ -113,6 +120,11 @@ public static class ConfigCommands
         if (error is not null)
         {
             ctx.Error($"ERR CONFIG SET failed (possibly related to argument '{errorName}') - {error}");
+            return;
+        }
+        if (denyLoading)
+        {
+            ctx.Error(Persistence.LoadingStatus.Error);
             return;
         }
 
@@ -185,6 +197,7 @@ public static class ConfigCommands
         var ks = server.Keyspace;
         ks.KeyspaceHits = ks.KeyspaceMisses = 0;
         ks.ExpiredKeys = ks.ExpiredStaleKeys = ks.ExpiredTimeCapReached = ks.ExpiredFields = 0;
+        server.Replication.ResetStats();
         ctx.Reply.WriteOk();
     }
 

@@ -53,9 +53,28 @@ public static class DebugCommands
         else if (argc == 2 && a.Is(1, "CHANGE-REPL-ID"u8))
         {
             ctx.Server.Log.Notice("Changing replication IDs after receiving DEBUG change-repl-id");
-            ctx.Server.ReplicationId = KvasirServer.NewRandomId();
-            ctx.Server.ReplicationId2 = new string('0', 40);
-            ctx.Server.SecondReplicationOffset = -1;
+            ctx.Server.Replication.ResetIds();
+            ctx.Reply.WriteOk();
+        }
+        else if (argc == 3 && a.Is(1, "PAUSE-AFTER-FORK"u8))
+        {
+            ctx.Server.Debug.PauseAfterFork = AtoI(a[2]) != 0;
+            ctx.Reply.WriteOk();
+        }
+        else if (argc == 3 && a.Is(1, "DELAY-RDB-CLIENT-FREE-SECONDS"u8))
+        {
+            if (!ctx.TryGetLong(2, out long seconds)) return;
+            ctx.Server.Replication.RdbClientGraceSeconds = (int)Math.Clamp(seconds, 0, int.MaxValue);
+            ctx.Reply.WriteOk();
+        }
+        else if (argc >= 3 && a.Is(1, "REPLICATE"u8))
+        {
+            // A command sent to the replicas as if propagated, without running here (divergence tests).
+            var w = new Protocol.ReplyWriter();
+            w.WriteArray(argc - 2);
+            for (int i = 2; i < argc; i++) w.WriteBulk(a[i]);
+            if (!ctx.Server.Replication.IsReplica) ctx.Server.Replication.Feed(w.WrittenSpan);
+            w.Release();
             ctx.Reply.WriteOk();
         }
         else if (argc == 3 && a.Is(1, "QUICKLIST-PACKED-THRESHOLD"u8)) PackedThreshold(ctx);
@@ -89,6 +108,12 @@ public static class DebugCommands
         "    Sleep before each write of the AOF buffer (for tests).",
         "CHANGE-REPL-ID",
         "    Give the server new replication ids (for replication tests only).",
+        "PAUSE-AFTER-FORK <0|1>",
+        "    Stop the process (SIGSTOP) after starting an image for replicas, and before a dual-channel PSYNC.",
+        "DELAY-RDB-CLIENT-FREE-SECONDS <seconds>",
+        "    How long a dual-channel sync's image channel is remembered after it went away.",
+        "REPLICATE <string> ...",
+        "    Send a command to the replicas without executing it (for replication tests only).",
         "DIGEST",
         "    A hex signature of the whole dataset.",
         "DIGEST-VALUE <key> [<key> ...]",

@@ -42,10 +42,16 @@ public sealed class Dispatcher
             client.BlockedCommandAnswered = false;
             result = DispatchResult.Done;
         }
+        else if (client.ReplicaInfo is { State: not Replication.ReplicaSyncState.None } && !(args.Count > 0 && args.Is(0, "REPLCONF"u8)))
+        {
+            // REPLCONF (ACK) is a replica's normal talk and writes no reply; anything else is watched.
+            result = ExecuteForReplica(ctx, args);
+        }
         else
         {
             result = ExecuteChecked(ctx, args);
         }
+        _server.Replication.Waits.AfterCommand();
         // As Valkey's handleClientsBlockedOnKeys: waiters are woken once the command (or EXEC) is over;
         // not while a timed-out script lets other clients in (its pushes are served when it ends).
         if (!_server.Scripts.Running) _server.Blocking.HandleReady();
@@ -113,8 +119,35 @@ public sealed class Dispatcher
 
         // maxmemory: evict first (before every command, as Valkey's performEvictions), then refuse what
         // may grow memory if it is still over the limit and nothing more can be evicted.
+        bool obey = client.Has(ClientFlags.Master);
+        var repl = server.Replication;
+        if (repl.IsReplica && client.CanRedirect && !obey && RedirectsToPrimary(client, cmd))
+        {
+            // While a FAILOVER hands the role over, both servers may be replicas for a moment: the
+            // client waits instead of bouncing between them.
+            if (repl.Failover.InProgress)
+            {
+                server.Clients.Postpone(client);
+                return DispatchResult.Suspended;
+            }
+            if (client.Postponed) server.Clients.EndPostpone(client);
+            string redirect = $"REDIRECT {repl.PrimaryHost}:{repl.PrimaryPort}";
+            if (cmd.Name == "exec")
+            {
+                // Not EXECABORT: the whole transaction belongs to the primary.
+                cmd.RejectedCalls++;
+                TransactionCommands.DiscardTransaction(ctx);
+                ctx.Error(redirect);
+            }
+            else
+            {
+                Reject(ctx, cmd, redirect);
+            }
+            return DispatchResult.Done;
+        }
+
         PreCommandOom = server.Config.MaxMemory > 0 && server.Evictor.PerformEvictions() == Keyspace.Eviction.EvictResult.Fail;
-        if (PreCommandOom && RejectedOnOom(client, cmd))
+        if (PreCommandOom && !obey && RejectedOnOom(client, cmd))
         {
             Reject(ctx, cmd, "OOM command not allowed when used memory > 'maxmemory'.");
             return DispatchResult.Done;
@@ -126,9 +159,31 @@ public sealed class Dispatcher
             return DispatchResult.Done;
         }
 
+        // A read-only replica takes writes from its primary only.
+        if (repl.IsReplica && server.Config.ReplicaReadOnly && !obey && HasAny(client, cmd, CommandFlags.Write))
+        {
+            Reject(ctx, cmd, "READONLY You can't write against a read only replica.");
+            return DispatchResult.Done;
+        }
+
         if (PubSubRefusal(client, cmd) is { } pubsubRefusal)
         {
             Reject(ctx, cmd, pubsubRefusal);
+            return DispatchResult.Done;
+        }
+
+        // replica-serve-stale-data no: while the link is down only commands flagged "stale" run.
+        if (repl.IsReplica && !server.Config.ReplicaServeStaleData && repl.Link is not { Connected: true } && DeniedWhen(client, cmd, CommandFlags.Stale))
+        {
+            Reject(ctx, cmd, "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.");
+            return DispatchResult.Done;
+        }
+
+        var loading = server.Loading;
+        if (loading.Active && ((!loading.Async && DeniedWhen(client, cmd, CommandFlags.Loading)) ||
+                               (loading.Async && HasAny(client, cmd, CommandFlags.NoAsyncLoading))))
+        {
+            Reject(ctx, cmd, Persistence.LoadingStatus.Error);
             return DispatchResult.Done;
         }
 
@@ -137,6 +192,14 @@ public sealed class Dispatcher
         if (server.Scripts.TimedOut && !cmd.Has(CommandFlags.AllowBusy))
         {
             Reject(ctx, cmd, server.Scripts.BusyError);
+            return DispatchResult.Done;
+        }
+
+        // A replica's connection only talks replication (REPLCONF ACK): it may not reach the data,
+        // which would also let it past CLIENT PAUSE.
+        if (client.ReplicaInfo is { State: not Replication.ReplicaSyncState.None } && HasAny(client, cmd, CommandFlags.Write | CommandFlags.ReadOnly | CommandFlags.MayReplicate))
+        {
+            Reject(ctx, cmd, "ERR Replica can't interact with the keyspace");
             return DispatchResult.Done;
         }
 
@@ -190,7 +253,10 @@ public sealed class Dispatcher
             if (ctx.PropagateArgv is { } rewritten) propagator.Add(client.DbIndex, rewritten);
             else propagator.Add(client.DbIndex, args);
         }
+        long offsetBefore = server.Replication.Offset;
         propagator.EndUnit(cmd.Has(CommandFlags.TouchesArbitraryKeys));
+        // WAIT waits for the stream up to this client's last write that reached it.
+        if (server.Replication.Offset != offsetBefore) client.WriteOffset = server.Replication.Offset;
 
         // A command that blocked is not over: it is counted once, when it is served, times out or is
         // unblocked, with the time of all its runs (Valkey's updateStatsOnUnblock).
@@ -299,7 +365,9 @@ public sealed class Dispatcher
             client.MultiQueue.Add(copy);
             // As Valkey's multi-mem: argument bytes plus one object pointer per argument.
             foreach (var a in copy) client.MultiMemory += a.Length + 8;
-            client.MultiCommandFlags |= _server.Scripts.EffectiveFlags(cmd, args);
+            var flags = _server.Scripts.EffectiveFlags(cmd, args);
+            client.MultiCommandFlags |= flags;
+            client.MultiMissingFlags |= ~flags & (CommandFlags.Stale | CommandFlags.Loading);
         }
         ctx.Reply.WriteSimpleString("QUEUED"u8);
     }
@@ -307,9 +375,9 @@ public sealed class Dispatcher
     private bool IsPausedFor(Client client, CommandDefinition cmd, CommandArgs args)
     {
         var clients = _server.Clients;
-        if (clients.PauseEndMs == 0 || !clients.IsPaused) return false;
+        if (!clients.IsPaused) return false;
         if (client.Has(ClientFlags.Replica) || client.Has(ClientFlags.Master)) return false;
-        if (!clients.PauseWritesOnly) return true;
+        if (!clients.OnlyWritesPaused) return true;
         // WRITE pause: writes and commands that may write (EVAL, PUBLISH...) wait; reads go on.
         // EXEC counts as a write when one of its queued commands is.
         // A script's own flags decide for EVAL/FCALL (a no-writes script runs).
@@ -350,6 +418,42 @@ public sealed class Dispatcher
         var all = cmd.Flags;
         if (cmd.Name == "exec") all |= client.MultiCommandFlags;
         return (all & flags) != 0;
+    }
+
+    /// <summary>
+    /// True when the command lacks <paramref name="flag"/> (stale, loading), EXEC when one of its
+    /// queued commands does (Valkey's cmd_inv_flags).
+    /// </summary>
+    private static bool DeniedWhen(Client client, CommandDefinition cmd, CommandFlags flag) =>
+        !cmd.Has(flag) || (cmd.Name == "exec" && (client.MultiMissingFlags & flag) != 0);
+
+    /// <summary>CLIENT CAPA REDIRECT on a replica: writes, and reads unless READONLY was sent, go to the primary.</summary>
+    private static bool RedirectsToPrimary(Client client, CommandDefinition cmd) =>
+        HasAny(client, cmd, CommandFlags.Write) || (HasAny(client, cmd, CommandFlags.ReadOnly) && !client.Has(ClientFlags.ReadOnly));
+
+    /// <summary>
+    /// A command from a replica's connection: replicas never get replies (they would mix into the
+    /// stream), so one that produced a reply is a misbehaving peer and is disconnected, as Valkey does.
+    /// </summary>
+    private DispatchResult ExecuteForReplica(CommandContext ctx, CommandArgs args)
+    {
+        var client = ctx.Client;
+        var reply = client.Reply;
+        int mark = reply.Length;
+        reply.Enabled = true;
+        var result = ExecuteChecked(ctx, args);
+        if (reply.Length > mark)
+        {
+            var written = reply.WrittenSpan[mark..];
+            string text = Replication.ReplicationManager.Escape(written);
+            if (written.Length > 0 && written[0] == (byte)'-')
+                _server.Log.Warning($"== CRITICAL == This primary is sending an error to its replica: '{text.TrimEnd()}' after processing the command '{client.LastCommand}'");
+            reply.Truncate(mark);
+            _server.Log.Warning($"Replica generated a reply to command '{client.LastCommand}', disconnecting it: {text}");
+            _server.DisconnectClient(client);
+        }
+        reply.Enabled = false;
+        return result;
     }
 
     /// <summary>

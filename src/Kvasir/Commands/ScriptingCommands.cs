@@ -48,7 +48,7 @@ public static class ScriptingCommands
     private static void Show(CommandContext ctx)
     {
         var body = ctx.Server.Scripts.ScriptBody(ctx.Args[2]);
-        if (body is null) ctx.Error("NOSCRIPT No matching script. Please use EVAL.");
+        if (body is null) ctx.Error("NOSCRIPT No matching script.");
         else ctx.Reply.WriteBulk(body);
     }
 

@@ -1,3 +1,4 @@
+using Kvasir.Config;
 using System.Globalization;
 using Kvasir.Clients;
 
@@ -64,10 +65,11 @@ public static class ServerCommands
             ctx.SyntaxError();
             return;
         }
+        var server = ctx.Server;
         if (abort)
         {
-            // Shutdown never waits here (there are no lagging replicas to wait for), so none can be in progress.
-            ctx.Error("ERR No shutdown in progress.");
+            if (server.Shutdown.Abort()) ctx.Reply.WriteOk();
+            else ctx.Error("ERR No shutdown in progress.");
             return;
         }
         if (!now && DeniesBlocking(ctx.Client))
@@ -75,36 +77,27 @@ public static class ServerCommands
             ctx.Error("ERR SHUTDOWN without NOW or ABORT isn't allowed for DENY BLOCKING client");
             return;
         }
+        if (!nosave && server.Scripts.TimedOut)
+        {
+            // A script past its busy threshold: only SHUTDOWN NOSAVE may stop the server.
+            ctx.Error(server.Scripts.BusyError);
+            return;
+        }
 
-        var server = ctx.Server;
-        var log = server.Log;
-        log.Notice($"User requested shutdown... (user request from 'id={ctx.Client.Id} addr={ctx.Client.RemoteAddress} laddr={ctx.Client.LocalAddress} name={ctx.Client.Name}')");
-        if (!nosave)
+        var flags = (nosave ? ShutdownFlags.NoSave : 0) | (save ? ShutdownFlags.Save : 0) | (now ? ShutdownFlags.Now : 0) | (force ? ShutdownFlags.Force : 0);
+        switch (server.Shutdown.Begin(flags, ctx.Client, ctx))
         {
-            // Without a persistence subsystem there is nothing that could honour an explicit SAVE.
-            bool saved = server.ShutdownSave is { } saver ? saver(save) : !save;
-            if (!saved)
-            {
-                if (force) log.Warning("Error trying to save the DB. Exit anyway.");
-                else
-                {
-                    log.Warning("Error trying to save the DB, can't exit.");
-                    log.Warning("Errors trying to shut down the server. Check the logs for more information.");
-                    ctx.Error("ERR Errors trying to SHUTDOWN. Check logs.");
-                    return;
-                }
-            }
+            case ShutdownSequence.Outcome.Stopping:
+                // Like Valkey, no reply: the connection simply closes as the server goes away.
+                ctx.Client.Flags |= ClientFlags.CloseAsap;
+                break;
+            case ShutdownSequence.Outcome.Waiting:
+                // Waits for lagging replicas; answered only if the shutdown fails or is aborted.
+                server.Blocking.Block(ctx, [], default, 0);
+                break;
+            default:
+                ctx.Error("ERR Errors trying to SHUTDOWN. Check logs.");
+                break;
         }
-        if (server.Config.PidFile.Length > 0)
-        {
-            log.Notice("Removing the pid file.");
-            try { File.Delete(server.Config.PidFile); }
-            catch (IOException) { }
-            catch (UnauthorizedAccessException) { }
-        }
-        log.Warning("Kvasir is now ready to exit, bye bye...");
-        // Like Valkey, no reply: the connection simply closes as the server goes away.
-        ctx.Client.Flags |= ClientFlags.CloseAsap;
-        server.RequestStop();
     }
 }

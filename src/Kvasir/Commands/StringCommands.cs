@@ -152,6 +152,16 @@ public static class StringCommands
             ctx.Notify(KeyspaceEventFlags.Generic, "expire"u8, key);
         }
         if (!withGet) ReplyOk(ctx, okAsInteger);
+        // Without an expire rewrite, SET ... GET replicates without its GET: replicas need no reply.
+        else if (expireArg < 0 && ctx.Propagating) ctx.PropagateAs(WithoutGet(ctx));
+    }
+
+    private static byte[][] WithoutGet(CommandContext ctx)
+    {
+        var argv = new List<byte[]>(ctx.ArgCount);
+        for (int i = 0; i < ctx.ArgCount; i++)
+            if (i < 3 || !ctx.ArgIs(i, "GET"u8)) argv.Add(ctx.Args.ToArray(i));
+        return argv.ToArray();
     }
 
     private static void ReplyOk(CommandContext ctx, bool asInteger)
@@ -311,6 +321,8 @@ public static class StringCommands
         if (!ReplyGet(ctx)) return;
         ctx.Db.SetString(ctx.Args[1], ctx.Args[2]);
         ctx.Notify(KeyspaceEventFlags.String, "set"u8, ctx.Args[1]);
+        // Replicated as the SET it amounts to, as Valkey does.
+        if (ctx.Propagating) ctx.PropagateAs(Effects.Set, ctx.Args.ToArray(1), ctx.Args.ToArray(2));
     }
 
     private static void MGet(CommandContext ctx)

@@ -72,7 +72,7 @@ public sealed class Database
         int idx = _keys.Find(key, hash);
         if (idx >= 0 && IsVolatileAt(idx) && IsExpired(key))
         {
-            if ((flags & LookupFlags.NoExpireDelete) == 0 && _ctx.ExpireDeletes) DeleteExpired(idx);
+            if ((flags & LookupFlags.NoExpireDelete) == 0 && ((flags & LookupFlags.Write) != 0 ? _ctx.WriteDeletesExpired : _ctx.ExpireDeletes)) DeleteExpired(idx);
             idx = -1;
         }
         // A write lookup precedes in-place edits of the value.
@@ -98,7 +98,7 @@ public sealed class Database
     private bool IsExpired(ReadOnlySpan<byte> key)
     {
         // While an AOF is replayed nothing expires (Valkey's keyIsExpired): the log's own UNLINK/DEL decide.
-        if (_ctx.Loading) return false;
+        if (_ctx.Loading || _ctx.ObeyPrimary) return false;
         long when = GetExpire(key);
         return when >= 0 && when <= _ctx.NowMs;
     }
@@ -182,7 +182,7 @@ public sealed class Database
         _ctx.BeforeKeyChange?.Invoke(this, hash);
         int idx = _keys.Find(key, hash);
         // A logically expired key is gone: its TTL must not survive into the new value (SET KEEPTTL).
-        if (idx >= 0 && IsVolatileAt(idx) && IsExpired(key) && _ctx.ExpireDeletes)
+        if (idx >= 0 && IsVolatileAt(idx) && IsExpired(key) && _ctx.WriteDeletesExpired)
         {
             DeleteExpired(idx);
             idx = -1;
@@ -304,7 +304,7 @@ public sealed class Database
         int hash = KeyHash.Hash(key);
         _ctx.BeforeKeyChange?.Invoke(this, hash);
         int idx = _keys.Find(key, hash);
-        if (idx >= 0 && IsVolatileAt(idx) && IsExpired(key) && _ctx.ExpireDeletes)
+        if (idx >= 0 && IsVolatileAt(idx) && IsExpired(key) && _ctx.WriteDeletesExpired)
         {
             DeleteExpired(idx);
             idx = -1;
@@ -510,6 +510,33 @@ public sealed class Database
         SetVolatileAt(idx, true);
         _ctx.Dirty++;
         _ctx.KeyModified?.Invoke(this, key);
+        if (_ctx.WritableReplica && !_ctx.ObeyPrimary) _ctx.ReplicaKeysWithExpire.Add((Index, System.Text.Encoding.Latin1.GetString(key)));
+    }
+
+    /// <summary>
+    /// A writable replica's own keys with a TTL (Valkey's expireReplicaKeys): deletes those that
+    /// expired, forgets those gone or persisted. Returns how many were deleted.
+    /// </summary>
+    public static int ExpireReplicaKeys(KeyspaceContext ctx, Database[] dbs)
+    {
+        if (ctx.ReplicaKeysWithExpire.Count == 0) return 0;
+        int deleted = 0;
+        foreach (var entry in ctx.ReplicaKeysWithExpire.ToArray())
+        {
+            var db = dbs[entry.Db];
+            var key = System.Text.Encoding.Latin1.GetBytes(entry.Key);
+            int idx = db._keys.Find(key);
+            if (idx < 0 || !db.IsVolatileAt(idx))
+            {
+                ctx.ReplicaKeysWithExpire.Remove(entry);
+                continue;
+            }
+            if (db.GetExpire(key) > ctx.NowMs) continue;
+            db.DeleteExpired(idx);
+            ctx.ReplicaKeysWithExpire.Remove(entry);
+            deleted++;
+        }
+        return deleted;
     }
 
     /// <summary>Removes the TTL of a key (PERSIST). Returns false when it had none.</summary>

@@ -35,6 +35,25 @@ public sealed class KeyspaceContext
     /// <summary>Set while an AOF is replayed: keys never count as expired (they expire once loading is over).</summary>
     public bool Loading;
 
+    /// <summary>
+    /// This server is a replica that takes writes (replica-read-only no): a write by one of its own
+    /// clients removes a key past its TTL (Valkey's EXPIRE_FORCE_DELETE_EXPIRED), and keys given a
+    /// TTL by its own clients are tracked so they expire here (nobody else will delete them).
+    /// </summary>
+    public bool WritableReplica;
+
+    /// <summary>Keys a writable replica's own clients gave a TTL (Valkey's slaveKeysWithExpire): database, key.</summary>
+    public readonly HashSet<(int Db, string Key)> ReplicaKeysWithExpire = new();
+
+    /// <summary>Whether a write may delete a logically expired key now.</summary>
+    public bool WriteDeletesExpired => ExpireDeletes || (WritableReplica && !ObeyPrimary && !ExpiryPaused);
+
+    /// <summary>
+    /// Set while a replica applies its primary's stream: keys past their TTL still exist for those
+    /// commands (only the primary's DEL removes them), as Valkey's expireIfNeeded for the primary client.
+    /// </summary>
+    public bool ObeyPrimary;
+
     /// <summary>Set while a CLIENT PAUSE holds writes: expiring a key is a write (it propagates a DEL).</summary>
     public bool ExpiryPaused;
 

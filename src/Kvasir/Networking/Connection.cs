@@ -72,7 +72,7 @@ public sealed class Connection : IClientTransport
     public Client Client => _client;
 
     /// <summary>"ip:port", with IPv6 addresses in brackets, as Valkey's CLIENT LIST addr/laddr.</summary>
-    private static string FormatEndPoint(EndPoint? ep)
+    internal static string FormatEndPoint(EndPoint? ep)
     {
         if (ep is IPEndPoint ip)
         {
@@ -367,7 +367,9 @@ public sealed class Connection : IClientTransport
     {
         int length = _client.Reply.Length;
         if (length == 0) return false;
-        if (length > _client.ReplyPeak) _client.ReplyPeak = length;
+        // The peak counts what fits in the reply buffer, as Valkey's static buffer (the rest spills).
+        int held = Math.Min(length, _client.ReplyBufferSize);
+        if (held > _client.ReplyPeak) _client.ReplyPeak = held;
         // Announce the output before trying to become the sender: a sender that is just finishing
         // either fails our CAS (and then sees this flag after releasing) or has already released.
         Interlocked.Exchange(ref _pushPending, 1);

@@ -168,6 +168,7 @@ public static class InfoBuilder
         Field(sb, "config_file", cfg.ConfigFile.Length == 0 ? "" : Path.GetFullPath(cfg.ConfigFile));
         Field(sb, "io_threads_active", 0);
         Field(sb, "availability_zone", server.Config.AvailabilityZone);
+        if (server.Shutdown.Initiated) Field(sb, "shutdown_in_milliseconds", server.Shutdown.RemainingMs);
         if (server.BoundPort != 0)
         {
             sb.Append("listener0:name=tcp");
@@ -296,8 +297,9 @@ public static class InfoBuilder
     {
         var st = server.Stats;
         bool aof = server.Config.AppendOnly;
-        Field(sb, "loading", st.Gauge("loading"));
-        Field(sb, "async_loading", st.Gauge("async_loading"));
+        var loading = server.Loading;
+        Field(sb, "loading", loading.Active && !loading.Async ? 1 : 0);
+        Field(sb, "async_loading", loading.Active && loading.Async ? 1 : 0);
         Field(sb, "current_cow_peak", 0);
         Field(sb, "current_cow_size", 0);
         Field(sb, "current_cow_size_age", 0);
@@ -335,6 +337,7 @@ public static class InfoBuilder
             Field(sb, "aof_pending_bio_fsync", st.Gauge("aof_pending_bio_fsync"));
             Field(sb, "aof_delayed_fsync", st.Gauge("aof_delayed_fsync"));
         }
+        server.Loading.AppendInfo(sb);
     }
 
     private static void AppendStats(StringBuilder sb, KvasirServer server)
@@ -375,7 +378,7 @@ public static class InfoBuilder
         Field(sb, "pubsub_patterns", st.Gauge("pubsub_patterns"));
         Field(sb, "pubsubshard_channels", st.Gauge("pubsubshard_channels"));
         Field(sb, "latest_fork_usec", 0);
-        Field(sb, "total_forks", 0);
+        Field(sb, "total_forks", st.Gauge("total_forks"));
         Field(sb, "migrate_cached_sockets", st.Gauge("migrate_cached_sockets"));
         Field(sb, "slave_expires_tracked_keys", st.Gauge("slave_expires_tracked_keys"));
         Field(sb, "active_defrag_hits", 0);
@@ -400,8 +403,8 @@ public static class InfoBuilder
         Field(sb, "io_threaded_total_prefetch_entries", 0);
         Field(sb, "client_query_buffer_limit_disconnections", st.ClientQueryBufferLimitDisconnections);
         Field(sb, "client_output_buffer_limit_disconnections", st.ClientOutputBufferLimitDisconnections);
-        Field(sb, "reply_buffer_shrinks", 0);
-        Field(sb, "reply_buffer_expands", 0);
+        Field(sb, "reply_buffer_shrinks", st.ReplyBufferShrinks);
+        Field(sb, "reply_buffer_expands", st.ReplyBufferExpands);
         Field(sb, "eventloop_cycles", m.EventLoopCycles);
         Field(sb, "eventloop_duration_sum", m.EventLoopDurationSum);
         Field(sb, "eventloop_duration_cmd_sum", m.EventLoopCommandDurationSum);
@@ -413,21 +416,69 @@ public static class InfoBuilder
         Field(sb, "acl_access_denied_channel", st.Gauge("acl_access_denied_channel"));
     }
 
+    /// <summary>Valkey's "# Replication" section, field for field.</summary>
     private static void AppendReplication(StringBuilder sb, KvasirServer server)
     {
-        var st = server.Stats;
-        Field(sb, "role", "master");
-        Field(sb, "connected_slaves", server.Propagator.Replicas.Count);
-        Field(sb, "replicas_waiting_psync", st.Gauge("replicas_waiting_psync"));
-        Field(sb, "master_failover_state", "no-failover");
-        Field(sb, "master_replid", server.ReplicationId);
-        Field(sb, "master_replid2", server.ReplicationId2);
-        Field(sb, "master_repl_offset", server.Propagator.Offset);
-        Field(sb, "second_repl_offset", server.SecondReplicationOffset);
-        Field(sb, "repl_backlog_active", st.Gauge("repl_backlog_active"));
+        var repl = server.Replication;
+        long now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        Field(sb, "role", repl.IsReplica ? "slave" : "master");
+        if (repl.IsReplica)
+        {
+            var link = repl.Link;
+            bool up = link is { Connected: true };
+            Field(sb, "master_host", repl.PrimaryHost!);
+            Field(sb, "master_port", repl.PrimaryPort);
+            Field(sb, "master_link_status", up ? "up" : "down");
+            Field(sb, "master_last_io_seconds_ago", up ? now - link!.LastInteractionUnix : -1);
+            bool transfer = link is { State: Replication.PrimaryLink.LinkState.Transfer };
+            Field(sb, "master_sync_in_progress", transfer ? 1 : 0);
+            Field(sb, "slave_read_repl_offset", up ? link!.ReadOffset : Math.Max(1, repl.ReplicaOffset));
+            Field(sb, "slave_repl_offset", up ? repl.Offset : Math.Max(1, repl.ReplicaOffset));
+            Field(sb, "replicas_repl_buffer_size", link?.PendingStreamBytes ?? 0);
+            Field(sb, "replicas_repl_buffer_peak", link?.PendingStreamPeak ?? 0);
+            if (transfer)
+            {
+                long total = link!.TransferSize, read = link.TransferRead;
+                Field(sb, "master_sync_total_bytes", total);
+                Field(sb, "master_sync_read_bytes", read);
+                Field(sb, "master_sync_left_bytes", total - read);
+                Field2(sb, "master_sync_perc", total > 0 ? (float)((double)read / total * 100) : 0f);
+                Field(sb, "master_sync_last_io_seconds_ago", now - link.LastIoUnix);
+            }
+            if (!up) Field(sb, "master_link_down_since_seconds", repl.LinkDownSinceUnix != 0 ? now - repl.LinkDownSinceUnix : -1);
+            Field(sb, "slave_priority", server.Config.ReplicaPriority);
+            Field(sb, "slave_read_only", server.Config.ReplicaReadOnly ? 1 : 0);
+            Field(sb, "replica_announced", server.Config.ReplicaAnnounced ? 1 : 0);
+        }
+        Field(sb, "connected_slaves", repl.Replicas.Count);
+        if (server.Config.MinReplicasToWrite > 0 && server.Config.MinReplicasMaxLag > 0)
+            Field(sb, "min_slaves_good_slaves", repl.GoodReplicas);
+        int id = 0;
+        foreach (var c in repl.Replicas)
+        {
+            var st = c.ReplicaInfo!;
+            string state = st.StateName;
+            if (state.Length == 0) continue;
+            long lag = st.State == Replication.ReplicaSyncState.Online ? now - st.AckTimeUnix : 0;
+            string ip = st.AnnouncedIp ?? Replication.ReplicationManager.HostOf(c.RemoteAddress);
+            sb.Append("slave").Append(id.ToString(Inv)).Append(":ip=").Append(ip)
+              .Append(",port=").Append(st.ListeningPort.ToString(Inv))
+              .Append(",state=").Append(state)
+              .Append(",offset=").Append(st.AckOffset.ToString(Inv))
+              .Append(",lag=").Append(lag.ToString(Inv))
+              .Append(",type=").Append(st.TypeName).Append("\r\n");
+            id++;
+        }
+        Field(sb, "replicas_waiting_psync", repl.WaitingPsyncCount);
+        Field(sb, "master_failover_state", repl.Failover.StateName);
+        Field(sb, "master_replid", repl.ReplId);
+        Field(sb, "master_replid2", repl.ReplId2);
+        Field(sb, "master_repl_offset", repl.Offset);
+        Field(sb, "second_repl_offset", repl.SecondOffset);
+        Field(sb, "repl_backlog_active", repl.Backlog is null ? 0 : 1);
         Field(sb, "repl_backlog_size", server.Config.ReplBacklogSize);
-        Field(sb, "repl_backlog_first_byte_offset", st.Gauge("repl_backlog_first_byte_offset"));
-        Field(sb, "repl_backlog_histlen", st.Gauge("repl_backlog_histlen"));
+        Field(sb, "repl_backlog_first_byte_offset", repl.Backlog?.FirstByteOffset ?? 0);
+        Field(sb, "repl_backlog_histlen", repl.Backlog?.HistoryLength ?? 0);
     }
 
     private static void AppendCpu(StringBuilder sb)

@@ -4,6 +4,8 @@ namespace Kvasir.Observability;
 public sealed class ServerStats
 {
     public long TotalConnectionsReceived;
+    /// <summary>Reply buffers shrunk and grown by the cron (INFO reply_buffer_shrinks / reply_buffer_expands).</summary>
+    public long ReplyBufferShrinks, ReplyBufferExpands;
     public long TotalCommandsProcessed;
     public long RejectedConnections;
     public long NetInputBytes;
@@ -60,6 +62,7 @@ public sealed class ServerStats
     public void Reset()
     {
         TotalConnectionsReceived = TotalCommandsProcessed = RejectedConnections = 0;
+        ReplyBufferShrinks = ReplyBufferExpands = 0;
         NetInputBytes = NetOutputBytes = EvictedKeys = EvictedClients = 0;
         TotalErrorReplies = UnexpectedErrorReplies = 0;
         ClientQueryBufferLimitDisconnections = ClientOutputBufferLimitDisconnections = 0;

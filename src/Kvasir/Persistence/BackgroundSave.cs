@@ -37,6 +37,7 @@ internal sealed class BackgroundSave
     private readonly Action<Database, Database> _onSwap;
     private readonly string _tempPath;
     private readonly string? _finalPath;
+    private readonly Stream? _target;
     private Thread? _thread;
     private volatile string? _abortReason;
     private volatile string? _error;
@@ -55,10 +56,26 @@ internal sealed class BackgroundSave
     /// (an AOF rewrite names the new base file only when it is done).
     /// </summary>
     public BackgroundSave(KvasirServer server, SnapshotFormat format, string tempPath, string? finalPath)
+        : this(server, format, tempPath, finalPath, null, includeData: true)
+    {
+    }
+
+    /// <summary>
+    /// A snapshot written to <paramref name="target"/> instead of a file (a diskless replica sync: the
+    /// stream sends to the replicas' sockets, blocking this save's thread while they are slow). Without
+    /// <paramref name="includeData"/> the image holds no keys (REPLCONF rdb-filter-only).
+    /// </summary>
+    public BackgroundSave(KvasirServer server, SnapshotFormat format, Stream target, bool includeData)
+        : this(server, format, "", null, target, includeData)
+    {
+    }
+
+    private BackgroundSave(KvasirServer server, SnapshotFormat format, string tempPath, string? finalPath, Stream? target, bool includeData)
     {
         _server = server;
         _format = format;
-        _dbs = server.Databases;
+        _target = target;
+        _dbs = includeData ? server.Databases : Array.Empty<Database>();
         _finalPath = finalPath;
         _tempPath = tempPath;
         int n = _dbs.Length;
@@ -183,7 +200,7 @@ internal sealed class BackgroundSave
         bool ok = false;
         try
         {
-            using (var file = new FileStream(_tempPath, FileMode.Create, FileAccess.Write, FileShare.None, 1))
+            using (var file = _target ?? new FileStream(_tempPath, FileMode.Create, FileAccess.Write, FileShare.None, 1))
             {
                 var output = _format.Open(file);
                 var data = _server.DataLock;
@@ -208,7 +225,8 @@ internal sealed class BackgroundSave
                 {
                     Drain(output);
                     output.End();
-                    file.Flush(flushToDisk: true);
+                    if (file is FileStream fs) fs.Flush(flushToDisk: true);
+                    else file.Flush();
                     ok = true;
                 }
             }
@@ -220,7 +238,7 @@ internal sealed class BackgroundSave
             ok = false;
             _error ??= e.Message;
         }
-        if (!ok)
+        if (!ok && _target is null)
         {
             try
             {

@@ -29,6 +29,14 @@ public sealed class PersistenceManager
     /// <summary>Seconds to wait after a failed background save before save points may try again.</summary>
     private const int BgsaveRetryDelay = 5;
 
+    private long _snapshots;
+
+    /// <summary>
+    /// A background snapshot started (BGSAVE, an AOF rewrite, an image for replicas): what Valkey
+    /// counts as a fork in INFO total_forks, since that is where Valkey forks.
+    /// </summary>
+    public void SnapshotStarted() => Interlocked.Increment(ref _snapshots);
+
     public PersistenceManager(KvasirServer server)
     {
         _server = server;
@@ -37,9 +45,11 @@ public sealed class PersistenceManager
         server.Keyspace.FlushedAll += SaveAfterFlushAll;
         var gauges = server.Stats.Gauges;
         gauges["rdb_saves"] = () => Interlocked.Read(ref _saves);
+        gauges["total_forks"] = () => Interlocked.Read(ref _snapshots);
         gauges["rdb_last_load_keys_loaded"] = () => Interlocked.Read(ref _lastLoadKeysLoaded);
         gauges["rdb_last_load_keys_expired"] = () => Interlocked.Read(ref _lastLoadKeysExpired);
-        gauges["rdb_bgsave_in_progress"] = () => _bgsave is null ? 0 : 1;
+        // An image being made for replicas counts too, as Valkey's RDB child does.
+        gauges["rdb_bgsave_in_progress"] = () => _bgsave is null && server.Replication.Job is null ? 0 : 1;
         gauges["rdb_last_bgsave_failed"] = () => _lastBgsaveOk ? 0 : 1;
         gauges["rdb_last_bgsave_time_sec"] = () => Interlocked.Read(ref _lastBgsaveSeconds);
         gauges["rdb_current_bgsave_time_sec"] = () =>
@@ -74,11 +84,24 @@ public sealed class PersistenceManager
         // With appendonly the AOF is the source of truth and the RDB file is not read (Valkey's loadDataFromDisk).
         if (_server.Config.AppendOnly) return Aof.LoadAtStartup();
         var start = Stopwatch.GetTimestamp();
-        var outcome = LoadFile(RdbPath, allowDuplicates: false);
+        // A primary drops keys that expired while it was down; its replicas learn it with DELs.
+        var expired = _server.Config.ReplicaOfHost.Length == 0 ? new List<(int, byte[])>() : null;
+        _expiredAtLoad = expired;
+        LoadOutcome outcome;
+        try
+        {
+            outcome = LoadFile(RdbPath, allowDuplicates: false);
+        }
+        finally
+        {
+            _expiredAtLoad = null;
+        }
         if (outcome == LoadOutcome.Loaded)
         {
             double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
             Log.Notice($"DB loaded from disk: {seconds.ToString("F3", CultureInfo.InvariantCulture)} seconds");
+            // The replication history saved with the data lets this server continue it (PSYNC).
+            if (LastLoad is { } image) _server.Replication.RestoreFromImage(image, expired);
         }
         return outcome != LoadOutcome.Failed;
     }
@@ -110,6 +133,11 @@ public sealed class PersistenceManager
         using (file) return LoadStream(file, allowDuplicates, dropExpiredKeys: true, out _);
     }
 
+    private List<(int Db, byte[] Key)>? _expiredAtLoad;
+
+    /// <summary>The aux fields of the last image loaded by <see cref="LoadStream"/> (replication history at start).</summary>
+    internal RdbLoadResult? LastLoad { get; private set; }
+
     /// <summary>
     /// Loads an RDB image from <paramref name="stream"/> (a dump file, or the RDB base / preamble of
     /// an AOF, whose keys stay even when expired: the AOF tail decides their fate). On success
@@ -127,6 +155,7 @@ public sealed class PersistenceManager
             DropExpiredKeys = dropExpiredKeys,
             VerifyChecksum = config.RdbChecksum && !_server.Debug.SkipChecksumValidation,
             AllowDuplicateKeys = allowDuplicates,
+            ExpiredKeyDropped = _expiredAtLoad is { } list ? (db, key) => list.Add((db, key)) : null,
         };
         long dirty = _server.Keyspace.Dirty;
         var loader = new RdbLoader(_server.Databases, options);
@@ -134,6 +163,7 @@ public sealed class PersistenceManager
         try
         {
             var result = loader.Load(stream);
+            LastLoad = result;
             bytesRead = result.BytesRead;
             Interlocked.Exchange(ref _lastLoadKeysLoaded, result.KeysLoaded);
             Interlocked.Exchange(ref _lastLoadKeysExpired, result.KeysExpired);
@@ -158,6 +188,73 @@ public sealed class PersistenceManager
             _server.Keyspace.Dirty = dirty;
             EndLoadGcPause(noGc);
         }
+    }
+
+    /// <summary>
+    /// Loads an image from a primary into fresh databases, apart from the live ones (which keep
+    /// serving, or stay empty, meanwhile): the replica side of a full sync. Keys past their TTL are
+    /// kept (the primary's DEL decides). Returns null when the image cannot be loaded (logged);
+    /// <see cref="InstallLoaded"/> puts a loaded set in place under the data lock.
+    /// </summary>
+    internal Keyspace.Database[]? LoadDetached(Stream stream, Action<long>? progress, out RdbLoadResult? result)
+    {
+        result = null;
+        var config = _server.Config;
+        var context = new Keyspace.KeyspaceContext { NowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() };
+        var dbs = new Keyspace.Database[_server.Databases.Length];
+        for (int i = 0; i < dbs.Length; i++) dbs[i] = new Keyspace.Database(i, context);
+        var options = new RdbLoadOptions
+        {
+            Values = new ServerValueFactory(config, _server.Debug.QuicklistPackedThreshold == 1L << 30 ? 0 : _server.Debug.QuicklistPackedThreshold),
+            Log = (level, message) => Log.Write(level, message),
+            NowMs = context.NowMs,
+            DropExpiredKeys = false,
+            VerifyChecksum = config.RdbChecksum && !_server.Debug.SkipChecksumValidation,
+            KeyLoaded = progress,
+        };
+        var loader = new RdbLoader(dbs, options);
+        try
+        {
+            result = loader.Load(stream);
+            return dbs;
+        }
+        catch (RdbException e)
+        {
+            LogFailurePosition(stream, e.Offset, e.Message, e.Key, e.TypeId, loader.Progress.KeysLoaded);
+            ReportLoadError(e);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+        {
+            Log.Warning($"Short read or OOM loading DB. Unrecoverable error, aborting now. ({e.Message})");
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Under the data lock: replaces the live data set with one loaded by <see cref="LoadDetached"/>,
+    /// function libraries included. The old content goes the way of a flush (WATCH, blocked clients
+    /// and running saves see the change).
+    /// </summary>
+    internal void InstallLoaded(Keyspace.Database[] loaded, RdbLoadResult result)
+    {
+        var live = _server.Databases;
+        for (int i = 0; i < live.Length; i++)
+        {
+            live[i].Clear();
+            live[i].SwapContents(loaded[i]);
+        }
+        if (loaded.Length > 0) loaded[0].Context.VolatileHashes.MoveTo(_server.Keyspace.VolatileHashes);
+        _server.Scripts.FlushLibraries();
+        try
+        {
+            LoadFunctions(result, replace: true);
+        }
+        catch (RdbException e)
+        {
+            Log.Warning($"Function libraries of the loaded data set were not restored: {e.Message}");
+        }
+        Interlocked.Exchange(ref _lastLoadKeysLoaded, result.KeysLoaded);
+        Interlocked.Exchange(ref _lastLoadKeysExpired, result.KeysExpired);
     }
 
     /// <summary>
@@ -344,6 +441,7 @@ public sealed class PersistenceManager
         }
         _bgsave = save;
         _bgsaveScheduled = false;
+        SnapshotStarted();
         Log.Notice($"Background saving started by pid {Environment.ProcessId}");
         save.Completion.Task.ContinueWith(t => BackgroundSaveDone(save, t.Result), TaskScheduler.Default);
         return true;
@@ -448,6 +546,7 @@ public sealed class PersistenceManager
             UsedMemory = MemoryAccounting.UsedMemory(_server),
             FunctionLibraries = libraries,
             AofBase = aofBase,
+            Replication = aofBase ? null : _server.Replication.SaveInfo(),
         }.ForContent(_server.Databases);
     }
 

@@ -30,6 +30,12 @@ public sealed class RdbLoadOptions
 
     /// <summary>A key that already exists is replaced instead of failing the load (DEBUG RELOAD modes).</summary>
     public bool AllowDuplicateKeys { get; init; }
+
+    /// <summary>A key past its TTL was left out (database, key): a restarted primary tells its replicas with a DEL.</summary>
+    public Action<int, byte[]>? ExpiredKeyDropped { get; init; }
+
+    /// <summary>Called after every key with the bytes read so far (loading progress, the key-load-delay test knob).</summary>
+    public Action<long>? KeyLoaded { get; init; }
 }
 
 /// <summary>What a load found besides the keys.</summary>
@@ -208,6 +214,7 @@ public sealed class RdbLoader
                     continue;
                 default:
                     LoadKey(db, type, expireMs, lruIdle, lfuFreq);
+                    _options.KeyLoaded?.Invoke(_in.Offset);
                     expireMs = -1;
                     lruIdle = -1;
                     lfuFreq = -1;
@@ -350,6 +357,7 @@ public sealed class RdbLoader
         if (_options.DropExpiredKeys && expireMs != -1 && expireMs < _options.NowMs)
         {
             _result.KeysExpired++;
+            _options.ExpiredKeyDropped?.Invoke(db.Index, key.ToArray());
             return;
         }
 

@@ -57,6 +57,13 @@ public sealed record RdbWriteOptions
     /// <summary>Written as "aof-base": the snapshot is the base of a multi-part AOF.</summary>
     public bool AofBase { get; init; }
 
+    /// <summary>
+    /// The "repl-stream-db", "repl-id" and "repl-offset" aux fields (Valkey's rdbSaveInfo): the
+    /// replication history the image belongs to, so a restarted server can continue it with a
+    /// partial resync. Null when the server is in no replication chain.
+    /// </summary>
+    public Replication.ReplicationInfo? Replication { get; init; }
+
     /// <summary>Function library sources, each written as a FUNCTION2 record.</summary>
     public IReadOnlyList<byte[]> FunctionLibraries { get; init; } = Array.Empty<byte[]>();
 }
@@ -123,6 +130,12 @@ public sealed class RdbWriter
         Aux("redis-bits", "64");
         Aux("ctime", DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture));
         Aux("used-mem", _options.UsedMemory.ToString(CultureInfo.InvariantCulture));
+        if (_options.Replication is { } repl)
+        {
+            Aux("repl-stream-db", repl.StreamDb.ToString(CultureInfo.InvariantCulture));
+            Aux("repl-id", repl.ReplicationId);
+            Aux("repl-offset", repl.Offset.ToString(CultureInfo.InvariantCulture));
+        }
         Aux("aof-base", _options.AofBase ? "1" : "0");
         foreach (var code in _options.FunctionLibraries)
         {

@@ -40,6 +40,12 @@ public sealed class ReplyWriter
     /// <summary>Total bytes the buffer holds (for output-buffer accounting in CLIENT LIST / INFO).</summary>
     public int Capacity => _buf.Length;
 
+    /// <summary>
+    /// The size a buffer is first taken from the pool with (and never grown below): the client's
+    /// reply buffer size, which the cron resizes as Valkey does (CLIENT LIST rbs).
+    /// </summary>
+    public int BaseSize = InitialSize;
+
     public void Clear() => _len = 0;
 
     /// <summary>Empties the buffer and gives oversized memory back to the pool.</summary>
@@ -75,7 +81,7 @@ public sealed class ReplyWriter
 
     private void Grow(int n)
     {
-        int size = Math.Max(Math.Max(_buf.Length * 2, _len + n), InitialSize);
+        int size = Math.Max(Math.Max(_buf.Length * 2, _len + n), BaseSize);
         var next = ArrayPool<byte>.Shared.Rent(size);
         _buf.AsSpan(0, _len).CopyTo(next);
         if (_buf.Length > 0) ArrayPool<byte>.Shared.Return(_buf);

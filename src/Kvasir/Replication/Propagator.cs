@@ -24,9 +24,6 @@ public sealed class Propagator
     private readonly List<(int Start, int Length)> _replicasOnlyRanges = new();
     private readonly Protocol.ReplyWriter _logCopy = new();
     private readonly Protocol.ReplyWriter _staged = new();
-    private readonly List<Client> _replicas = new();
-    // Replicas waiting for their full-sync image: the stream after the snapshot point is kept here.
-    private readonly Dictionary<Client, Protocol.ReplyWriter> _syncing = new();
     private readonly Protocol.ReplyWriter _encoded = new();
     private int _nesting;
     private int _streamDb = -1;
@@ -34,7 +31,7 @@ public sealed class Propagator
     public Propagator(KvasirServer server) => _server = server;
 
     /// <summary>True when anything consumes the stream; when false, handlers need not build their effects.</summary>
-    public bool Active => !Paused && (_replicas.Count > 0 || _syncing.Count > 0 || _log is not null);
+    public bool Active => !Paused && (_server.Replication.FeedsStream || _log is not null);
 
     /// <summary>
     /// Set while an AOF is replayed (DEBUG LOADAOF): the commands it runs are not effects to send
@@ -64,10 +61,8 @@ public sealed class Propagator
     /// <summary>True inside an execution unit that contains others (EXEC, scripts): effects are still pending.</summary>
     public bool InNestedUnit => _nesting > 1;
 
-    public IReadOnlyList<Client> Replicas => _replicas;
-
-    /// <summary>Bytes emitted into the replication stream since start (master_repl_offset).</summary>
-    public long Offset { get; private set; }
+    /// <summary>The database the stream last selected, -1 when the next effect starts with a SELECT.</summary>
+    public int StreamDb => _streamDb;
 
     public void BeginUnit() => _nesting++;
 
@@ -184,8 +179,8 @@ public sealed class Propagator
         _pending.Clear();
         _staged.ResetAfterFlush();
         bool someReplicasOnly = _replicasOnlyRanges.Count > 0;
-        if (someReplicasOnly) LogWithoutReplicasOnly();
         Publish(toLog: !someReplicasOnly);
+        if (someReplicasOnly) LogWithoutReplicasOnly();
         _replicasOnlyRanges.Clear();
         _encoded.ResetAfterFlush();
     }
@@ -221,72 +216,18 @@ public sealed class Propagator
         _streamDb = db;
     }
 
-    /// <summary>Sends what <see cref="_encoded"/> holds to the AOF (unless <paramref name="toLog"/> is false) and the replicas.</summary>
+    /// <summary>
+    /// Sends what <see cref="_encoded"/> holds to the AOF (unless <paramref name="toLog"/> is false)
+    /// and the replication stream. A replica's own effects go to its AOF only: its sub-replicas get
+    /// its primary's stream, proxied as applied.
+    /// </summary>
     private void Publish(bool toLog)
     {
         var bytes = _encoded.WrittenSpan;
+        var replication = _server.Replication;
+        if (!replication.IsReplica) replication.Feed(bytes);
+        // After the feed: the AOF records which replication offset these effects end at (WAITAOF).
         if (toLog) _log?.Append(bytes);
-        // master_repl_offset counts what replicas get (those syncing included), not the AOF's share.
-        if (_replicas.Count == 0 && _syncing.Count == 0) return;
-        Offset += bytes.Length;
-        foreach (var replica in _replicas)
-        {
-            bool enabled = replica.Reply.Enabled;
-            replica.Reply.Enabled = true;
-            replica.Reply.WriteRaw(bytes);
-            replica.Reply.Enabled = enabled;
-            replica.Transport?.OutputAvailable();
-        }
-        foreach (var kept in _syncing.Values) kept.WriteRaw(bytes);
-    }
-
-    /// <summary>A replica finished its full sync: from now on it receives the stream, starting with a SELECT.</summary>
-    public void AttachReplica(Client replica)
-    {
-        if (!_replicas.Contains(replica)) _replicas.Add(replica);
-        _streamDb = -1;
-    }
-
-    public void DetachReplica(Client replica)
-    {
-        _replicas.Remove(replica);
-        if (_syncing.Remove(replica, out var kept)) kept.Release();
-    }
-
-    /// <summary>
-    /// A full sync starts: its image is the data as of now, so everything emitted from now on is
-    /// kept for this replica until the image has been sent (<see cref="EndFullSync"/>).
-    /// </summary>
-    public void BeginFullSync(Client replica)
-    {
-        _syncing[replica] = new Protocol.ReplyWriter();
-        // The kept stream must start by selecting its database.
-        _streamDb = -1;
-    }
-
-    /// <summary>True while the replica's image is being prepared or sent.</summary>
-    public bool IsSyncing(Client replica) => _syncing.ContainsKey(replica);
-
-    /// <summary>The image was sent: the kept stream follows it, then the replica gets the live stream.</summary>
-    public void EndFullSync(Client replica)
-    {
-        if (!_syncing.Remove(replica, out var kept)) return;
-        bool enabled = replica.Reply.Enabled;
-        replica.Reply.Enabled = true;
-        replica.Reply.WriteRaw(kept.WrittenSpan);
-        replica.Reply.Enabled = enabled;
-        kept.Release();
-        if (!_replicas.Contains(replica)) _replicas.Add(replica);
-        replica.Transport?.OutputAvailable();
-    }
-
-    /// <summary>Periodic PING to replicas (repl-ping-replica-period) so they can detect a dead link.</summary>
-    public void PingReplicas()
-    {
-        if (_replicas.Count == 0) return;
-        _encoded.Clear();
-        _encoded.WriteRaw("*1\r\n$4\r\nPING\r\n"u8);
-        Publish(toLog: false);
     }
 }
 

@@ -8,10 +8,10 @@ using static Kvasir.Scripting.LuaNative;
 namespace Kvasir.Scripting;
 
 /// <summary>
-/// One Lua 5.4 state with Valkey's sandbox (sandbox.lua) and libraries (libs.lua): EVAL scripts
-/// live in one, function libraries in another, as in Valkey. Compiles chunks, runs them in a
-/// coroutine (so SCRIPT KILL can stop them by yielding from the count hook), and converts values
-/// both ways between Lua and RESP. Used only under the data lock.
+/// One Lua 5.1 state with Valkey's sandbox (sandbox.lua) and libraries (lua-cjson, bit and struct
+/// in <see cref="NativeLibraries"/>, cmsgpack.lua): EVAL scripts live in one, function libraries in
+/// another, as in Valkey. Compiles chunks, runs them under the sandbox's error handler, and
+/// converts values both ways between Lua and RESP. Used only under the data lock.
 /// </summary>
 internal sealed unsafe class LuaEngine : IDisposable
 {
@@ -25,11 +25,11 @@ internal sealed unsafe class LuaEngine : IDisposable
 
     private readonly ScriptHost _host;
     private readonly bool _functions;
-    private int _runnerRef, _baseRef, _globalsRef, _libraryModeRef;
-    private nint _thread;
-    private int _threadRef = NoRef;
+    private int _handlerRef, _baseRef, _globalsRef, _libraryModeRef;
     private int _runs;
     private ScriptRun? _run;
+    /// <summary>Why the running chunk is being stopped (kill, load timeout); the error handler reports it.</summary>
+    private string? _stopMessage;
     private byte[] _argBuffer = new byte[256];
     private readonly CommandArgs _callArgs = new();
 
@@ -40,7 +40,7 @@ internal sealed unsafe class LuaEngine : IDisposable
         _host = host;
         _functions = functions;
         State = luaL_newstate();
-        OpenLibraries(State);
+        if (State == 0) throw new InvalidOperationException("cannot create a Lua state (out of memory)");
         Initialize();
     }
 
@@ -49,11 +49,45 @@ internal sealed unsafe class LuaEngine : IDisposable
 
     public void Dispose() => lua_close(State);
 
+    /// <summary>lua-cjson's open function, or 0 with the reason when the module is not installed.</summary>
+    private static nint CjsonOpen() =>
+        OpenModule("luaopen_cjson", "liblua5.1-cjson.so.0", "liblua5.1-cjson.so", "/usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so",
+                   "/usr/lib/aarch64-linux-gnu/lua/5.1/cjson.so", "/usr/local/lib/lua/5.1/cjson.so");
+
+    /// <summary>Checks that Lua 5.1 and lua-cjson can be loaded; the message names what to install.</summary>
+    public static bool Available(out string? error)
+    {
+        if (!TryLoad(out error)) return false;
+        if (CjsonOpen() == 0)
+        {
+            error = MissingLibraryHelp;
+            return false;
+        }
+        return true;
+    }
+
     private void Initialize()
     {
         var L = State;
+        // The standard libraries scripts may see (no io, no package); os only lends its clock.
+        nint lib = Handle();
+        foreach (var (name, open) in new[] { ("", "luaopen_base"), ("table", "luaopen_table"), ("string", "luaopen_string"),
+                                            ("math", "luaopen_math"), ("os", "luaopen_os"), ("debug", "luaopen_debug") })
+        {
+            if (OpenLibrary(L, NativeLibrary.GetExport(lib, open), name) != Ok) throw new InvalidOperationException(ToManagedString(L, -1));
+            lua_settop(L, 0);
+        }
+        nint cjson = CjsonOpen();
+        if (cjson == 0) throw new DllNotFoundException(MissingLibraryHelp);
+
         lua_createtable(L, 0, 24); // the native table, at 1
         SetFunction(L, "call"u8, &CallCallback);
+        nint raisingCall = RaisingThunk.Create((nint)(delegate* unmanaged<nint, int>)&RaisingCallCallback);
+        if (raisingCall != 0)
+        {
+            lua_pushcclosure(L, raisingCall, 0);
+            RawSetField(L, 1, "raising_call"u8);
+        }
         SetFunction(L, "rand48"u8, &Rand48Callback);
         SetFunction(L, "rearm"u8, &RearmCallback);
         SetFunction(L, "srand48"u8, &Srand48Callback);
@@ -64,69 +98,122 @@ internal sealed unsafe class LuaEngine : IDisposable
         SetFunction(L, "acl_check_cmd"u8, &AclCheckCallback);
         SetFunction(L, "register_function"u8, &RegisterFunctionCallback);
         SetFunction(L, "open_library"u8, &OpenLibraryCallback);
+        SetFunction(L, "killed"u8, &KilledCallback);
+        lua_pushboolean(L, NativeLibraries.Raising ? 1 : 0); RawSetField(L, 1, "raising_libraries"u8);
+        NativeLibraries.PushBit(L); RawSetField(L, 1, "bit"u8);
+        NativeLibraries.PushStruct(L); RawSetField(L, 1, "struct"u8);
+        if (OpenLibrary(L, cjson, "cjson") != Ok) throw new InvalidOperationException(ToManagedString(L, -1));
+        RawSetField(L, 1, "cjson"u8);
         PushAscii(L, KvasirServer.RedisVersion); RawSetField(L, 1, "redis_version"u8);
-        lua_pushinteger(L, VersionNumber(KvasirServer.RedisVersion)); RawSetField(L, 1, "redis_version_num"u8);
+        lua_pushnumber(L, VersionNumber(KvasirServer.RedisVersion)); RawSetField(L, 1, "redis_version_num"u8);
         PushAscii(L, KvasirServer.ValkeyVersion); RawSetField(L, 1, "valkey_version"u8);
-        lua_pushinteger(L, VersionNumber(KvasirServer.ValkeyVersion)); RawSetField(L, 1, "valkey_version_num"u8);
+        lua_pushnumber(L, VersionNumber(KvasirServer.ValkeyVersion)); RawSetField(L, 1, "valkey_version_num"u8);
 
-        LoadStripped(L, Resource("sandbox.lua"));
+        // string.dump, for LoadChunk; the globals it was found in are emptied below.
+        lua_pushvalue(L, GlobalsIndex);
+        RawGetField(L, -1, "string"u8);
+        RawGetField(L, -1, "dump"u8);
+        _dumpRef = luaL_ref(L, RegistryIndex);
+        Pop(L, 2);
+        if (LoadChunk(L, Resource("sandbox.lua"), _dumpRef) != Ok) throw new InvalidOperationException(ToManagedString(L, -1));
         lua_pushvalue(L, 1);
         PushAscii(L, _functions ? "function" : "eval");
         if (PCall(L, 2, 4, 0) != Ok) throw new InvalidOperationException(ToManagedString(L, -1));
         _libraryModeRef = luaL_ref(L, RegistryIndex);
         _baseRef = luaL_ref(L, RegistryIndex);
-        _runnerRef = luaL_ref(L, RegistryIndex);
+        _handlerRef = luaL_ref(L, RegistryIndex);
+        // The table the libraries were opened in (debug, loadfile, the whole os...) is emptied: the
+        // sandbox kept what it needs, and C functions still name it as their environment.
+        lua_pushvalue(L, GlobalsIndex);
+        ClearTable(L, lua_gettop(L));
+        Pop(L, 1);
+        // Chunks compiled from now on (EVAL bodies, loadstring) see the scripts' globals; so does getfenv(0).
+        lua_pushvalue(L, -1);
+        lua_replace(L, GlobalsIndex);
         _globalsRef = luaL_ref(L, RegistryIndex);
         lua_settop(L, 0);
         lua_gc(L, GcCollect, 0);
     }
 
-    /// <summary>
-    /// Loads one of our own chunks without its debug information (line tables, local names): it
-    /// halves the memory they hold, and their frames read as "=?" to the error handler.
-    /// </summary>
-    private static void LoadStripped(nint L, byte[] source)
+    private static void ClearTable(nint L, int idx)
     {
-        if (Load(L, "local s = ... local f = assert(load(s, '=kvasir', 't')) return string.dump(f, true)"u8, "=kvasir") != Ok
-            || PushBytesAnd(L, source) || PCall(L, 1, 1, 0) != Ok)
-            throw new InvalidOperationException(ToManagedString(L, -1));
-        var dumped = ToBytes(L, -1).ToArray();
-        Pop(L, 1);
-        byte* mode = stackalloc byte[2];
-        mode[0] = (byte)'b';
-        mode[1] = 0;
-        byte* name = stackalloc byte[2];
-        name[0] = (byte)'?';
-        name[1] = 0;
-        fixed (byte* code = dumped)
-            if (luaL_loadbufferx(L, code, (nuint)dumped.Length, name, mode) != Ok) throw new InvalidOperationException(ToManagedString(L, -1));
+        while (true)
+        {
+            lua_pushnil(L);
+            if (lua_next(L, idx) == 0) return;
+            Pop(L, 1);
+            lua_pushnil(L);
+            lua_rawset(L, idx);
+        }
     }
 
-    private static bool PushBytesAnd(nint L, byte[] bytes)
+    /// <summary>
+    /// Loads one of our own chunks without its debug information (<see cref="BytecodeStripper"/>):
+    /// it halves the memory they hold. Their frames read as "=?" to the error handler.
+    /// </summary>
+    private static int LoadChunk(nint L, byte[] source, int dumpRef)
     {
-        PushBytes(L, bytes);
-        return false;
+        int status = Load(L, source, "=kvasir");
+        if (status != Ok) return status;
+        lua_rawgeti(L, RegistryIndex, dumpRef);
+        if (lua_type(L, -1) != TFunction)
+        {
+            Pop(L, 1);
+            return Ok;
+        }
+        lua_pushvalue(L, -2);
+        if (PCall(L, 1, 1, 0) != Ok)
+        {
+            Pop(L, 1);
+            return Ok;
+        }
+        var stripped = BytecodeStripper.Strip(ToBytes(L, -1));
+        Pop(L, 1);
+        if (stripped is null) return Ok;
+        fixed (byte* code = stripped)
+        fixed (byte* name = "=?\0"u8)
+        {
+            if (luaL_loadbuffer(L, code, (nuint)stripped.Length, name) != Ok)
+            {
+                Pop(L, 1);
+                return Ok;
+            }
+        }
+        Remove(L, -2);
+        return Ok;
     }
+
+    /// <summary>string.dump, kept in the registry (the globals it came from are emptied).</summary>
+    private int _dumpRef = NoRef;
 
     private static void SetFunction(nint L, ReadOnlySpan<byte> name, delegate* unmanaged<nint, int> fn)
     {
-        lua_pushcclosure(L, fn, 0);
+        PushFunction(L, fn);
         RawSetField(L, 1, name);
     }
 
-    /// <summary>open_library(name): compiles and runs bit.lua, cjson.lua, cmsgpack.lua or struct.lua, returning its table.</summary>
+    /// <summary>open_library(name): compiles and runs cmsgpack.lua (given the struct primitives), returning its table.</summary>
     [UnmanagedCallersOnly]
     private static int OpenLibraryCallback(nint L)
     {
         try
         {
             string name = ToManagedString(L, 1);
-            if (name is not ("bit" or "cjson" or "cmsgpack" or "struct")) return 0;
+            if (name is not "cmsgpack") return 0;
             lua_settop(L, 0);
             // Protected: a failure stays inside lua_pcall's own frame, never reaching this one.
-            LoadStripped(L, Resource(name + ".lua"));
-            lua_pushlightuserdata(L, 0); // cjson.null is a NULL light userdata, as in lua_cjson
-            if (PCall(L, 1, 1, 0) != Ok) lua_createtable(L, 0, 0);
+            if (LoadChunk(L, Resource(name + ".lua"), s_active?._dumpRef ?? NoRef) != Ok)
+            {
+                lua_settop(L, 0);
+                lua_createtable(L, 0, 0);
+                return 1;
+            }
+            NativeLibraries.PushStruct(L);
+            if (PCall(L, 1, 1, 0) != Ok)
+            {
+                lua_settop(L, 0);
+                lua_createtable(L, 0, 0);
+            }
             return 1;
         }
         catch
@@ -166,14 +253,22 @@ internal sealed unsafe class LuaEngine : IDisposable
     public int Compile(ReadOnlySpan<byte> code, string chunkName, out string? error)
     {
         var L = State;
-        if (Load(L, code, chunkName) != Ok)
+        // Valkey's parser reads every chunk as text: a binary chunk fails at its first byte.
+        byte[]? text = null;
+        if (code.Length > 0 && code[0] == 27)
+        {
+            text = new byte[code.Length + 1];
+            text[0] = (byte)' ';
+            code.CopyTo(text.AsSpan(1));
+        }
+        if (Load(L, text ?? code, chunkName) != Ok)
         {
             error = ToManagedString(L, -1);
             lua_settop(L, 0);
             return NoRef;
         }
         lua_rawgeti(L, RegistryIndex, _globalsRef);
-        lua_setupvalue(L, -2, 1); // a main chunk's first upvalue is its _ENV
+        lua_setfenv(L, -2);
         error = null;
         return luaL_ref(L, RegistryIndex);
     }
@@ -185,21 +280,8 @@ internal sealed unsafe class LuaEngine : IDisposable
 
     // ----- running -----
 
-    private nint Thread()
-    {
-        if (_thread != 0 && lua_status(_thread) == Ok && lua_gettop(_thread) == 0) return _thread;
-        DropThread();
-        _thread = lua_newthread(State);
-        _threadRef = luaL_ref(State, RegistryIndex);
-        return _thread;
-    }
-
-    private void DropThread()
-    {
-        if (_threadRef != NoRef) luaL_unref(State, RegistryIndex, _threadRef);
-        _threadRef = NoRef;
-        _thread = 0;
-    }
+    private static nint CountHookPointer => (nint)(delegate* unmanaged<nint, nint, void>)&CountHook;
+    private static nint LoadHookPointer => (nint)(delegate* unmanaged<nint, nint, void>)&LoadHook;
 
     /// <summary>
     /// Runs a compiled script (EVAL: KEYS and ARGV become globals) or a function (FCALL: keys and
@@ -207,70 +289,64 @@ internal sealed unsafe class LuaEngine : IDisposable
     /// </summary>
     public void Run(ScriptRun run, int functionRef, CommandArgs args, int firstKey, int keyCount, int argCount)
     {
-        var T = Thread();
-        lua_checkstack(T, 8);
-        lua_rawgeti(T, RegistryIndex, _runnerRef);
-        lua_rawgeti(T, RegistryIndex, functionRef);
-        PushArray(T, args, firstKey, keyCount);
-        PushArray(T, args, firstKey + keyCount, argCount);
-        int nargs = 3;
+        var L = State;
+        lua_settop(L, 0);
+        lua_checkstack(L, 8);
+        lua_rawgeti(L, RegistryIndex, _handlerRef);
+        lua_rawgeti(L, RegistryIndex, functionRef);
+        int nargs = 2;
         if (run.IsEval)
         {
-            lua_rawgeti(T, RegistryIndex, _baseRef);
-            lua_pushvalue(T, -3);
-            RawSetField(T, -2, "KEYS"u8);
-            lua_pushvalue(T, -2);
-            RawSetField(T, -2, "ARGV"u8);
-            Pop(T, 3);
-            nargs = 1;
+            lua_rawgeti(L, RegistryIndex, _baseRef);
+            PushArray(L, args, firstKey, keyCount);
+            RawSetField(L, -2, "KEYS"u8);
+            PushArray(L, args, firstKey + keyCount, argCount);
+            RawSetField(L, -2, "ARGV"u8);
+            Pop(L, 1);
+            nargs = 0;
+        }
+        else
+        {
+            PushArray(L, args, firstKey, keyCount);
+            PushArray(L, args, firstKey + keyCount, argCount);
         }
         var previous = s_active;
         s_active = this;
         _run = run;
+        _stopMessage = null;
         long threshold = _host.Server.Config.BusyReplyThreshold;
-        lua_sethook(T, threshold > 0 ? &CountHook : null, threshold > 0 ? MaskCount : 0, 100_000);
-        int nres;
-        int status = lua_resume(T, State, nargs, &nres);
-        lua_sethook(T, null, 0, 0);
+        lua_sethook(L, threshold > 0 ? CountHookPointer : 0, threshold > 0 ? MaskCount : 0, 100_000);
+        int status = lua_pcall(L, nargs, 1, 1);
+        lua_sethook(L, 0, 0, 0);
         s_active = previous;
         _run = null;
+        _stopMessage = null;
+        // setfenv(0, t) in a script must not change what the next script compiles against.
+        lua_rawgeti(L, RegistryIndex, _globalsRef);
+        lua_replace(L, GlobalsIndex);
 
-        var caller = run.Caller;
-        if (status == Ok)
-        {
-            bool ok = lua_toboolean(T, 1) != 0;
-            if (lua_gettop(T) < 2) lua_pushnil(T);
-            lua_settop(T, 2);
-            if (ok) WriteReply(T, run, caller.Reply);
-            else WriteFailure(T, run);
-            lua_settop(T, 0);
-        }
-        else if (status == Yield)
-        {
-            if (run.Killed)
-                ReplyError(run, (run.IsEval ? "ERR Script killed by user with SCRIPT KILL." : "ERR Script killed by user with FUNCTION KILL.")
-                                + (run.KillPosition is { } where ? $" script: {run.Name}, on {where}." : ""), ignoreStats: false);
-            else ReplyError(run, $"ERR Error running script {run.Name}, attempt to yield from outside a coroutine", ignoreStats: false);
-            DropThread();
-        }
+        if (status == Ok) WriteReply(L, run, run.Caller.Reply);
+        else if (status == ErrRun && lua_type(L, -1) == TTable) WriteFailure(L, run);
         else
         {
-            string msg = lua_type(T, -1) == TString ? ToManagedString(T, -1) : "execution failure";
+            string msg = status == ErrMem ? "not enough memory"
+                : status == ErrErr ? "error in error handling"
+                : lua_type(L, -1) == TString ? ToManagedString(L, -1) : "execution failure";
             if (msg.Length > 100) msg = msg[..100];
             ReplyError(run, $"ERR Error running script {run.Name}, {msg}", ignoreStats: false);
-            DropThread();
         }
+        lua_settop(L, 0);
         // A small incremental GC step from time to time, as Valkey does every 50 scripts.
-        if (++_runs % 50 == 0) lua_gc(State, GcStep, 50);
+        if (++_runs % 50 == 0) lua_gc(L, GcStep, 50);
     }
 
-    private static void PushArray(nint T, CommandArgs args, int first, int count)
+    private static void PushArray(nint L, CommandArgs args, int first, int count)
     {
-        lua_createtable(T, count, 0);
+        lua_createtable(L, count, 0);
         for (int i = 0; i < count; i++)
         {
-            PushBytes(T, args[first + i]);
-            lua_rawseti(T, -2, i + 1);
+            PushBytes(L, args[first + i]);
+            lua_rawseti(L, -2, i + 1);
         }
     }
 
@@ -278,40 +354,38 @@ internal sealed unsafe class LuaEngine : IDisposable
     public string? RunLibrary(int chunkRef, ScriptHost.LibraryLoad load)
     {
         var L = State;
+        lua_settop(L, 0);
         SetLibraryMode(true);
-        var T = lua_newthread(L);
-        int threadRef = luaL_ref(L, RegistryIndex);
         var previous = s_active;
         s_active = this;
         _host.Loading = load;
-        lua_rawgeti(T, RegistryIndex, _runnerRef);
-        lua_rawgeti(T, RegistryIndex, chunkRef);
-        lua_sethook(T, &LoadHook, MaskCount, 100_000);
-        int nres;
-        int status = lua_resume(T, L, 1, &nres);
+        _stopMessage = null;
+        lua_rawgeti(L, RegistryIndex, _handlerRef);
+        lua_rawgeti(L, RegistryIndex, chunkRef);
+        lua_sethook(L, LoadHookPointer, MaskCount, 100_000);
+        int status = lua_pcall(L, 0, 0, 1);
+        lua_sethook(L, 0, 0, 0);
         _host.Loading = null;
         s_active = previous;
+        _stopMessage = null;
+        lua_rawgeti(L, RegistryIndex, _globalsRef);
+        lua_replace(L, GlobalsIndex);
         SetLibraryMode(false);
         string? error = null;
-        if (status == Yield) error = "ERR FUNCTION LOAD timeout";
-        else if (status != Ok) error = "ERR " + (lua_type(T, -1) == TString ? ToManagedString(T, -1) : "execution failure");
-        else if (lua_toboolean(T, 1) == 0)
-        {
-            lua_settop(T, 2);
-            error = ErrorMessage(T, withPosition: false, null, out _);
-        }
-        lua_settop(T, 0);
-        luaL_unref(L, RegistryIndex, threadRef);
+        if (status == ErrRun && lua_type(L, -1) == TTable) error = ErrorMessage(L, withPosition: false, null, out _);
+        else if (status != Ok) error = "ERR " + (lua_type(L, -1) == TString ? ToManagedString(L, -1) : "execution failure");
+        lua_settop(L, 0);
         return error;
     }
 
     private void SetLibraryMode(bool on)
     {
         var L = State;
+        int top = lua_gettop(L);
         lua_rawgeti(L, RegistryIndex, _libraryModeRef);
         lua_pushboolean(L, on ? 1 : 0);
         PCall(L, 1, 0, 0);
-        lua_settop(L, 0);
+        lua_settop(L, top);
     }
 
     // ----- Lua -> RESP -----
@@ -373,7 +447,7 @@ internal sealed unsafe class LuaEngine : IDisposable
                 else w.WriteBoolean(b);
                 break;
             case TNumber:
-                w.WriteInteger(lua_isinteger(T, -1) != 0 ? lua_tointegerx(T, -1, null) : Truncate(lua_tonumberx(T, -1, null)));
+                w.WriteInteger(Truncate(lua_tonumber(T, -1)));
                 break;
             case TTable:
                 WriteTable(T, run, w, depth);
@@ -385,7 +459,8 @@ internal sealed unsafe class LuaEngine : IDisposable
         Pop(T, 1);
     }
 
-    private static long Truncate(double d) => double.IsNaN(d) ? long.MinValue : (long)d;
+    /// <summary>C's (long long) cast on x86-64: NaN and out-of-range values become LLONG_MIN, as Valkey replies.</summary>
+    private static long Truncate(double d) => d >= -9.2233720368547758e18 && d < 9.2233720368547758e18 ? (long)d : long.MinValue;
 
     private const int MaxReplyDepth = 1000;
 
@@ -412,7 +487,7 @@ internal sealed unsafe class LuaEngine : IDisposable
         Pop(T, 1);
         if (RawGetField(T, -1, "double"u8) == TNumber)
         {
-            w.WriteDouble(lua_tonumberx(T, -1, null));
+            w.WriteDouble(lua_tonumber(T, -1));
             Pop(T, 1);
             return;
         }
@@ -480,7 +555,7 @@ internal sealed unsafe class LuaEngine : IDisposable
         long n = 0;
         while (true)
         {
-            if (lua_rawgeti(T, -1, n + 1) == TNil)
+            if (RawGetI(T, -1, (int)n + 1) == TNil)
             {
                 Pop(T, 1);
                 break;
@@ -534,7 +609,7 @@ internal sealed unsafe class LuaEngine : IDisposable
                 return next;
             case (byte)':':
                 Utf8Parser.TryParse(line, out long l, out _);
-                lua_pushinteger(T, l);
+                lua_pushnumber(T, l);
                 return next;
             case (byte)'$':
             {
@@ -676,6 +751,34 @@ internal sealed unsafe class LuaEngine : IDisposable
         }
     }
 
+    /// <summary>server.call as a C function (through <see cref="RaisingThunk"/>): -1 raises the error table on top.</summary>
+    [UnmanagedCallersOnly]
+    private static int RaisingCallCallback(nint L)
+    {
+        int failed;
+        try
+        {
+            var engine = s_active;
+            if (engine?._run is null)
+            {
+                lua_settop(L, 0);
+                PushErrorTable(L, "ERR server.call can only be used while a script runs"u8, false);
+                return -1;
+            }
+            engine.OnCall(L);
+            failed = lua_toboolean(L, -1);
+            Pop(L, 1);
+        }
+        catch (Exception e)
+        {
+            s_active?._host.Server.Log.Warning("Internal error in a command called from a script: " + e);
+            lua_settop(L, 0);
+            PushErrorTable(L, System.Text.Encoding.UTF8.GetBytes("ERR " + e.Message), false);
+            return -1;
+        }
+        return failed != 0 ? -1 : 1;
+    }
+
     private int OnCall(nint L)
     {
         int argc = lua_gettop(L);
@@ -722,8 +825,7 @@ internal sealed unsafe class LuaEngine : IDisposable
             if (type == TNumber)
             {
                 int n;
-                if (lua_isinteger(L, i) != 0) Utf8Formatter.TryFormat(lua_tointegerx(L, i, null), number, out n);
-                else n = FormatNumber(lua_tonumberx(L, i, null), number);
+                n = FormatNumber(lua_tonumber(L, i), number);
                 value = number[..n];
             }
             else if (type == TString) value = ToBytes(L, i);
@@ -740,32 +842,78 @@ internal sealed unsafe class LuaEngine : IDisposable
         return true;
     }
 
-    /// <summary>A float argument: as an integer when it is one (1e9 must reach the command as 1000000000), else shortest round-trip.</summary>
+    /// <summary>
+    /// A number argument as Valkey writes it: an integer when it is one within ±2^62 (1e9 must reach
+    /// the command as 1000000000), else the shortest digits that read back the same number laid out
+    /// as fpconv_dtoa does (1e+21, 1.5e-7, 9223372036854776000, inf, -nan).
+    /// </summary>
     internal static int FormatNumber(double d, Span<byte> dest)
     {
-        if (d == Math.Floor(d) && d >= -9.2233720368547758e18 && d < 9.2233720368547758e18)
+        if (d >= -4.611686018427387904e18 && d <= 4.611686018427387904e18 && d == Math.Floor(d))
         {
             Utf8Formatter.TryFormat((long)d, dest, out int n);
             return n;
         }
-        string s = d.ToString("R", System.Globalization.CultureInfo.InvariantCulture)
-            .Replace("E+", "e+").Replace("E-", "e-");
-        if (double.IsPositiveInfinity(d)) s = "inf";
-        else if (double.IsNegativeInfinity(d)) s = "-inf";
-        else if (double.IsNaN(d)) s = "nan";
-        return System.Text.Encoding.ASCII.GetBytes(s, dest);
+        int len = 0;
+        bool neg = BitConverter.DoubleToInt64Bits(d) < 0;
+        if (neg) dest[len++] = (byte)'-';
+        if (double.IsNaN(d) || double.IsInfinity(d))
+        {
+            (double.IsNaN(d) ? "nan"u8 : "inf"u8).CopyTo(dest[len..]);
+            return len + 3;
+        }
+        // Shortest round-trip digits and exponent K (value = digits * 10^K).
+        string r = Math.Abs(d).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        int e = r.IndexOfAny(['E', 'e']);
+        string mantissa = e < 0 ? r : r[..e];
+        int exp10 = e < 0 ? 0 : int.Parse(r[(e + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        int dot = mantissa.IndexOf('.');
+        string digits = dot < 0 ? mantissa : mantissa[..dot] + mantissa[(dot + 1)..];
+        int k = exp10 - (dot < 0 ? 0 : mantissa.Length - dot - 1);
+        int lead = 0;
+        while (lead < digits.Length - 1 && digits[lead] == '0') lead++;
+        digits = digits[lead..];
+        int trail = digits.Length;
+        while (trail > 1 && digits[trail - 1] == '0') { trail--; k++; }
+        digits = digits[..trail];
+        int nd = digits.Length;
+        int absExp = Math.Abs(k + nd - 1);
+        var sb = new System.Text.StringBuilder(32);
+        if (k >= 0 && absExp < nd + 7)
+        {
+            sb.Append(digits).Append('0', k);
+        }
+        else if (k < 0 && (k > -7 || absExp < 4))
+        {
+            int offset = nd - Math.Abs(k);
+            if (offset <= 0) sb.Append("0.").Append('0', -offset).Append(digits);
+            else sb.Append(digits, 0, offset).Append('.').Append(digits, offset, nd - offset);
+        }
+        else
+        {
+            int shown = Math.Min(nd, 18 - (neg ? 1 : 0));
+            sb.Append(digits[0]);
+            if (shown > 1) sb.Append('.').Append(digits, 1, shown - 1);
+            sb.Append('e').Append(k + nd - 1 < 0 ? '-' : '+').Append(absExp);
+        }
+        foreach (char c in sb.ToString()) dest[len++] = (byte)c;
+        return len;
     }
 
-    /// <summary>rearm(wrap, f): a coroutine.wrap function whose coroutine died of an error gets f back as its body.</summary>
+    /// <summary>
+    /// rearm(wrap, f): a coroutine.wrap function whose coroutine died of an error gets a fresh
+    /// coroutine running f (Lua 5.1 cannot reset a dead one).
+    /// </summary>
     [UnmanagedCallersOnly]
     private static int RearmCallback(nint L)
     {
-        if (lua_getupvalue(L, 1, 1) == null) return 0;
-        nint co = lua_tothread(L, -1);
-        Pop(L, 1);
-        if (co == 0 || lua_status(co) != Ok || lua_gettop(co) != 0) return 0;
+        if (lua_iscfunction(L, 1) == 0 || lua_type(L, 2) != TFunction) return 0;
+        nint co = lua_newthread(L);
+        // A new thread inherits the running one's hook, which may be the kill hook: not this one.
+        lua_sethook(co, 0, 0, 0);
         lua_pushvalue(L, 2);
         lua_xmove(L, co, 1);
+        if (lua_setupvalue(L, 1, 1) == null) Pop(L, 1);
         return 0;
     }
 
@@ -779,14 +927,14 @@ internal sealed unsafe class LuaEngine : IDisposable
     {
         ref long state = ref Rand48State;
         state = (state * 0x5DEECE66DL + 0xB) & 0xFFFF_FFFF_FFFFL;
-        lua_pushinteger(L, (int)(state >> 17));
+        lua_pushnumber(L, (int)(state >> 17));
         return 1;
     }
 
     [UnmanagedCallersOnly]
     private static int Srand48Callback(nint L)
     {
-        int seed = (int)lua_tointegerx(L, 1, null);
+        int seed = (int)lua_tointeger(L, 1);
         Rand48State = (((long)(uint)seed) << 16) | 0x330E;
         return 0;
     }
@@ -809,7 +957,7 @@ internal sealed unsafe class LuaEngine : IDisposable
         {
             var log = s_active?._host.Server.Log;
             if (log is null) return 0;
-            int level = (int)lua_tointegerx(L, 1, null);
+            int level = (int)lua_tointeger(L, 1);
             string message = ToManagedString(L, 2);
             switch (level)
             {
@@ -829,14 +977,14 @@ internal sealed unsafe class LuaEngine : IDisposable
     [UnmanagedCallersOnly]
     private static int SetRespCallback(nint L)
     {
-        if (s_active?._run is { } run) run.Resp = (int)lua_tointegerx(L, 1, null);
+        if (s_active?._run is { } run) run.Resp = (int)lua_tointeger(L, 1);
         return 0;
     }
 
     [UnmanagedCallersOnly]
     private static int SetReplCallback(nint L)
     {
-        if (s_active?._run is { } run) run.ReplFlags = (int)lua_tointegerx(L, 1, null);
+        if (s_active?._run is { } run) run.ReplFlags = (int)lua_tointeger(L, 1);
         return 0;
     }
 
@@ -909,7 +1057,28 @@ internal sealed unsafe class LuaEngine : IDisposable
         }
     }
 
+    /// <summary>killed(): the message of the stop in progress (SCRIPT KILL, FUNCTION LOAD timeout), for the error handler.</summary>
+    [UnmanagedCallersOnly]
+    private static int KilledCallback(nint L)
+    {
+        var message = s_active?._stopMessage;
+        if (message is null) return 0;
+        PushAscii(L, message);
+        return 1;
+    }
+
     // ----- hooks -----
+
+    /// <summary>
+    /// Stops the running chunk: from the next instruction on, lua_error itself is the hook, so the
+    /// error starts in native code and no managed frame is crossed. A pcall in the script catches it
+    /// once, and the next instruction raises again (Valkey re-raises on every line likewise).
+    /// </summary>
+    private void Stop(nint L, string message)
+    {
+        _stopMessage ??= message;
+        lua_sethook(L, ErrorFunction, MaskCount, 1);
+    }
 
     [UnmanagedCallersOnly]
     private static void CountHook(nint L, nint ar)
@@ -920,13 +1089,8 @@ internal sealed unsafe class LuaEngine : IDisposable
             var run = engine?._run;
             if (run is null) return;
             engine!._host.CheckBusy(run);
-            if (run.Killed && lua_isyieldable(L) != 0)
-            {
-                run.KillPosition ??= UserPosition(L);
-                // Yield from the hook: the coroutine stops here and the engine reports the kill.
-                // pcall inside the script cannot catch this, unlike an error.
-                lua_yieldk(L, 0, 0, 0);
-            }
+            if (run.Killed)
+                engine.Stop(L, run.IsEval ? "ERR Script killed by user with SCRIPT KILL." : "ERR Script killed by user with FUNCTION KILL.");
         }
         catch
         {
@@ -937,27 +1101,16 @@ internal sealed unsafe class LuaEngine : IDisposable
     [UnmanagedCallersOnly]
     private static void LoadHook(nint L, nint ar)
     {
-        // FUNCTION LOAD may take at most 500 ms: a library body should only register functions.
-        var load = s_active?._host.Loading;
-        if (load is not null && load.TimedOut() && lua_isyieldable(L) != 0) lua_yieldk(L, 0, 0, 0);
-    }
-
-    /// <summary>"@user_script:LINE" of the innermost user frame, for the kill message.</summary>
-    private static string? UserPosition(nint L)
-    {
-        byte* ar = stackalloc byte[512];
-        byte* what = stackalloc byte[3];
-        what[0] = (byte)'S'; what[1] = (byte)'l'; what[2] = 0;
-        for (int level = 0; lua_getstack(L, level, ar) != 0; level++)
+        try
         {
-            if (lua_getinfo(L, what, ar) == 0) break;
-            // lua_Debug: event, name, namewhat, what, source, srclen, currentline (64-bit layout).
-            byte* source = *(byte**)(ar + 32);
-            int line = *(int*)(ar + 48);
-            if (source == null) continue;
-            var src = MemoryMarshal.CreateReadOnlySpanFromNullTerminated(source);
-            if (src.Length > 0 && src[0] == '@') return System.Text.Encoding.UTF8.GetString(src) + ":" + line;
+            // FUNCTION LOAD may take at most 500 ms: a library body should only register functions.
+            var engine = s_active;
+            var load = engine?._host.Loading;
+            if (load is not null && load.TimedOut()) engine!.Stop(L, "ERR FUNCTION LOAD timeout");
         }
-        return null;
+        catch
+        {
+            // Nothing may escape into Lua.
+        }
     }
 }

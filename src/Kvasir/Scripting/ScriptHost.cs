@@ -61,6 +61,9 @@ public sealed class ScriptHost
     /// <summary>A script (or function) is executing now.</summary>
     public bool Running => _current is not null;
 
+    /// <summary>The client a command really comes from: the script's caller for the script's own client (WAIT inside a script).</summary>
+    public Client CallerOf(Client client) => _current is { } run && client == _client ? run.Caller.Client : client;
+
     /// <summary>The script has run past busy-reply-threshold: other clients get -BUSY until it ends.</summary>
     public bool TimedOut => _current is { TimedOut: true };
 
@@ -69,7 +72,7 @@ public sealed class ScriptHost
 
     private const string BusyEvalError = "BUSY Valkey is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
     private const string BusyFunctionError = "BUSY Valkey is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
-    private const string NoScriptError = "NOSCRIPT No matching script. Please use EVAL.";
+    private const string NoScriptError = "NOSCRIPT No matching script.";
 
     /// <summary>EVAL, EVALSHA, their _RO forms, FCALL, FCALL_RO (checked before the data lock, without a table lookup).</summary>
     public static bool IsScriptCommand(CommandArgs args) => args.Count > 0 && IsScriptName(args[0]);
@@ -569,6 +572,8 @@ public sealed class ScriptHost
         try
         {
             Server.Dispatcher.Call(_clientCtx, cmd, args);
+            // Valkey counts a command a script runs in the tot-cmds of the client running the script.
+            run.Caller.Client.TotalCommands++;
         }
         finally
         {

@@ -1,45 +1,50 @@
--- Builds the environment scripts run in (Valkey's script_lua.c sandbox, on Lua 5.4).
--- Runs once per Lua state with every standard library open; receives the managed callbacks and
--- the engine mode ("eval" or "function"). Returns the pieces the engine keeps in the registry.
+-- Builds the environment scripts run in (Valkey's script_lua.c sandbox) on Lua 5.1.
+-- Runs once per Lua state with base, table, string, math, os and debug open; receives the
+-- managed callbacks and the engine mode ("eval" or "function"). Returns the pieces the engine
+-- keeps in the registry.
 --
--- Valkey's Lua 5.1 has read-only tables built into the VM. Lua 5.4 has none, so every protected
--- table here is an empty proxy whose metatable reads through to the real table and refuses
--- writes; setmetatable, getmetatable, rawset, rawget and next know about proxies.
+-- Valkey's Lua has read-only tables built into the VM; the system's Lua 5.1 has none, so every
+-- protected table here is an empty proxy whose metatable reads through to the real table and
+-- refuses writes; setmetatable, getmetatable, rawset, rawget, next, pairs and ipairs know about
+-- proxies.
 local native, mode = ...
 
 local real_setmetatable, real_getmetatable = setmetatable, getmetatable
 local real_rawset, real_rawget, real_next = rawset, rawget, next
-local error, type, tostring, select, pairs = error, type, tostring, select, pairs
+local error, type, tostring, tonumber, select, pairs, ipairs = error, type, tostring, tonumber, select, pairs, ipairs
+local real_loadstring, real_load, real_setfenv, real_getfenv = loadstring, load, setfenv, getfenv
+local real_pcall, real_xpcall, unpack = pcall, xpcall, unpack
+local assert, rawequal, collectgarbage, gcinfo, newproxy = assert, rawequal, collectgarbage, gcinfo, newproxy
 local dbg = debug
 local string, math, table, os, coroutine = string, math, table, os, coroutine
+local floor = math.floor
+local version = _VERSION
+
+-- From here on, functions made by this chunk see the scripts' globals, never the full table
+-- the libraries were opened in (getfenv of one of them must not reach debug or io).
+local base = {}
+local globals = {}
+real_setfenv(1, globals)
 
 local backing_of = real_setmetatable({}, { __mode = 'k' })   -- proxy -> real table
 local proxy_of_mt = real_setmetatable({}, { __mode = 'k' })  -- metatable -> read-only view
+local ours = real_setmetatable({}, { __mode = 'k' })         -- Lua functions of the sandbox
 
 local READONLY = 'Attempt to modify a readonly table'
 
 local function refuse_write() error(READONLY, 2) end
 
 -- An __index that refuses names missing from t, as Valkey's protected globals do.
-local function strict_index(t)
+local function strict_index(what)
     return function(_, k)
-        local v = t[k]
-        if v == nil then
-            error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 0)
-        end
-        return v
+        error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
     end
 end
 
 local function protect(t)
     local proxy = {}
     backing_of[proxy] = t
-    real_setmetatable(proxy, {
-        __index = t,
-        __newindex = refuse_write,
-        __pairs = function() return real_next, t, nil end,
-        __len = function() return #t end,
-    })
+    real_setmetatable(proxy, { __index = t, __newindex = refuse_write })
     return proxy
 end
 
@@ -52,153 +57,14 @@ local function mt_view(m)
     return v
 end
 
-local function unpack_compat(t, i, j) return table.unpack(t, i, j) end
-
--- ----- libraries -----
-
 local function copy(t)
     local c = {}
     for k, v in real_next, t do c[k] = v end
     return c
 end
 
--- Lua 5.1 prints every number with "%.14g"; 5.4 prints floats with integral values as "5.0".
--- tostring and table.concat print as 5.1 did (the .. operator cannot be changed).
-local sformat, mtype = string.format, math.type
-local function number_text(v)
-    if mtype(v) == 'float' then return sformat('%.14g', v) end
-    return v
-end
-local real_tostring = tostring
-local function tostring51(v)
-    if mtype(v) == 'float' then return sformat('%.14g', v) end
-    return real_tostring(v)
-end
+-- ----- libraries -----
 
--- 5.4 names the culprit after the value ("attempt to call a nil value (field 'x')"); 5.1 before it.
-local function message51(msg)
-    if type(msg) ~= 'string' then return msg end
-    return (msg:gsub("attempt to ([%a ]-) a (%a+) value %((%a+) '([^']*)'%)", "attempt to %1 %3 '%4' (a %2 value)"))
-end
-
-local math_lib = copy(math)
--- Lua 5.1 names that 5.4 dropped.
-math_lib.pow = function(x, y) return x ^ y end
-math_lib.ldexp = function(m, e) return m * 2.0 ^ e end
-math_lib.frexp = function(x)
-    if x == 0 or x ~= x or x == math.huge or x == -math.huge then return x, 0 end
-    local e = math.floor(math.log(math.abs(x), 2)) + 1
-    local m = x / 2.0 ^ e
-    if math.abs(m) >= 1 then m = m / 2; e = e + 1 elseif math.abs(m) < 0.5 then m = m * 2; e = e - 1 end
-    return m, e
-end
-math_lib.log10 = function(x) return math.log(x, 10) end
-math_lib.mod = math.fmod
-math_lib.atan2 = function(y, x) return math.atan(y, x) end
-math_lib.cosh = function(x) return (math.exp(x) + math.exp(-x)) / 2 end
-math_lib.sinh = function(x) return (math.exp(x) - math.exp(-x)) / 2 end
-math_lib.tanh = function(x) local a, b = math.exp(x), math.exp(-x) return (a - b) / (a + b) end
-math_lib.mininteger, math_lib.maxinteger, math_lib.tointeger, math_lib.ult, math_lib.type = nil, nil, nil, nil, nil
--- Valkey's deterministic generator (rand48, shared by every script since start).
-local rand48 = native.rand48
-local function checkint(v, n, fname)
-    local x = tonumber(v)
-    if x == nil then
-        error("bad argument #" .. n .. " to '" .. fname .. "' (number expected, got " .. (v == nil and 'no value' or type(v)) .. ")", 0)
-    end
-    x = x >= 0 and math.floor(x) or math.ceil(x)
-    return x
-end
-math_lib.random = function(...)
-    local r = rand48() / 2147483647.0
-    local n = select('#', ...)
-    if n == 0 then return r end
-    if n == 1 then
-        local u = checkint((...), 1, 'random')
-        if u < 1 then error("bad argument #1 to 'random' (interval is empty)", 0) end
-        return math.floor(r * u) + 1
-    elseif n == 2 then
-        local l, u = checkint((...), 1, 'random'), checkint(select(2, ...), 2, 'random')
-        if l > u then error("bad argument #2 to 'random' (interval is empty)", 0) end
-        return math.floor(r * (u - l + 1)) + l
-    end
-    error('wrong number of arguments', 0)
-end
-math_lib.randomseed = function(seed)
-    native.srand48(checkint(seed, 1, 'randomseed'))
-end
-
-local table_lib = copy(table)
-local real_concat = table.concat
-table_lib.concat = function(t, sep, i, j)
-    i = i or 1
-    j = j or #t
-    local floats = false
-    for k = i, j do
-        if mtype(t[k]) == 'float' then floats = true break end
-    end
-    if not floats then return real_concat(t, sep, i, j) end
-    local parts = {}
-    for k = i, j do parts[#parts + 1] = number_text(t[k]) end
-    return real_concat(parts, sep)
-end
-table_lib.getn = function(t) return #t end
-table_lib.setn = function() error("'setn' is obsolete", 2) end
-table_lib.maxn = function(t)
-    local m = 0
-    for k in real_next, t do if type(k) == 'number' and k > m then m = k end end
-    return m
-end
-table_lib.foreach = function(t, f)
-    for k, v in pairs(t) do local r = f(k, v) if r ~= nil then return r end end
-end
-table_lib.foreachi = function(t, f)
-    for i = 1, #t do local r = f(i, t[i]) if r ~= nil then return r end end
-end
-table_lib.move, table_lib.pack = nil, nil
-
-local string_lib = copy(string)
-string_lib.gfind = string.gmatch
-string_lib.pack, string_lib.unpack, string_lib.packsize = nil, nil, nil
-
-local os_lib = { clock = os.clock }
-
--- bit, cjson, cmsgpack and struct are compiled on first use (native.open_library): a state that
--- never uses them stays small (Valkey's test bounds used_memory_lua after plain scripts).
-local function lazy_library(name)
-    local store = {}
-    local proxy = {}
-    backing_of[proxy] = store
-    local mt
-    local function open()
-        local lib = native.open_library(name)
-        for k, v in real_next, lib do store[k] = v end
-        mt.__index = store
-        mt.__pairs = function() return real_next, store, nil end
-        mt.__len = function() return #store end
-        return store
-    end
-    mt = {
-        __index = function(_, k) return open()[k] end,
-        __newindex = refuse_write,
-        __pairs = function() return real_next, open(), nil end,
-        __len = function() return #open() end,
-    }
-    real_setmetatable(proxy, mt)
-    return proxy, function() return store end
-end
-
--- ----- the server API (redis / server) -----
-
-local ncall = native.call
-local api = {}
--- The API functions that raise (server.call, sha1hex, log, setresp...) must keep the script's
--- frame for the "on @user_script:LINE" of their errors, but `return server.call(...)` is a tail
--- call, which replaces the script's frame by a Lua function's. A C function keeps its caller's
--- frame, and the only stock one that calls back into Lua and re-raises is coroutine.wrap's. An
--- error leaves its coroutine dead, so once the error is caught (error handler, pcall, xpcall)
--- the same coroutine gets its function back (native.rearm): server.call stays the same value.
--- `checked` returns a value, or an error table and true.
 local co_wrap, co_yield = coroutine.wrap, coroutine.yield
 local repairs, any_broken = {}, false
 local function as_c_function(checked)
@@ -227,7 +93,148 @@ local function repair_call()
         for i = 1, #repairs do repairs[i]() end
     end
 end
-api.call = as_c_function(ncall)
+-- The same for a function that raises as usual (libraries Valkey has in C): a string error gets
+-- the caller's line in front from coroutine.wrap, as luaL_error gives it there.
+local function as_c_library_function(f)
+    local loop, wrap, finish
+    local broken = false
+    finish = function(ok, ...)
+        if not ok then
+            broken, any_broken = true, true
+            error((...), 0)
+        end
+        return loop(co_yield(...))
+    end
+    loop = function(...) return finish(real_pcall(f, ...)) end
+    wrap = co_wrap(loop)
+    repairs[#repairs + 1] = function()
+        if broken then
+            broken = false
+            native.rearm(wrap, loop)
+        end
+    end
+    return wrap
+end
+-- A managed library function answers nil and a message on bad input.
+local function nil_means_error(f)
+    local function check(r, ...)
+        if r == nil then error((...), 0) end
+        return r, ...
+    end
+    return function(...) return check(f(...)) end
+end
+
+
+local math_lib = copy(math)
+-- Valkey's deterministic generator (rand48, shared by every script since start).
+local rand48 = native.rand48
+local function checkint(v, n, fname)
+    local x = tonumber(v)
+    if x == nil then
+        error("bad argument #" .. n .. " to '" .. fname .. "' (number expected, got " .. (v == nil and 'no value' or type(v)) .. ")", 0)
+    end
+    x = x >= 0 and floor(x) or math.ceil(x)
+    return x
+end
+math_lib.random = function(...)
+    local r = rand48() / 2147483647.0
+    local n = select('#', ...)
+    if n == 0 then return r end
+    if n == 1 then
+        local u = checkint((...), 1, 'random')
+        if u < 1 then error("bad argument #1 to 'random' (interval is empty)", 0) end
+        return floor(r * u) + 1
+    elseif n == 2 then
+        local l, u = checkint((...), 1, 'random'), checkint(select(2, ...), 2, 'random')
+        if l > u then error("bad argument #2 to 'random' (interval is empty)", 0) end
+        return floor(r * (u - l + 1)) + l
+    end
+    error('wrong number of arguments', 0)
+end
+math_lib.random = as_c_library_function(math_lib.random)
+math_lib.randomseed = as_c_library_function(function(seed)
+    native.srand48(checkint(seed, 1, 'randomseed'))
+end)
+
+local os_lib = { clock = os.clock }
+
+local function c_library(t, wrap)
+    local lib = {}
+    for k, v in real_next, t do
+        if type(v) == 'function' then v = as_c_library_function(wrap and wrap(v) or v) end
+        lib[k] = v
+    end
+    return lib
+end
+
+-- cmsgpack is Lua code compiled on first use (native.open_library): a state that never uses
+-- it stays small (Valkey's test bounds used_memory_lua after plain scripts).
+local function lazy_library(name)
+    local store = {}
+    local proxy = {}
+    backing_of[proxy] = store
+    local mt
+    local function open()
+        local lib = c_library(native.open_library(name))
+        for k, v in real_next, lib do store[k] = v end
+        mt.__index = store
+        return store
+    end
+    mt = {
+        __index = function(_, k) return open()[k] end,
+        __newindex = refuse_write,
+    }
+    real_setmetatable(proxy, mt)
+    return proxy, open
+end
+
+-- cjson: the lua-cjson C module, with one guard: its 2.1.0 buffer arithmetic is 32-bit, so a
+-- value whose strings add up to more than it can hold is refused before it reaches the encoder.
+local cjson_lib
+do
+    local c = native.cjson
+    do
+        cjson_lib = copy(c)
+        local encode = c.encode
+        local LIMIT = 256 * 1024 * 1024
+        local function size_of(v, depth, total)
+            local t = type(v)
+            if t == 'string' then return total + #v end
+            if t == 'table' and depth < 1000 then
+                for k, x in real_next, v do
+                    if type(k) == 'string' then total = total + #k end
+                    total = size_of(x, depth + 1, total)
+                    if total > LIMIT then return total end
+                end
+            end
+            return total
+        end
+        cjson_lib.encode = as_c_library_function(function(v, ...)
+            if type(v) == 'table' or (type(v) == 'string' and #v > LIMIT) then
+                if size_of(v, 0, 0) > LIMIT then error('Cannot serialise: value too large', 0) end
+            end
+            -- Called through pcall, the encoder's own errors carry no position of ours.
+            local ok, r = real_pcall(encode, v)
+            if not ok then error(r, 0) end
+            return r
+        end)
+    end
+end
+
+-- ----- the server API (redis / server) -----
+
+local ncall = native.call
+local api = {}
+-- The API functions that raise (server.call, sha1hex, log, setresp...) must keep the script's
+-- frame for the "on @user_script:LINE" of their errors, but `return server.call(...)` is a tail
+-- call, which replaces the script's frame by a Lua function's. A C function keeps its caller's
+-- frame, and the only stock one that calls back into Lua and re-raises is coroutine.wrap's. An
+-- error leaves its coroutine dead, so once the error is caught (error handler, pcall, xpcall)
+-- the same coroutine gets its function back (native.rearm): server.call stays the same value.
+-- `checked` returns a value, or an error table and true.
+-- On x86-64 the engine gives server.call as a real C function that raises (any number of
+-- arguments); elsewhere the coroutine.wrap stand-in (up to 7999 arguments).
+api.call = native.raising_call or as_c_function(ncall)
 api.pcall = function(...)
     return (ncall(...))
 end
@@ -272,9 +279,9 @@ local log = as_c_function(function(...)
     local parts = {}
     for i = 2, n do
         local v = select(i, ...)
-        if type(v) == 'string' or type(v) == 'number' then parts[#parts + 1] = tostring51(v) end
+        if type(v) == 'string' or type(v) == 'number' then parts[#parts + 1] = tostring(v) end
     end
-    native.log(math.floor(level), table.concat(parts, ' '))
+    native.log(floor(level), table.concat(parts, ' '))
 end)
 api.log = log
 api.LOG_DEBUG, api.LOG_VERBOSE, api.LOG_NOTICE, api.LOG_WARNING = 0, 1, 2, 3
@@ -282,13 +289,12 @@ api.setresp = as_c_function(function(...)
     if select('#', ...) ~= 1 then return failure('server.setresp() requires one argument.') end
     local v = tonumber((...))
     if v ~= 2 and v ~= 3 then return failure('RESP version must be 2 or 3.') end
-    native.setresp(math.floor(v))
+    native.setresp(floor(v))
 end)
 api.set_repl = as_c_function(function(...)
     if select('#', ...) ~= 1 then return failure('server.set_repl() requires one argument.') end
-    local v = tonumber((...)) or 0
-    v = math.floor(v)
-    if v & ~3 ~= 0 then return failure('Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.') end
+    local v = floor(tonumber((...)) or 0)
+    if v < 0 or v > 3 then return failure('Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.') end
     native.set_repl(v)
 end)
 api.REPL_NONE, api.REPL_AOF, api.REPL_SLAVE, api.REPL_REPLICA, api.REPL_ALL = 0, 1, 2, 2, 3
@@ -305,15 +311,19 @@ end
 
 -- ----- error handler: where in the user's code did it fail -----
 
+local getinfo = dbg.getinfo
+local killed = native.killed
 local function error_handler(err)
     repair_call()
+    local stop = killed()
+    if stop then err = { err = stop } end
     local level, info = 2, nil
     repeat
-        info = dbg.getinfo(level, 'nSl')
+        info = getinfo(level, 'nSl')
         level = level + 1
     until not info or (info.what ~= 'C' and info.source ~= '=kvasir' and info.source ~= '=?')
     if type(err) ~= 'table' then
-        err = { err = 'ERR ' .. message51(tostring51(err)) }
+        err = { err = 'ERR ' .. tostring(err) }
     end
     if info then
         err['source'] = info.source
@@ -324,67 +334,96 @@ end
 
 -- ----- the global table -----
 
-local base = {}
-local globals = {}
+local globals_mt = { __index = base, __newindex = refuse_write }
 backing_of[globals] = base
-local globals_mt
-globals_mt = {
-    __index = strict_index(base),
-    __newindex = refuse_write,
-    __pairs = function() return real_next, base, nil end,
-}
 real_setmetatable(globals, globals_mt)
+real_setmetatable(base, { __index = strict_index() })
 
-local function load_text(chunk, name)
-    if type(chunk) == 'string' then
-        return load(chunk, name or chunk, 't', globals)
-    end
-    return load(chunk, name or '=(load)', 't', globals)
+-- Valkey's Lua never loads bytecode (its parser reads every chunk as text); a binary chunk
+-- read as text fails to compile at its first byte, as there.
+local function as_text(s)
+    if type(s) == 'string' and s:byte(1) == 27 then return ' ' .. s end
+    return s
 end
 
-base.string = protect(string_lib)
+base.string = protect(copy(string))
 base.math = protect(math_lib)
-base.table = protect(table_lib)
+base.table = protect(copy(table))
 base.os = protect(os_lib)
-base.bit = lazy_library('bit')
-base.cjson = lazy_library('cjson')
+-- bit and struct are the engine's C functions; where they cannot raise errors themselves, each
+-- gets a coroutine.wrap stand-in that does.
+if native.raising_libraries then
+    base.bit = protect(copy(native.bit))
+    base.struct = protect(copy(native.struct))
+else
+    base.bit = protect(c_library(native.bit, nil_means_error))
+    base.struct = protect(c_library(native.struct, nil_means_error))
+end
+base.cjson = protect(cjson_lib)
 base.cmsgpack = lazy_library('cmsgpack')
-base.struct = lazy_library('struct')
 base.coroutine = protect(copy(coroutine))
 base.xpcall = function(f, handler, ...)
-    return (function(...) repair_call() return ... end)(xpcall(f, function(e) repair_call() return handler(e) end, ...))
+    return (function(...) repair_call() return ... end)(real_xpcall(f, function(e) repair_call() return handler(e) end, ...))
 end
-base.tostring = tostring51
-base.setmetatable = function(t, m)
-    if backing_of[t] then error(READONLY, 2) end
+base.tostring = tostring
+-- Lua wrappers of base functions raise their argument errors at the caller's line (level 2),
+-- as the C originals do.
+local function arg_error(n, fname, msg) error("bad argument #" .. n .. " to '" .. fname .. "' (" .. msg .. ")", 3) end
+local function expect_table(v, n, fname, count)
+    if type(v) ~= 'table' then
+        error("bad argument #" .. n .. " to '" .. fname .. "' (table expected, got " .. (count < n and 'no value' or type(v)) .. ")", 3)
+    end
+end
+base.setmetatable = function(...)
+    local t, m = ...
+    expect_table(t, 1, 'setmetatable', select('#', ...))
+    if m ~= nil and type(m) ~= 'table' then arg_error(2, 'setmetatable', 'nil or table expected') end
+    if backing_of[t] then error(READONLY, 0) end
     return real_setmetatable(t, m)
 end
-base.getmetatable = function(o)
+base.getmetatable = function(...)
+    if select('#', ...) == 0 then arg_error(1, 'getmetatable', 'value expected') end
+    local o = ...
     local m = real_getmetatable(o)
     if m == nil then return nil end
-    if backing_of[o] or type(o) == 'string' or proxy_of_mt[m] then return mt_view(m) end
+    -- A userdata's metatable (newproxy) is read-only: a __gc set there would run inside the
+    -- collector, unprotected, wherever the engine happens to allocate.
+    if backing_of[o] or proxy_of_mt[m] or type(o) == 'userdata' then return mt_view(m) end
     return m
 end
-base.next = function(t, k)
+local function next_of(t, k)
     local b = backing_of[t]
     if b then return real_next(b, k) end
     return real_next(t, k)
+end
+base.next = real_next
+base.pairs = function(...)
+    local t = ...
+    expect_table(t, 1, 'pairs', select('#', ...))
+    if backing_of[t] then return next_of, t, nil end
+    return real_next, t, nil
+end
+base.ipairs = function(...)
+    local t = ...
+    expect_table(t, 1, 'ipairs', select('#', ...))
+    return ipairs(backing_of[t] or t)
 end
 base.assert = assert
 base.tonumber = tonumber
 base.rawequal = rawequal
 base.collectgarbage = collectgarbage
-base.rawset = function(t, k, v)
-    if backing_of[t] then error(READONLY, 2) end
+base.rawset = function(...)
+    local t, k, v = ...
+    expect_table(t, 1, 'rawset', select('#', ...))
+    if backing_of[t] then error(READONLY, 0) end
     return real_rawset(t, k, v)
 end
-base.rawget = function(t, k)
-    local b = backing_of[t]
-    if b then return real_rawget(b, k) end
-    return real_rawget(t, k)
+base.rawget = function(...)
+    local t, k = ...
+    expect_table(t, 1, 'rawget', select('#', ...))
+    return real_rawget(backing_of[t] or t, k)
 end
 -- Valkey's pcall: an error table (from server.call) is returned as its message string, as before Redis 7.
-local real_pcall = pcall
 local function pcall_result(ok, ...)
     repair_call()
     if ok then return ok, ... end
@@ -393,20 +432,58 @@ local function pcall_result(ok, ...)
         local m = real_rawget(e, 'err')
         if type(m) == 'string' or type(m) == 'number' then return false, m end
     end
-    return false, message51(e)
+    return false, e
 end
-base.pcall = function(...) return pcall_result(real_pcall(...)) end
+base.pcall = function(...)
+    if select('#', ...) == 0 then arg_error(1, 'pcall', 'value expected') end
+    return pcall_result(real_pcall(...))
+end
 base.type = type
 base.select = select
-base.unpack = unpack_compat
-base.gcinfo = function() return math.floor(collectgarbage('count')) end
-base.pairs = pairs
-base.ipairs = ipairs
-base.loadstring = load_text
-base.load = load_text
+base.unpack = unpack
+base.gcinfo = gcinfo
+base.newproxy = newproxy
+base.loadstring = function(...)
+    local s, name = ...
+    if type(s) ~= 'string' and type(s) ~= 'number' then
+        arg_error(1, 'loadstring', 'string expected, got ' .. (select('#', ...) == 0 and 'no value' or type(s)))
+    end
+    return real_loadstring(as_text(s), name or s)
+end
+base.load = function(...)
+    local f, name = ...
+    if type(f) ~= 'function' then
+        arg_error(1, 'load', 'function expected, got ' .. (select('#', ...) == 0 and 'no value' or type(f)))
+    end
+    local first = true
+    return real_load(function()
+        local piece = f()
+        if first then
+            first = false
+            piece = as_text(piece)
+        end
+        return piece
+    end, name)
+end
+base.getfenv = real_getfenv
+-- The sandbox's own functions keep their environment (as the C functions they stand for do).
+base.setfenv = function(f, t)
+    if type(f) == 'function' and ours[f] then
+        error("'setfenv' cannot change environment of given object", 2)
+    end
+    -- Levels count from the caller: one for this function, one for pcall.
+    local ok, r = real_pcall(real_setfenv, type(f) == 'number' and f > 0 and f + 2 or f, t)
+    if not ok then error(r, 2) end
+    return r
+end
 base.error = error
-base._VERSION = _VERSION
+base._VERSION = version
 base._G = globals
+if mode == 'eval' then
+    -- Valkey keeps its error handler in the globals, under both names.
+    base.__server__err__handler = error_handler
+    base.__redis__err__handler = error_handler
+end
 
 -- The library-loading view of FUNCTION LOAD: only the server API with register_function.
 local load_api
@@ -468,7 +545,8 @@ if mode == 'function' then
     }
     local view = {}
     backing_of[view] = lib
-    real_setmetatable(view, { __index = strict_index(lib), __newindex = refuse_write })
+    real_setmetatable(lib, { __index = strict_index() })
+    real_setmetatable(view, { __index = lib, __newindex = refuse_write })
     load_api = { server = view, redis = view }
 end
 
@@ -476,22 +554,35 @@ local api_view = protect(api)
 base.server = api_view
 base.redis = api_view
 
--- Runs a compiled chunk or function under the error handler; the engine resumes this in a
--- coroutine so the count hook can stop a killed script by yielding.
-local xpcall = xpcall
-local function runner(f, ...)
-    return xpcall(f, error_handler, ...)
-end
-
 -- FUNCTION LOAD: while the library body runs, globals show only the load API; the library's
 -- own globals are refused as usual.
-local script_index = globals_mt.__index
-local load_index = strict_index(load_api or {})
+local load_view = {}
+for k, v in real_next, load_api or {} do load_view[k] = v end
+real_setmetatable(load_view, { __index = strict_index() })
 local function library_mode(on)
-    globals_mt.__index = on and load_index or script_index
+    globals_mt.__index = on and load_view or base
 end
 
 -- Strings index the read-only string library, so scripts cannot reach the real one through them.
 real_getmetatable('').__index = base.string
 
-return globals, runner, base, library_mode
+-- Mark every Lua function reachable from the globals as the sandbox's own.
+local function mark(t, seen)
+    if seen[t] then return end
+    seen[t] = true
+    for _, v in real_next, backing_of[t] or t do
+        if type(v) == 'function' then ours[v] = true
+        elseif type(v) == 'table' then mark(v, seen) end
+    end
+end
+mark(base, {})
+mark(load_view, {})
+ours[error_handler] = true
+-- coroutine.resume catches errors like pcall: the wrapped API functions must be usable afterwards.
+local co_lib = backing_of[base.coroutine]
+local real_resume = co_lib.resume
+co_lib.resume = function(...)
+    return (function(...) repair_call() return ... end)(real_resume(...))
+end
+
+return globals, error_handler, base, library_mode

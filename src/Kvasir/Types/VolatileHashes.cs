@@ -69,4 +69,15 @@ public sealed class VolatileHashes
     }
 
     public void Clear() => _queue.Clear();
+
+    /// <summary>Hands every queued hash to <paramref name="target"/> (a data set loaded aside joins the live one).</summary>
+    public void MoveTo(VolatileHashes target)
+    {
+        foreach (var (hash, _) in _queue.UnorderedItems)
+        {
+            if (hash.Table is { } table) table.QueuedAt = long.MaxValue;
+            target.Track(hash);
+        }
+        _queue.Clear();
+    }
 }

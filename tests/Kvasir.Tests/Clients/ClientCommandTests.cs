@@ -305,4 +305,49 @@ public sealed class ClientCommandTests : IClassFixture<SharedServerFixture>
         Assert.Equal("HELP", help.Items[^2].Text);
         Assert.All(help.Items, item => Assert.Equal('+', item.Kind));
     }
+
+    [Fact]
+    public async Task CommandsAScriptRunsCountInTheCallersTotCmds()
+    {
+        await using var c = await _server.ConnectAsync();
+        long before = long.Parse(Field((await c.CallTextAsync("CLIENT", "INFO"))!, "tot-cmds"));
+        await c.CallAsync("EVAL", "server.call('ping')", "0");
+        long after = long.Parse(Field((await c.CallTextAsync("CLIENT", "INFO"))!, "tot-cmds"));
+        // EVAL, the PING it ran and this CLIENT INFO, as Valkey counts them.
+        Assert.Equal(before + 3, after);
+    }
+
+    [Fact]
+    public async Task ReplyBufferShrinksWhenIdleAndGrowsWhenBusy()
+    {
+        await using var server = await TestServer.StartAsync(("enable-debug-command", "yes"));
+        await using var admin = await server.ConnectAsync();
+        await using var c = await server.ConnectAsync();
+        await admin.CallAsync("DEBUG", "REPLYBUFFER", "PEAK-RESET-TIME", "100");
+        await c.CallAsync("CLIENT", "SETNAME", "rbs-test");
+        async Task<long> Rbs()
+        {
+            string list = (await admin.CallTextAsync("CLIENT", "LIST"))!;
+            string line = list.Split('\n').First(l => l.Contains("name=rbs-test "));
+            return long.Parse(Field(line, "rbs"));
+        }
+        long rbs = 0;
+        for (int i = 0; i < 100 && !(rbs >= 1024 && rbs < 2046); i++)
+        {
+            await Task.Delay(50);
+            rbs = await Rbs();
+        }
+        Assert.InRange(rbs, 1024, 2045);
+        await admin.CallAsync("SET", "rbs:big", new string('x', 32768));
+        await admin.CallAsync("DEBUG", "REPLYBUFFER", "PEAK-RESET-TIME", "never");
+        for (int i = 0; i < 100 && !(rbs >= 16384 && rbs < 32768); i++)
+        {
+            await c.CallAsync("GET", "rbs:big");
+            await Task.Delay(50);
+            rbs = await Rbs();
+        }
+        Assert.InRange(rbs, 16384, 32767);
+        Assert.NotEqual("0", Field((await admin.CallTextAsync("INFO", "stats"))!.Replace("\r\n", " ").Replace(':', '='), "reply_buffer_shrinks"));
+        await admin.CallAsync("DEBUG", "REPLYBUFFER", "PEAK-RESET-TIME", "reset");
+    }
 }

@@ -356,7 +356,7 @@ public sealed class AofTests
         await using var s = await TestServer.StartAsync(("appendonly", "yes"), ("auto-aof-rewrite-min-size", "1000"), ("auto-aof-rewrite-percentage", "100"));
         await using var c = await s.ConnectAsync();
         for (int i = 0; i < 100; i++) await c.CallAsync("SET", "key", new string('x', 100));
-        for (int i = 0; i < 200 && await Info(c, "aof_rewrites") == "0"; i++) await Task.Delay(20);
+        for (int i = 0; i < 1000 && await Info(c, "aof_rewrites") == "0"; i++) await Task.Delay(20);
         Assert.NotEqual("0", await Info(c, "aof_rewrites"));
         await WaitForRewriteAsync(c);
         Assert.Contains("appendonly.aof.2.base.rdb", Manifest(s));

@@ -69,7 +69,8 @@ internal sealed class RdbTestKit
                 string path = Path.Combine(up.FullName, "shared", "reference", "rdb");
                 if (Directory.Exists(path)) return path;
             }
-            Assert.Fail("RDB fixtures not found at " + first);
+            // The fixtures live beside the repository in the project's workspace, not in a clone.
+            Assert.Skip($"needs the RDB files written by real servers in ../shared/reference/rdb ({first} is absent)");
             return first;
         }
     }

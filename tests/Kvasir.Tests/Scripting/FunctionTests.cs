@@ -44,7 +44,7 @@ public sealed class FunctionTests
         Assert.Equal("ERR Engine 'python' not found", await ErrorOf(c, "FUNCTION", "LOAD", "#!python name=x\nreturn 1"));
         Assert.Equal("ERR No functions registered", await ErrorOf(c, "FUNCTION", "LOAD", "#!lua name=empty\nreturn 1"));
         Assert.StartsWith("ERR Error compiling function: user_function:2:", await ErrorOf(c, "FUNCTION", "LOAD", "#!lua name=bad\nthis is not lua"));
-        Assert.Contains("Script attempted to access nonexistent global variable 'call'",
+        Assert.Equal("ERR Error registering functions: ERR user_function:2: Script attempted to access nonexistent global variable 'call'",
             await ErrorOf(c, "FUNCTION", "LOAD", "#!lua name=x\nredis.call('ping')"));
         Assert.Equal("ERR Error registering functions: ERR unknown flag given",
             await ErrorOf(c, "FUNCTION", "LOAD", "#!lua name=x\nserver.register_function{function_name='f', callback=function() end, flags={'bad'}}"));
@@ -62,7 +62,7 @@ public sealed class FunctionTests
         await using var server = await TestServer.StartAsync();
         await using var c = await server.ConnectAsync();
         await c.CallAsync("FUNCTION", "LOAD", "#!lua name=errs\nserver.register_function('bad_global', function() return nope end)");
-        Assert.Equal("ERR Script attempted to access nonexistent global variable 'nope' script: bad_global, on @user_function:2.",
+        Assert.Equal("ERR user_function:2: Script attempted to access nonexistent global variable 'nope' script: bad_global, on @user_function:2.",
             await ErrorOf(c, "FCALL", "bad_global", "0"));
     }
 

@@ -139,8 +139,8 @@ public sealed class ScriptingTests : IClassFixture<SharedServerFixture>
         Assert.Equal("loaded", await c.CallTextAsync("EVALSHA", sha.ToUpperInvariant(), "0"));
         Assert.Equal("[1, 1, 0]", (await c.CallAsync("SCRIPT", "EXISTS", sha, sha.ToUpperInvariant(), "abc")).ToString());
         Assert.Equal("return 'loaded'", await c.CallTextAsync("SCRIPT", "SHOW", sha));
-        Assert.Equal("NOSCRIPT No matching script. Please use EVAL.", await ErrorOf(c, "EVALSHA", "ffffffffffffffffffffffffffffffffffffffff", "0"));
-        Assert.Equal("NOSCRIPT No matching script. Please use EVAL.", await ErrorOf(c, "EVALSHA", "abc", "0"));
+        Assert.Equal("NOSCRIPT No matching script.", await ErrorOf(c, "EVALSHA", "ffffffffffffffffffffffffffffffffffffffff", "0"));
+        Assert.Equal("NOSCRIPT No matching script.", await ErrorOf(c, "EVALSHA", "abc", "0"));
         Assert.Equal("ERR Number of keys can't be negative", await ErrorOf(c, "EVAL", "return 1", "-1"));
         Assert.Equal("ERR Number of keys can't be greater than number of args", await ErrorOf(c, "EVAL", "return 1", "2", "a"));
         Assert.Equal("ERR value is not an integer or out of range", await ErrorOf(c, "EVAL", "return 1", "x"));

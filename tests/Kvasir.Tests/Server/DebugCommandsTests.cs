@@ -173,9 +173,9 @@ public sealed class DebugCommandsTests : IClassFixture<SharedServerFixture>
         Assert.Equal("OK", await c.CallTextAsync("DEBUG", "QUICKLIST-PACKED-THRESHOLD", "100"));
         Assert.Equal(100, server.Server.Debug.QuicklistPackedThreshold);
         Assert.Equal("ERR argument must be a memory value bigger than 1 and smaller than 4gb", (await c.CallAsync("DEBUG", "QUICKLIST-PACKED-THRESHOLD", "5gb")).Text);
-        string replid = server.Server.ReplicationId;
+        string replid = server.Server.Replication.ReplId;
         Assert.Equal("OK", await c.CallTextAsync("DEBUG", "CHANGE-REPL-ID"));
-        Assert.NotEqual(replid, server.Server.ReplicationId);
+        Assert.NotEqual(replid, server.Server.Replication.ReplId);
         Assert.Equal("MY custom error", (await c.CallAsync("DEBUG", "ERROR", "MY custom error")).Text);
         Assert.Equal("Apparently the server did not crash: test passed", await c.CallTextAsync("DEBUG", "STRINGMATCH-TEST"));
         Assert.Equal("ERR unknown subcommand or wrong number of arguments for 'NOSUCH'. Try DEBUG HELP.", (await c.CallAsync("DEBUG", "NOSUCH")).Text);

@@ -98,6 +98,9 @@ internal sealed class AofWriter : IDisposable
         // thread's periodic pass covers effects no reply waits for).
     }
 
+    /// <summary>Stream offset known to be on disk.</summary>
+    public long Synced => Interlocked.Read(ref _synced);
+
     /// <summary>True when the bytes up to <paramref name="offset"/> need no more waiting for this policy.</summary>
     public bool IsDone(long offset, bool always) =>
         always ? Interlocked.Read(ref _synced) >= offset : Interlocked.Read(ref _written) >= offset;

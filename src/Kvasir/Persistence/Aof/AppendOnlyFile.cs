@@ -79,6 +79,9 @@ public sealed class AppendOnlyFile : IEffectLog
     public string Directory => Path.Combine(Config.Dir, Config.AppendDirname);
 
     public bool Enabled => _state != State.Off;
+
+    /// <summary>Turned on and still writing its first base: until then the AOF does not hold the data.</summary>
+    public bool WritingInitialBase => _state == State.WaitRewrite;
     public bool RewriteInProgress => _rewrite is not null;
     public bool RewriteScheduled => _rewriteScheduled;
 
@@ -107,6 +110,50 @@ public sealed class AppendOnlyFile : IEffectLog
             }
         }
         current.Writer.Append(encoded);
+        // Where the replication stream was when these effects were appended: WAITAOF and the FACK a
+        // replica sends count what is fsynced in replication offsets.
+        if (_replicationMarks.Count < MaxReplicationMarks)
+            _replicationMarks.Enqueue((current.OffsetBase + current.Writer.Appended, _server.Replication.Offset));
+    }
+
+    private const int MaxReplicationMarks = 1 << 16;
+    private readonly Queue<(long AofEnd, long ReplicationOffset)> _replicationMarks = new();
+    private long _fsyncedReplicationOffset = -1;
+
+    /// <summary>
+    /// The replication offset whose effects are all fsynced to the AOF (Valkey's fsynced_reploff),
+    /// -1 with no AOF. When nothing appended is waiting for an fsync it is the current offset.
+    /// Under the data lock.
+    /// </summary>
+    public long FsyncedReplicationOffset
+    {
+        get
+        {
+            if (!Enabled) return -1;
+            // Turned on and waiting for its first rewrite: nothing counts as fsynced yet (Valkey's 0).
+            if (_state == State.WaitRewrite) return 0;
+            if (_current is not { } c) return _fsyncedReplicationOffset;
+            long synced = c.OffsetBase + c.Writer.Synced;
+            while (_replicationMarks.TryPeek(out var mark) && mark.AofEnd <= synced)
+            {
+                _fsyncedReplicationOffset = mark.ReplicationOffset;
+                _replicationMarks.Dequeue();
+            }
+            if (_replicationMarks.Count == 0 && c.Writer.Appended == c.Writer.Synced) _fsyncedReplicationOffset = _server.Replication.Offset;
+            return _fsyncedReplicationOffset;
+        }
+    }
+
+    /// <summary>
+    /// A replica finished a full sync (or was promoted): the AOF starts again from the new data set
+    /// with a rewrite, as Valkey's restartAOFAfterSYNC. Under the data lock.
+    /// </summary>
+    public void RestartAfterSync()
+    {
+        if (_state == State.Off) return;
+        if (_rewrite is not null) KillRewrite("the data set was replaced by a full sync");
+        _replicationMarks.Clear();
+        if (!StartRewrite()) _rewriteScheduled = true;
     }
 
     /// <summary>
@@ -523,6 +570,7 @@ public sealed class AppendOnlyFile : IEffectLog
         string temp = Path.Combine(Config.Dir, $"temp-rewriteaof-bg-{Environment.ProcessId}-{Interlocked.Read(ref _rewrites)}.aof");
         var save = new BackgroundSave(_server, format, temp, finalPath: null);
         save.Start();
+        _server.Persistence.SnapshotStarted();
         _rewrite = save;
         _rewriteScheduled = false;
         _rewriteRdbPreamble = Config.AofUseRdbPreamble;
