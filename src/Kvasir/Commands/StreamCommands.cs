@@ -475,15 +475,32 @@ public static class StreamCommands
     private static bool IsSingle(ReadOnlySpan<byte> arg, byte c) => arg.Length >= 1 && arg[0] == c && (arg.Length == 1 || arg[1] == 0);
 
     /// <summary>
-    /// After an approximate trim, the propagated command names the exact outcome ("=" and the
-    /// resulting length, or the first ID left) so replicas and the AOF end with the same stream.
+    /// Propagates XADD or XTRIM as it must replay: with the ID the entry got (<paramref name="id"/>,
+    /// empty for XTRIM) and, after an approximate trim, with the exact outcome ("=" and the resulting
+    /// length, or the first ID left) so replicas and the AOF end with the same stream. Encoded
+    /// straight from the request's arguments, without an argv copy (the stream is always fed while a
+    /// replication backlog exists).
     /// </summary>
-    private static void RewriteApproxTrim(StreamValue s, in AddTrimArgs a, byte[][] argv)
+    private static void PropagateRewritten(CommandContext ctx, StreamValue s, in AddTrimArgs a, int idPos, ReadOnlySpan<byte> id)
     {
-        argv[a.StrategyArgIndex - 1] = "="u8.ToArray();
-        argv[a.StrategyArgIndex] = a.Strategy == StreamTrimStrategy.MaxLen
-            ? Types.NumberFormat.LongToBytes((long)s.Length)
-            : s.EdgeId(first: true, skipTombstones: false).ToBytes();
+        var args = ctx.Args;
+        Span<byte> trim = stackalloc byte[StreamId.MaxTextLength];
+        int trimLength = 0;
+        if (a.Approx)
+            trimLength = a.Strategy == StreamTrimStrategy.MaxLen
+                ? Types.NumberFormat.FormatLong((long)s.Length, trim)
+                : s.EdgeId(first: true, skipTombstones: false).Format(trim);
+        var p = ctx.Server.Propagator;
+        p.BeginEffect(ctx.Client.DbIndex, args.Count);
+        for (int i = 0; i < args.Count; i++)
+        {
+            if (i == idPos && id.Length > 0) p.EffectArg(id);
+            else if (a.Approx && i == a.StrategyArgIndex - 1) p.EffectArg("="u8);
+            else if (a.Approx && i == a.StrategyArgIndex) p.EffectArg(trim.Slice(0, trimLength));
+            else p.EffectArg(args[i]);
+        }
+        p.EndEffect();
+        ctx.PreventPropagation();
     }
 
     // ----- XADD -----
@@ -557,12 +574,7 @@ public static class StreamCommands
         else db.ValueEdited(idx, memoryBefore);
 
         if (ctx.Propagating && (a.Approx || !a.IdGiven || !a.SeqGiven))
-        {
-            var argv = args.ToArrays();
-            if (a.Approx) RewriteApproxTrim(s, a, argv);
-            if (!a.IdGiven || !a.SeqGiven) argv[idPos] = idText.Slice(0, idLen).ToArray();
-            ctx.PropagateAs(argv);
-        }
+            PropagateRewritten(ctx, s, a, idPos, !a.IdGiven || !a.SeqGiven ? idText.Slice(0, idLen) : default);
     }
 
     // ----- XLEN / XRANGE / XREVRANGE -----
@@ -662,12 +674,7 @@ public static class StreamCommands
         if (deleted > 0)
         {
             ctx.Notify(KeyspaceEventFlags.Stream, "xtrim"u8, ctx.Args[1]);
-            if (a.Approx && ctx.Propagating)
-            {
-                var argv = ctx.Args.ToArrays();
-                RewriteApproxTrim(s, a, argv);
-                ctx.PropagateAs(argv);
-            }
+            if (a.Approx && ctx.Propagating) PropagateRewritten(ctx, s, a, -1, default);
             db.ValueEdited(idx, before);
             ctx.AddDirty(deleted - 1);
         }
