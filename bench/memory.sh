@@ -6,7 +6,8 @@
 #   -w WORKLOAD string (default): SET key:%012d val:%d
 #               hash: HSET user:%012d name .. email .. age .. city .. plan .. (5 short fields)
 #               stream: XADD s * f v, KEYS entries in one stream (per "key" figures are per entry;
-#               each server first adds and deletes 100000 entries, so one-time costs are in RSS0)
+#               each server first adds and deletes 100000 entries, then MEMORY PURGE, so one-time
+#               costs are in RSS0 and no server starts with memory freed but kept)
 #   -r R        fresh start + load R times per server, report medians (default 3: a managed heap's
 #               RSS after a bulk load varies with when the GC last ran)
 #   -s LIST     servers to measure (default: kvasir redis, and valkey when VALKEY_SERVER is set)
@@ -115,6 +116,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
             # WARMUP (100000) entries of another stream, so RSS0 already includes them (JIT tiers included).
             head -c $((WARMUP * 42)) "$STREAM" | sed 's/^s\r$/w\r/' | redis-cli -p "$port" --pipe >/dev/null 2>&1
             redis-cli -p "$port" del s w >/dev/null
+            # What the warm-up freed is given back (jemalloc's purge; Kvasir's full collection), so no
+            # server starts the measured load with free memory the others do not have.
+            redis-cli -p "$port" memory purge >/dev/null
         fi
         rss0=$(settled_rss "$pid")
         um0=$(info_field "$port" memory used_memory)

@@ -123,8 +123,9 @@ public sealed class StreamIdMap<T>
         {
             if (slot == leaf.Count && li == _leafCount - 1)
             {
-                // Appending past the last full leaf: start a new one, keeping this one full.
-                var next = new Leaf(4);
+                // Appending past the last full leaf: start a new one, keeping this one full. Appends
+                // will fill it too, so it gets its full size at once (no regrowth garbage).
+                var next = new Leaf(LeafCapacity);
                 next.Keys[0] = id;
                 next.Values[0] = value;
                 next.Count = 1;
