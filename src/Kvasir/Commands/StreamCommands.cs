@@ -142,8 +142,6 @@ public static class StreamCommands
         w.WriteBulk(text.Slice(0, id.Format(text)));
     }
 
-    internal static byte[] IdBytes(StreamId id) => id.ToBytes();
-
     // ----- the range reply (streamReplyWithRange) -----
 
     /// <summary>How <see cref="ReplyRange"/> serves a consumer group read.</summary>

@@ -1,4 +1,3 @@
-using System.Text;
 using Kvasir.Protocol;
 
 namespace Kvasir.Types.Streams;
@@ -638,6 +637,4 @@ public sealed class StreamValue : IDataValue, IDigestible
     }
 
     public override string ToString() => $"stream length={Length} last={LastId} nodes={Nodes.Count}";
-
-    internal static string Describe(ReadOnlySpan<byte> name) => System.Text.Encoding.UTF8.GetString(name);
 }
