@@ -110,6 +110,41 @@ public sealed class StreamPersistenceTests
         Assert.Equal("ERR DUMP payload version or checksum are wrong", (await c.CallAsync("RESTORE", "t", "0", damaged)).Text);
     }
 
+    [Fact]
+    public async Task DamagedPayloadsAreRefusedOrLeaveAUsableStream()
+    {
+        await using var server = await TestServer.StartAsync(("enable-debug-command", "yes"));
+        await using var c = await server.ConnectAsync();
+        await PopulateAsync(c);
+        var payload = (await c.CallAsync("DUMP", "s")).Bytes!;
+        await c.CallAsync("DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "1");
+        var rnd = new Random(12);
+        int restored = 0;
+        for (int i = 0; i < 300; i++)
+        {
+            var damaged = (byte[])payload.Clone();
+            int flips = 1 + rnd.Next(3);
+            for (int f = 0; f < flips; f++) damaged[rnd.Next(damaged.Length - 10)] ^= (byte)(1 << rnd.Next(8));
+            if (rnd.Next(4) == 0) damaged = damaged.AsSpan(0, rnd.Next(damaged.Length - 10)).ToArray().Concat(damaged.AsSpan(damaged.Length - 10).ToArray()).ToArray();
+            var r = await c.CallAsync("RESTORE", "fuzz", "0", damaged, "REPLACE");
+            if (r.IsError)
+            {
+                Assert.Equal("ERR Bad data format", r.Text);
+                continue;
+            }
+            restored++;
+            // Whatever was accepted must be readable and writable without harm.
+            await c.CallAsync("XRANGE", "fuzz", "-", "+", "COUNT", "50");
+            await c.CallAsync("XREVRANGE", "fuzz", "+", "-", "COUNT", "50");
+            await c.CallAsync("XINFO", "STREAM", "fuzz", "FULL");
+            await c.CallAsync("XADD", "fuzz", "*", "f", "v");
+            await c.CallAsync("XTRIM", "fuzz", "MAXLEN", "100");
+            await c.CallAsync("XDEL", "fuzz", "1001-1", "1050-2");
+        }
+        Assert.Equal("PONG", await c.CallTextAsync("PING"));
+        Assert.True(restored < 300);
+    }
+
     /// <summary>Redis 7.0 from PATH (what .ci/run installs), or null.</summary>
     private static string? FindRedis70()
     {

@@ -268,5 +268,21 @@ public sealed class StreamValueTests
             if (StreamRecord.TryValidate(copy, out _)) Assert.True(copy.Length >= 7);
         }
         Assert.False(StreamRecord.TryValidate(lp.AsSpan(0, lp.Length - 1).ToArray(), out _));
+
+        // A back-length byte with a stray continuation bit still decodes to the right value when the
+        // byte before it has none of the low bits set; walked backwards it spans two bytes. Refused,
+        // since a reverse read (XREVRANGE) would land in the middle of an entry.
+        var s2 = new StreamValue();
+        Add(s2, "1-1", "f", "0");
+        Add(s2, "1-2", "f", "0");
+        byte[] lp2 = null!;
+        foreach (var kv in s2.Nodes) lp2 = StreamListpack.ShrinkToFit(kv.Value).ToArray();
+        Assert.True(StreamRecord.TryValidate(lp2, out _));
+        int zero = -1;
+        for (int p = StreamListpack.First(lp2); p >= 0; p = StreamListpack.Next(lp2, p))
+            if (lp2[p] == 0 && lp2[p + 1] == 1) zero = p;
+        Assert.True(zero > 0);
+        lp2[zero + 1] = 0x81;
+        Assert.False(StreamRecord.TryValidate(lp2, out _));
     }
 }
