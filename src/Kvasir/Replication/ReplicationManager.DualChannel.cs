@@ -68,7 +68,7 @@ public sealed partial class ReplicationManager
         foreach (var id in overrun)
         {
             var wait = _waitingPsync[id];
-            _server.Log.Warning($"Client id={wait.RdbClient.Id} addr={wait.RdbClient.RemoteAddress} closed for overcoming of output buffer limits.");
+            _server.Log.Warning($"Client id={wait.RdbClient.Id} addr={wait.RdbClient.RemoteAddress} scheduled to be closed ASAP for overcoming of output buffer limits.");
             _server.Stats.ClientOutputBufferLimitDisconnections++;
             DropPsyncWait(id);
             _server.DisconnectClient(wait.RdbClient);
