@@ -142,12 +142,17 @@ internal sealed class FullSyncJob
     public void Detach(Client replica)
     {
         if (!_recipients.Remove(replica)) return;
+        // Valkey's child writes to a dual-channel replica's image channel itself, so losing that
+        // channel is a failed write of the child (a transfer error), not the parent killing it.
+        if (replica.ReplicaInfo?.RdbChannel == true && !_save.Completion.Task.IsCompleted) _channelLost = true;
         if (SocketTarget && _recipients.Count == 0 && !_save.Completion.Task.IsCompleted)
         {
-            _server.Log.Warning("Diskless rdb transfer, last replica dropped, killing fork child.");
+            if (!_channelLost) _server.Log.Warning("Diskless rdb transfer, last replica dropped, killing fork child.");
             _save.Abort("the last replica dropped");
         }
     }
+
+    private bool _channelLost;
 
     private void ImageDone(bool ok)
     {
@@ -158,7 +163,9 @@ internal sealed class FullSyncJob
             recipients = new List<Client>(_recipients);
             if (!ok)
             {
-                _server.Log.Warning(_save.Error is { } error ? $"Background RDB transfer error: {error}" : $"Background RDB transfer terminated: {_save.AbortReason}");
+                _server.Log.Warning(_save.Error is { } error ? $"Background RDB transfer error: {error}"
+                    : _channelLost ? "Background RDB transfer error: the replica's rdb channel was lost"
+                    : $"Background RDB transfer terminated: {_save.AbortReason}");
                 foreach (var r in recipients)
                 {
                     _server.Log.Warning("SYNC failed. BGSAVE child returned an error");
