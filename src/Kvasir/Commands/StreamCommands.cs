@@ -81,7 +81,7 @@ public static class StreamCommands
             ctx.WrongType();
             return false;
         }
-        db.Context.BeforeKeyChange?.Invoke(db, db.HashAt(idx));
+        db.Context.BeforeKeyChange?.Invoke(db, idx);
         stream = (StreamValue)db.ObjectAt(idx)!;
         return true;
     }

@@ -176,7 +176,7 @@ public static class StreamReadCommands
             long memoryBefore = 0;
             if (xreadgroup)
             {
-                db.Context.BeforeKeyChange?.Invoke(db, db.HashAt(idx));
+                db.Context.BeforeKeyChange?.Invoke(db, idx);
                 memoryBefore = db.MemoryAt(idx);
                 group = s.LookupGroup(args[groupIndex])!;
                 if (gt != StreamId.Max)
