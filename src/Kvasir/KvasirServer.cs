@@ -34,8 +34,17 @@ public sealed partial class KvasirServer : IAsyncDisposable
         Databases = new Database[Config.Databases];
         for (int i = 0; i < Databases.Length; i++) Databases[i] = new Database(i, Keyspace);
         Persistence = new global::Kvasir.Persistence.PersistenceManager(this);
-        Commands = new CommandTable();
+        Commands = new CommandTable(Config.SentinelMode);
         CommandRegistry.RegisterAll(Commands);
+        if (Config.SentinelMode)
+        {
+            // A Sentinel: its own commands, no data set; the "sentinel" lines of the config become its state.
+            global::Kvasir.Sentinel.SentinelCommands.Register(Commands);
+            Sentinel = new global::Kvasir.Sentinel.SentinelState(this);
+            Config.RewriteExtra = Sentinel.RewriteConfig;
+            Log.Role = 'X';
+            Sentinel.LoadConfig(Config.SentinelDirectives);
+        }
         foreach (var (from, to) in Config.CommandRenames) Commands.Rename(from, to);
         Dispatcher = new Dispatcher(this);
         Propagator = new Replication.Propagator(this);
@@ -92,6 +101,9 @@ public sealed partial class KvasirServer : IAsyncDisposable
     /// <summary>SHUTDOWN and the stop signals: waiting for lagging replicas, the final save, the stop.</summary>
     public ShutdownSequence Shutdown { get; }
 
+    /// <summary>The Sentinel when this server runs in Sentinel mode (then it has no data set), else null.</summary>
+    public global::Kvasir.Sentinel.SentinelState? Sentinel { get; }
+
     /// <summary>A data set being loaded while clients are served (-LOADING, INFO loading fields).</summary>
     public Persistence.LoadingStatus Loading { get; } = new();
     public string RunId { get; }
@@ -142,7 +154,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
     {
         // Like Valkey, the data set is loaded before clients are served; a file that cannot be
         // loaded stops the start (Valkey exits with status 1).
-        if (!Persistence.LoadAtStartup())
+        if (Sentinel is null && !Persistence.LoadAtStartup())
             throw new InvalidOperationException("Fatal error loading the DB, check server logs. Exiting.");
         var tcp = new List<TcpListenerHost>();
         if (!StartTcpListeners(tcp, out string? tcpError))
@@ -160,6 +172,11 @@ public sealed partial class KvasirServer : IAsyncDisposable
         }
         _cron = new ServerCron(this);
         _cron.Start();
+        if (Sentinel is not null)
+        {
+            Sentinel.Start();
+            return;
+        }
         if (BoundPort != 0) Log.Notice($"Ready to accept connections tcp");
         if (!string.IsNullOrEmpty(Config.UnixSocket)) Log.Notice("Ready to accept connections unix");
         // replicaof in the config: follow that primary once we can be reached (our port is announced).
@@ -223,6 +240,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         IsShuttingDown = true;
         foreach (var l in _listeners) l.Stop();
         _cron?.Stop();
+        Sentinel?.Stop();
         LazyFree.Dispose();
         lock (DataLock)
         {
