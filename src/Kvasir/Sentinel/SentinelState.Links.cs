@@ -282,7 +282,12 @@ public sealed partial class SentinelState
         if (si is not null && primary.ConfigEpoch < primaryConfigEpoch)
         {
             primary.ConfigEpoch = primaryConfigEpoch;
-            if (primaryPort != primary.Address.Port || !primary.Address.MatchesHost(this, token[5]))
+            // Compared with the address we announce (the promoted replica once our own failover got
+            // that far), not only the configured one: a newer epoch naming the old primary must also
+            // end a failover of ours whose promoted replica died before it could finish (Valkey
+            // compares with the configured address only and stays stuck in that failover).
+            var current = CurrentPrimaryAddress(primary);
+            if (primaryPort != current.Port || !current.MatchesHost(this, token[5]))
             {
                 InstanceEvent(LogLevel.Warning, "+config-update-from", si);
                 Event(LogLevel.Warning, "+switch-master", primary,
