@@ -432,6 +432,10 @@ public sealed partial class SentinelState
         }
         ri.Link.CloseConnection(ri.Link.Commands);
         ri.Link.CloseConnection(ri.Link.PubSub);
+        // Reconnect at the next tick, not a ping period after the last attempt (to a dead primary,
+        // often): the PING must be answered within down-after-milliseconds of the reset, or a new
+        // primary would be seen down right after a failover.
+        ri.Link.LastReconnectTime = 0;
         ri.Flags &= InstanceFlags.Primary;
         ri.Leader = null;
         ri.FailoverState = FailoverState.None;

@@ -14,7 +14,9 @@ namespace Kvasir.Tests.Sentinel;
 [Collection(nameof(SentinelCollection))]
 public sealed class FailoverDrillTests
 {
-    private const int DownAfterMs = 1000;
+    // Not shorter: Redis 7.0 Sentinels reconnect to a new primary up to a ping period (1 s) after
+    // +switch-master, and with 1000 they may see it down at once and fail over again.
+    private const int DownAfterMs = 2000;
     private const int Rounds = 10;
 
     [Fact]
@@ -98,6 +100,7 @@ public sealed class FailoverDrillTests
                 var killedAt = Stopwatch.StartNew();
                 primary.Kill();
                 long announcedMs = -1;
+                int announcedPort = 0;
                 await WaitUntilAsync(async () =>
                 {
                     foreach (var s in sentinels)
@@ -106,35 +109,40 @@ public sealed class FailoverDrillTests
                         if (p != 0 && p != oldPort)
                         {
                             if (announcedMs < 0) announcedMs = killedAt.ElapsedMilliseconds;
+                            announcedPort = p;
                             return true;
                         }
                     }
                     return false;
-                }, $"round {round}: a new primary after killing {oldPort}", 60_000, () => Diagnostics(sentinels));
+                }, $"round {round}: a new primary after killing {oldPort}", 60_000, () => Diagnostics(sentinels, nodes));
                 Assert.True(announcedMs <= DownAfterMs + 3000, $"round {round}: the new primary was announced after {announcedMs} ms");
 
-                // Every Sentinel follows, and the new primary is a primary.
-                int newPort = await PrimaryPortAsync(sentinels[0].Port);
-                foreach (var s in sentinels)
-                    await WaitUntilAsync(async () => await PrimaryPortAsync(s.Port) is var p && p != oldPort && p != 0,
-                        $"round {round}: Sentinel {s.Port} to switch", 30_000, () => Diagnostics(sentinels));
-                newPort = await PrimaryPortAsync(sentinels[0].Port);
-                await WaitUntilAsync(async () => await InfoFieldAsync(newPort, "role") == "master", $"round {round}: {newPort} to be primary");
-
                 // The dead node comes back as a replica of the new primary.
+                int newPort = announcedPort;
                 await primary.StartAsync(["--replicaof", "127.0.0.1", newPort.ToString()]);
 
-                // The failover is over everywhere (+switch-master) before the next kill.
-                foreach (var s in sentinels)
-                    await WaitUntilAsync(async () => Field(await CallAsync(s.Port, "SENTINEL", "MASTER", "mymaster"), "flags") is { } f &&
-                                                     !f.Contains("failover_in_progress", StringComparison.Ordinal) &&
-                                                     await PrimaryPortAsync(s.Port) == newPort,
-                        $"round {round}: the failover to end on Sentinel {s.Port}", 30_000, () => Diagnostics(sentinels));
+                // The failover is over everywhere (+switch-master) and all Sentinels agree before the
+                // next kill. (A primary that stalls for down-after-milliseconds may be failed over once
+                // more meanwhile: the agreed one counts.)
+                await WaitUntilAsync(async () =>
+                {
+                    int agreed = -1;
+                    foreach (var s in sentinels)
+                    {
+                        var master = await CallAsync(s.Port, "SENTINEL", "MASTER", "mymaster");
+                        if (Field(master, "flags") is not { } f || f.Contains("failover_in_progress", StringComparison.Ordinal)) return false;
+                        int p = await PrimaryPortAsync(s.Port);
+                        if (agreed == -1) agreed = p;
+                        else if (p != agreed) return false;
+                    }
+                    newPort = agreed;
+                    return agreed != 0 && await InfoFieldAsync(agreed, "role") == "master";
+                }, $"round {round}: the failover to end and the Sentinels to agree", 30_000, () => Diagnostics(sentinels, nodes));
 
                 // Nothing acknowledged is missing on the new primary.
                 long[] expected;
                 lock (ackLock) expected = acknowledged.ToArray();
-                await AssertAllPresentAsync(newPort, expected, $"round {round}");
+                await AssertAllPresentAsync(newPort, expected, $"round {round}", () => Diagnostics(sentinels, nodes));
             }
 
             stop.Cancel();
@@ -144,7 +152,7 @@ public sealed class FailoverDrillTests
             long[] all;
             lock (ackLock) all = acknowledged.ToArray();
             Assert.True(all.Length > rounds * 20);
-            await AssertAllPresentAsync(finalPort, all, "at the end");
+            await AssertAllPresentAsync(finalPort, all, "at the end", () => Diagnostics(sentinels, nodes));
         }
         finally
         {
@@ -160,9 +168,16 @@ public sealed class FailoverDrillTests
     }
 
     /// <summary>Each Sentinel's log and view of the primary and replicas, for a failure message.</summary>
-    private static string Diagnostics(IReadOnlyList<NodeProcess> sentinels)
+    private static string Diagnostics(IReadOnlyList<NodeProcess> sentinels, IReadOnlyList<NodeProcess> nodes)
     {
         var sb = new System.Text.StringBuilder();
+        foreach (var n in nodes)
+        {
+            var lines = n.ReadLog().Split('\n');
+            sb.Append("---- Node ").Append(n.Port).Append('\n').Append(string.Join('\n', lines.Skip(Math.Max(0, lines.Length - 60)))).Append('\n');
+            try { sb.Append(CallAsync(n.Port, "INFO", "replication").GetAwaiter().GetResult().Text).Append('\n'); }
+            catch (Exception e) { sb.Append(e.Message).Append('\n'); }
+        }
         foreach (var s in sentinels)
         {
             sb.Append("---- Sentinel ").Append(s.Port).Append('\n').Append(s.ReadLog());
@@ -204,7 +219,7 @@ public sealed class FailoverDrillTests
             return info.Split("\r\n").Count(l => l.StartsWith("slave", StringComparison.Ordinal) && l.Contains("state=online", StringComparison.Ordinal)) >= count;
         }, $"{count} replicas online at {primaryPort}", 60_000);
 
-    private static async Task AssertAllPresentAsync(int port, long[] ids, string when)
+    private static async Task AssertAllPresentAsync(int port, long[] ids, string when, Func<string> diagnostics)
     {
         await using var c = await RespClient.ConnectAsync("127.0.0.1", port);
         c.Timeout = TimeSpan.FromSeconds(30);
@@ -213,7 +228,8 @@ public sealed class FailoverDrillTests
             var chunk = ids.Skip(start).Take(500).ToArray();
             var reply = await c.CallAsync(["MGET", .. chunk.Select(id => (object)$"drill:{id}")]);
             for (int i = 0; i < chunk.Length; i++)
-                Assert.True(reply.Items![i].Text == chunk[i].ToString(), $"{when}: acknowledged write drill:{chunk[i]} is missing on the primary {port}");
+                if (reply.Items![i].Text != chunk[i].ToString())
+                    Assert.Fail($"{when}: acknowledged write drill:{chunk[i]} is missing on the primary {port}\n{diagnostics()}");
         }
     }
 }
