@@ -12,9 +12,15 @@ BENCH_PIDS=()
 log() { printf '%s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# A port counts as free when nothing accepts a connection on it.
+# A port counts as free when nothing accepts a connection on it and a listener can bind it (a port
+# of the ephemeral range may be the local end of someone's outgoing connection).
 port_is_free() {
-    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null || return 1
+    command -v python3 >/dev/null 2>&1 || return 0
+    python3 -c 'import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try: s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError: sys.exit(1)' "$1"
 }
 
 # next_free_port START: prints the first free port >= START (within 50 tries).

@@ -5,8 +5,8 @@ namespace Kvasir;
 
 public sealed partial class KvasirServer
 {
-    /// <summary>True when the default user needs a password (requirepass).</summary>
-    public bool AuthRequired => Config.RequirePass.Length > 0;
+    /// <summary>True when new connections must authenticate: the default user has a password or is off.</summary>
+    public bool AuthRequired => Acl.AuthRequired;
 
     /// <summary>Hooks for subsystems that keep per-client state (pub/sub, blocking, tracking).</summary>
     public event Action<Client>? ClientClosing;
@@ -20,7 +20,7 @@ public sealed partial class KvasirServer
             Stats.RejectedConnections++;
             return "ERR max number of clients reached";
         }
-        if (Config.ProtectedMode && !AuthRequired && !IsLoopback(client) && !client.Has(ClientFlags.UnixSocket) && UsesDefaultBind())
+        if (Config.ProtectedMode && Acl.DefaultUser.NoPass && !IsLoopback(client) && !client.Has(ClientFlags.UnixSocket) && UsesDefaultBind())
         {
             Stats.RejectedConnections++;
             return "DENIED Running in protected mode because protected mode is enabled and no password is set for the default user. " +
@@ -33,6 +33,7 @@ public sealed partial class KvasirServer
                    "4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server " +
                    "to start accepting connections from the outside.";
         }
+        client.User = Acl.DefaultUser;
         client.Authenticated = !AuthRequired;
         Clients.Add(client);
         return null;

@@ -46,6 +46,9 @@ public sealed partial class KvasirServer : IAsyncDisposable
             Sentinel.LoadConfig(Config.SentinelDirectives);
         }
         foreach (var (from, to) in Config.CommandRenames) Commands.Rename(from, to);
+        Acl = new Security.AccessControl(this);
+        Tls = new TlsContext(this);
+        Config.DescribeUsers = () => Acl.DescribeAll();
         Dispatcher = new Dispatcher(this);
         Propagator = new Replication.Propagator(this);
         Replication = new Replication.ReplicationManager(this);
@@ -58,6 +61,8 @@ public sealed partial class KvasirServer : IAsyncDisposable
         Blocking.Attach(this);
         Scripts = new Scripting.ScriptHost(this);
         PubSub.Attach(this);
+        Tracking = new Clients.TrackingRegistry(this);
+        ClientEviction = new Clients.ClientEviction(this);
         KeyspaceEvents = new PubSub.KeyspaceEvents(PubSub, Keyspace);
         KeyspaceEvents.Attach(this);
         RunId = NewRandomId();
@@ -76,6 +81,9 @@ public sealed partial class KvasirServer : IAsyncDisposable
     public Database[] Databases { get; }
     public CommandTable Commands { get; }
 
+    /// <summary>ACL users, permission checks and the ACL log.</summary>
+    public Security.AccessControl Acl { get; }
+
     /// <summary>Clients waiting in blocking commands, by the keys they wait on.</summary>
     public Clients.BlockingRegistry Blocking { get; }
     public Dispatcher Dispatcher { get; }
@@ -83,6 +91,12 @@ public sealed partial class KvasirServer : IAsyncDisposable
 
     /// <summary>Channel and pattern subscriptions (PUBLISH/SUBSCRIBE, keyspace notifications).</summary>
     public PubSub.PubSubRegistry PubSub { get; } = new();
+
+    /// <summary>maxmemory-clients: closes the biggest clients when clients use too much memory.</summary>
+    public Clients.ClientEviction ClientEviction { get; }
+
+    /// <summary>Client-side caching: what tracking clients read, and their invalidations.</summary>
+    public Clients.TrackingRegistry Tracking { get; }
 
     /// <summary>notify-keyspace-events: publishes keyspace and keyevent notifications.</summary>
     public PubSub.KeyspaceEvents KeyspaceEvents { get; }
@@ -152,12 +166,17 @@ public sealed partial class KvasirServer : IAsyncDisposable
 
     public async Task StartAsync()
     {
+        // Users first (config `user` lines, aclfile), as Valkey's ACLLoadUsersAtStartup; errors stop the start.
+        lock (DataLock) Acl.LoadAtStartup();
         // Like Valkey, the data set is loaded before clients are served; a file that cannot be
         // loaded stops the start (Valkey exits with status 1).
         if (Sentinel is null && !Persistence.LoadAtStartup())
             throw new InvalidOperationException("Fatal error loading the DB, check server logs. Exiting.");
+        // TLS settings are loaded whenever something will use them (Valkey's tlsConfigure at start).
+        if ((Config.TlsPort != 0 || Config.TlsReplication || Config.TlsCluster) && Tls.Configure() is not null)
+            throw new InvalidOperationException("Failed to configure TLS. Check logs for more info.");
         var tcp = new List<TcpListenerHost>();
-        if (!StartTcpListeners(tcp, out string? tcpError))
+        if (!StartTcpListeners(tcp, out string? tcpError) || !StartTcpListeners(tcp, out tcpError, tls: true))
         {
             foreach (var l in tcp) l.Stop();
             throw new InvalidOperationException(tcpError);
@@ -178,6 +197,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
             return;
         }
         if (BoundPort != 0) Log.Notice($"Ready to accept connections tcp");
+        if (BoundTlsPort != 0) Log.Notice($"Ready to accept connections tls");
         if (!string.IsNullOrEmpty(Config.UnixSocket)) Log.Notice("Ready to accept connections unix");
         // replicaof in the config: follow that primary once we can be reached (our port is announced).
         if (Config.ReplicaOfHost.Length > 0)
@@ -190,23 +210,56 @@ public sealed partial class KvasirServer : IAsyncDisposable
         await Task.CompletedTask;
     }
 
-    private bool StartTcpListeners(List<TcpListenerHost> started, out string? error)
+    private bool StartTcpListeners(List<TcpListenerHost> started, out string? error, bool tls = false)
     {
         error = null;
+        int port = tls ? Config.TlsPort : Config.Port;
+        if (tls && port == 0) return true; // tls-port 0: no TLS listener
         var binds = Config.Bind.Where(b => b != "-::*").ToArray();
-        if (Config.Port == 0 && binds.Length == 0) return true;
+        if (port == 0 && binds.Length == 0) return true;
         foreach (var address in Config.Bind)
         {
-            var host = new TcpListenerHost(this, address, Config.Port);
+            var host = new TcpListenerHost(this, address, port, tls);
             if (!host.TryStart(out string? bindError))
             {
                 if (address.StartsWith('-')) continue; // optional address ("-::*")
-                error = $"Warning: Could not create server TCP listening socket {address}:{Config.Port}: {bindError}";
+                error = $"Warning: Could not create server TCP listening socket {address}:{port}: {bindError}";
                 return false;
             }
             started.Add(host);
-            BoundPort = host.Port;
+            if (tls) BoundTlsPort = host.Port;
+            else BoundPort = host.Port;
         }
+        return true;
+    }
+
+    /// <summary>The TLS port actually bound (tls-port), 0 without one.</summary>
+    public int BoundTlsPort { get; private set; }
+
+    /// <summary>TLS certificates and settings (tls-*), for the TLS port and outgoing TLS links.</summary>
+    public TlsContext Tls { get; }
+
+    /// <summary>
+    /// CONFIG SET tls-port (and port/bind changes): closes the TLS listeners and opens them again
+    /// from the current config, loading the TLS settings first if they never were.
+    /// </summary>
+    public bool RebindTlsListeners()
+    {
+        if (Config.TlsPort != 0 && !Tls.IsConfigured && Tls.Configure() is not null) return false;
+        foreach (var l in _listeners.Where(l => l.IsTls).ToList())
+        {
+            l.Stop();
+            _listeners.Remove(l);
+        }
+        BoundTlsPort = 0;
+        var started = new List<TcpListenerHost>();
+        if (!StartTcpListeners(started, out string? error, tls: true))
+        {
+            foreach (var l in started) l.Stop();
+            Log.Warning(error!);
+            return false;
+        }
+        _listeners.AddRange(started);
         return true;
     }
 
@@ -217,7 +270,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
     /// </summary>
     public bool RebindTcpListeners()
     {
-        foreach (var l in _listeners.Where(l => !l.IsUnix).ToList())
+        foreach (var l in _listeners.Where(l => !l.IsUnix && !l.IsTls).ToList())
         {
             l.Stop();
             _listeners.Remove(l);

@@ -24,6 +24,15 @@ public enum ClientFlags
     UnixSocket = 1 << 14,
     Tracking = 1 << 15,
     ProtectedAddress = 1 << 16,
+    /// <summary>Client tracking options (CLIENT TRACKING ... BCAST / OPTIN / OPTOUT / NOLOOP).</summary>
+    TrackingBcast = 1 << 17,
+    TrackingOptIn = 1 << 18,
+    TrackingOptOut = 1 << 19,
+    TrackingNoLoop = 1 << 20,
+    /// <summary>CLIENT CACHING yes/no was given for the next command (or transaction).</summary>
+    TrackingCaching = 1 << 21,
+    /// <summary>The client invalidations are redirected to has gone.</summary>
+    TrackingBrokenRedirect = 1 << 22,
 }
 
 public enum ReplyMode { On, Off, Skip, SkipNext }
@@ -63,7 +72,11 @@ public sealed class Client
     public string LibVersion = "";
     public int DbIndex;
     public ClientFlags Flags;
-    public string User = "default";
+    /// <summary>
+    /// The ACL user this client acts as; null for the server's own clients (AOF loading, the link to
+    /// a primary), which no ACL restricts (CLIENT LIST shows them as "(superuser)").
+    /// </summary>
+    public Security.AclUser? User;
     public bool Authenticated;
     public ReplyMode ReplyMode = ReplyMode.On;
 
@@ -86,6 +99,9 @@ public sealed class Client
 
     /// <summary>Client tracking redirection target (CLIENT LIST redir), meaningful with the Tracking flag.</summary>
     public long TrackingRedirection;
+
+    /// <summary>BCAST prefixes of this client, in byte order (owned by <see cref="TrackingRegistry"/>).</summary>
+    public List<byte[]>? TrackingPrefixes;
 
     /// <summary>CLIENT CAPA REDIRECT: a replica may answer this client's writes with -REDIRECT.</summary>
     public bool CanRedirect;
@@ -111,6 +127,12 @@ public sealed class Client
     public long NetOutputBytes;
     public int QueryBufferLength;
     public int QueryBufferCapacity;
+
+    /// <summary>Bytes of replies handed to the socket and not yet sent (set by the connection, read under the lock).</summary>
+    public long OutputInFlight;
+
+    /// <summary>This client's memory as last counted by <see cref="ClientEviction"/> (maxmemory-clients).</summary>
+    internal long CountedMemory;
 
     /// <summary>Transaction state (MULTI ... EXEC).</summary>
     public List<byte[][]>? MultiQueue;
@@ -165,6 +187,8 @@ public sealed class Client
         if (Has(ClientFlags.Multi)) letters[n++] = 'x';
         if (Has(ClientFlags.Blocked)) letters[n++] = 'b';
         if (Has(ClientFlags.Tracking)) letters[n++] = 't';
+        if (Has(ClientFlags.TrackingBrokenRedirect)) letters[n++] = 'R';
+        if (Has(ClientFlags.TrackingBcast)) letters[n++] = 'B';
         if (Has(ClientFlags.DirtyCas)) letters[n++] = 'd';
         if (Has(ClientFlags.CloseAfterReply)) letters[n++] = 'c';
         if (Has(ClientFlags.CloseAsap)) letters[n++] = 'A';

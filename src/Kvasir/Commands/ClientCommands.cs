@@ -28,6 +28,10 @@ public static class ClientCommands
         t.Bind("client|no-touch", NoTouch);
         t.Bind("client|capa", Capa);
         t.Bind("client|help", Help);
+        t.Bind("client|tracking", Tracking);
+        t.Bind("client|caching", Caching);
+        t.Bind("client|getredir", GetRedir);
+        t.Bind("client|trackinginfo", TrackingInfo);
     }
 
     /// <summary>Names and library attributes are shown space-separated in CLIENT LIST: only printable ASCII without spaces.</summary>
@@ -140,14 +144,14 @@ public static class ClientCommands
         ctx.Reply.WriteVerbatim(AppendInfo(new StringBuilder(), ctx.Client, ctx).Append('\n').ToString());
 
     /// <summary>One CLIENT LIST line, with Valkey's fields in Valkey's order.</summary>
-    public static StringBuilder AppendInfo(StringBuilder sb, Client c, CommandContext ctx)
+    public static StringBuilder AppendInfo(StringBuilder sb, Client c, CommandContext? ctx)
     {
         long now = Environment.TickCount64;
-        bool self = c == ctx.Client;
+        bool self = ctx is not null && c == ctx.Client;
         long argvMem = 0;
         if (self && c.ExecArgvMemory >= 0) argvMem = c.ExecArgvMemory;
         else if (self)
-            for (int i = 0; i < ctx.ArgCount; i++) argvMem += ctx.Args[i].Length;
+            for (int i = 0; i < ctx!.ArgCount; i++) argvMem += ctx.Args[i].Length;
         int pending = c.Reply.Length;
         const int StaticBuffer = 16 * 1024;
         // What does not fit in the reply buffer counts as the reply list, in 16 KB nodes (Valkey's layout).
@@ -159,7 +163,7 @@ public static class ClientCommands
         long qbufFree = c.QueryBufferLength == 0 ? 0 : Math.Max(0, c.QueryBufferCapacity - c.QueryBufferLength);
         // The reply buffer is taken from a pool when a reply is written: report the size it will have.
         long replyBufferSize = c.ReplyBufferSize;
-        long totalMem = 1024 + c.QueryBufferLength + qbufFree + argvMem + c.MultiMemory + c.Reply.Capacity + omem;
+        long totalMem = Observability.MemoryAccounting.ClientMemory(c) + argvMem;
         sb.Append("id=").Append(c.Id)
           .Append(" addr=").Append(c.RemoteAddress)
           .Append(" laddr=").Append(c.LocalAddress)
@@ -186,7 +190,7 @@ public static class ClientCommands
           .Append(" tot-mem=").Append(totalMem)
           .Append(" events=r")
           .Append(" cmd=").Append(c.LastCommand)
-          .Append(" user=").Append(c.User)
+          .Append(" user=").Append(c.User?.Name ?? "(superuser)")
           .Append(" redir=").Append(c.Has(ClientFlags.Tracking) ? c.TrackingRedirection : -1)
           .Append(" resp=").Append(c.Reply.Protocol)
           .Append(" lib-name=").Append(c.LibName)
@@ -258,7 +262,7 @@ public static class ClientCommands
                 else if (ctx.ArgIs(i, "USER"u8) && more)
                 {
                     user = ctx.Args.ToString(i + 1);
-                    if (!UserExists(user))
+                    if (ctx.Server.Acl.Find(user) is null)
                     {
                         ctx.Error($"ERR No such user '{user}'");
                         return;
@@ -291,7 +295,7 @@ public static class ClientCommands
             if (laddr is not null && c.LocalAddress != laddr) continue;
             if (type != ClientType.Any && TypeOf(c) != type) continue;
             if (id != 0 && c.Id != id) continue;
-            if (user is not null && c.User != user) continue;
+            if (user is not null && c.User?.Name != user) continue;
             if (c == ctx.Client && skipMe) continue;
             if (maxAge != 0 && (now - c.CreatedMs) / 1000 < maxAge) continue;
             if (c == ctx.Client) killSelf = true;
@@ -316,9 +320,6 @@ public static class ClientCommands
         // Only after the reply is queued, so the caller still gets it.
         if (killSelf) ctx.Client.Flags |= ClientFlags.CloseAfterReply;
     }
-
-    /// <summary>Until ACL users exist, "default" is the only user.</summary>
-    private static bool UserExists(string name) => name == "default";
 
     // ----- PAUSE -----
 
@@ -408,6 +409,146 @@ public static class ClientCommands
         ctx.Reply.WriteOk();
     }
 
+    // ----- client-side caching -----
+
+    /// <summary>CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]</summary>
+    private static void Tracking(CommandContext ctx)
+    {
+        var client = ctx.Client;
+        long redirect = 0;
+        var options = ClientFlags.None;
+        var prefixes = new List<byte[]>();
+        for (int j = 3; j < ctx.ArgCount; j++)
+        {
+            bool more = j < ctx.ArgCount - 1;
+            if (ctx.ArgIs(j, "REDIRECT"u8) && more)
+            {
+                j++;
+                if (redirect != 0)
+                {
+                    ctx.Error("ERR A client can only redirect to a single other client");
+                    return;
+                }
+                if (!ctx.TryGetLong(j, out redirect)) return;
+                // The target must exist now, though it may leave later (then the redirection is "broken").
+                if (ctx.Server.Clients.Find(redirect) is null)
+                {
+                    ctx.Error("ERR The client ID you want redirect to does not exist");
+                    return;
+                }
+            }
+            else if (ctx.ArgIs(j, "BCAST"u8)) options |= ClientFlags.TrackingBcast;
+            else if (ctx.ArgIs(j, "OPTIN"u8)) options |= ClientFlags.TrackingOptIn;
+            else if (ctx.ArgIs(j, "OPTOUT"u8)) options |= ClientFlags.TrackingOptOut;
+            else if (ctx.ArgIs(j, "NOLOOP"u8)) options |= ClientFlags.TrackingNoLoop;
+            else if (ctx.ArgIs(j, "PREFIX"u8) && more) prefixes.Add(ctx.Args.ToArray(++j));
+            else
+            {
+                ctx.SyntaxError();
+                return;
+            }
+        }
+        var tracking = ctx.Server.Tracking;
+        if (ctx.ArgIs(2, "ON"u8))
+        {
+            bool bcast = (options & ClientFlags.TrackingBcast) != 0;
+            bool optIn = (options & ClientFlags.TrackingOptIn) != 0, optOut = (options & ClientFlags.TrackingOptOut) != 0;
+            string? error = null;
+            if (!bcast && prefixes.Count > 0) error = "ERR PREFIX option requires BCAST mode to be enabled";
+            else if (client.Has(ClientFlags.Tracking) && client.Has(ClientFlags.TrackingBcast) != bcast)
+                error = "ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.";
+            else if (bcast && (optIn || optOut)) error = "ERR OPTIN and OPTOUT are not compatible with BCAST";
+            else if (optIn && optOut) error = "ERR You can't specify both OPTIN mode and OPTOUT mode";
+            else if ((optIn && client.Has(ClientFlags.TrackingOptOut)) || (optOut && client.Has(ClientFlags.TrackingOptIn)))
+                error = "ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.";
+            else if (bcast) error = TrackingRegistry.PrefixCollision(client, prefixes);
+            if (error is not null)
+            {
+                ctx.Error(error);
+                return;
+            }
+            tracking.Enable(client, redirect, options, prefixes);
+        }
+        else if (ctx.ArgIs(2, "OFF"u8))
+        {
+            tracking.Disable(client);
+        }
+        else
+        {
+            ctx.SyntaxError();
+            return;
+        }
+        ctx.Reply.WriteOk();
+    }
+
+    /// <summary>CLIENT CACHING YES|NO: whether the next command's keys are tracked (OPTIN / OPTOUT).</summary>
+    private static void Caching(CommandContext ctx)
+    {
+        var client = ctx.Client;
+        if (!client.Has(ClientFlags.Tracking))
+        {
+            ctx.Error("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled");
+            return;
+        }
+        if (ctx.ArgIs(2, "YES"u8))
+        {
+            if (!client.Has(ClientFlags.TrackingOptIn))
+            {
+                ctx.Error("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.");
+                return;
+            }
+        }
+        else if (ctx.ArgIs(2, "NO"u8))
+        {
+            if (!client.Has(ClientFlags.TrackingOptOut))
+            {
+                ctx.Error("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.");
+                return;
+            }
+        }
+        else
+        {
+            ctx.SyntaxError();
+            return;
+        }
+        client.Flags |= ClientFlags.TrackingCaching;
+        ctx.Reply.WriteOk();
+    }
+
+    private static void GetRedir(CommandContext ctx) =>
+        ctx.Reply.WriteInteger(ctx.Client.Has(ClientFlags.Tracking) ? ctx.Client.TrackingRedirection : -1);
+
+    private static void TrackingInfo(CommandContext ctx)
+    {
+        var c = ctx.Client;
+        var flags = new List<string> { c.Has(ClientFlags.Tracking) ? "on" : "off" };
+        if (c.Has(ClientFlags.TrackingBcast)) flags.Add("bcast");
+        if (c.Has(ClientFlags.TrackingOptIn))
+        {
+            flags.Add("optin");
+            if (c.Has(ClientFlags.TrackingCaching)) flags.Add("caching-yes");
+        }
+        if (c.Has(ClientFlags.TrackingOptOut))
+        {
+            flags.Add("optout");
+            if (c.Has(ClientFlags.TrackingCaching)) flags.Add("caching-no");
+        }
+        if (c.Has(ClientFlags.TrackingNoLoop)) flags.Add("noloop");
+        if (c.Has(ClientFlags.TrackingBrokenRedirect)) flags.Add("broken_redirect");
+        var r = ctx.Reply;
+        r.WriteMap(3);
+        r.WriteBulk("flags"u8);
+        r.WriteSet(flags.Count);
+        foreach (var f in flags) r.WriteBulk(f);
+        r.WriteBulk("redirect"u8);
+        r.WriteInteger(c.Has(ClientFlags.Tracking) ? c.TrackingRedirection : -1);
+        r.WriteBulk("prefixes"u8);
+        var prefixes = c.TrackingPrefixes;
+        r.WriteArray(prefixes?.Count ?? 0);
+        if (prefixes is not null)
+            foreach (var p in prefixes) r.WriteBulk(p);
+    }
+
     /// <summary>CLIENT CAPA: capabilities the client declares; unknown ones are ignored.</summary>
     private static void Capa(CommandContext ctx)
     {
@@ -422,12 +563,16 @@ public static class ClientCommands
     private static readonly string[] HelpLines =
     {
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CACHING (YES|NO)",
+        "    Track (OPTIN) or do not track (OPTOUT) the keys of the next command.",
         "CAPA <option> [options...]",
         "    Declare client capabilities. Known option:",
         "    * REDIRECT",
         "      The client follows -REDIRECT replies from a replica to its primary.",
         "GETNAME",
         "    Return the name of this connection.",
+        "GETREDIR",
+        "    Return the id of the client invalidations are redirected to (-1 when tracking is off).",
         "ID",
         "    Return the ID of this connection.",
         "INFO",
@@ -462,6 +607,11 @@ public static class ClientCommands
         "    Hold the commands of all clients (or only their writes) for <timeout> milliseconds.",
         "REPLY (ON|OFF|SKIP)",
         "    Turn the replies to this connection on, off, or off for the next command only.",
+        "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+        "         [OPTIN] [OPTOUT] [NOLOOP]",
+        "    Turn server-assisted client-side caching on or off for this connection.",
+        "TRACKINGINFO",
+        "    Show this connection's client-side caching state.",
         "SETNAME <name>",
         "    Name this connection <name>.",
         "SETINFO <option> <value>",

@@ -36,6 +36,9 @@ public sealed class CommandDefinition
     /// <summary>Position of this command in the table, used by ACL bitmaps.</summary>
     public int Id { get; set; }
 
+    /// <summary>The ACL category bits of <see cref="AclCategories"/> (see Security/AclCategories).</summary>
+    public ulong AclCategoryMask { get; set; }
+
     /// <summary>The name without the container prefix ("get" for "config|get").</summary>
     public string ShortName => Parent is null ? Name : Name[(Name.IndexOf('|') + 1)..];
 

@@ -72,8 +72,8 @@ public static class CommandKeys
         bool hasKeySpec = false, hasVariableFlags = false;
         foreach (var spec in cmd.KeySpecs)
         {
-            if (Array.IndexOf(spec.Flags, "not_key") < 0) hasKeySpec = true;
-            if (Array.IndexOf(spec.Flags, "variable_flags") >= 0) hasVariableFlags = true;
+            if (!spec.IsNotKey) hasKeySpec = true;
+            if (spec.HasVariableFlags) hasVariableFlags = true;
         }
         if (hasKeySpec && !hasVariableFlags)
         {
@@ -83,14 +83,28 @@ public static class CommandKeys
         return Procs.TryGetValue(cmd.Name, out var proc) ? proc(args, offset, result) : 0;
     }
 
-    /// <summary>Keys from the key specs; -1 when a spec is unknown, incomplete or contradicted by the arguments.</summary>
-    private static int FromSpecs(CommandDefinition cmd, CommandArgs args, int offset, List<KeyReference> result)
+    /// <summary>
+    /// The keys ACL must check: <see cref="GetKeys"/>, or when that finds none because some spec is
+    /// contradicted by the arguments, the keys of the specs that do apply. Valkey lets such a call
+    /// through unchecked (PFMERGE with only its destination writes a key the user may not touch);
+    /// Kvasir checks the keys it can see.
+    /// </summary>
+    public static int GetKeysForAcl(CommandDefinition cmd, CommandArgs args, List<KeyReference> result)
+    {
+        int n = GetKeys(cmd, args, 0, result);
+        if (n > 0 || cmd.KeySpecs.Length == 0) return n;
+        return FromSpecs(cmd, args, 0, result, partial: true);
+    }
+
+    /// <summary>Keys from the key specs; -1 when a spec is unknown, incomplete or contradicted by the arguments
+    /// (with <paramref name="partial"/>, such specs are skipped and the keys of the others kept).</summary>
+    private static int FromSpecs(CommandDefinition cmd, CommandArgs args, int offset, List<KeyReference> result, bool partial = false)
     {
         int argc = args.Count - offset;
         int start = result.Count;
         foreach (var spec in cmd.KeySpecs)
         {
-            if (Array.IndexOf(spec.Flags, "not_key") >= 0) continue;
+            if (spec.IsNotKey) continue;
             int first = 0;
             if (spec.BeginType == "index")
             {
@@ -100,7 +114,7 @@ public static class CommandKeys
             {
                 int startIndex = spec.KeywordStartFrom > 0 ? spec.KeywordStartFrom : argc + spec.KeywordStartFrom;
                 int endIndex = spec.KeywordStartFrom > 0 ? argc - 1 : 1;
-                var keyword = System.Text.Encoding.ASCII.GetBytes(spec.Keyword!.ToUpperInvariant());
+                var keyword = spec.KeywordBytes!;
                 for (int i = startIndex; i != endIndex; i = startIndex <= endIndex ? i + 1 : i - 1)
                 {
                     if (i >= argc || i < 1) break;
@@ -112,7 +126,7 @@ public static class CommandKeys
                 }
                 if (first == 0) continue;
             }
-            else return Invalid(result, start);
+            else { if (partial) continue; return Invalid(result, start); }
 
             int last, step;
             if (spec.FindType == "range")
@@ -126,22 +140,22 @@ public static class CommandKeys
             {
                 step = spec.KeyStep;
                 int numIndex = first + spec.KeyNumIndex;
-                if (numIndex >= argc) return Invalid(result, start);
+                if (numIndex >= argc) { if (partial) continue; return Invalid(result, start); }
                 if (!NumberParser.TryParseLong(args[offset + numIndex], out long numKeys) || numKeys < 0 || numKeys > int.MaxValue)
-                    return Invalid(result, start);
+                    { if (partial) continue; return Invalid(result, start); }
                 first += spec.FirstKey;
                 last = first + (int)numKeys - 1;
             }
-            else return Invalid(result, start);
+            else { if (partial) continue; return Invalid(result, start); }
 
-            if (last >= argc || last < first || first >= argc) return Invalid(result, start);
+            if (last >= argc || last < first || first >= argc) { if (partial) continue; return Invalid(result, start); }
             for (int i = first; i <= last; i += step)
             {
                 // Arity allows it for variadic commands; the command itself will report the bad arguments.
                 if (i >= argc || i < first) continue;
                 result.Add(new KeyReference(i, spec.Flags));
             }
-            if (Array.IndexOf(spec.Flags, "incomplete") >= 0) return Invalid(result, start);
+            if (spec.IsIncomplete) { if (partial) continue; return Invalid(result, start); }
         }
         return result.Count - start;
     }

@@ -7,6 +7,7 @@ public static class CommandRegistry
     {
         ConnectionCommands.Register(table);
         ClientCommands.Register(table);
+        AclCommands.Register(table);
         TransactionCommands.Register(table);
         StringCommands.Register(table);
         BitmapCommands.Register(table);

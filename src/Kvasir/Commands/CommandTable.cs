@@ -10,6 +10,9 @@ namespace Kvasir.Commands;
 public sealed class CommandTable
 {
     private readonly Dictionary<string, CommandDefinition> _all = new(StringComparer.OrdinalIgnoreCase);
+    // Every command by its original name: ACL rules name commands as Valkey knows them, whatever
+    // rename-command did, and commands Kvasir does not implement yet still have a place in them.
+    private readonly Dictionary<string, CommandDefinition> _original = new(StringComparer.OrdinalIgnoreCase);
     private int _nextId;
     // Open-addressing index over the ASCII names, probed with the raw request bytes: every command
     // starts with this lookup, and hashing a case-insensitive string key cost ~1.5% of a pipelined
@@ -45,6 +48,7 @@ public sealed class CommandTable
                         _otherMode.Add(sub.Name);
                     }
             _all[def.Name] = def;
+            _original[def.Name] = def;
             AssignIds(def);
         }
         BuildIndex();
@@ -81,6 +85,7 @@ public sealed class CommandTable
     private void AssignIds(CommandDefinition def)
     {
         def.Id = _nextId++;
+        def.AclCategoryMask = Security.AclCategories.MaskOf(def);
         if (def.Subcommands is null) return;
         foreach (var s in def.Subcommands.Values) AssignIds(s);
     }
@@ -128,6 +133,25 @@ public sealed class CommandTable
             slot = (slot + 1) & _indexMask;
         }
         return null;
+    }
+
+    /// <summary>Number of command ids given out (commands and subcommands): the size of ACL command bitmaps.</summary>
+    public int IdCount => _nextId;
+
+    /// <summary>Every top-level command of the catalog under its original name, implemented or not.</summary>
+    public IEnumerable<CommandDefinition> Original => _original.Values;
+
+    /// <summary>
+    /// A command or "container|subcommand" by its original name, implemented or not (Valkey's
+    /// ACLLookupCommand): one level of subcommands only; a name with a '|' must name a subcommand.
+    /// </summary>
+    public CommandDefinition? FindOriginal(string name)
+    {
+        int bar = name.IndexOf('|');
+        if (bar < 0) return _original.GetValueOrDefault(name);
+        if (name.IndexOf('|', bar + 1) >= 0) return null;
+        var parent = _original.GetValueOrDefault(name[..bar]);
+        return parent?.Subcommands?.GetValueOrDefault(name[(bar + 1)..]);
     }
 
     /// <summary>Implemented top-level commands.</summary>

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Kvasir.Clients;
 
 namespace Kvasir.Commands;
@@ -71,25 +70,11 @@ public static class ConnectionCommands
     private const string WrongPass = "WRONGPASS invalid username-password pair or user is disabled.";
 
     /// <summary>
-    /// Checks a username/password pair and, when it is valid, authenticates the client as that user.
-    /// Until ACL users exist there is one user, "default", whose password is requirepass (none: any
-    /// password is accepted, as for Valkey's "nopass" default user).
+    /// Checks a username/password pair against the ACL users and, when it is valid, authenticates
+    /// the client as that user; a failure is logged in ACL LOG (reason "auth").
     /// </summary>
-    public static bool TryAuthenticate(CommandContext ctx, ReadOnlySpan<byte> user, ReadOnlySpan<byte> password)
-    {
-        if (!user.SequenceEqual("default"u8)) return false;
-        string required = ctx.Server.Config.RequirePass;
-        if (required.Length > 0)
-        {
-            // Compare digests so the time taken does not reveal how much of the password matched.
-            var expected = SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(required));
-            var given = SHA256.HashData(password);
-            if (!CryptographicOperations.FixedTimeEquals(expected, given)) return false;
-        }
-        ctx.Client.User = "default";
-        ctx.Client.Authenticated = true;
-        return true;
-    }
+    public static bool TryAuthenticate(CommandContext ctx, ReadOnlySpan<byte> user, ReadOnlySpan<byte> password) =>
+        ctx.Server.Acl.Authenticate(ctx, user, password);
 
     private static void Auth(CommandContext ctx)
     {
@@ -103,7 +88,7 @@ public static class ConnectionCommands
         bool ok;
         if (ctx.ArgCount == 2)
         {
-            if (!ctx.Server.AuthRequired)
+            if (ctx.Server.Acl.DefaultUser.NoPass)
             {
                 ctx.Error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
                 return;
@@ -221,7 +206,7 @@ public static class ConnectionCommands
 
         client.DbIndex = 0;
         ctx.Reply.Protocol = 2;
-        client.User = "default";
+        client.User = server.Acl.DefaultUser;
         client.Authenticated = !server.AuthRequired;
         TransactionCommands.DiscardTransaction(ctx);
         client.Name = "";

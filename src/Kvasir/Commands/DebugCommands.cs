@@ -56,6 +56,11 @@ public static class DebugCommands
             ctx.Server.Replication.ResetIds();
             ctx.Reply.WriteOk();
         }
+        else if (argc == 3 && a.Is(1, "PAUSE-AFTER-FORK"u8))
+        {
+            ctx.Server.Debug.PauseAfterFork = AtoI(a[2]) != 0;
+            ctx.Reply.WriteOk();
+        }
         else if (argc == 3 && a.Is(1, "DELAY-RDB-CLIENT-FREE-SECONDS"u8))
         {
             if (!ctx.TryGetLong(2, out long seconds)) return;
@@ -103,6 +108,8 @@ public static class DebugCommands
         "    Sleep before each write of the AOF buffer (for tests).",
         "CHANGE-REPL-ID",
         "    Give the server new replication ids (for replication tests only).",
+        "PAUSE-AFTER-FORK <0|1>",
+        "    Stop the process (SIGSTOP) after starting an image for replicas, and before a dual-channel PSYNC.",
         "DELAY-RDB-CLIENT-FREE-SECONDS <seconds>",
         "    How long a dual-channel sync's image channel is remembered after it went away.",
         "REPLICATE <string> ...",

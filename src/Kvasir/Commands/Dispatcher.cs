@@ -60,7 +60,12 @@ public sealed class Dispatcher
             // As Valkey's resetClient: SKIP lasts one command; "CLIENT REPLY SKIP" arms it for the next.
             if (client.ReplyMode == ReplyMode.Skip) client.ReplyMode = ReplyMode.On;
             else if (client.ReplyMode == ReplyMode.SkipNext) client.ReplyMode = ReplyMode.Skip;
+            // CLIENT CACHING applies to the next command (or transaction) only.
+            if (client.Has(ClientFlags.TrackingCaching) && !client.Has(ClientFlags.Multi) && ctx.Command?.Parent?.Name != "client")
+                client.Flags &= ~ClientFlags.TrackingCaching;
         }
+        // BCAST invalidations of the keys this command changed (Valkey sends them before sleeping).
+        _server.Tracking.BroadcastPending();
         return result;
     }
 
@@ -117,8 +122,11 @@ public sealed class Dispatcher
             return DispatchResult.Done;
         }
 
-        // maxmemory: evict first (before every command, as Valkey's performEvictions), then refuse what
-        // may grow memory if it is still over the limit and nothing more can be evicted.
+        // ACL: the user's permissions for this command, its keys and channels (the link to our
+        // primary and the server's own clients have no user and are never restricted).
+        if (client.User is { Unrestricted: false } user && !client.Has(ClientFlags.Master) && RejectedByAcl(ctx, user, cmd, args))
+            return DispatchResult.Done;
+
         bool obey = client.Has(ClientFlags.Master);
         var repl = server.Replication;
         if (repl.IsReplica && client.CanRedirect && !obey && RedirectsToPrimary(client, cmd))
@@ -146,12 +154,17 @@ public sealed class Dispatcher
             return DispatchResult.Done;
         }
 
+        // maxmemory: evict first (before every command, as Valkey's performEvictions), then refuse what
+        // may grow memory if it is still over the limit and nothing more can be evicted.
         PreCommandOom = server.Config.MaxMemory > 0 && server.Evictor.PerformEvictions() == Keyspace.Eviction.EvictResult.Fail;
         if (PreCommandOom && !obey && RejectedOnOom(client, cmd))
         {
             Reject(ctx, cmd, "OOM command not allowed when used memory > 'maxmemory'.");
             return DispatchResult.Done;
         }
+
+        // Client-side caching keeps its table within tracking-table-max-keys.
+        if (server.Tracking.ClientCount > 0) server.Tracking.LimitUsedSlots();
 
         // Data that cannot be persisted: writes (and PING, so that monitors such as Sentinel notice) are
         // refused, except from our primary, whose stream must go on.
@@ -249,6 +262,10 @@ public sealed class Dispatcher
         long start = clock.CommandStart();
         server.PubSub.EnterCommand(client, cmd, out var outerCommand);
         cmd.Handler!(ctx);
+        // Client tracking: the keys a read-only command read are remembered for the client that
+        // sent it (the caller, when a script runs it).
+        if (server.Tracking.ShouldRemember(cmd) && server.PubSub.CurrentClient is { } tracker)
+            server.Tracking.RememberKeys(tracker, cmd, args);
         server.PubSub.ExitCommand(outerCommand);
         long micros = (long)Stopwatch.GetElapsedTime(start, clock.CommandEnd()).TotalMicroseconds;
         keyspace.NoTouch = outerNoTouch;
@@ -324,6 +341,18 @@ public sealed class Dispatcher
     /// <summary>A blocked command was answered without running again (timeout, CLIENT UNBLOCK): count it now.</summary>
     internal void CompleteBlocked(BlockState state, bool failed) =>
         RecordCall(state.Context, state.Command, state.Args, state.Context.BlockedMicros, failed);
+
+    /// <summary>Refuses a command the client's user may not run with -NOPERM, and logs it in ACL LOG.</summary>
+    private bool RejectedByAcl(CommandContext ctx, Security.AclUser user, CommandDefinition cmd, CommandArgs args)
+    {
+        var acl = _server.Acl;
+        var denial = acl.Check(user, cmd, args, out int position);
+        if (denial == Security.AclDenial.None) return false;
+        var context = ctx.Client.Has(ClientFlags.Multi) ? Security.AclLogContext.Multi : Security.AclLogContext.TopLevel;
+        acl.LogDenial(ctx, user, denial, context, cmd, args, position);
+        Reject(ctx, cmd, "NOPERM " + Security.AccessControl.DenialMessage(denial, user, cmd, "", verbose: false));
+        return true;
+    }
 
     /// <summary>DEBUG and MODULE run only where enable-debug-command / enable-module-command allow ("local": loopback or unix socket).</summary>
     private string? ProtectedRefusal(Client client, CommandDefinition cmd)

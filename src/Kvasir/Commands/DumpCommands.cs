@@ -114,9 +114,11 @@ public static class DumpCommands
             return;
         }
         long threshold = server.Debug.QuicklistPackedThreshold;
-        var value = DumpPayload.Load(payload, new ServerValueFactory(server.Config, threshold == 1L << 30 ? 0 : threshold), key);
+        var value = DumpPayload.Load(payload, new ServerValueFactory(server.Config, threshold == 1L << 30 ? 0 : threshold), key, out string? why);
         if (value is null)
         {
+            // Like Valkey, which reports RESTORE corruption at verbose level (the client gets the error).
+            server.Log.Verbose("RESTORE payload refused: " + why);
             ctx.Error("ERR Bad data format");
             return;
         }

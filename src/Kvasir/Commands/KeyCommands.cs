@@ -420,6 +420,8 @@ public static class KeyCommands
             return;
         }
         if (id1 != id2) dbs[id1].SwapContents(dbs[id2]);
+        // Cached keys are not per database: every tracking client drops its whole cache.
+        ctx.Server.Tracking.InvalidateAll();
         ctx.AddDirty();
         ctx.Reply.WriteOk();
     }
@@ -445,6 +447,7 @@ public static class KeyCommands
     private static void FlushDb(CommandContext ctx)
     {
         if (!TryParseFlushMode(ctx, out bool async)) return;
+        ctx.Server.Tracking.InvalidateAll();
         ctx.AddDirty(Flush(ctx, ctx.Db, async));
         // Even an empty database's flush reaches replicas and the AOF (Valkey's forceCommandPropagation).
         ctx.ForcePropagation();
@@ -455,6 +458,7 @@ public static class KeyCommands
     {
         if (!TryParseFlushMode(ctx, out bool async)) return;
         long removed = 0;
+        ctx.Server.Tracking.InvalidateAll();
         foreach (var db in ctx.Server.Databases) removed += Flush(ctx, db, async);
         ctx.AddDirty(removed);
         ctx.Server.Keyspace.FlushedAll?.Invoke();

@@ -13,6 +13,13 @@ public sealed class KeySpec
     public required string[] Flags { get; init; }
     public string? Notes { get; init; }
 
+    // Facts the key finders test on every call (ACL checks each command's keys): computed once.
+    public bool IsNotKey { get; private init; }
+    public bool IsIncomplete { get; private init; }
+    public bool HasVariableFlags { get; private init; }
+    /// <summary>The keyword in upper case, as bytes (keyword begin-search only).</summary>
+    public byte[]? KeywordBytes { get; private init; }
+
     // begin_search
     public required string BeginType { get; init; }   // "index", "keyword", "unknown"
     public int BeginIndex { get; init; }
@@ -44,6 +51,10 @@ public sealed class KeySpec
             BeginType = bt,
             BeginIndex = Int(bspec, "index"),
             Keyword = bt == "keyword" ? bspec.GetProperty("keyword").GetString() : null,
+            KeywordBytes = bt == "keyword" ? System.Text.Encoding.ASCII.GetBytes(bspec.GetProperty("keyword").GetString()!.ToUpperInvariant()) : null,
+            IsNotKey = Array.IndexOf(flags, "not_key") >= 0,
+            IsIncomplete = Array.IndexOf(flags, "incomplete") >= 0,
+            HasVariableFlags = Array.IndexOf(flags, "variable_flags") >= 0,
             KeywordStartFrom = Int(bspec, "startfrom"),
             FindType = ft,
             LastKey = Int(fspec, "lastkey"),

@@ -33,6 +33,10 @@ public static class SortCommand
         long limitStart = 0, limitCount = -1;
         byte[]? sortBy = null, storeKey = null;
         var getPatterns = new List<byte[]>();
+        // BY and GET patterns read arbitrary keys: only a user with read access to every key may use them.
+        var user = ctx.Client.User;
+        bool fullKeyAccess = user is null || user.Unrestricted ||
+                             ctx.Server.Acl.AllowsWithUnrestrictedKeys(user, ctx.Command, args, Security.KeyPermission.Read);
 
         for (int j = 2; j < args.Count; j++)
         {
@@ -55,10 +59,20 @@ public static class SortCommand
                 sortBy = args.ToArray(j + 1);
                 // A pattern without '*' names no per-element key: nothing to sort by.
                 if (CString(sortBy).IndexOf((byte)'*') < 0) dontSort = true;
+                else if (!fullKeyAccess)
+                {
+                    ctx.Error("ERR BY option of SORT denied due to insufficient ACL permissions.");
+                    return;
+                }
                 j++;
             }
             else if (args.Is(j, "GET"u8) && left >= 1)
             {
+                if (!fullKeyAccess)
+                {
+                    ctx.Error("ERR GET option of SORT denied due to insufficient ACL permissions.");
+                    return;
+                }
                 getPatterns.Add(args.ToArray(j + 1));
                 j++;
             }

@@ -95,6 +95,21 @@ public static class TransactionCommands
                     ctx.Error("ERR unknown command");
                     continue;
                 }
+                // Permissions are checked again: they may have changed since the command was queued.
+                if (client.User is { Unrestricted: false } user && server.Acl.Check(user, cmd, args, out int position) is var denial &&
+                    denial != Security.AclDenial.None)
+                {
+                    server.Acl.LogDenial(ctx, user, denial, Security.AclLogContext.Multi, cmd, args, position);
+                    ctx.Error("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. " +
+                              "This command is no longer allowed for the following reason: " + denial switch
+                              {
+                                  Security.AclDenial.Command => "no permission to execute the command or subcommand",
+                                  Security.AclDenial.Key => "no permission to touch the specified keys",
+                                  Security.AclDenial.Channel => "no permission to access one of the channels used as arguments",
+                                  _ => "no permission",
+                              });
+                    continue;
+                }
                 server.Dispatcher.Call(ctx, cmd, args);
             }
         }

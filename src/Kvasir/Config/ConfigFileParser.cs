@@ -136,8 +136,10 @@ public static class ConfigFileParser
             case "rename-command" when argv.Count == 3:
                 return RenameCommand(config, argv[1], argv[2]);
             case "user" when argv.Count >= 2:
-                return $"Error in user declaration '{argv[1]}': Kvasir does not support users in the config file yet " +
-                       "(use requirepass for the default user)";
+                if (Security.AccessControl.ValidateUserLine(argv, config.UserLines, config.AclPubsubDefault == "allchannels") is { } userError)
+                    return userError;
+                config.UserLines.Add(argv.Skip(1).ToArray());
+                return null;
             case "loadmodule" when argv.Count >= 2:
                 return $"Kvasir cannot load Valkey modules: '{argv[1]}'";
             case "sentinel":

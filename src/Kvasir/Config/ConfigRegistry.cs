@@ -24,7 +24,14 @@ public sealed partial class ServerConfig
     private static readonly Func<KvasirServer, string?> ApplyPort =
         s => s.RebindTcpListeners() ? null : "Unable to listen on this port. Check server logs.";
     private static readonly Func<KvasirServer, string?> ApplyBind =
-        s => s.RebindTcpListeners() ? null : "Failed to bind to specified addresses.";
+        s => s.RebindTcpListeners() && s.RebindTlsListeners() ? null : "Failed to bind to specified addresses.";
+    private static readonly Func<KvasirServer, string?> ApplyTlsPort =
+        s => s.RebindTlsListeners() ? null : "Unable to update TLS configuration. Check server logs.";
+    // A TLS setting is only loaded when something uses TLS; a bad one is refused and the old stays in use.
+    private static readonly Func<KvasirServer, string?> ApplyTls =
+        s => !(s.Config.TlsPort != 0 || s.Config.TlsReplication || s.Config.TlsCluster) || s.Tls.Configure() is null
+            ? null
+            : "Unable to update TLS configuration. Check server logs.";
 
     private void RegisterAll()
     {
@@ -255,26 +262,26 @@ public sealed partial class ServerConfig
 
     private void RegisterTls()
     {
-        Int("tls-port", null, None, 0, 65535, () => TlsPort, v => TlsPort = v);
-        Int("tls-session-cache-size", null, None, 0, IntMax, () => TlsSessionCacheSize, v => TlsSessionCacheSize = v);
-        Int("tls-session-cache-timeout", null, None, 0, IntMax, () => TlsSessionCacheTimeout, v => TlsSessionCacheTimeout = v);
-        Bool("tls-cluster", null, None, () => TlsCluster, v => TlsCluster = v);
-        Bool("tls-replication", null, None, () => TlsReplication, v => TlsReplication = v);
+        Int("tls-port", null, None, 0, 65535, () => TlsPort, v => TlsPort = v, apply: ApplyTlsPort);
+        Int("tls-session-cache-size", null, None, 0, IntMax, () => TlsSessionCacheSize, v => TlsSessionCacheSize = v, apply: ApplyTls);
+        Int("tls-session-cache-timeout", null, None, 0, IntMax, () => TlsSessionCacheTimeout, v => TlsSessionCacheTimeout = v, apply: ApplyTls);
+        Bool("tls-cluster", null, None, () => TlsCluster, v => TlsCluster = v, apply: ApplyTls);
+        Bool("tls-replication", null, None, () => TlsReplication, v => TlsReplication = v, apply: ApplyTls);
         Enum("tls-auth-clients", null, None, EnumValues("no", "yes", "optional"), () => TlsAuthClients, v => TlsAuthClients = v);
-        Bool("tls-prefer-server-ciphers", null, None, () => TlsPreferServerCiphers, v => TlsPreferServerCiphers = v);
-        Bool("tls-session-caching", null, None, () => TlsSessionCaching, v => TlsSessionCaching = v);
-        Str("tls-cert-file", null, ConfigFlags.Volatile, true, () => TlsCertFile, v => TlsCertFile = v);
-        Str("tls-key-file", null, ConfigFlags.Volatile, true, () => TlsKeyFile, v => TlsKeyFile = v);
-        Str("tls-key-file-pass", null, Sensitive, true, () => TlsKeyFilePass, v => TlsKeyFilePass = v);
-        Str("tls-client-cert-file", null, ConfigFlags.Volatile, true, () => TlsClientCertFile, v => TlsClientCertFile = v);
-        Str("tls-client-key-file", null, ConfigFlags.Volatile, true, () => TlsClientKeyFile, v => TlsClientKeyFile = v);
-        Str("tls-client-key-file-pass", null, Sensitive, true, () => TlsClientKeyFilePass, v => TlsClientKeyFilePass = v);
-        Str("tls-dh-params-file", null, ConfigFlags.Volatile, true, () => TlsDhParamsFile, v => TlsDhParamsFile = v);
-        Str("tls-ca-cert-file", null, ConfigFlags.Volatile, true, () => TlsCaCertFile, v => TlsCaCertFile = v);
-        Str("tls-ca-cert-dir", null, ConfigFlags.Volatile, true, () => TlsCaCertDir, v => TlsCaCertDir = v);
-        Str("tls-protocols", null, None, true, () => TlsProtocols, v => TlsProtocols = v);
-        Str("tls-ciphers", null, None, true, () => TlsCiphers, v => TlsCiphers = v);
-        Str("tls-ciphersuites", null, None, true, () => TlsCiphersuites, v => TlsCiphersuites = v);
+        Bool("tls-prefer-server-ciphers", null, None, () => TlsPreferServerCiphers, v => TlsPreferServerCiphers = v, apply: ApplyTls);
+        Bool("tls-session-caching", null, None, () => TlsSessionCaching, v => TlsSessionCaching = v, apply: ApplyTls);
+        Str("tls-cert-file", null, ConfigFlags.Volatile, true, () => TlsCertFile, v => TlsCertFile = v, apply: ApplyTls);
+        Str("tls-key-file", null, ConfigFlags.Volatile, true, () => TlsKeyFile, v => TlsKeyFile = v, apply: ApplyTls);
+        Str("tls-key-file-pass", null, Sensitive, true, () => TlsKeyFilePass, v => TlsKeyFilePass = v, apply: ApplyTls);
+        Str("tls-client-cert-file", null, ConfigFlags.Volatile, true, () => TlsClientCertFile, v => TlsClientCertFile = v, apply: ApplyTls);
+        Str("tls-client-key-file", null, ConfigFlags.Volatile, true, () => TlsClientKeyFile, v => TlsClientKeyFile = v, apply: ApplyTls);
+        Str("tls-client-key-file-pass", null, Sensitive, true, () => TlsClientKeyFilePass, v => TlsClientKeyFilePass = v, apply: ApplyTls);
+        Str("tls-dh-params-file", null, ConfigFlags.Volatile, true, () => TlsDhParamsFile, v => TlsDhParamsFile = v, apply: ApplyTls);
+        Str("tls-ca-cert-file", null, ConfigFlags.Volatile, true, () => TlsCaCertFile, v => TlsCaCertFile = v, apply: ApplyTls);
+        Str("tls-ca-cert-dir", null, ConfigFlags.Volatile, true, () => TlsCaCertDir, v => TlsCaCertDir = v, apply: ApplyTls);
+        Str("tls-protocols", null, None, true, () => TlsProtocols, v => TlsProtocols = v, apply: ApplyTls);
+        Str("tls-ciphers", null, None, true, () => TlsCiphers, v => TlsCiphers = v, apply: ApplyTls);
+        Str("tls-ciphersuites", null, None, true, () => TlsCiphersuites, v => TlsCiphersuites = v, apply: ApplyTls);
     }
 
     private void RegisterSpecials()

@@ -138,6 +138,10 @@ public static class ConfigRewriter
         var state = ConfigRewriteState.ReadOldFile(path, config);
         state.ForceWrite = forceAll;
         foreach (var p in config.Parameters) p.Rewrite(state, p.Name);
+        // Users are rewritten from the ACL unless an ACL file holds them (then their lines go).
+        if (config.AclFile.Length == 0 && config.DescribeUsers is { } users)
+            foreach (var line in users()) state.RewriteLine("user", line, force: true);
+        state.MarkProcessed("user");
         // A Sentinel persists its state in the same file.
         config.RewriteExtra?.Invoke(state);
         state.RemoveOrphaned();

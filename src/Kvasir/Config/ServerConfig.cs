@@ -150,6 +150,10 @@ public sealed partial class ServerConfig
     public string AclFile = "";
     public string AclPubsubDefault = "resetchannels";
     public long AcllogMaxLen = 128;
+    /// <summary>The `user` lines of the config file (name, then rules), loaded into the ACL at startup.</summary>
+    public List<string[]> UserLines = new();
+    /// <summary>Set by the server: the current users as `user` lines, for CONFIG REWRITE (null without ACL).</summary>
+    public Func<IEnumerable<string>>? DescribeUsers;
 
     // ----- persistence -----
     /// <summary>RDB save points (seconds, changes); empty disables automatic saves.</summary>

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using Kvasir.Clients;
 using Kvasir.Commands;
@@ -26,6 +27,9 @@ public sealed class Connection : IClientTransport
 
     private readonly KvasirServer _server;
     private readonly Socket _socket;
+    // Accepted on the TLS port: every byte goes through this stream once the handshake is done.
+    private readonly bool _tlsPort;
+    private SslStream? _tls;
     private readonly Client _client;
     private readonly CommandContext _ctx;
     private readonly RespParser _parser = new();
@@ -45,10 +49,11 @@ public sealed class Connection : IClientTransport
     private int _unsentBytes;   // part of the in-flight send not yet accepted by the socket
     private volatile bool _closed;
 
-    public Connection(KvasirServer server, Socket socket, bool unix)
+    public Connection(KvasirServer server, Socket socket, bool unix, bool tls = false)
     {
         _server = server;
         _socket = socket;
+        _tlsPort = tls;
         _client = new Client(server.NextClientId(), this);
         if (unix) _client.Flags |= ClientFlags.UnixSocket;
         _client.RemoteEndPoint = socket.RemoteEndPoint;
@@ -87,8 +92,41 @@ public sealed class Connection : IClientTransport
         return "?:0";
     }
 
+    /// <summary>
+    /// The TLS handshake of a connection on the TLS port, bounded in time so a peer that never
+    /// speaks TLS cannot hold the connection. False when it failed (the connection is dropped).
+    /// </summary>
+    private async Task<bool> HandshakeAsync()
+    {
+        var stream = new SslStream(new NetworkStream(_socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        try
+        {
+            using var timeout = new CancellationTokenSource(TlsHandshakeTimeoutMs);
+            await stream.AuthenticateAsServerAsync(_server.Tls.ServerOptions(), timeout.Token);
+            _tls = stream;
+            return true;
+        }
+        catch (Exception e) when (e is IOException or System.Security.Authentication.AuthenticationException or OperationCanceledException or
+                                      SocketException or ObjectDisposedException or InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            _server.Log.Verbose($"Error accepting a client connection: {e.Message} (addr={_client.RemoteAddress} laddr={_client.LocalAddress})");
+            await stream.DisposeAsync();
+            return false;
+        }
+    }
+
+    private const int TlsHandshakeTimeoutMs = 10_000;
+
+    private ValueTask<int> ReceiveAsync(Memory<byte> buffer) =>
+        _tls is { } tls ? tls.ReadAsync(buffer) : _socket.ReceiveAsync(buffer, SocketFlags.None);
+
     public async Task RunAsync()
     {
+        if (_tlsPort && !await HandshakeAsync())
+        {
+            _socket.Dispose();
+            return;
+        }
         string? refusal;
         lock (_server.DataLock)
         {
@@ -96,8 +134,14 @@ public sealed class Connection : IClientTransport
         }
         if (refusal is not null)
         {
-            try { await _socket.SendAsync(System.Text.Encoding.UTF8.GetBytes("-" + refusal + "\r\n"), SocketFlags.None); }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+            var bytes = System.Text.Encoding.UTF8.GetBytes("-" + refusal + "\r\n");
+            try
+            {
+                if (_tls is not null) await _tls.WriteAsync(bytes);
+                else await _socket.SendAsync(bytes, SocketFlags.None);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException) { }
+            _tls?.Dispose();
             _socket.Dispose();
             return;
         }
@@ -114,10 +158,10 @@ public sealed class Connection : IClientTransport
                     // Nothing pending: hand the buffer back while waiting for the next request, so an
                     // idle connection holds no input memory (Valkey reads into a shared buffer).
                     ReleaseInputBuffer();
-                    await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
+                    await ReceiveAsync(Memory<byte>.Empty);
                 }
                 if (!EnsureReceiveSpace()) break;
-                int n = await _socket.ReceiveAsync(_in.AsMemory(_end), SocketFlags.None);
+                int n = await ReceiveAsync(_in.AsMemory(_end));
                 if (n <= 0) break;
                 _end += n;
                 _client.NetInputBytes += n;
@@ -130,6 +174,7 @@ public sealed class Connection : IClientTransport
         }
         catch (SocketException) { }
         catch (ObjectDisposedException) { }
+        catch (IOException) { } // TLS: the stream wraps socket errors
         finally
         {
             Cleanup();
@@ -208,6 +253,15 @@ public sealed class Connection : IClientTransport
         return sb.Append('"').ToString();
     }
 
+    /// <summary>
+    /// Where the query buffer starts for CLIENT LIST qbuf: a big argument (32 KB or more) being
+    /// received is read into a buffer of its own in Valkey, so only its bytes are pending there.
+    /// </summary>
+    private int QueryStart() =>
+        _parser.PendingBulkLength >= BigArgument ? _parser.ScanPosition : _start;
+
+    private const long BigArgument = 32 * 1024;
+
     /// <summary>Moves the unparsed bytes to the start of <paramref name="target"/> (the same or a larger buffer).</summary>
     private void Compact(byte[] target)
     {
@@ -261,8 +315,22 @@ public sealed class Connection : IClientTransport
             }
             // Keep a partially parsed command in slot 0 so it survives the next batch.
             if (_parser.InCommand && count > 0) (_batch[0], _batch[count]) = (_batch[count], _batch[0]);
-            _client.QueryBufferLength = _end - _start;
-            if (count == 0 && protocolError is null) return true;
+            _client.QueryBufferLength = _end - QueryStart();
+            if (count == 0 && protocolError is null)
+            {
+                // Input is still arriving: with maxmemory-clients, a growing query buffer may make
+                // this (or a bigger) client the one to evict.
+                if (_server.ClientEviction.Enabled)
+                {
+                    lock (_server.DataLock)
+                    {
+                        _server.ClientEviction.Update(_client);
+                        _server.ClientEviction.EvictIfNeeded();
+                    }
+                    if (_closed) return false;
+                }
+                return true;
+            }
 
             // A script can run long enough that other clients must be served meanwhile (-BUSY, SCRIPT
             // KILL): it must not hold a socket I/O thread (inline completions), so a batch with one
@@ -314,6 +382,12 @@ public sealed class Connection : IClientTransport
                         _client.Flags |= ClientFlags.CloseAfterReply;
                         _server.Log.Verbose($"Protocol error ({protocolError}) from client: id={_client.Id} addr={_client.RemoteAddress}");
                     }
+                    // maxmemory-clients: this client's buffers changed (arguments, replies, MULTI queue...).
+                    if (!attack && _server.ClientEviction.Enabled)
+                    {
+                        _server.ClientEviction.Update(_client);
+                        _server.ClientEviction.EvictIfNeeded();
+                    }
                     mustSend = !attack && TakeOutputForSend();
                     pendingOutput = _client.Reply.Length;
                 }
@@ -326,7 +400,16 @@ public sealed class Connection : IClientTransport
                 if (mustSend) StartSend();
                 if (_client.Has(ClientFlags.CloseAfterReply) || _client.Has(ClientFlags.CloseAsap) || _closed)
                 {
-                    if (!_client.Has(ClientFlags.CloseAsap)) await DrainOutputAsync();
+                    if (!_client.Has(ClientFlags.CloseAsap))
+                    {
+                        await DrainOutputAsync();
+                        // TLS: end the session properly (close_notify) before the socket closes.
+                        if (_tls is not null)
+                        {
+                            try { await _tls.ShutdownAsync(); }
+                            catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException or NotSupportedException) { }
+                        }
+                    }
                     return false;
                 }
                 if (!suspended) break;
@@ -376,6 +459,7 @@ public sealed class Connection : IClientTransport
         if (Interlocked.CompareExchange(ref _sendState, 1, 0) != 0) return false;
         Interlocked.Exchange(ref _pushPending, 0);
         _client.Reply.SwapBuffers(_sending);
+        Volatile.Write(ref _client.OutputInFlight, _sending.Capacity);
         // AOF: these replies may depend on every effect appended so far; SendLoopAsync makes sure
         // those are written (fsynced with appendfsync always) before the replies leave.
         _aofBarrier = _server.Persistence.Aof.SendBarrier;
@@ -410,7 +494,13 @@ public sealed class Connection : IClientTransport
                 Volatile.Write(ref _unsentBytes, data.Length);
                 while (data.Length > 0)
                 {
-                    int sent = await _socket.SendAsync(data, SocketFlags.None);
+                    int sent;
+                    if (_tls is { } tls)
+                    {
+                        await tls.WriteAsync(data);
+                        sent = data.Length;
+                    }
+                    else sent = await _socket.SendAsync(data, SocketFlags.None);
                     if (sent <= 0) break;
                     data = data.Slice(sent);
                     Volatile.Write(ref _unsentBytes, data.Length);
@@ -419,12 +509,13 @@ public sealed class Connection : IClientTransport
                     Interlocked.Increment(ref _server.Stats.TotalWritesProcessed);
                 }
             }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException or NotSupportedException)
             {
                 _closed = true;
             }
             _sending.Release();
             Volatile.Write(ref _unsentBytes, 0);
+            Volatile.Write(ref _client.OutputInFlight, 0);
             Interlocked.Exchange(ref _sendState, 0);
             if (_closed || Interlocked.CompareExchange(ref _pushPending, 0, 0) == 0) return;
             bool again;
@@ -499,6 +590,7 @@ public sealed class Connection : IClientTransport
     public void OutputAvailable()
     {
         if (_client.Reply.Length > StaticReplyBuffer && OutputLimitReached()) return;
+        _server.ClientEviction.Update(_client);
         Interlocked.Exchange(ref _pushPending, 1);
         if (Volatile.Read(ref _sendState) != 0) return;
         if (Interlocked.CompareExchange(ref _flushScheduled, 1, 0) != 0) return;
@@ -551,6 +643,7 @@ public sealed class Connection : IClientTransport
         {
             _server.ClientClosed(_client);
         }
+        try { _tls?.Dispose(); } catch (Exception e) when (e is IOException or ObjectDisposedException) { }
         try { _socket.Dispose(); } catch (ObjectDisposedException) { }
         ReleaseInputBuffer();
     }

@@ -13,21 +13,25 @@ public sealed class TcpListenerHost
     private Socket? _socket;
     private readonly CancellationTokenSource _stop = new();
 
-    public TcpListenerHost(KvasirServer server, string address, int port)
+    public TcpListenerHost(KvasirServer server, string address, int port, bool tls = false)
     {
         _server = server;
         _endPoint = new IPEndPoint(ParseAddress(address.TrimStart('-')), port);
+        IsTls = tls;
     }
 
-    private TcpListenerHost(KvasirServer server, string path, int perm, bool unix)
+    /// <summary>Connections accepted here speak TLS (tls-port).</summary>
+    public bool IsTls { get; }
+
+    private TcpListenerHost(KvasirServer server, string path, uint perm)
     {
         _server = server;
         _unixPath = path;
-        _unixPerm = perm;
+        _unixPerm = (int)perm;
         _endPoint = new UnixDomainSocketEndPoint(path);
     }
 
-    public static TcpListenerHost ForUnixSocket(KvasirServer server, string path, int perm) => new(server, path, perm, true);
+    public static TcpListenerHost ForUnixSocket(KvasirServer server, string path, int perm) => new(server, path, (uint)perm);
 
     public int Port { get; private set; }
 
@@ -93,7 +97,7 @@ public sealed class TcpListenerHost
             catch (ObjectDisposedException) { break; }
             catch (SocketException) { continue; }
             if (!IsUnix) accepted.NoDelay = true;
-            var connection = new Connection(_server, accepted, IsUnix);
+            var connection = new Connection(_server, accepted, IsUnix, IsTls);
             _ = connection.RunAsync();
         }
     }

@@ -378,7 +378,7 @@ public static class InfoBuilder
         Field(sb, "pubsub_patterns", st.Gauge("pubsub_patterns"));
         Field(sb, "pubsubshard_channels", st.Gauge("pubsubshard_channels"));
         Field(sb, "latest_fork_usec", 0);
-        Field(sb, "total_forks", 0);
+        Field(sb, "total_forks", st.Gauge("total_forks"));
         Field(sb, "migrate_cached_sockets", st.Gauge("migrate_cached_sockets"));
         Field(sb, "slave_expires_tracked_keys", st.Gauge("slave_expires_tracked_keys"));
         Field(sb, "active_defrag_hits", 0);

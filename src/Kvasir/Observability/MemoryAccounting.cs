@@ -121,8 +121,30 @@ public static class MemoryAccounting
         return total;
     }
 
-    public static long ClientMemory(Client c) =>
-        PerClientOverhead + c.Reply.Capacity + c.QueryBufferCapacity + c.MultiMemory;
+    /// <summary>
+    /// What a client holds, as Valkey's getClientMemoryUsage counts it: the query buffer (while input
+    /// is pending), queued MULTI commands, reply buffers (pending and in flight to the socket), and
+    /// the per-entry overhead of its WATCHed keys, subscriptions and BCAST prefixes. CLIENT LIST
+    /// tot-mem, used_memory's client part and client eviction (maxmemory-clients) all use it.
+    /// </summary>
+    public static long ClientMemory(Client c)
+    {
+        // The reply buffer counts at least its size even when given back, as Valkey's per-client
+        // buffer always does: a client's figure then does not jump by 16 KB between commands.
+        long mem = PerClientOverhead + Math.Max(c.Reply.Capacity, c.ReplyBufferSize) + Volatile.Read(ref c.OutputInFlight) + c.MultiMemory;
+        mem += c.QueryBufferCapacity;
+        mem += c.WatchedKeyCount * WatchedKeyOverhead;
+        mem += (long)(c.Subscriptions + c.PatternSubscriptions + c.ShardSubscriptions) * SubscriptionOverhead;
+        if (c.TrackingPrefixes is { } prefixes)
+            foreach (var p in prefixes) mem += SubscriptionOverhead + p.Length;
+        return mem;
+    }
+
+    /// <summary>A WATCH entry (list node and watched-key record, as Valkey counts it).</summary>
+    public const long WatchedKeyOverhead = 56;
+
+    /// <summary>One subscription or BCAST prefix: its entry in the client's own table.</summary>
+    public const long SubscriptionOverhead = 40;
 
     /// <summary>Resident set size of the process in bytes (from /proc/self/statm on Linux).</summary>
     public static long ProcessRss()

@@ -66,15 +66,22 @@ public static class DumpPayload
     /// The value a verified payload holds: byte[] for a string or an <see cref="IDataValue"/>; null when
     /// the payload is damaged or holds an empty collection ("Bad data format").
     /// </summary>
-    public static object? Load(byte[] payload, IValueFactory values, ReadOnlySpan<byte> key)
+    public static object? Load(byte[] payload, IValueFactory values, ReadOnlySpan<byte> key) => Load(payload, values, key, out _);
+
+    /// <summary><see cref="Load(byte[], IValueFactory, ReadOnlySpan{byte})"/>, with what was wrong (Valkey's rdbReportCorruptRDB text) when refused.</summary>
+    public static object? Load(byte[] payload, IValueFactory values, ReadOnlySpan<byte> key, out string? error)
     {
+        error = null;
         using var body = new MemoryStream(payload, 0, payload.Length - FooterLength, writable: false);
         try
         {
-            return new RdbLoader(Array.Empty<Database>(), new RdbLoadOptions { Values = values }).LoadValue(body, key);
+            var value = new RdbLoader(Array.Empty<Database>(), new RdbLoadOptions { Values = values }).LoadValue(body, key);
+            if (value is null) error = "empty collection";
+            return value;
         }
-        catch (RdbException)
+        catch (RdbException e)
         {
+            error = $"{e.Message} (payload offset {body.Position})";
             return null;
         }
     }

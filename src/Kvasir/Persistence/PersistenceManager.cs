@@ -29,6 +29,14 @@ public sealed class PersistenceManager
     /// <summary>Seconds to wait after a failed background save before save points may try again.</summary>
     private const int BgsaveRetryDelay = 5;
 
+    private long _snapshots;
+
+    /// <summary>
+    /// A background snapshot started (BGSAVE, an AOF rewrite, an image for replicas): what Valkey
+    /// counts as a fork in INFO total_forks, since that is where Valkey forks.
+    /// </summary>
+    public void SnapshotStarted() => Interlocked.Increment(ref _snapshots);
+
     public PersistenceManager(KvasirServer server)
     {
         _server = server;
@@ -37,6 +45,7 @@ public sealed class PersistenceManager
         server.Keyspace.FlushedAll += SaveAfterFlushAll;
         var gauges = server.Stats.Gauges;
         gauges["rdb_saves"] = () => Interlocked.Read(ref _saves);
+        gauges["total_forks"] = () => Interlocked.Read(ref _snapshots);
         gauges["rdb_last_load_keys_loaded"] = () => Interlocked.Read(ref _lastLoadKeysLoaded);
         gauges["rdb_last_load_keys_expired"] = () => Interlocked.Read(ref _lastLoadKeysExpired);
         // An image being made for replicas counts too, as Valkey's RDB child does.
@@ -221,6 +230,8 @@ public sealed class PersistenceManager
             KeyLoaded = progress,
         };
         var loader = new RdbLoader(dbs, options);
+        // The same GC treatment as a load at start (BeginLoadGcPause): everything loaded survives.
+        bool noGc = BeginLoadGcPause(stream);
         try
         {
             result = loader.Load(stream);
@@ -234,6 +245,10 @@ public sealed class PersistenceManager
         catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
         {
             Log.Warning($"Short read or OOM loading DB. Unrecoverable error, aborting now. ({e.Message})");
+        }
+        finally
+        {
+            EndLoadGcPause(noGc);
         }
         return null;
     }
@@ -451,6 +466,7 @@ public sealed class PersistenceManager
         }
         _bgsave = save;
         _bgsaveScheduled = false;
+        SnapshotStarted();
         Log.Notice($"Background saving started by pid {Environment.ProcessId}");
         save.Completion.Task.ContinueWith(t => BackgroundSaveDone(save, t.Result), TaskScheduler.Default);
         return true;

@@ -291,6 +291,9 @@ public sealed class RdbLoader
             case "aof-base":
                 if (ParseLeadingLong(text) != 0) Notice("RDB is base AOF");
                 break;
+            case "redis-bits" or "repl-stream-db" or "repl-id" or "repl-offset" or "lua":
+                // Known: the replication history is read from the result (Aux) by whoever needs it.
+                break;
             case "slot-info":
                 // "slot,keys,expires": a sizing hint for cluster mode; malformed means a damaged file.
                 if (text.Split(',').Length < 3) throw RdbException.UnexpectedEof();

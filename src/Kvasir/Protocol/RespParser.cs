@@ -36,6 +36,9 @@ public sealed class RespParser
     /// <summary>While a command is incomplete: where its unparsed part starts (after its complete arguments).</summary>
     public int ScanPosition => _scan;
 
+    /// <summary>Length of the bulk argument being received (its data starts at <see cref="ScanPosition"/>), -1 when none.</summary>
+    public long PendingBulkLength => _inCommand ? _bulkLength : -1;
+
     /// <summary>The buffer's content moved left by <paramref name="delta"/> bytes.</summary>
     public void Shift(int delta)
     {

@@ -53,6 +53,18 @@ public sealed class PubSubRegistry
 
     public int ChannelCount(ChannelKind kind) => Table(kind).Count;
 
+    /// <summary>True when some client has a subscription (ACL changes then check subscribers' permissions).</summary>
+    public bool HasAnySubscriber => _byClient.Count > 0;
+
+    /// <summary>A client's channels (global and shard) and patterns, with whether each is a pattern.</summary>
+    public IEnumerable<(byte[] Name, bool IsPattern)> SubscriptionsOf(Client c)
+    {
+        if (!_byClient.TryGetValue(c, out var subs)) yield break;
+        foreach (var p in subs.Patterns) yield return (p, true);
+        foreach (var ch in subs.Channels) yield return (ch, false);
+        foreach (var ch in subs.ShardChannels) yield return (ch, false);
+    }
+
     public int PatternCount => _patterns.Count;
 
     /// <summary>Subscribers of one channel (PUBSUB NUMSUB / SHARDNUMSUB).</summary>
@@ -270,7 +282,7 @@ public sealed class PubSubRegistry
     /// ignore CLIENT REPLY OFF/SKIP. Returns the writer to continue in (the client's own, or the
     /// pending buffer when <paramref name="c"/> is executing a command that does not reply with pushes).
     /// </summary>
-    private ReplyWriter BeginPush(Client c, int elements)
+    internal ReplyWriter BeginPush(Client c, int elements)
     {
         ReplyWriter r;
         if (c == _currentClient && _executing is not null && !RepliesWithPushes(_executing))
@@ -287,7 +299,7 @@ public sealed class PubSubRegistry
 
     private bool _savedEnabled;
 
-    private void EndPush(Client c, ReplyWriter r)
+    internal void EndPush(Client c, ReplyWriter r)
     {
         r.Enabled = _savedEnabled;
         if (r != _pendingPushes && c != _currentClient) c.Transport?.OutputAvailable();
@@ -307,6 +319,9 @@ public sealed class PubSubRegistry
     /// <summary>The subscribe family answers with push messages: those are its reply, never postponed.</summary>
     private static bool RepliesWithPushes(CommandDefinition cmd) =>
         cmd.Name is "subscribe" or "unsubscribe" or "psubscribe" or "punsubscribe" or "ssubscribe" or "sunsubscribe";
+
+    /// <summary>The client whose command (outermost: EXEC, the script's caller) is executing, or null.</summary>
+    public Client? CurrentClient => _depth > 0 ? _currentClient : null;
 
     /// <summary>The dispatcher starts running a command (nested inside EXEC or a script too).</summary>
     public void EnterCommand(Client client, CommandDefinition cmd, out CommandDefinition? previous)

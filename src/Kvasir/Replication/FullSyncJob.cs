@@ -36,6 +36,7 @@ internal sealed class FullSyncJob
     private int _pendingSends;
     private byte[] _eofMark = [];
     private static int _nextId;
+    private bool _pauseWhenOut;
 
     private FullSyncJob(KvasirServer server, ReplicaState first, bool socket)
     {
@@ -90,6 +91,15 @@ internal sealed class FullSyncJob
         }
         if (socket) log.Notice($"Background RDB transfer started by pid {Environment.ProcessId}");
         else log.Notice($"Background saving started by pid {Environment.ProcessId}");
+        server.Persistence.SnapshotStarted();
+        if (server.Debug.PauseAfterFork)
+        {
+            // DEBUG PAUSE-AFTER-FORK: Valkey's main process stops right after forking while its child
+            // writes the image. Here the image thread is part of the process: clients are held until
+            // the image is out, then the whole process stops (see ImageOutThenPause).
+            server.Clients.Pause(long.MaxValue, writesOnly: false);
+            job._pauseWhenOut = true;
+        }
         job._save.Completion.Task.ContinueWith(t => job.ImageDone(t.Result), TaskScheduler.Default);
         return job;
     }
@@ -132,12 +142,17 @@ internal sealed class FullSyncJob
     public void Detach(Client replica)
     {
         if (!_recipients.Remove(replica)) return;
+        // Valkey's child writes to a dual-channel replica's image channel itself, so losing that
+        // channel is a failed write of the child (a transfer error), not the parent killing it.
+        if (replica.ReplicaInfo?.RdbChannel == true && !_save.Completion.Task.IsCompleted) _channelLost = true;
         if (SocketTarget && _recipients.Count == 0 && !_save.Completion.Task.IsCompleted)
         {
-            _server.Log.Warning("Diskless rdb transfer, last replica dropped, killing fork child.");
+            if (!_channelLost) _server.Log.Warning("Diskless rdb transfer, last replica dropped, killing fork child.");
             _save.Abort("the last replica dropped");
         }
     }
+
+    private bool _channelLost;
 
     private void ImageDone(bool ok)
     {
@@ -148,13 +163,16 @@ internal sealed class FullSyncJob
             recipients = new List<Client>(_recipients);
             if (!ok)
             {
-                _server.Log.Warning(_save.Error is { } error ? $"Background RDB transfer error: {error}" : $"Background RDB transfer terminated: {_save.AbortReason}");
+                _server.Log.Warning(_save.Error is { } error ? $"Background RDB transfer error: {error}"
+                    : _channelLost ? "Background RDB transfer error: the replica's rdb channel was lost"
+                    : $"Background RDB transfer terminated: {_save.AbortReason}");
                 foreach (var r in recipients)
                 {
                     _server.Log.Warning("SYNC failed. BGSAVE child returned an error");
                     _server.DisconnectClient(r);
                 }
                 DeleteFile();
+                if (_pauseWhenOut) _server.Clients.Unpause();
                 return;
             }
             if (SocketTarget)
@@ -166,6 +184,7 @@ internal sealed class FullSyncJob
                     _server.Replication.ReplicaImageSent(r, eofImage: true);
                 }
                 _server.Log.Notice("Background RDB transfer terminated with success");
+                if (_pauseWhenOut) _ = ImageOutThenPauseAsync(recipients);
                 return;
             }
             _server.Log.Notice("Background saving terminated with success");
@@ -173,7 +192,23 @@ internal sealed class FullSyncJob
             foreach (var r in recipients) r.ReplicaInfo!.State = ReplicaSyncState.SendBulk;
             if (_pendingSends == 0) DeleteFile();
         }
+        if (_pauseWhenOut) _ = ImageOutThenPauseAsync(new List<Client>());
         foreach (var r in recipients) _ = SendFileAsync(r);
+    }
+
+    /// <summary>DEBUG PAUSE-AFTER-FORK: once the image left (the replicas' output drained), the process stops, then clients resume.</summary>
+    private async Task ImageOutThenPauseAsync(List<Client> recipients)
+    {
+        for (int i = 0; i < 3000; i++)
+        {
+            bool drained;
+            lock (_server.DataLock) drained = recipients.TrueForAll(r => r.Reply.Length == 0 || r.Transport is null);
+            if (drained) break;
+            await Task.Delay(10);
+        }
+        await Task.Delay(50);
+        _server.Debug.PauseProcessIfRequested(_server.Log);
+        lock (_server.DataLock) _server.Clients.Unpause();
     }
 
     /// <summary>Sends the finished image file to one recipient, a chunk at a time as its socket takes them.</summary>

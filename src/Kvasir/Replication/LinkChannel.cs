@@ -1,3 +1,4 @@
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Text;
 
@@ -15,6 +16,8 @@ internal sealed class LinkChannel(Action touchIo) : IDisposable
     private const int MaxLine = 64 * 1024;
 
     private Socket? _socket;
+    // tls-replication: once connected, every byte goes through this stream.
+    private SslStream? _tls;
 
     public byte[] Buffer = new byte[InitialBuffer];
     public int Start, End;
@@ -27,18 +30,36 @@ internal sealed class LinkChannel(Action touchIo) : IDisposable
 
     public Socket? Socket => _socket;
 
-    public async Task ConnectAsync(string host, int port, int timeoutSeconds)
+    /// <summary>Connects; with <paramref name="tls"/> (tls-replication) the TLS handshake follows, and a failed one is an IOException.</summary>
+    public async Task ConnectAsync(string host, int port, int timeoutSeconds, SslClientAuthenticationOptions? tls = null)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         _socket = socket;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(Math.Max(1, timeoutSeconds)));
         await socket.ConnectAsync(host, port, timeout.Token);
         socket.NoDelay = true;
+        if (tls is null) return;
+        var stream = new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        try
+        {
+            await stream.AuthenticateAsClientAsync(tls, timeout.Token);
+        }
+        catch (System.Security.Authentication.AuthenticationException e)
+        {
+            await stream.DisposeAsync();
+            throw new IOException($"Unable to connect to PRIMARY over TLS: {e.Message}", e);
+        }
+        _tls = stream;
     }
 
     public async Task SendAsync(byte[] bytes)
     {
         var socket = _socket ?? throw new IOException("the link is closed");
+        if (_tls is { } tls)
+        {
+            await tls.WriteAsync(bytes);
+            return;
+        }
         int sent = 0;
         while (sent < bytes.Length) sent += await socket.SendAsync(bytes.AsMemory(sent), SocketFlags.None);
     }
@@ -67,7 +88,7 @@ internal sealed class LinkChannel(Action touchIo) : IDisposable
     {
         var socket = _socket ?? throw new IOException("the link is closed");
         MakeRoom();
-        int n = await socket.ReceiveAsync(Buffer.AsMemory(End), SocketFlags.None, cancel);
+        int n = _tls is { } tls ? await tls.ReadAsync(Buffer.AsMemory(End), cancel) : await socket.ReceiveAsync(Buffer.AsMemory(End), SocketFlags.None, cancel);
         if (n <= 0) return false;
         End += n;
         touchIo();
@@ -80,7 +101,7 @@ internal sealed class LinkChannel(Action touchIo) : IDisposable
         var socket = _socket ?? throw new IOException("the link is closed");
         MakeRoom();
         socket.ReceiveTimeout = Math.Max(1, timeoutSeconds) * 1000;
-        int n = socket.Receive(Buffer, End, Buffer.Length - End, SocketFlags.None);
+        int n = _tls is { } tls ? tls.Read(Buffer, End, Buffer.Length - End) : socket.Receive(Buffer, End, Buffer.Length - End, SocketFlags.None);
         if (n <= 0) return false;
         End += n;
         touchIo();
@@ -122,6 +143,8 @@ internal sealed class LinkChannel(Action touchIo) : IDisposable
     {
         var s = _socket;
         if (s is null) return;
+        try { _tls?.Dispose(); } catch (Exception e) when (e is IOException or ObjectDisposedException) { }
+        _tls = null;
         try { s.Shutdown(SocketShutdown.Both); }
         catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
         s.Dispose();

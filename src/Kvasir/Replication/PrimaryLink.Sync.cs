@@ -13,6 +13,8 @@ internal sealed partial class PrimaryLink
 {
     private long _pendingDelayMicros;
     private long _pendingPeak;
+    // A dual-channel image finished loading (the PSYNC answer may come after it).
+    private bool _imageLoaded;
 
     /// <summary>Stream bytes buffered on the main channel during a dual-channel load (replicas_repl_buffer_size).</summary>
     public long PendingStreamBytes => _rdb is not null ? _main.End - _main.Start : 0;
@@ -50,7 +52,7 @@ internal sealed partial class PrimaryLink
         }
         try
         {
-            await rdb.ConnectAsync(Host, Port, cfg.ReplTimeout);
+            await rdb.ConnectAsync(Host, Port, cfg.ReplTimeout, TlsOptions());
         }
         catch (Exception e) when (e is System.Net.Sockets.SocketException or OperationCanceledException or ArgumentException)
         {
@@ -81,32 +83,42 @@ internal sealed partial class PrimaryLink
             throw new LinkFailure($"Received unexpected $ENDOFF response: {endoff}");
         string replid = parts[1];
 
-        // The main link continues from the image's end while the image is read.
-        await _main.SendAsync(Resp("REPLCONF", "set-rdb-client-id", rdbClientId.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        string set = await _main.ReadLineAsync();
-        if (set.StartsWith('-')) throw new LinkFailure($"Dual channel sync failed with error {set}");
-        string next = (offset + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        Log.Notice($"Trying a partial resynchronization using main channel (request {replid}:{next}).");
-        await _main.SendAsync(Resp("PSYNC", replid, next));
-        string answer;
-        do answer = await _main.ReadLineAsync();
-        while (answer.Length == 0);
-        if (!answer.StartsWith("+CONTINUE", StringComparison.Ordinal)) throw new LinkFailure($"Dual channel sync failed with error {answer}");
-
+        // The main link continues from the image's end (REPLCONF set-rdb-client-id, PSYNC) while the
+        // image is read: the primary may answer before, during or after the load.
+        var psync = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         using var stopPump = new CancellationTokenSource();
-        var pump = BufferStreamAsync(stopPump.Token);
+        var pump = PsyncThenBufferAsync(replid, offset, rdbClientId, psync, stopPump.Token);
+        // The pump runs until the load is over; ending before that means the main channel failed
+        // (or its PSYNC was refused): the image is of no use then, so the load stops at once, as
+        // Valkey's replica aborts the sync (and the primary sees its image channel go).
+        _ = pump.ContinueWith(_ =>
+        {
+            if (stopPump.IsCancellationRequested) return;
+            Log.Warning("Aborting dual channel sync. Main channel is closed");
+            rdb.Close();
+        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         Database[] loaded;
         Persistence.RdbLoadResult result;
         bool diskless;
         try
         {
             (loaded, result, diskless) = await ReceiveImageAsync(rdb, replid);
+            // The image channel has done its work: closing it now tells the primary (which keeps
+            // the stream for the main channel a grace period longer, not forever).
+            rdb.Close();
+            if (!psync.Task.IsCompleted) Log.Debug("Dual channel sync - waiting for the main channel's PSYNC after the RDB load");
+            bool established = await psync.Task.WaitAsync(TimeSpan.FromSeconds(Math.Max(1, cfg.ReplTimeout)));
+            if (!established) throw new LinkFailure("");
+        }
+        catch (TimeoutException)
+        {
+            throw new LinkFailure("Timeout waiting for the main channel's PSYNC answer");
         }
         finally
         {
             stopPump.Cancel();
             try { await pump; }
-            catch (OperationCanceledException) { }
+            catch (Exception e) when (e is OperationCanceledException or IOException or System.Net.Sockets.SocketException or LinkFailure) { }
         }
         lock (_server.DataLock)
         {
@@ -114,6 +126,7 @@ internal sealed partial class PrimaryLink
             Install(loaded, result, diskless);
             _repl.FullSyncDone(replid, offset);
             Establish(dbid);
+            Log.Notice("Successfully streamed replication data into memory");
             Log.Notice("PRIMARY <-> REPLICA sync: Finished with success");
             _server.Persistence.Aof.RestartAfterSync();
             _rdb = null;
@@ -125,6 +138,44 @@ internal sealed partial class PrimaryLink
     /// During a dual-channel load: reads the main link into its buffer, up to the replica class's
     /// output buffer hard limit (past it the primary's socket waits, as Valkey stops reading).
     /// </summary>
+    private async Task PsyncThenBufferAsync(string replid, long offset, long rdbClientId, TaskCompletionSource<bool> psync, CancellationToken stop)
+    {
+        try
+        {
+            await _main.SendAsync(Resp("REPLCONF", "set-rdb-client-id", rdbClientId.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            string set = await _main.ReadLineAsync().WaitAsync(stop);
+            if (set.StartsWith('-'))
+            {
+                Log.Warning($"Dual channel sync failed with error {set}");
+                psync.TrySetResult(false);
+                return;
+            }
+            string next = (offset + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            _server.Debug.PauseProcessIfRequested(Log);
+            Log.Notice($"Trying a partial resynchronization using main channel (request {replid}:{next}).");
+            await _main.SendAsync(Resp("PSYNC", replid, next));
+            string answer;
+            do answer = await _main.ReadLineAsync().WaitAsync(stop);
+            while (answer.Length == 0);
+            if (!answer.StartsWith("+CONTINUE", StringComparison.Ordinal))
+            {
+                Log.Warning($"Dual channel sync failed with error {answer}");
+                psync.TrySetResult(false);
+                return;
+            }
+            bool loadedAlready;
+            lock (_server.DataLock) loadedAlready = _imageLoaded;
+            if (loadedAlready) Log.Debug("Dual channel sync - psync established after rdb load");
+            psync.TrySetResult(true);
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
+        {
+            psync.TrySetResult(false);
+            return;
+        }
+        await BufferStreamAsync(stop);
+    }
+
     private async Task BufferStreamAsync(CancellationToken stop)
     {
         var limit = _server.Config.ClientOutputBufferLimits[(int)Config.ClientBufferClass.Replica].HardBytes;
@@ -167,6 +218,7 @@ internal sealed partial class PrimaryLink
         {
             if (_stopped) throw new LinkFailure("");
             State = LinkState.Transfer;
+            _imageLoaded = false;
             Interlocked.Exchange(ref _transferSize, -1);
             Interlocked.Exchange(ref _transferRead, 0);
             TouchIo();
@@ -193,9 +245,11 @@ internal sealed partial class PrimaryLink
         if (diskless)
         {
             var (loaded, result) = await LoadFromSocketAsync(ch, primaryReplId, size, mark);
+            lock (_server.DataLock) _imageLoaded = true;
             return (loaded, result, true);
         }
         var (fromFile, fileResult) = await LoadFromFileAsync(await ReceiveToFileAsync(ch, size, mark));
+        lock (_server.DataLock) _imageLoaded = true;
         return (fromFile, fileResult, false);
     }
 

@@ -203,7 +203,7 @@ internal sealed partial class PrimaryLink : IClientTransport
         }
         try
         {
-            await _main.ConnectAsync(Host, Port, _server.Config.ReplTimeout);
+            await _main.ConnectAsync(Host, Port, _server.Config.ReplTimeout, TlsOptions());
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException or ArgumentException)
         {
@@ -516,6 +516,10 @@ internal sealed partial class PrimaryLink : IClientTransport
     }
 
     // ----- I/O -----
+
+    /// <summary>tls-replication: our client certificate, the primary's checked against our CA; null for plain TCP.</summary>
+    private System.Net.Security.SslClientAuthenticationOptions? TlsOptions() =>
+        _server.Config.TlsReplication ? _server.Tls.ClientOptions(Host) : null;
 
     public void OutputAvailable()
     {

@@ -19,6 +19,9 @@ public sealed partial class ReplicationManager
         public ReplicaState State { get; } = state;
         /// <summary>Unix seconds when the image channel went away; the stream is kept a grace period longer.</summary>
         public long DisconnectedUnix;
+
+        /// <summary>Something was fed since it started waiting (Valkey attaches it to a backlog block then).</summary>
+        public bool Tracking;
     }
 
     private readonly Dictionary<long, PsyncWait> _waitingPsync = new();
@@ -38,8 +41,9 @@ public sealed partial class ReplicationManager
         var st = rdbClient.ReplicaInfo!;
         _server.Log.Notice($"Sending to replica {ReplicaName(rdbClient)} RDB end offset {offset} and client-id {rdbClient.Id}");
         WriteToReplica(rdbClient, Encoding.ASCII.GetBytes($"${"ENDOFF"}:{offset} {ReplId} 0 {rdbClient.Id}\r\n"));
-        _server.Log.Debug($"Add rdb replica {ReplicaName(rdbClient)} to waiting psync, with cid {rdbClient.Id}, {(Backlog is { HistoryLength: > 0 } ? "tracking repl-backlog tail" : "no repl-backlog to track")} ");
-        _waitingPsync[rdbClient.Id] = new PsyncWait(rdbClient, st);
+        bool tracking = Backlog is { HistoryLength: > 0 };
+        _server.Log.Debug($"Add rdb replica {ReplicaName(rdbClient)} to waiting psync, with cid {rdbClient.Id}, {(tracking ? "tracking repl-backlog tail" : "no repl-backlog to track")} ");
+        _waitingPsync[rdbClient.Id] = new PsyncWait(rdbClient, st) { Tracking = tracking };
     }
 
     /// <summary>Feeds the streams kept for main channels still to come (under the data lock).</summary>
@@ -52,6 +56,11 @@ public sealed partial class ReplicationManager
         {
             var kept = wait.State.Kept;
             if (kept is null) continue;
+            if (!wait.Tracking)
+            {
+                wait.Tracking = true;
+                _server.Log.Debug($"Attach replica rdb client {id} to repl buf block");
+            }
             kept.WriteRaw(bytes);
             if (limit.HardBytes > 0 && kept.Length >= limit.HardBytes) (overrun ??= new()).Add(id);
         }
@@ -59,7 +68,7 @@ public sealed partial class ReplicationManager
         foreach (var id in overrun)
         {
             var wait = _waitingPsync[id];
-            _server.Log.Warning($"Client id={wait.RdbClient.Id} addr={wait.RdbClient.RemoteAddress} closed for overcoming of output buffer limits.");
+            _server.Log.Warning($"Client id={wait.RdbClient.Id} addr={wait.RdbClient.RemoteAddress} scheduled to be closed ASAP for overcoming of output buffer limits.");
             _server.Stats.ClientOutputBufferLimitDisconnections++;
             DropPsyncWait(id);
             _server.DisconnectClient(wait.RdbClient);

@@ -299,8 +299,11 @@ public sealed partial class ReplicationManager
         st.Job?.Detach(client);
         st.Job = null;
         // An image channel's kept stream outlives it for a grace period (its main channel may still come).
-        if (!KeepWaitAfterDisconnect(client)) st.Kept?.Release();
-        st.Kept = null;
+        if (!KeepWaitAfterDisconnect(client))
+        {
+            st.Kept?.Release();
+            st.Kept = null;
+        }
         st.State = ReplicaSyncState.None;
         if (_replicas.Count == 0) _noReplicasSinceUnix = NowUnix;
         RefreshGoodReplicas();

@@ -1003,14 +1003,14 @@ internal sealed unsafe class LuaEngine : IDisposable
                 return 2;
             }
             lua_settop(L, 0);
-            if (engine._host.ResolveCommand(engine._callArgs) is null)
+            var cmd = engine._host.ResolveCommand(engine._callArgs);
+            if (cmd is null)
             {
                 PushErrorTable(L, "ERR Invalid command passed to server.acl_check_cmd()"u8, false);
                 lua_pushboolean(L, 1);
                 return 2;
             }
-            // Every connection acts as the default user, who may run everything.
-            lua_pushboolean(L, 1);
+            lua_pushboolean(L, engine._host.CallerMayRun(engine._run!, cmd, engine._callArgs) ? 1 : 0);
             lua_pushboolean(L, 0);
             return 2;
         }

@@ -483,6 +483,7 @@ public sealed class ScriptHost
         run.Resp = 2;
         run.ReplFlags = 3;
         _client.DbIndex = ctx.Client.DbIndex;
+        _client.User = ctx.Client.User;
         // The slow log shows the commands a script ran with its caller's address and name.
         _client.RemoteAddress = ctx.Client.RemoteAddress;
         _client.Name = ctx.Client.Name;
@@ -543,6 +544,17 @@ public sealed class ScriptHost
         if ((cmd.Arity > 0 && args.Count != cmd.Arity) || args.Count < -cmd.Arity || (cmd.IsContainer && cmd.Handler is null))
             return Refuse(cmd, "ERR Wrong number of args calling command from script", out refusal);
         if (cmd.Has(CommandFlags.NoScript) && !DisableDenyScripts) return Refuse(cmd, "ERR This Redis command is not allowed from script", out refusal);
+        // server.call obeys the caller's user, as if the caller had sent the command itself.
+        if (run.Caller.Client.User is { Unrestricted: false } user && !run.Caller.Client.Has(ClientFlags.Master))
+        {
+            var acl = Server.Acl;
+            var denial = acl.Check(user, cmd, args, out int position);
+            if (denial != Security.AclDenial.None)
+            {
+                acl.LogDenial(run.Caller, user, denial, Security.AclLogContext.Lua, cmd, args, position);
+                return Refuse(cmd, "ERR ACL failure in script: " + Security.AccessControl.DenialMessage(denial, user, cmd, "", verbose: false), out refusal);
+            }
+        }
         bool write = cmd.Has(CommandFlags.Write);
         if (run.ReadOnly && (write || cmd.Has(CommandFlags.MayReplicate)))
             return Refuse(cmd, "ERR Write commands are not allowed from read-only scripts.", out refusal);
@@ -581,6 +593,10 @@ public sealed class ScriptHost
         }
         return reply.WrittenSpan;
     }
+
+    /// <summary>server.acl_check_cmd: whether the script's caller may run the command with these arguments.</summary>
+    internal bool CallerMayRun(ScriptRun run, CommandDefinition cmd, CommandArgs args) =>
+        run.Caller.Client.User is not { } user || Server.Acl.Check(user, cmd, args, out _) == Security.AclDenial.None;
 
     private ReadOnlySpan<byte> Refuse(CommandDefinition? cmd, string message, out string refusal)
     {

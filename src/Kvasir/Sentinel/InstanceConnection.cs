@@ -172,6 +172,9 @@ public sealed class InstanceConnection
 
     private async Task RunAsync(IPEndPoint endPoint)
     {
+        // Off the caller's thread: it holds the data lock and has not stored this connection in its
+        // link yet, so a connect failing at once must be reported only after that.
+        await Task.Yield();
         try
         {
             await _socket.ConnectAsync(endPoint).ConfigureAwait(false);

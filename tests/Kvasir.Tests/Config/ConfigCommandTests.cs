@@ -332,7 +332,9 @@ public sealed class ConfigCommandTests
                 "port 0\n" +
                 "bind 127.0.0.1\n" +
                 "loglevel warning\n" +
-                "latency-tracking-info-percentiles 50 99 99.9\n";
+                "latency-tracking-info-percentiles 50 99 99.9\n" +
+                // Users are always written (no aclfile), the default user too, as Valkey does.
+                "user default on nopass sanitize-payload ~* &* +@all\n";
             string actual = File.ReadAllText(file);
             Assert.Equal(expected.Split('\n').Order(), actual.Split('\n').Order());
             Assert.StartsWith(expected[..expected.IndexOf("# Generated", StringComparison.Ordinal)], actual);

@@ -172,10 +172,18 @@ public sealed class ConfigFileParserTests : IDisposable
     }
 
     [Fact]
-    public void UserAndLoadmoduleLinesAreRefusedClearly()
-    {
-        Assert.Contains("Kvasir does not support users in the config file", Fatal("user alice on >pw ~* +@all\n"));
+    public void LoadmoduleLinesAreRefusedClearly() =>
         Assert.Contains("Kvasir cannot load Valkey modules", Fatal("loadmodule /usr/lib/valkey/module.so\n"));
+
+    [Fact]
+    public void UserLinesAreKeptForTheAclAndCheckedAsValkeyDoes()
+    {
+        var c = Load("user alice on >pw ~* +@all\nuser bob (+get ~k*) +nosuchcommand\n");
+        Assert.Equal(new[] { "alice", "on", ">pw", "~*", "+@all" }, c.UserLines[0]);
+        Assert.Equal("bob", c.UserLines[1][0]);
+        Assert.EndsWith("Error in user declaration 'alice': Duplicate user found. A user can only be defined once in config files\n",
+            Fatal("user alice on\nuser alice off\n"));
+        Assert.Contains("Syntax error", Fatal("user carol on %X~k\n"));
     }
 
     [Fact]

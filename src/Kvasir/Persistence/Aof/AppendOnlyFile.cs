@@ -576,6 +576,7 @@ public sealed class AppendOnlyFile : IEffectLog
         string temp = Path.Combine(Config.Dir, $"temp-rewriteaof-bg-{Environment.ProcessId}-{Interlocked.Read(ref _rewrites)}.aof");
         var save = new BackgroundSave(_server, format, temp, finalPath: null);
         save.Start();
+        _server.Persistence.SnapshotStarted();
         _rewrite = save;
         _rewriteScheduled = false;
         _rewriteRdbPreamble = Config.AofUseRdbPreamble;
