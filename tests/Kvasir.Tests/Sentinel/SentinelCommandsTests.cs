@@ -225,6 +225,34 @@ public sealed class SentinelCommandsTests
         }
     }
 
+    /// <summary>TILT: a timer that runs late (here: any delay over 1 ms counts as late) stops the acting half for tilt-period.</summary>
+    [Fact]
+    public async Task TiltIsEnteredAndLeft()
+    {
+        await using var sentinel = await SentinelServer.StartAsync();
+        await using var c = await sentinel.ConnectAsync();
+        await using var events = await sentinel.ConnectAsync();
+        await events.CallAsync("SUBSCRIBE", "+tilt", "-tilt");
+        await events.ReadAsync(); // the second subscription's confirmation
+        Assert.Equal("OK", await c.CallTextAsync("SENTINEL", "DEBUG", "tilt-trigger", "1", "tilt-period", "300"));
+        var message = (await events.ReadAsync()).Items!;
+        Assert.Equal(["message", "+tilt", "#tilt mode entered"], message.Select(i => i.Text));
+        Assert.Contains("sentinel_tilt:1", await c.CallTextAsync("INFO", "sentinel"));
+        Assert.Equal(0, (await c.CallAsync("SENTINEL", "IS-MASTER-DOWN-BY-ADDR", "127.0.0.1", "1", "0", "*")).Items![0].Integer);
+        Assert.Equal("OK", await c.CallTextAsync("SENTINEL", "DEBUG", "tilt-trigger", "2000"));
+        // Only the monitoring of instances leaves TILT (nothing is monitored here), so monitor one.
+        await using var primary = await TestServer.StartAsync();
+        Assert.Equal("OK", await c.CallTextAsync("SENTINEL", "MONITOR", "m", "127.0.0.1", primary.Port.ToString(), "1"));
+        events.Timeout = TimeSpan.FromSeconds(15);
+        while (true)
+        {
+            message = (await events.ReadAsync()).Items!;
+            if (message[1].Text == "-tilt") break;
+        }
+        Assert.Equal("#tilt mode exited", message[2].Text);
+        Assert.Contains("sentinel_tilt:0", await c.CallTextAsync("INFO", "sentinel"));
+    }
+
     [Fact]
     public async Task RequirePassProtectsTheSentinel()
     {
