@@ -53,7 +53,7 @@ namespace Kvasir.Server
             if (daemonChild) Daemon.DetachSession();
 
             // Messages before the configured log exists go to stdout, as Valkey's do.
-            var bootLog = new ServerLog();
+            var bootLog = new ServerLog { Role = cl.SentinelMode ? 'X' : 'M' };
             var config = new ServerConfig { ConfigFile = cl.ConfigFile ?? "" };
             if (cl.SentinelMode) config.UseSentinelDefaults();
             var warnings = new List<string>();
