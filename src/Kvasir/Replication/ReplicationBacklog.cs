@@ -17,7 +17,7 @@ namespace Kvasir.Replication;
 /// </summary>
 public sealed class ReplicationBacklog
 {
-    /// <summary>Valkey's PROTO_REPLY_CHUNK_BYTES: the usual block size (a bigger write gets a block of its own size).</summary>
+    /// <summary>Valkey's PROTO_REPLY_CHUNK_BYTES: the smallest block.</summary>
     public const int BlockSize = 16 * 1024;
 
     /// <summary>What a block costs beside its bytes (object headers, the chain), counted as Valkey counts its list node and header.</summary>
@@ -79,15 +79,21 @@ public sealed class ReplicationBacklog
             Volatile.Write(ref tail.Used, tail.Used + first);
         }
         var rest = data[first..];
-        if (rest.Length > 0)
+        // Blocks of at least 16 KB (small writes fill them) and at most a sixteenth of the backlog
+        // (Valkey's rule): a big write spans several, so the backlog can let go of most of it
+        // instead of holding one huge block for its last bytes.
+        int limit = (int)Math.Clamp(_size / 16, BlockSize, int.MaxValue / 2);
+        while (rest.Length > 0)
         {
-            var block = new Block(Math.Max(BlockSize, rest.Length), tail.Start + tail.Used);
-            rest.CopyTo(block.Data);
-            block.Used = rest.Length;
+            var block = new Block(Math.Min(Math.Max(rest.Length, BlockSize), limit), tail.Start + tail.Used);
+            int n = Math.Min(rest.Length, block.Data.Length);
+            rest[..n].CopyTo(block.Data);
+            block.Used = n;
+            rest = rest[n..];
             _allocated += block.Data.Length + BlockOverhead;
             // Linked once complete: a reader that sees Next finds its bytes.
             Volatile.Write(ref tail.Next, block);
-            _tail = block;
+            _tail = tail = block;
         }
         EndOffset += data.Length;
         Trim();

@@ -184,6 +184,14 @@ public sealed class InstanceConnection
             lock (_sentinel.Lock) Lost();
             return;
         }
+        // Connecting to a dead local port of the ephemeral range can connect the socket to itself
+        // (TCP simultaneous open): that is no instance, and it would hold the port its server
+        // needs to start again.
+        if (_socket.LocalEndPoint is IPEndPoint local && local.Equals(endPoint))
+        {
+            lock (_sentinel.Lock) Lost();
+            return;
+        }
         lock (_sentinel.Lock)
         {
             if (_closed) return;

@@ -137,13 +137,18 @@ public sealed class ReplicationBacklogTests
     }
 
     [Fact]
-    public void ABigWriteGetsABlockOfItsOwnAndGoesOnceOlderThanTheSize()
+    public void ABigWriteSpansBlocksTheBacklogCanLetGoOf()
     {
+        // A 1 MB value into a 16 KB backlog: only about the backlog's size of it stays, so a replica
+        // that fell behind by the whole value cannot continue (it would fall behind again).
         var b = new ReplicationBacklog(16 * 1024, 0);
         b.Append(Bytes(1 << 20, 1));
-        Assert.Equal(1 << 20, b.HistoryLength);
-        b.Append(Bytes(20 * 1024, 2));
         Assert.InRange(b.HistoryLength, 16 * 1024, 16 * 1024 + ReplicationBacklog.BlockSize);
+        Assert.False(b.Covers(1));
+        // With a big backlog a big write stays whole.
+        var big = new ReplicationBacklog(64 << 20, 0);
+        big.Append(Bytes(1 << 20, 1));
+        Assert.Equal(1 << 20, big.HistoryLength);
     }
 
     [Fact]

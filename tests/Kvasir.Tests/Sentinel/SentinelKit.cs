@@ -38,6 +38,29 @@ internal sealed class NodeProcess : IAsyncDisposable
     public string ConfigPath => Path.Combine(Dir, "sentinel.conf");
     public bool Running => _process is { HasExited: false };
 
+    /// <summary>
+    /// A free port below the ephemeral range: a node killed and started again on its port must find
+    /// it free, and a port of the ephemeral range can meanwhile be taken by an outgoing connection
+    /// (even by a Sentinel's connection to it that connected to itself).
+    /// </summary>
+    public static int FreePortBelowEphemeral()
+    {
+        for (int attempt = 0; attempt < 200; attempt++)
+        {
+            int port = Random.Shared.Next(20_000, 32_000);
+            try
+            {
+                using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                s.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port));
+                return port;
+            }
+            catch (SocketException)
+            {
+            }
+        }
+        return ServerExecutable.FreePort();
+    }
+
     public static void RequireRedis(string path)
     {
         if (!File.Exists(path)) Assert.Skip($"{path} is not installed (apt-get install redis-server redis-sentinel)");
@@ -47,7 +70,7 @@ internal sealed class NodeProcess : IAsyncDisposable
     public static Task<NodeProcess> StartDataNodeAsync(bool redis = false, params string[] extra)
     {
         if (redis) RequireRedis(RedisServerPath);
-        int port = ServerExecutable.FreePort();
+        int port = FreePortBelowEphemeral();
         string dir = Directory.CreateTempSubdirectory("kvasir-snode-").FullName;
         var args = new List<string>
         {
