@@ -49,18 +49,13 @@ namespace Kvasir.Server
                     // Valkey's checks are about fork() and the kernel's memory overcommit, which Kvasir does not rely on.
                     return 0;
             }
-            if (cl.SentinelMode)
-            {
-                Console.Error.WriteLine("Kvasir does not implement Sentinel mode; run valkey-sentinel next to it.");
-                return 1;
-            }
-
             bool daemonChild = Daemon.IsChild;
             if (daemonChild) Daemon.DetachSession();
 
             // Messages before the configured log exists go to stdout, as Valkey's do.
-            var bootLog = new ServerLog();
+            var bootLog = new ServerLog { Role = cl.SentinelMode ? 'X' : 'M' };
             var config = new ServerConfig { ConfigFile = cl.ConfigFile ?? "" };
+            if (cl.SentinelMode) config.UseSentinelDefaults();
             var warnings = new List<string>();
             string? stdinText = null;
             try
@@ -79,8 +74,16 @@ namespace Kvasir.Server
                 return 1;
             }
 
-            // Valkey always has Lua; a server whose EVAL could never work does not start.
-            if (!KvasirServer.ScriptingAvailable(out string? luaError))
+            // A Sentinel keeps its state in its config file: it must have one it can write.
+            if (config.SentinelMode && Sentinel.SentinelState.CheckConfigFile(cl.ConfigFile) is { } sentinelError)
+            {
+                if (config.LogFile.Length > 0) bootLog.UseFile(config.LogFile);
+                bootLog.Warning(sentinelError);
+                return 1;
+            }
+
+            // Valkey always has Lua; a server whose EVAL could never work does not start (a Sentinel runs no scripts).
+            if (!config.SentinelMode && !KvasirServer.ScriptingAvailable(out string? luaError))
             {
                 bootLog.Warning("Fatal: " + luaError);
                 return 1;
@@ -97,6 +100,12 @@ namespace Kvasir.Server
             catch (Exception e) when (e is InvalidOperationException or ArgumentException)
             {
                 bootLog.Warning(e.Message);
+                return 1;
+            }
+            catch (ConfigLoadException e)
+            {
+                // A bad "sentinel" directive, found once the whole config was read.
+                Console.Error.Write(e.Report);
                 return 1;
             }
             var log = server.Log;
@@ -131,7 +140,7 @@ namespace Kvasir.Server
             ShowBanner(log, config);
             using var signals = new ShutdownSignals(server);
 
-            log.Notice("Server initialized");
+            if (!config.SentinelMode) log.Notice("Server initialized");
             try
             {
                 await server.StartAsync();
@@ -181,7 +190,7 @@ namespace Kvasir.Server
         /// </summary>
         private static void ShowBanner(ServerLog log, ServerConfig config)
         {
-            const string mode = "standalone";
+            string mode = config.SentinelMode ? "sentinel" : "standalone";
             int port = config.Port != 0 ? config.Port : config.TlsPort;
             bool show = (!config.SyslogEnabled && config.LogFile.Length == 0 && !Console.IsOutputRedirected) || config.AlwaysShowLogo;
             if (!show)

@@ -34,8 +34,17 @@ public sealed partial class KvasirServer : IAsyncDisposable
         Databases = new Database[Config.Databases];
         for (int i = 0; i < Databases.Length; i++) Databases[i] = new Database(i, Keyspace);
         Persistence = new global::Kvasir.Persistence.PersistenceManager(this);
-        Commands = new CommandTable();
+        Commands = new CommandTable(Config.SentinelMode);
         CommandRegistry.RegisterAll(Commands);
+        if (Config.SentinelMode)
+        {
+            // A Sentinel: its own commands, no data set; the "sentinel" lines of the config become its state.
+            global::Kvasir.Sentinel.SentinelCommands.Register(Commands);
+            Sentinel = new global::Kvasir.Sentinel.SentinelState(this);
+            Config.RewriteExtra = Sentinel.RewriteConfig;
+            Log.Role = 'X';
+            Sentinel.LoadConfig(Config.SentinelDirectives);
+        }
         foreach (var (from, to) in Config.CommandRenames) Commands.Rename(from, to);
         Acl = new Security.AccessControl(this);
         Tls = new TlsContext(this);
@@ -106,6 +115,9 @@ public sealed partial class KvasirServer : IAsyncDisposable
     /// <summary>SHUTDOWN and the stop signals: waiting for lagging replicas, the final save, the stop.</summary>
     public ShutdownSequence Shutdown { get; }
 
+    /// <summary>The Sentinel when this server runs in Sentinel mode (then it has no data set), else null.</summary>
+    public global::Kvasir.Sentinel.SentinelState? Sentinel { get; }
+
     /// <summary>A data set being loaded while clients are served (-LOADING, INFO loading fields).</summary>
     public Persistence.LoadingStatus Loading { get; } = new();
     public string RunId { get; }
@@ -158,7 +170,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         lock (DataLock) Acl.LoadAtStartup();
         // Like Valkey, the data set is loaded before clients are served; a file that cannot be
         // loaded stops the start (Valkey exits with status 1).
-        if (!Persistence.LoadAtStartup())
+        if (Sentinel is null && !Persistence.LoadAtStartup())
             throw new InvalidOperationException("Fatal error loading the DB, check server logs. Exiting.");
         // TLS settings are loaded whenever something will use them (Valkey's tlsConfigure at start).
         if ((Config.TlsPort != 0 || Config.TlsReplication || Config.TlsCluster) && Tls.Configure() is not null)
@@ -179,6 +191,11 @@ public sealed partial class KvasirServer : IAsyncDisposable
         }
         _cron = new ServerCron(this);
         _cron.Start();
+        if (Sentinel is not null)
+        {
+            Sentinel.Start();
+            return;
+        }
         if (BoundPort != 0) Log.Notice($"Ready to accept connections tcp");
         if (BoundTlsPort != 0) Log.Notice($"Ready to accept connections tls");
         if (!string.IsNullOrEmpty(Config.UnixSocket)) Log.Notice("Ready to accept connections unix");
@@ -276,6 +293,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         IsShuttingDown = true;
         foreach (var l in _listeners) l.Stop();
         _cron?.Stop();
+        Sentinel?.Stop();
         LazyFree.Dispose();
         lock (DataLock)
         {

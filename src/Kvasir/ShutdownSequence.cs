@@ -29,7 +29,8 @@ public sealed class ShutdownSequence(KvasirServer server)
     {
         if (Initiated) return Outcome.Waiting;
         // Never overwrite the file with a half-loaded data set.
-        if (server.Loading.Active) flags = (flags & ~ShutdownFlags.Save) | ShutdownFlags.NoSave;
+        // A Sentinel has no data set to save.
+        if (server.Loading.Active || server.Sentinel is not null) flags = (flags & ~ShutdownFlags.Save) | ShutdownFlags.NoSave;
         _flags = flags;
         var log = server.Log;
         if (requester is not null && ctx is not null)
@@ -130,7 +131,7 @@ public sealed class ShutdownSequence(KvasirServer server)
             try { File.Delete(server.Config.PidFile); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         }
-        log.Warning("Kvasir is now ready to exit, bye bye...");
+        log.Warning(server.Sentinel is not null ? "Sentinel is now ready to exit, bye bye..." : "Kvasir is now ready to exit, bye bye...");
         server.RequestStop();
         return true;
     }

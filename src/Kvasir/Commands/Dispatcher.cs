@@ -166,6 +166,14 @@ public sealed class Dispatcher
         // Client-side caching keeps its table within tracking-table-max-keys.
         if (server.Tracking.ClientCount > 0) server.Tracking.LimitUsedSlots();
 
+        // Data that cannot be persisted: writes (and PING, so that monitors such as Sentinel notice) are
+        // refused, except from our primary, whose stream must go on.
+        if (!obey && (HasAny(client, cmd, CommandFlags.Write) || cmd.Name == "ping") && server.Persistence.DiskErrorRefusal() is { } diskError)
+        {
+            Reject(ctx, cmd, diskError);
+            return DispatchResult.Done;
+        }
+
         if (server.Config.MinReplicasToWrite > 0 && !client.Has(ClientFlags.Master) && HasAny(client, cmd, CommandFlags.Write) && !HasEnoughGoodReplicas())
         {
             Reject(ctx, cmd, "NOREPLICAS Not enough good replicas to write.");

@@ -353,6 +353,12 @@ public sealed partial class ServerConfig
 
     private void RewriteSave(ConfigRewriteState state, string name)
     {
+        // A Sentinel has nothing to save: its file keeps no save line.
+        if (SentinelMode)
+        {
+            state.MarkProcessed(name);
+            return;
+        }
         if (Save.Count == 0) state.RewriteLine(name, "save \"\"", true);
         else state.RewriteLine(name, name + " " + GetSave(), true);
         state.MarkProcessed(name);
