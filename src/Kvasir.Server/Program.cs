@@ -181,7 +181,7 @@ namespace Kvasir.Server
         /// </summary>
         private static void ShowBanner(ServerLog log, ServerConfig config)
         {
-            const string mode = "standalone";
+            string mode = config.ClusterEnabled ? "cluster" : "standalone";
             int port = config.Port != 0 ? config.Port : config.TlsPort;
             bool show = (!config.SyslogEnabled && config.LogFile.Length == 0 && !Console.IsOutputRedirected) || config.AlwaysShowLogo;
             if (!show)

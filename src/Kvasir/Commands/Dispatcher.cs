@@ -60,12 +60,18 @@ public sealed class Dispatcher
             // As Valkey's resetClient: SKIP lasts one command; "CLIENT REPLY SKIP" arms it for the next.
             if (client.ReplyMode == ReplyMode.Skip) client.ReplyMode = ReplyMode.On;
             else if (client.ReplyMode == ReplyMode.SkipNext) client.ReplyMode = ReplyMode.Skip;
+            client.Slot = -1;
+            // ASKING lasts one command (or the transaction it opened).
+            if (client.Has(ClientFlags.Asking) && !client.Has(ClientFlags.Multi) && ctx.Command?.Name != "asking")
+                client.Flags &= ~ClientFlags.Asking;
             // CLIENT CACHING applies to the next command (or transaction) only.
             if (client.Has(ClientFlags.TrackingCaching) && !client.Has(ClientFlags.Multi) && ctx.Command?.Parent?.Name != "client")
                 client.Flags &= ~ClientFlags.TrackingCaching;
         }
         // BCAST invalidations of the keys this command changed (Valkey sends them before sleeping).
         _server.Tracking.BroadcastPending();
+        // Cluster work the command made necessary (a new configuration saved, the state recomputed).
+        _server.Cluster?.BeforeSleep();
         return result;
     }
 
@@ -128,6 +134,11 @@ public sealed class Dispatcher
             return DispatchResult.Done;
 
         bool obey = client.Has(ClientFlags.Master);
+        // Cluster mode: a command on keys of another node's slot is redirected before it runs
+        // (commands from our primary are not: they are the shard's own writes).
+        if (server.Cluster is { } cluster && !obey && MayRoute(cmd) && RejectedByCluster(ctx, cluster, cmd, args))
+            return DispatchResult.Done;
+
         var repl = server.Replication;
         if (repl.IsReplica && client.CanRedirect && !obey && RedirectsToPrimary(client, cmd))
         {
@@ -333,6 +344,37 @@ public sealed class Dispatcher
     /// <summary>A blocked command was answered without running again (timeout, CLIENT UNBLOCK): count it now.</summary>
     internal void CompleteBlocked(BlockState state, bool failed) =>
         RecordCall(state.Context, state.Command, state.Args, state.Context.BlockedMicros, failed);
+
+    /// <summary>Commands that can have keys, and EXEC (Valkey skips routing for the rest).</summary>
+    private static bool MayRoute(CommandDefinition cmd) =>
+        cmd.KeySpecs.Length > 0 || cmd.Has(CommandFlags.MovableKeys) || cmd.Name == "exec";
+
+    /// <summary>
+    /// -MOVED / -ASK / -CROSSSLOT / -TRYAGAIN / -CLUSTERDOWN when the keys of the command (or of the
+    /// transaction, for EXEC) are not served here (Valkey's getNodeByQuery in processCommand).
+    /// </summary>
+    private static bool RejectedByCluster(CommandContext ctx, Cluster.ClusterState cluster, CommandDefinition cmd, CommandArgs args)
+    {
+        var node = cluster.GetNodeByQuery(ctx.Client, cmd, args, out int slot, out var redirect);
+        if (node is not null && node.IsMyself)
+        {
+            ctx.Client.Slot = slot;
+            return false;
+        }
+        string error = cluster.RedirectError(ctx.Client, node, slot, redirect);
+        if (cmd.Name == "exec")
+        {
+            // The whole transaction goes elsewhere: discarded, with the redirection itself as the answer.
+            cmd.RejectedCalls++;
+            TransactionCommands.DiscardTransaction(ctx);
+            ctx.Error(error);
+        }
+        else
+        {
+            Reject(ctx, cmd, error);
+        }
+        return true;
+    }
 
     /// <summary>Refuses a command the client's user may not run with -NOPERM, and logs it in ACL LOG.</summary>
     private bool RejectedByAcl(CommandContext ctx, Security.AclUser user, CommandDefinition cmd, CommandArgs args)

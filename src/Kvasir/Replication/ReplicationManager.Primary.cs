@@ -38,18 +38,23 @@ public sealed partial class ReplicationManager
     /// was its replica it continues with a partial resync; clients blocked here are released with
     /// -UNBLOCKED, since this data set now only changes as the primary says.
     /// </summary>
-    public void SetPrimary(string host, int port)
+    /// <param name="fullSyncRequired">
+    /// Cluster mode: the new primary comes from another shard's history, so nothing of ours may be
+    /// continued (no cached primary: the next PSYNC asks for a full sync), as Valkey's replicationSetPrimary.
+    /// </param>
+    public void SetPrimary(string host, int port, bool fullSyncRequired = false)
     {
         bool wasPrimary = !IsReplica;
         PrimaryHost = null;
-        StopLink(cachePrimary: true);
+        StopLink(cachePrimary: !fullSyncRequired);
+        if (fullSyncRequired) _cached = null;
         DisconnectBlockedClients();
         PrimaryHost = host;
         PrimaryPort = port;
         _server.Log.Role = 'S';
         _server.Keyspace.ExpireDeletes = false;
         UpdateWritableReplica();
-        if (wasPrimary && !_cacheFromImage)
+        if (wasPrimary && !_cacheFromImage && !fullSyncRequired)
         {
             _cached = null;
             CacheMyselfAsPrimary(-1);
