@@ -115,7 +115,7 @@ public sealed partial class ClusterState
     public void Initialize()
     {
         string content = LockConfigFile();
-        if (!NodesFile.Load(this, content, Config.ClusterConfigFile))
+        if (!NodesFile.Load(this, content, ConfigFilePath))
         {
             Myself = CreateNode(null, NodeFlags.Myself | NodeFlags.Primary);
             Log.Notice($"No cluster configuration found, I'm {Myself.Name}");
@@ -154,6 +154,11 @@ public sealed partial class ClusterState
     /// <summary>After the data set is loaded (Valkey's verifyClusterConfigWithData), then the bus listener opens.</summary>
     public void Start()
     {
+        // The ports are known for sure now that the listeners are bound (port 0 picks one).
+        DeriveAnnouncedPorts(out int tcp, out int tls, out int bus);
+        Myself.TcpPort = tcp;
+        Myself.TlsPort = tls;
+        Myself.BusPort = bus;
         VerifyConfigWithData();
         int port = Config.ClusterPort != 0 ? Config.ClusterPort : DefaultClientPort() + PortIncrement;
         var listener = new BusListener(_server, this);
@@ -192,9 +197,12 @@ public sealed partial class ClusterState
     /// Locks nodes.conf for this process (an exclusive advisory lock, as Valkey's flock, so two
     /// nodes never share one file) and returns its content ("" when new or empty).
     /// </summary>
+    /// <summary>nodes.conf, relative to dir (an embedded server does not change the process's working directory).</summary>
+    internal string ConfigFilePath => Path.Combine(Config.Dir, Config.ClusterConfigFile);
+
     private string LockConfigFile()
     {
-        string path = Config.ClusterConfigFile;
+        string path = ConfigFilePath;
         try
         {
             _configLock = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
@@ -640,7 +648,7 @@ public sealed partial class ClusterState
         _todo &= ~Todo.SaveConfig;
         if (fsync) _todo &= ~Todo.FsyncConfig;
         string content = NodesFile.Describe(this, forConfigFile: true) + $"vars currentEpoch {CurrentEpoch} lastVoteEpoch {LastVoteEpoch}\n";
-        return NodesFile.WriteAtomically(Config.ClusterConfigFile, content, fsync, Log);
+        return NodesFile.WriteAtomically(ConfigFilePath, content, fsync, Log);
     }
 
     internal void SaveConfigOrDie(bool fsync)
