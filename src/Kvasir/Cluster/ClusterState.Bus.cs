@@ -335,7 +335,7 @@ public sealed partial class ClusterState
         if (type < TypeCount) MessagesReceived[type]++;
         if (total < 16 || total > m.Length) return false;
         if (U16(m, OffVersion) != ProtocolVersion) return false;
-        if (type == DropPacketFilter || DropPacketFilter == -2)
+        if (type == DropPacketFilter)
         {
             Log.Warning("Dropping packet that matches debug drop filter");
             return false;
@@ -448,7 +448,7 @@ public sealed partial class ClusterState
     {
         if (!IsValidPacket(m, out ushort typeCode, out bool light))
         {
-            if (CloseLinkOnPacketDrop && (typeCode == DropPacketFilter || DropPacketFilter == -2))
+            if (CloseLinkOnPacketDrop && typeCode == DropPacketFilter)
             {
                 FreeLink(link);
                 Log.Warning($"Closing link for matching packet type {typeCode}");

@@ -83,7 +83,7 @@ public sealed partial class ClusterState
     /// <summary>Links closed because their send queue exceeded cluster-link-sendbuf-limit.</summary>
     public long LinksBufferLimitExceeded { get; private set; }
 
-    /// <summary>DEBUG DROP-CLUSTER-PACKET-FILTER: bus messages of this type are dropped (-1: none; -2: all).</summary>
+    /// <summary>DEBUG DROP-CLUSTER-PACKET-FILTER: bus messages of this type are dropped (-1: none).</summary>
     public int DropPacketFilter { get; set; } = -1;
 
     /// <summary>DEBUG CLOSE-CLUSTER-LINK-ON-PACKET-DROP: a dropped packet also closes its link.</summary>
@@ -254,6 +254,7 @@ public sealed partial class ClusterState
                     UpdateMyselfAnnounced();
                     break;
                 case "cluster-require-full-coverage": DoBeforeSleep(Todo.UpdateState); break;
+                case "cluster-preferred-endpoint-type": InvalidateSlotsReplies(); break;
             }
             BeforeSleep();
         }
@@ -717,6 +718,21 @@ public sealed partial class ClusterState
         }
         AddNodeToShard(Myself.ShardId, Myself);
         DoBeforeSleep(Todo.SaveConfig | Todo.UpdateState | Todo.FsyncConfig);
+    }
+
+    /// <summary>DEBUG CLUSTERLINK KILL to|from|all node: closes links (the cron reconnects outbound ones). The error, or null.</summary>
+    internal string? KillLinks(string direction, string nodeId)
+    {
+        var n = LookupNode(nodeId);
+        if (n is null) return $"ERR Unknown node {nodeId}";
+        if (n == Myself) return "ERR Cannot free cluster link(s) to myself";
+        bool to = direction.Equals("to", StringComparison.OrdinalIgnoreCase);
+        bool from = direction.Equals("from", StringComparison.OrdinalIgnoreCase);
+        bool all = direction.Equals("all", StringComparison.OrdinalIgnoreCase);
+        if (!to && !from && !all) return $"ERR Unknown direction {direction}";
+        if ((to || all) && n.Link is { } l) FreeLink(l);
+        if ((from || all) && n.InboundLink is { } il) FreeLink(il);
+        return null;
     }
 
     // ----- cached CLUSTER SLOTS replies -----

@@ -11,7 +11,7 @@ public sealed class ClusterCollection;
 /// <summary>Helpers for multi-node tests: redis-cli --cluster, waiting for agreement, reading INFO fields.</summary>
 internal static class ClusterKit
 {
-    public static async Task<(int ExitCode, string Output)> RunAsync(string file, IEnumerable<string> args, string? stdin = null, int timeoutMs = 120_000)
+    public static async Task<(int ExitCode, string Output)> RunAsync(string file, IEnumerable<string> args, string? stdin = null, int timeoutMs = 300_000)
     {
         var psi = new ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
