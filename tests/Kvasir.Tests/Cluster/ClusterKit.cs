@@ -150,6 +150,27 @@ internal sealed class TestClusterClient : IAsyncDisposable
 
     public int Redirections { get; private set; }
 
+    /// <summary>Why the last call returned null.</summary>
+    public string? LastFailure { get; private set; }
+
+    /// <summary>The node the last command went to (WAIT after a write must go there too).</summary>
+    private int _lastPort;
+
+    /// <summary>A command without keys on the node the last keyed command ended on (WAIT after a write).</summary>
+    public async Task<RespValue?> CallOnLastNodeAsync(params object[] args)
+    {
+        try
+        {
+            var c = await ConnectionAsync(_lastPort);
+            return await c.CallAsync(args);
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or TimeoutException or ObjectDisposedException)
+        {
+            Drop(_lastPort);
+            return null;
+        }
+    }
+
     public async Task RefreshAsync()
     {
         foreach (int seed in _seeds)
@@ -207,12 +228,22 @@ internal sealed class TestClusterClient : IAsyncDisposable
             {
                 var c = await ConnectionAsync(port);
                 if (asking) await c.CallAsync("ASKING");
+                _lastPort = port;
                 r = await c.CallAsync(args);
             }
             catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or TimeoutException or ObjectDisposedException)
             {
+                // The node is gone: ask the others who serves the slot now, once, as cluster clients do.
+                LastFailure = $"port {port}: {e.GetType().Name}: {e.Message}";
                 Drop(port);
-                return null;
+                _seeds.Remove(port);
+                if (attempt > 0) return null;
+                await RefreshAsync();
+                int next = _slotPort[Slot(key)];
+                if (next == port) return null;
+                port = next;
+                asking = false;
+                continue;
             }
             if (r.IsError && r.Text!.StartsWith("MOVED ", StringComparison.Ordinal))
             {
