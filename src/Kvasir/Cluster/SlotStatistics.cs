@@ -12,6 +12,14 @@ public sealed class SlotStatistics
     public readonly long[] BytesIn = new long[KeySlot.Count];
     public readonly long[] BytesOut = new long[KeySlot.Count];
 
+    /// <summary>One command on <paramref name="slot"/>: its time and its bytes in and out.</summary>
+    public void Account(int slot, long micros, long bytesIn, long bytesOut)
+    {
+        CpuMicros[slot] += micros;
+        BytesIn[slot] += bytesIn;
+        BytesOut[slot] += bytesOut;
+    }
+
     public void Reset(int slot)
     {
         CpuMicros[slot] = 0;

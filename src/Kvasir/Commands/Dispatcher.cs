@@ -264,7 +264,16 @@ public sealed class Dispatcher
         var clock = server.Clock;
         long start = clock.CommandStart();
         server.PubSub.EnterCommand(client, cmd, out var outerCommand);
-        cmd.Handler!(ctx);
+        int replyBefore = client.Reply.Length;
+        _callDepth++;
+        try
+        {
+            cmd.Handler!(ctx);
+        }
+        finally
+        {
+            _callDepth--;
+        }
         // Client tracking: the keys a read-only command read are remembered for the client that
         // sent it (the caller, when a script runs it).
         if (server.Tracking.ShouldRemember(cmd) && server.PubSub.CurrentClient is { } tracker)
@@ -272,6 +281,10 @@ public sealed class Dispatcher
         server.PubSub.ExitCommand(outerCommand);
         long micros = (long)Stopwatch.GetElapsedTime(start, clock.CommandEnd()).TotalMicroseconds;
         keyspace.NoTouch = outerNoTouch;
+        // CLUSTER SLOT-STATS: the outermost command's time and bytes count for the slot of its keys.
+        if (_callDepth == 0 && client.Slot >= 0 && server.Cluster is { SlotStats: { } stats } && server.Config.ClusterSlotStatsEnabled)
+            stats.Account(client.Slot, micros, client.Blocking is null && ctx.Reprocessing is null ? RequestBytes(args, cmd) : 0,
+                Math.Max(0, client.Reply.Length - replyBefore));
         // A command that changed data propagates itself, after any effects it added (EXEC never does:
         // the commands it ran did). The outermost unit emits, as a MULTI/EXEC when it holds several.
         // Only a growth of the counter counts: SAVE, DEBUG RELOAD/LOADAOF reset it and are not effects.
@@ -300,6 +313,19 @@ public sealed class Dispatcher
 
         server.AddLatencySample(cmd.Has(CommandFlags.Fast) ? "fast-command" : "command", micros / 1000);
     }
+
+    private int _callDepth;
+
+    /// <summary>The request as a client sends it (RESP multibulk); EXEC counts its MULTI too.</summary>
+    private static long RequestBytes(CommandArgs args, CommandDefinition cmd)
+    {
+        long n = 1 + Digits(args.Count) + 2;
+        for (int i = 0; i < args.Count; i++) n += 1 + Digits(args[i].Length) + 2 + args[i].Length + 2;
+        if (cmd.Name == "exec") n += 15;
+        return n;
+    }
+
+    private static int Digits(long v) => v < 10 ? 1 : (int)Math.Floor(Math.Log10(v)) + 1;
 
     /// <summary>Stats and slow log of a command that completed, after <paramref name="micros"/> of execution.</summary>
     private void RecordCall(CommandContext ctx, CommandDefinition cmd, CommandArgs args, long micros, bool failed)
