@@ -132,4 +132,42 @@ public sealed partial class ClusterState
         }
         DoBeforeSleep(Todo.SaveConfig | Todo.UpdateState);
     }
+
+    /// <summary>The open slots as the "cluster-slot-states" aux field of an image for replicas ("slot&lt;node," importing, "slot&gt;node," migrating); null when none.</summary>
+    internal string? EncodeOpenSlots()
+    {
+        System.Text.StringBuilder? sb = null;
+        for (int pass = 0; pass < 2; pass++)
+        {
+            var nodes = pass == 0 ? _importingFrom : _migratingTo;
+            for (int j = 0; j < KeySlot.Count; j++)
+            {
+                if (nodes[j] is not { } n) continue;
+                (sb ??= new()).Append(j).Append(pass == 0 ? '<' : '>').Append(n.Name).Append(',');
+            }
+        }
+        return sb?.ToString();
+    }
+
+    /// <summary>A replica's full sync brought its primary's open slots: they become ours (Valkey's clusterDecodeOpenSlotsAuxField).</summary>
+    internal void DecodeOpenSlots(string? states)
+    {
+        if (string.IsNullOrEmpty(states)) return;
+        foreach (var entry in states.Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int mark = entry.IndexOfAny(['<', '>']);
+            if (mark <= 0 || !int.TryParse(entry.AsSpan(0, mark), out int slot) || slot < 0 || slot >= KeySlot.Count) return;
+            string name = entry[(mark + 1)..];
+            if (!IsValidName(name)) return;
+            var node = LookupNode(name);
+            if (node is null)
+            {
+                node = CreateNode(name, NodeFlags.None);
+                AddNode(node);
+            }
+            if (entry[mark] == '<') _importingFrom[slot] = node;
+            else _migratingTo[slot] = node;
+        }
+        DoBeforeSleep(Todo.SaveConfig);
+    }
 }

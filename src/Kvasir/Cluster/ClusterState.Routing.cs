@@ -37,7 +37,8 @@ public sealed partial class ClusterState
         byte[]? firstKey = null;
         bool multipleKeys = false, migrating = false, importing = false;
         int missing = 0, existing = 0;
-        var flags = cmd.Flags;
+        // A script's own flags (shebang) say whether it writes, as Valkey's getCommandFlags.
+        var flags = _server.Scripts.EffectiveFlags(cmd, args);
         bool isExec = cmd.Name == "exec";
         if (isExec)
         {

@@ -29,6 +29,13 @@ public sealed partial class ReplicationManager
     /// <summary>Unix seconds since the link went down (master_link_down_since_seconds), 0 while up or never connected.</summary>
     public long LinkDownSinceUnix { get; internal set; }
 
+    /// <summary>The link to our primary is being closed by a command (CLIENT KILL): it is down from now,
+    /// even though its loop notices only later (a cluster replica's data age starts here, as in Valkey).</summary>
+    internal void LinkClosing()
+    {
+        if (_link is { MasterClient: not null } && LinkDownSinceUnix == 0) LinkDownSinceUnix = NowUnix;
+    }
+
     /// <summary>The database the cached primary's stream had selected (RDB aux repl-stream-db).</summary>
     internal CachedPrimary? Cached => _cached;
 
@@ -187,7 +194,8 @@ public sealed partial class ReplicationManager
                 _cached = new CachedPrimary(ReplId, Offset, link.MasterClient.DbIndex);
             }
             link.DetachMasterClient();
-            LinkDownSinceUnix = NowUnix;
+            // Closed by a command (CLIENT KILL) the time is already noted: the loss happened then.
+            if (LinkDownSinceUnix == 0) LinkDownSinceUnix = NowUnix;
         }
     }
 
