@@ -113,7 +113,11 @@ internal static class SetSlotCommand
                     ctx.Error("ERR Missing timeout value");
                     return;
                 }
-                if (!ctx.TryGetLong(i + 1, out timeoutMs)) return;
+                if (!Types.NumberParser.TryParseLong(ctx.Args[i + 1], out timeoutMs))
+                {
+                    ctx.Error("ERR timeout is not an integer or out of range");
+                    return;
+                }
                 if (timeoutMs < 0)
                 {
                     ctx.Error("ERR timeout is negative");

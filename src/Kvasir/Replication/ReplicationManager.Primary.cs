@@ -109,6 +109,8 @@ public sealed partial class ReplicationManager
                 _cached = new CachedPrimary(ReplId, Offset, master.DbIndex);
             }
             link.DetachMasterClient();
+            // The data is as old as this moment until a new link is up (a cluster replica's data age).
+            if (LinkDownSinceUnix == 0) LinkDownSinceUnix = NowUnix;
         }
     }
 
