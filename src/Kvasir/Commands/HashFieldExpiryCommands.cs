@@ -63,7 +63,7 @@ public static class HashFieldExpiryCommands
         long dirty = ks.Dirty;
         long before = db.MemoryAt(idx);
         // Read commands reclaim too: a running snapshot must copy the key out before it changes.
-        ks.BeforeKeyChange?.Invoke(db, db.HashAt(idx));
+        ks.BeforeKeyChange?.Invoke(db, idx);
         var removed = new List<byte[]>();
         hash.RemoveExpiredFields(ks.NowMs, removed);
         bool alive = true;

@@ -31,6 +31,8 @@ public sealed class DebugSettings
         if (!PauseAfterFork || !OperatingSystem.IsLinux()) return;
         log.Notice("Process is about to stop.");
         _ = Kill(Environment.ProcessId, SigStop);
+        // The signal stops every thread, this one a moment after kill() returns.
+        Thread.Sleep(100);
         log.Notice("Process has been continued.");
     }
 

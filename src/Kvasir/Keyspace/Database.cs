@@ -79,7 +79,7 @@ public sealed class Database
             idx = -1;
         }
         // A write lookup precedes in-place edits of the value.
-        if (idx >= 0 && (flags & LookupFlags.Write) != 0) _ctx.BeforeKeyChange?.Invoke(this, hash);
+        if (idx >= 0 && (flags & LookupFlags.Write) != 0) _ctx.BeforeKeyChange?.Invoke(this, idx);
         if ((flags & (LookupFlags.Write | LookupFlags.NoStats)) == 0)
         {
             if (idx >= 0) _ctx.KeyspaceHits++;
@@ -182,8 +182,8 @@ public sealed class Database
     public int SetString(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, bool keepTtl = false)
     {
         int hash = KeyHash.Hash(key);
-        _ctx.BeforeKeyChange?.Invoke(this, hash);
         int idx = _keys.Find(key, hash);
+        if (idx >= 0) _ctx.BeforeKeyChange?.Invoke(this, idx);
         // A logically expired key is gone: its TTL must not survive into the new value (SET KEEPTTL).
         if (idx >= 0 && IsVolatileAt(idx) && IsExpired(key) && _ctx.WriteDeletesExpired)
         {
@@ -218,7 +218,7 @@ public sealed class Database
     /// <summary>Changes the value of an existing key to the string <paramref name="value"/>, keeping its TTL.</summary>
     public void SetStringAt(int idx, ReadOnlySpan<byte> value)
     {
-        _ctx.BeforeKeyChange?.Invoke(this, _keys.HashAt(idx));
+        _ctx.BeforeKeyChange?.Invoke(this, idx);
         ReplaceWithString(idx, value, IsVolatileAt(idx));
         _ctx.Dirty++;
         _ctx.KeyModified?.Invoke(this, KeyAt(idx));
@@ -253,7 +253,6 @@ public sealed class Database
     public int AddObject(ReadOnlySpan<byte> key, IDataValue value)
     {
         int hash = KeyHash.Hash(key);
-        _ctx.BeforeKeyChange?.Invoke(this, hash);
         // A logically expired key that could not be reclaimed (expiry deletion suspended) may still
         // be in the table; never let it become a duplicate entry.
         int stale = _keys.Find(key, hash);
@@ -277,7 +276,6 @@ public sealed class Database
     {
         int hash = KeyHash.Hash(key);
         if (_keys.Find(key, hash) >= 0) return -1;
-        _ctx.BeforeKeyChange?.Invoke(this, hash);
         int idx;
         if (objectValue is null)
         {
@@ -308,8 +306,8 @@ public sealed class Database
     public int SetObject(ReadOnlySpan<byte> key, IDataValue value, bool keepTtl = false)
     {
         int hash = KeyHash.Hash(key);
-        _ctx.BeforeKeyChange?.Invoke(this, hash);
         int idx = _keys.Find(key, hash);
+        if (idx >= 0) _ctx.BeforeKeyChange?.Invoke(this, idx);
         if (idx >= 0 && IsVolatileAt(idx) && IsExpired(key) && _ctx.WriteDeletesExpired)
         {
             DeleteExpired(idx);
@@ -331,7 +329,7 @@ public sealed class Database
     /// <summary>Replaces the value of an existing key with an object, keeping its TTL.</summary>
     public void ReplaceObjectAt(int idx, IDataValue value)
     {
-        _ctx.BeforeKeyChange?.Invoke(this, _keys.HashAt(idx));
+        _ctx.BeforeKeyChange?.Invoke(this, idx);
         ref object item = ref _keys.ItemAt(idx);
         _valueBytes -= KeyedObject.ItemBytes(item);
         if (item is BoxedObject boxed && value is not IKeyEmbeddingValue) boxed.SetValue(value);
@@ -394,7 +392,7 @@ public sealed class Database
     /// <summary>Removes a key and returns its item without signalling (RENAME/MOVE keep the value alive).</summary>
     private object RemoveAt(int idx)
     {
-        _ctx.BeforeKeyChange?.Invoke(this, _keys.HashAt(idx));
+        _ctx.BeforeKeyChange?.Invoke(this, idx);
         if (IsVolatileAt(idx)) RemoveExpireEntry(KeyAt(idx));
         long size = MemoryAt(idx) - 20;
         _valueBytes -= size;
@@ -510,7 +508,7 @@ public sealed class Database
 
     public void SetExpireAt(int idx, long whenMs)
     {
-        _ctx.BeforeKeyChange?.Invoke(this, _keys.HashAt(idx));
+        _ctx.BeforeKeyChange?.Invoke(this, idx);
         var key = KeyAt(idx);
         int e = _expires.Find(key);
         if (e >= 0) _expires.ItemAt(e).WhenMs = whenMs;
@@ -556,7 +554,7 @@ public sealed class Database
     public bool RemoveExpireAt(int idx)
     {
         if (!IsVolatileAt(idx)) return false;
-        _ctx.BeforeKeyChange?.Invoke(this, _keys.HashAt(idx));
+        _ctx.BeforeKeyChange?.Invoke(this, idx);
         RemoveExpireEntry(KeyAt(idx));
         SetVolatileAt(idx, false);
         _ctx.Dirty++;

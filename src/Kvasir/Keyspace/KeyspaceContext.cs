@@ -106,9 +106,11 @@ public sealed class KeyspaceContext
     public Action? FlushedAll;
 
     /// <summary>
-    /// Set while a background snapshot runs: called under the data lock before a key (given by its
-    /// hash) is created, changed in place (a write lookup), given or stripped of a TTL, or removed,
-    /// so the snapshot can copy the key's part of the table out first (BGSAVE without fork).
+    /// Set while a background snapshot runs: called under the data lock before an existing key (given
+    /// by its index in the table, which stays valid until the key is removed) is changed in place (a
+    /// write lookup), overwritten, given or stripped of a TTL, or removed, so the snapshot can copy
+    /// the key's part of the table out first (BGSAVE without fork). Keys created meanwhile are no
+    /// part of the snapshot and need no call: they only reuse slots whose removal made one.
     /// </summary>
     public Action<Database, int>? BeforeKeyChange;
 

@@ -6,9 +6,10 @@ namespace Kvasir.Persistence;
 
 /// <summary>
 /// BGSAVE without fork: a point-in-time RDB image written while commands keep running. Every
-/// database's keys are split into segments by the low bits of their stored hash (stable when the
-/// table resizes), about <see cref="KeysPerSegment"/> keys each, so a write that has to wait for its
-/// segment waits for a few dozen keys. A background thread serializes the groups one lock slice at a
+/// database's key table is split into segments of <see cref="KeysPerSegment"/> consecutive entry
+/// indexes (an index stays valid until its key is removed, whatever the table's resizes), so a
+/// write that has to wait for its segment waits for a few dozen keys, and the save walks the
+/// table's memory in order as a forked child would. A background thread serializes the groups one lock slice at a
 /// time; a write that is about to change a key of a group not yet serialized first serializes that
 /// group, under the lock, through <see cref="KeyspaceContext.BeforeKeyChange"/>. So each group is
 /// written exactly as it was when the save started. The serialized pieces are queued in the order
@@ -18,17 +19,15 @@ namespace Kvasir.Persistence;
 internal sealed class BackgroundSave
 {
     public const int KeysPerSegment = 32;
-    private const int MaxSegmentBits = 16;
     private const long SliceTicks = TimeSpan.TicksPerMillisecond; // lock held at most ~1 ms per slice
 
     private readonly KvasirServer _server;
     private readonly SnapshotFormat _format;
     private readonly Database[] _dbs;
     private readonly int[][] _offsets;        // per db: start of each segment in _members (Segments + 1)
-    private readonly int[][] _members;        // per db: key indexes grouped by segment, as at the start
+    private readonly int[][] _members;        // per db: indexes of the keys present at the start, ascending
     private readonly bool[][] _done;          // per db: segment serialized
     private readonly bool[] _resizeWritten;
-    private readonly int[] _masks;            // per db: segment count - 1
     private readonly long[] _keysAtStart;
     private readonly long[] _expiresAtStart;
     private readonly ConcurrentQueue<byte[]> _pieces = new();
@@ -83,7 +82,6 @@ internal sealed class BackgroundSave
         _members = new int[n][];
         _done = new bool[n][];
         _resizeWritten = new bool[n];
-        _masks = new int[n];
         _keysAtStart = new long[n];
         _expiresAtStart = new long[n];
         _barrier = OnKeyChange;
@@ -120,21 +118,19 @@ internal sealed class BackgroundSave
             var db = _dbs[d];
             _keysAtStart[d] = db.Count;
             _expiresAtStart[d] = db.ExpiresCount;
-            int bits = 0;
-            while (bits < MaxSegmentBits && ((long)KeysPerSegment << bits) < db.Count) bits++;
-            int segments = 1 << bits, mask = segments - 1;
-            _masks[d] = mask;
-            _done[d] = new bool[segments];
-            var counts = new int[segments + 1];
             int limit = db.IndexLimit;
-            for (int idx = 0; idx < limit; idx++)
-                if (db.IsOccupied(idx)) counts[(db.HashAt(idx) & mask) + 1]++;
-            for (int s = 0; s < segments; s++) counts[s + 1] += counts[s];
+            int segments = Math.Max(1, (limit + KeysPerSegment - 1) / KeysPerSegment);
+            _done[d] = new bool[segments];
+            var offsets = new int[segments + 1];
             var members = new int[db.Count];
-            var fill = (int[])counts.Clone();
+            int m = 0;
             for (int idx = 0; idx < limit; idx++)
-                if (db.IsOccupied(idx)) members[fill[db.HashAt(idx) & mask]++] = idx;
-            _offsets[d] = counts;
+            {
+                if (idx % KeysPerSegment == 0) offsets[idx / KeysPerSegment] = m;
+                if (db.IsOccupied(idx)) members[m++] = idx;
+            }
+            for (int s = (limit + KeysPerSegment - 1) / KeysPerSegment; s <= segments; s++) offsets[s] = m;
+            _offsets[d] = offsets;
             _members[d] = members;
         }
 
@@ -163,13 +159,14 @@ internal sealed class BackgroundSave
     }
 
     /// <summary>The write barrier, under the data lock.</summary>
-    private void OnKeyChange(Database db, int hash)
+    private void OnKeyChange(Database db, int idx)
     {
         if (_abortReason is not null) return;
         int d = db.Index;
         if (d >= _dbs.Length || !ReferenceEquals(_dbs[d], db)) return;
-        int s = hash & _masks[d];
-        if (_done[d][s]) return;
+        int s = idx / KeysPerSegment;
+        // Past the table's end at the start: a key created since, no part of the image.
+        if (s >= _done[d].Length || _done[d][s]) return;
         try
         {
             CopyOnWriteBytes += SerializeSegment(d, s);
@@ -218,7 +215,7 @@ internal sealed class BackgroundSave
                     }
                     Drain(output);
                     int delay = _server.Config.RdbKeySaveDelay;
-                    if (delay > 0 && keysInSlice > 0) Thread.Sleep(TimeSpan.FromMicroseconds(Math.Min(delay * keysInSlice, 1_000_000L)));
+                    if (delay > 0 && keysInSlice > 0) SaveDelay((long)delay * keysInSlice);
                     if (finished) break;
                 }
                 if (_abortReason is null)
@@ -250,6 +247,21 @@ internal sealed class BackgroundSave
         }
         if (!ok) lock (_server.DataLock) Detach();
         Completion.TrySetResult(ok);
+    }
+
+    /// <summary>
+    /// rdb-key-save-delay (a test knob, microseconds per key, as Valkey's child sleeps per key): the
+    /// whole delay is honoured, in short sleeps so an abort or a shutdown is not held up. Setting
+    /// it back to 0 ends the wait: with no child process to kill, that is how a test hurries a save.
+    /// </summary>
+    private void SaveDelay(long micros)
+    {
+        while (micros > 0 && _abortReason is null && !_server.IsShuttingDown && _server.Config.RdbKeySaveDelay > 0)
+        {
+            long step = Math.Min(micros, 50_000);
+            Thread.Sleep(TimeSpan.FromMicroseconds(step));
+            micros -= step;
+        }
     }
 
     /// <summary>Serializes segments until the slice's time is up; true when every segment is done.</summary>

@@ -213,6 +213,8 @@ public sealed class PersistenceManager
             KeyLoaded = progress,
         };
         var loader = new RdbLoader(dbs, options);
+        // The same GC treatment as a load at start (BeginLoadGcPause): everything loaded survives.
+        bool noGc = BeginLoadGcPause(stream);
         try
         {
             result = loader.Load(stream);
@@ -226,6 +228,10 @@ public sealed class PersistenceManager
         catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
         {
             Log.Warning($"Short read or OOM loading DB. Unrecoverable error, aborting now. ({e.Message})");
+        }
+        finally
+        {
+            EndLoadGcPause(noGc);
         }
         return null;
     }

@@ -70,7 +70,7 @@ public sealed class RdbLoadResult
 /// Valkey's reason text. Collections are decoded from every encoding writers have used (linked
 /// types, ziplist, zipmap, intset, listpack, quicklist with ziplist or listpack nodes and plain
 /// nodes) and rebuilt through <see cref="IValueFactory"/>, so their in-memory encoding follows this
-/// server's thresholds. Streams and module values are refused.
+/// server's thresholds. Streams keep their nodes as they are (<see cref="StreamRecord"/>). Module values are refused.
 /// </summary>
 public sealed class RdbLoader
 {
@@ -291,6 +291,9 @@ public sealed class RdbLoader
             case "aof-base":
                 if (ParseLeadingLong(text) != 0) Notice("RDB is base AOF");
                 break;
+            case "redis-bits" or "repl-stream-db" or "repl-id" or "repl-offset" or "lua":
+                // Known: the replication history is read from the result (Aux) by whoever needs it.
+                break;
             case "slot-info":
                 // "slot,keys,expires": a sizing hint for cluster mode; malformed means a damaged file.
                 if (text.Split(',').Length < 3) throw RdbException.UnexpectedEof();
@@ -432,7 +435,7 @@ public sealed class RdbLoader
             case RdbType.StreamListpacks:
             case RdbType.StreamListpacks2:
             case RdbType.StreamListpacks3:
-                throw new RdbException($"Stream values are not supported yet (key '{Encoding.UTF8.GetString(key)}' is a {RdbFormat.TypeName(type)})");
+                return StreamRecord.Read(_in, (RdbType)type);
             case RdbType.ModulePreGa:
                 throw new RdbException("Pre-release module format not supported");
             case RdbType.Module2:

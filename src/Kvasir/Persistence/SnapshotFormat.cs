@@ -40,15 +40,20 @@ internal sealed class RdbSnapshotFormat(RdbWriteOptions options) : SnapshotForma
         return ms.ToArray();
     }
 
+    // One writer for all of a snapshot's segments (they are made one at a time, under the data
+    // lock): a writer per 32-key segment would allocate its 64 KB buffer tens of thousands of times.
+    private readonly MemoryStream _segment = new();
+    private RdbWriter? _segmentWriter;
+
     public override byte[] Segment(Database db, ReadOnlySpan<int> keys, bool firstOfDb, long keysAtStart, long expiresAtStart)
     {
-        var ms = new MemoryStream();
-        var w = new RdbWriter(new RdbOutput(ms, options.Compress, checksum: false), options);
+        var w = _segmentWriter ??= new RdbWriter(new RdbOutput(_segment, options.Compress, checksum: false), options);
+        _segment.SetLength(0);
         if (firstOfDb) w.WriteSelectDb(db.Index, keysAtStart, expiresAtStart);
         else w.WriteSelectDb(db.Index);
         foreach (int idx in keys) w.WriteKey(db, idx);
         w.Output.Flush();
-        return ms.ToArray();
+        return _segment.ToArray();
     }
 
     public override ISnapshotSink Open(Stream file) => new Sink(new RdbOutput(file, options.Compress, options.Checksum));

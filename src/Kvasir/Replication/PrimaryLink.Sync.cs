@@ -83,26 +83,29 @@ internal sealed partial class PrimaryLink
             throw new LinkFailure($"Received unexpected $ENDOFF response: {endoff}");
         string replid = parts[1];
 
-        // The main link continues from the image's end while the image is read.
-        await _main.SendAsync(Resp("REPLCONF", "set-rdb-client-id", rdbClientId.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        string set = await _main.ReadLineAsync();
-        if (set.StartsWith('-')) throw new LinkFailure($"Dual channel sync failed with error {set}");
-        string next = (offset + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        _server.Debug.PauseProcessIfRequested(Log);
-        Log.Notice($"Trying a partial resynchronization using main channel (request {replid}:{next}).");
-        await _main.SendAsync(Resp("PSYNC", replid, next));
-
-        // The PSYNC answer and the stream after it are read while the image loads: the primary
-        // may answer before, during or after the load.
+        // The main link continues from the image's end (REPLCONF set-rdb-client-id, PSYNC) while the
+        // image is read: the primary may answer before, during or after the load.
         var psync = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         using var stopPump = new CancellationTokenSource();
-        var pump = PsyncThenBufferAsync(psync, stopPump.Token);
+        var pump = PsyncThenBufferAsync(replid, offset, rdbClientId, psync, stopPump.Token);
+        // The pump runs until the load is over; ending before that means the main channel failed
+        // (or its PSYNC was refused): the image is of no use then, so the load stops at once, as
+        // Valkey's replica aborts the sync (and the primary sees its image channel go).
+        _ = pump.ContinueWith(_ =>
+        {
+            if (stopPump.IsCancellationRequested) return;
+            Log.Warning("Aborting dual channel sync. Main channel is closed");
+            rdb.Close();
+        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         Database[] loaded;
         Persistence.RdbLoadResult result;
         bool diskless;
         try
         {
             (loaded, result, diskless) = await ReceiveImageAsync(rdb, replid);
+            // The image channel has done its work: closing it now tells the primary (which keeps
+            // the stream for the main channel a grace period longer, not forever).
+            rdb.Close();
             if (!psync.Task.IsCompleted) Log.Debug("Dual channel sync - waiting for the main channel's PSYNC after the RDB load");
             bool established = await psync.Task.WaitAsync(TimeSpan.FromSeconds(Math.Max(1, cfg.ReplTimeout)));
             if (!established) throw new LinkFailure("");
@@ -135,10 +138,22 @@ internal sealed partial class PrimaryLink
     /// During a dual-channel load: reads the main link into its buffer, up to the replica class's
     /// output buffer hard limit (past it the primary's socket waits, as Valkey stops reading).
     /// </summary>
-    private async Task PsyncThenBufferAsync(TaskCompletionSource<bool> psync, CancellationToken stop)
+    private async Task PsyncThenBufferAsync(string replid, long offset, long rdbClientId, TaskCompletionSource<bool> psync, CancellationToken stop)
     {
         try
         {
+            await _main.SendAsync(Resp("REPLCONF", "set-rdb-client-id", rdbClientId.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            string set = await _main.ReadLineAsync().WaitAsync(stop);
+            if (set.StartsWith('-'))
+            {
+                Log.Warning($"Dual channel sync failed with error {set}");
+                psync.TrySetResult(false);
+                return;
+            }
+            string next = (offset + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            _server.Debug.PauseProcessIfRequested(Log);
+            Log.Notice($"Trying a partial resynchronization using main channel (request {replid}:{next}).");
+            await _main.SendAsync(Resp("PSYNC", replid, next));
             string answer;
             do answer = await _main.ReadLineAsync().WaitAsync(stop);
             while (answer.Length == 0);
