@@ -190,7 +190,7 @@ namespace Kvasir.Server
         /// </summary>
         private static void ShowBanner(ServerLog log, ServerConfig config)
         {
-            string mode = config.SentinelMode ? "sentinel" : "standalone";
+            string mode = config.SentinelMode ? "sentinel" : config.ClusterEnabled ? "cluster" : "standalone";
             int port = config.Port != 0 ? config.Port : config.TlsPort;
             bool show = (!config.SyslogEnabled && config.LogFile.Length == 0 && !Console.IsOutputRedirected) || config.AlwaysShowLogo;
             if (!show)

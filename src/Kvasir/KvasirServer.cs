@@ -31,6 +31,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
     {
         Config = config ?? new ServerConfig();
         Log.Level = ServerLog.ParseLevel(Config.LogLevel);
+        CreateCluster();
         Databases = new Database[Config.Databases];
         for (int i = 0; i < Databases.Length; i++) Databases[i] = new Database(i, Keyspace);
         Persistence = new global::Kvasir.Persistence.PersistenceManager(this);
@@ -168,6 +169,8 @@ public sealed partial class KvasirServer : IAsyncDisposable
     {
         // Users first (config `user` lines, aclfile), as Valkey's ACLLoadUsersAtStartup; errors stop the start.
         lock (DataLock) Acl.LoadAtStartup();
+        // nodes.conf first: whether this node is a replica decides how the data set's replication history is used.
+        if (Cluster is not null) lock (DataLock) Cluster.Initialize();
         // Like Valkey, the data set is loaded before clients are served; a file that cannot be
         // loaded stops the start (Valkey exits with status 1).
         if (Sentinel is null && !Persistence.LoadAtStartup())
@@ -188,6 +191,11 @@ public sealed partial class KvasirServer : IAsyncDisposable
             if (!host.TryStart(out string? error))
                 throw new InvalidOperationException($"Failed opening Unix socket: {error}");
             _listeners.Add(host);
+        }
+        if (Cluster is not null)
+        {
+            lock (DataLock) Cluster.Start();
+            Tick += Cluster.Tick;
         }
         _cron = new ServerCron(this);
         _cron.Start();
@@ -294,6 +302,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         foreach (var l in _listeners) l.Stop();
         _cron?.Stop();
         Sentinel?.Stop();
+        if (Cluster is not null) lock (DataLock) Cluster.Stop();
         LazyFree.Dispose();
         lock (DataLock)
         {

@@ -125,6 +125,7 @@ public sealed class ShutdownSequence(KvasirServer server)
                 }
             }
         }
+        server.Cluster?.Shutdown();
         if (server.Config.PidFile.Length > 0)
         {
             log.Notice("Removing the pid file.");

@@ -76,6 +76,9 @@ public sealed class Connection : IClientTransport
 
     public Client Client => _client;
 
+    /// <summary>Accepted on the TLS port (cluster replies then report TLS ports).</summary>
+    public bool IsTls => _tlsPort;
+
     /// <summary>"ip:port", with IPv6 addresses in brackets, as Valkey's CLIENT LIST addr/laddr.</summary>
     internal static string FormatEndPoint(EndPoint? ep)
     {
