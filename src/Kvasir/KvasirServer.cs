@@ -39,6 +39,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         foreach (var (from, to) in Config.CommandRenames) Commands.Rename(from, to);
         Acl = new Security.AccessControl(this);
         Tls = new TlsContext(this);
+        HttpMetrics = new Observability.Metrics.MetricsEndpoint(this);
         Config.DescribeUsers = () => Acl.DescribeAll();
         Dispatcher = new Dispatcher(this);
         Propagator = new Replication.Propagator(this);
@@ -93,6 +94,8 @@ public sealed partial class KvasirServer : IAsyncDisposable
     public PubSub.KeyspaceEvents KeyspaceEvents { get; }
     public SlowLog SlowLog { get; } = new();
     public LatencyMonitor Latency { get; } = new();
+    /// <summary>The HTTP metrics endpoint and status page (metrics-port); idle when the port is 0.</summary>
+    public Observability.Metrics.MetricsEndpoint HttpMetrics { get; }
     public Scripting.FunctionLibraries Functions { get; } = new();
     /// <summary>EVAL / FCALL: the Lua engines, the script cache and the running script.</summary>
     public Scripting.ScriptHost Scripts { get; }
@@ -176,6 +179,11 @@ public sealed partial class KvasirServer : IAsyncDisposable
             if (!host.TryStart(out string? error))
                 throw new InvalidOperationException($"Failed opening Unix socket: {error}");
             _listeners.Add(host);
+        }
+        if (Config.MetricsPort != 0 && HttpMetrics.Apply() is { } metricsError)
+        {
+            foreach (var l in _listeners) l.Stop();
+            throw new InvalidOperationException(metricsError);
         }
         _cron = new ServerCron(this);
         _cron.Start();
@@ -275,6 +283,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         if (IsShuttingDown) { await Stopped; return; }
         IsShuttingDown = true;
         foreach (var l in _listeners) l.Stop();
+        HttpMetrics.Stop();
         _cron?.Stop();
         LazyFree.Dispose();
         lock (DataLock)

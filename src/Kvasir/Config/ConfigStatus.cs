@@ -13,6 +13,8 @@ public static class ConfigStatus
     {
         ["port"] = "TCP port; CONFIG SET rebinds the listeners",
         ["bind"] = "listen addresses (\"-\" prefix = optional); CONFIG SET rebinds",
+        ["metrics-port"] = "HTTP port of /metrics (Prometheus) and the status page; 0 = off (Kvasir)",
+        ["metrics-bind"] = "addresses of metrics-port (\"-\" prefix = optional; default 127.0.0.1 -::1) (Kvasir)",
         ["protected-mode"] = "refuses non-loopback clients without a password",
         ["tcp-backlog"] = "listen() backlog",
         ["unixsocket"] = "Unix socket path",
