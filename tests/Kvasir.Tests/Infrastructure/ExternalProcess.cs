@@ -91,6 +91,34 @@ public static class ExternalProcess
         return new Result(p.ExitCode, stdout.ToString(), stderr.ToString());
     }
 
+    /// <summary>
+    /// Runs a program that never ends by itself (redis-cli --stat, --latency) for <paramref name="duration"/>,
+    /// then stops it. Its stdout is line-buffered through stdbuf, so what it printed is not lost in a stdio buffer.
+    /// </summary>
+    public static async Task<Result> RunForAsync(string file, IEnumerable<string> args, TimeSpan duration)
+    {
+        string stdbuf = Find("stdbuf") ?? throw new InvalidOperationException("stdbuf (coreutils) is missing");
+        var psi = StartInfo(stdbuf, ["-oL", "-eL", file, .. args]);
+        using var p = Process.Start(psi)!;
+        p.StandardInput.Close();
+        var stdout = new StringBuilder();
+        var stderr = new StringBuilder();
+        var outTask = Pump(p.StandardOutput, stdout);
+        var errTask = Pump(p.StandardError, stderr);
+        using var cts = new CancellationTokenSource(duration);
+        try
+        {
+            await p.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+            await p.WaitForExitAsync();
+        }
+        await Task.WhenAll(outTask, errTask).WaitAsync(TimeSpan.FromSeconds(10));
+        return new Result(p.HasExited ? p.ExitCode : -1, stdout.ToString(), stderr.ToString());
+    }
+
     private static async Task Pump(StreamReader reader, StringBuilder into)
     {
         var buffer = new char[8192];
