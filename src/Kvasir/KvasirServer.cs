@@ -94,6 +94,15 @@ public sealed partial class KvasirServer : IAsyncDisposable
     public PubSub.KeyspaceEvents KeyspaceEvents { get; }
     public SlowLog SlowLog { get; } = new();
     public LatencyMonitor Latency { get; } = new();
+    /// <summary>
+    /// Set by the host under <c>supervised systemd</c>: readiness and shutdown are reported to the
+    /// service manager (sd_notify). INFO process_supervised names the supervisor.
+    /// </summary>
+    public ServiceNotifier? Systemd { get; set; }
+
+    /// <summary>INFO process_supervised: "no", "systemd" or "upstart".</summary>
+    public string SupervisedBy { get; set; } = "no";
+
     /// <summary>The HTTP metrics endpoint and status page (metrics-port); idle when the port is 0.</summary>
     public Observability.Metrics.MetricsEndpoint HttpMetrics { get; }
     public Scripting.FunctionLibraries Functions { get; } = new();
