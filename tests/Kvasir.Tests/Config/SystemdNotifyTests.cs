@@ -54,10 +54,12 @@ public sealed class SystemdNotifyTests
         public void Dispose() => _socket.Dispose();
     }
 
-    private static Process Start(NotifySocket notify, string dir, int port, params string[] extra)
+    private static Process Start(NotifySocket notify, string dir, int port, params string[] extra) => StartWith(null, notify, dir, port, extra);
+
+    private static Process StartWith(string? configFile, NotifySocket notify, string dir, int port, params string[] extra)
     {
         var psi = ExternalProcess.StartInfo(ServerExecutable.Path(),
-            ["--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--dir", dir, .. extra],
+            [.. configFile is null ? Array.Empty<string>() : [configFile], "--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--dir", dir, .. extra],
             environment: new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = notify.Address });
         var p = Process.Start(psi)!;
         p.StandardInput.Close();
@@ -106,14 +108,19 @@ public sealed class SystemdNotifyTests
         }
     }
 
+    /// <summary>Started as the example unit file does: the sample kvasir.conf, then --supervised systemd.</summary>
     [Fact]
     public async Task ShutdownCommandReportsStoppingAndTheFinalSave()
     {
         if (!OperatingSystem.IsLinux()) Assert.Skip("unix datagram sockets");
+        string root = ExternalProcess.RepositoryRoot();
+        string unit = File.ReadAllText(Path.Combine(root, "packaging", "kvasir.service"));
+        Assert.Contains("\nType=notify\n", unit);
+        Assert.Contains("kvasir-server /etc/kvasir/kvasir.conf --supervised systemd", unit);
         var dir = Directory.CreateTempSubdirectory("kvasir-notify-");
         using var notify = new NotifySocket(Path.Combine(dir.FullName, "notify.sock"));
         int port = ServerExecutable.FreePort();
-        using var p = Start(notify, dir.FullName, port, "--supervised", "systemd");
+        using var p = StartWith(Path.Combine(root, "packaging", "kvasir.conf"), notify, dir.FullName, port, "--supervised", "systemd", "--daemonize", "no");
         try
         {
             await notify.WaitFor("READY=1", TimeSpan.FromSeconds(60));
