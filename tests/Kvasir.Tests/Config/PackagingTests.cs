@@ -121,4 +121,26 @@ public sealed class PackagingTests
             work.Delete(recursive: true);
         }
     }
+
+    /// <summary>
+    /// The .NET examples build as the standalone projects a reader copies (their code also runs in
+    /// this suite: tests/Kvasir.Tests/Examples). The embedding example's own tests run with dotnet test.
+    /// </summary>
+    [Fact]
+    public async Task ExampleProjectsBuildAndTheEmbeddingExampleTestsPass()
+    {
+        string root = ExternalProcess.RepositoryRoot();
+        var work = Directory.CreateTempSubdirectory("kvasir-examples-");
+        try
+        {
+            await Dotnet(root, "build", "examples/aspnetcore/Kvasir.Examples.AspNetCore.csproj", "-c", "Release",
+                "--artifacts-path", Path.Combine(work.FullName, "aspnetcore"));
+            await Dotnet(root, "test", "examples/embedded-xunit/Kvasir.Examples.EmbeddedTests.csproj", "-c", "Release",
+                "--artifacts-path", Path.Combine(work.FullName, "embedded"));
+        }
+        finally
+        {
+            work.Delete(recursive: true);
+        }
+    }
 }
