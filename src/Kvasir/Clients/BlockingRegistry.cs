@@ -15,6 +15,12 @@ public sealed class BlockState
     /// <summary>The value type that can serve it: a write that leaves another type there does not wake it.</summary>
     public DataType Type;
 
+    /// <summary>
+    /// Woken also when the key is deleted or holds another type (XREADGROUP: its group is gone, and
+    /// the command run again says so), as Valkey's unblock_on_nokey.
+    /// </summary>
+    public bool UnblockOnNoKey;
+
     /// <summary>Unix ms when the wait ends with a null reply; 0 waits forever.</summary>
     public long DeadlineMs;
 
@@ -63,6 +69,8 @@ public sealed class BlockingRegistry
         _server = server;
         server.Keyspace.KeyModified += KeyModified;
         server.ClientClosing += Unblock;
+        // A flushed database wakes the waiters that must learn their key is gone (XREADGROUP).
+        server.Keyspace.DatabaseFlushing += db => MarkAllReady(db.Index);
         // SWAPDB: the waiters of both databases may find data there now.
         server.Keyspace.DatabasesSwapping += (a, b) =>
         {
@@ -70,6 +78,7 @@ public sealed class BlockingRegistry
             MarkAllReady(b.Index);
         };
         server.Stats.Gauges["total_blocking_keys"] = () => _keyCount;
+        server.Stats.Gauges["total_blocking_keys_on_nokey"] = () => KeysWithNoKeyWaiters;
         server.Stats.Gauges["clients_in_timeout_table"] = () =>
         {
             int n = 0;
@@ -86,15 +95,19 @@ public sealed class BlockingRegistry
     /// <summary>Keys as dictionary keys: Latin-1 maps every byte to one char and back.</summary>
     public static string KeyString(ReadOnlySpan<byte> key) => Encoding.Latin1.GetString(key);
 
-    /// <summary>Suspends the command <paramref name="ctx"/> runs until one of <paramref name="keys"/> holds a value of <paramref name="type"/>.</summary>
-    public void Block(CommandContext ctx, string[] keys, DataType type, long deadlineMs)
+    /// <summary>
+    /// Suspends the command <paramref name="ctx"/> runs until one of <paramref name="keys"/> holds a
+    /// value of <paramref name="type"/>. <paramref name="args"/>, when given, is what runs again
+    /// instead of the arguments as sent (XREAD with "$" resolved).
+    /// </summary>
+    public void Block(CommandContext ctx, string[] keys, DataType type, long deadlineMs, CommandArgs? args = null, bool unblockOnNoKey = false)
     {
         var client = ctx.Client;
         int db = client.DbIndex;
         var state = new BlockState
         {
-            DbIndex = db, Keys = keys, Type = type, DeadlineMs = deadlineMs,
-            Context = ctx, Args = ctx.Args, Command = ctx.Command,
+            DbIndex = db, Keys = keys, Type = type, DeadlineMs = deadlineMs, UnblockOnNoKey = unblockOnNoKey,
+            Context = ctx, Args = args ?? ctx.Args, Command = ctx.Command,
         };
         client.Blocking = state;
         client.Flags |= ClientFlags.Blocked;
@@ -158,6 +171,35 @@ public sealed class BlockingRegistry
         if (queues.ContainsKey(name)) MarkReady(db.Index, name);
     }
 
+    /// <summary>Distinct keys with a waiter that wakes when the key goes (INFO total_blocking_keys_on_nokey).</summary>
+    private int KeysWithNoKeyWaiters
+    {
+        get
+        {
+            int n = 0;
+            foreach (var queues in _queues)
+                foreach (var queue in queues.Values)
+                    foreach (var c in queue)
+                        if (c.Blocking is { UnblockOnNoKey: true })
+                        {
+                            n++;
+                            break;
+                        }
+            return n;
+        }
+    }
+
+    /// <summary>
+    /// Wakes the waiters of a key whose value changed in a way that is not a write of the key
+    /// (XGROUP DESTROY: XREADGROUP waiters must learn their group is gone), as Valkey's signalKeyAsReady.
+    /// </summary>
+    public void SignalReady(Database db, ReadOnlySpan<byte> key)
+    {
+        if (_keyCount == 0) return;
+        var name = KeyString(key);
+        if (_queues[db.Index].ContainsKey(name)) MarkReady(db.Index, name);
+    }
+
     private void MarkReady(int db, string key)
     {
         if (_readySet.Add((db, key))) _ready.Add((db, key));
@@ -211,7 +253,7 @@ public sealed class BlockingRegistry
             // A look that neither expires nor counts: an expired key does not wake anyone, and stays
             // for the command that next touches it to delete (Valkey's LOOKUP_NOEFFECTS).
             int idx = db.Lookup(keyBytes, LookupFlags.NoTouch | LookupFlags.NoStats | LookupFlags.NoExpireDelete);
-            if (idx < 0 || db.TypeAt(idx) != state.Type) continue;
+            if ((idx < 0 || db.TypeAt(idx) != state.Type) && !state.UnblockOnNoKey) continue;
             Unblock(client);
             _server.Dispatcher.Reprocess(state);
             // Blocked again (no data after all) or postponed by CLIENT PAUSE: the connection keeps waiting.

@@ -131,6 +131,12 @@ public sealed class Client
     /// <summary>Bytes of replies handed to the socket and not yet sent (set by the connection, read under the lock).</summary>
     public long OutputInFlight;
 
+    /// <summary>
+    /// Set while this replica streams: its connection sends the shared replication stream from this
+    /// cursor, after its own pending output (set and cleared under the data lock).
+    /// </summary>
+    public Replication.StreamCursor? StreamSource;
+
     /// <summary>This client's memory as last counted by <see cref="ClientEviction"/> (maxmemory-clients).</summary>
     internal long CountedMemory;
 

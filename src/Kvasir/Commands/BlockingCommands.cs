@@ -94,7 +94,7 @@ public static class BlockingCommands
     }
 
     /// <summary>MULTI/EXEC, scripts and internal clients cannot wait (Valkey's CLIENT_DENY_BLOCKING).</summary>
-    private static bool MayNotBlock(Client c) =>
+    internal static bool MayNotBlock(Client c) =>
         c.Has(ClientFlags.Multi) || c.ExecArgvMemory >= 0 || c.Has(ClientFlags.Fake) || c.Transport is null;
 
     /// <summary>

@@ -158,12 +158,16 @@ public static class ClientCommands
         long obl = Math.Min(pending, c.ReplyBufferSize);
         long omem = Math.Max(0, pending - c.ReplyBufferSize);
         long oll = (omem + StaticBuffer - 1) / StaticBuffer;
+        // A replica's share of the replication buffer: the stream from its position on (Valkey's
+        // getClientOutputBufferMemoryUsage for replicas).
+        long streamPending = c.ReplicaInfo?.Cursor?.Pending ?? 0;
+        omem += streamPending;
         // A connection keeps an input buffer only while input is pending; otherwise it is given back
         // after the batch (qbuf=0 qbuf-free=0, like a Valkey client reading into the shared buffer).
         long qbufFree = c.QueryBufferLength == 0 ? 0 : Math.Max(0, c.QueryBufferCapacity - c.QueryBufferLength);
         // The reply buffer is taken from a pool when a reply is written: report the size it will have.
         long replyBufferSize = c.ReplyBufferSize;
-        long totalMem = Observability.MemoryAccounting.ClientMemory(c) + argvMem;
+        long totalMem = Observability.MemoryAccounting.ClientMemory(c) + argvMem + streamPending;
         sb.Append("id=").Append(c.Id)
           .Append(" addr=").Append(c.RemoteAddress)
           .Append(" laddr=").Append(c.LocalAddress)

@@ -38,6 +38,9 @@ public static class CommandRegistry
         DumpCommands.Register(table);
         MigrateCommand.Register(table);
         PubSubCommands.Register(table);
+        StreamCommands.Register(table);
+        StreamReadCommands.Register(table);
+        StreamGroupCommands.Register(table);
         ModuleCommands.Register(table);
         LolwutCommand.Register(table);
     }

@@ -262,7 +262,7 @@ public static class DebugCommands
         if (db.TypeAt(idx) != DataType.String)
         {
             var value = db.ObjectAt(idx)!;
-            if (value is not Persistence.IElementSource) return value.MemoryUsage;
+            if (value is not Persistence.IElementSource && value is not Types.Streams.StreamValue) return value.MemoryUsage;
             return Persistence.RdbWriter.SerializedLength(value, ctx.Server.Persistence.WriteOptions());
         }
         var output = new Persistence.RdbOutput(Stream.Null, ctx.Server.Config.RdbCompression, checksum: false);

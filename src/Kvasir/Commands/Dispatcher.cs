@@ -196,6 +196,15 @@ public sealed class Dispatcher
         if (loading.Active && ((!loading.Async && DeniedWhen(client, cmd, CommandFlags.Loading)) ||
                                (loading.Async && HasAny(client, cmd, CommandFlags.NoAsyncLoading))))
         {
+            // Valkey's loader looks at clients only every loading-process-events-interval-bytes of
+            // the image: before the first such point a command simply waits for the load (a small
+            // image never shows -LOADING), after it the command is refused.
+            if (!loading.Async && loading.LoadedBytes < server.Config.LoadingProcessEventsIntervalBytes)
+            {
+                server.Clients.Postpone(client);
+                return DispatchResult.Suspended;
+            }
+            if (client.Postponed) server.Clients.EndPostpone(client);
             Reject(ctx, cmd, Persistence.LoadingStatus.Error);
             return DispatchResult.Done;
         }

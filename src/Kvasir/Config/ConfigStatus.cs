@@ -31,6 +31,8 @@ public static class ConfigStatus
         ["maxmemory"] = "memory limit enforced by eviction / OOM; also N% of the container limit (Kvasir)",
         ["maxmemory-policy"] = "all eight eviction policies; LRU or LFU access tracking",
         ["notify-keyspace-events"] = "keyspace/keyevent notifications through Pub/Sub",
+        ["stream-node-max-bytes"] = "a stream node is closed when an entry would take it past this size",
+        ["stream-node-max-entries"] = "a stream node is closed at this many entries (live and deleted)",
         ["maxmemory-samples"] = "keys sampled per database per eviction round",
         ["maxmemory-eviction-tenacity"] = "time one eviction round may take before the cron continues",
         ["replica-ignore-maxmemory"] = "a replica does not evict",

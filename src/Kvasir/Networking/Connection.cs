@@ -449,7 +449,11 @@ public sealed class Connection : IClientTransport
     private bool TakeOutputForSend()
     {
         int length = _client.Reply.Length;
-        if (length == 0) return false;
+        // A streaming replica also sends the shared replication stream from its cursor.
+        var stream = _client.StreamSource;
+        long streamEnd = stream is null ? 0 : stream.Owner.EndOffset;
+        bool streamPending = stream is not null && stream.Offset <= streamEnd;
+        if (length == 0 && !streamPending) return false;
         // The peak counts what fits in the reply buffer, as Valkey's static buffer (the rest spills).
         int held = Math.Min(length, _client.ReplyBufferSize);
         if (held > _client.ReplyPeak) _client.ReplyPeak = held;
@@ -458,8 +462,15 @@ public sealed class Connection : IClientTransport
         Interlocked.Exchange(ref _pushPending, 1);
         if (Interlocked.CompareExchange(ref _sendState, 1, 0) != 0) return false;
         Interlocked.Exchange(ref _pushPending, 0);
-        _client.Reply.SwapBuffers(_sending);
-        Volatile.Write(ref _client.OutputInFlight, _sending.Capacity);
+        if (length > 0)
+        {
+            _client.Reply.SwapBuffers(_sending);
+            Volatile.Write(ref _client.OutputInFlight, _sending.Capacity);
+        }
+        // The stream as far as it is fed now: what comes later waits for the next round, behind
+        // its own AOF barrier.
+        _stream = streamPending ? stream : null;
+        _streamEnd = streamEnd;
         // AOF: these replies may depend on every effect appended so far; SendLoopAsync makes sure
         // those are written (fsynced with appendfsync always) before the replies leave.
         _aofBarrier = _server.Persistence.Aof.SendBarrier;
@@ -468,6 +479,10 @@ public sealed class Connection : IClientTransport
 
     /// <summary>AOF stream offset the replies in <see cref="_sending"/> depend on (0: no AOF).</summary>
     private long _aofBarrier;
+
+    /// <summary>The replication stream to send after <see cref="_sending"/>, up to offset <see cref="_streamEnd"/>.</summary>
+    private Replication.StreamCursor? _stream;
+    private long _streamEnd;
 
     /// <summary>Sends what <see cref="TakeOutputForSend"/> handed over; usually completes synchronously.</summary>
     private void StartSend()
@@ -508,6 +523,7 @@ public sealed class Connection : IClientTransport
                     Interlocked.Add(ref _server.Stats.NetOutputBytes, sent);
                     Interlocked.Increment(ref _server.Stats.TotalWritesProcessed);
                 }
+                if (_stream is { } stream && !_closed) await SendStreamAsync(stream, _streamEnd);
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException or NotSupportedException)
             {
@@ -524,6 +540,26 @@ public sealed class Connection : IClientTransport
                 again = TakeOutputForSend();
             }
             if (!again) return;
+        }
+    }
+
+    /// <summary>Sends the replication stream from the replica's cursor up to <paramref name="end"/>, straight from the shared blocks.</summary>
+    private async ValueTask SendStreamAsync(Replication.StreamCursor cursor, long end)
+    {
+        while (cursor.TryGetPending(end, out var data))
+        {
+            int sent;
+            if (_tls is { } tls)
+            {
+                await tls.WriteAsync(data);
+                sent = data.Length;
+            }
+            else sent = await _socket.SendAsync(data, SocketFlags.None);
+            if (sent <= 0) return;
+            cursor.Advance(sent);
+            _client.NetOutputBytes += sent;
+            Interlocked.Add(ref _server.Stats.NetOutputBytes, sent);
+            Interlocked.Increment(ref _server.Stats.TotalWritesProcessed);
         }
     }
 
@@ -559,7 +595,15 @@ public sealed class Connection : IClientTransport
                 : _client.Has(ClientFlags.PubSub) ? 2 : 0;
         var limit = _server.Config.ClientOutputBufferLimits[cls];
         long used = Math.Max(0, _client.Reply.Length - StaticReplyBuffer) + Math.Max(0, Volatile.Read(ref _unsentBytes));
-        bool hard = limit.HardBytes > 0 && used >= limit.HardBytes;
+        long hardLimit = limit.HardBytes;
+        if (_client.StreamSource is { } stream)
+        {
+            // A replica's share of the replication buffer counts, and its hard limit is never below
+            // repl-backlog-size (Valkey's rule: the backlog holds that much for it anyway).
+            used += stream.Pending;
+            if (hardLimit > 0 && hardLimit < _server.Config.ReplBacklogSize) hardLimit = _server.Config.ReplBacklogSize;
+        }
+        bool hard = hardLimit > 0 && used >= hardLimit;
         bool soft = limit.SoftBytes > 0 && used >= limit.SoftBytes;
         if (soft)
         {
@@ -589,7 +633,7 @@ public sealed class Connection : IClientTransport
     /// <summary>Someone else wrote into this client's reply buffer (under the data lock).</summary>
     public void OutputAvailable()
     {
-        if (_client.Reply.Length > StaticReplyBuffer && OutputLimitReached()) return;
+        if ((_client.Reply.Length > StaticReplyBuffer || _client.StreamSource is not null) && OutputLimitReached()) return;
         _server.ClientEviction.Update(_client);
         Interlocked.Exchange(ref _pushPending, 1);
         if (Volatile.Read(ref _sendState) != 0) return;

@@ -46,7 +46,8 @@ public static class MemoryAccounting
     {
         var st = server.Stats;
         long clientsNormal = ClientsMemory(server, normal: true);
-        long clientsReplicas = ClientsMemory(server, normal: false);
+        // The replication buffer beyond repl-backlog-size is the replicas' (as Valkey splits it).
+        long clientsReplicas = ClientsMemory(server, normal: false) + server.Replication.ReplicasShareOfBuffer;
         long backlog = st.Gauge("mem_replication_backlog");
         long aof = st.Gauge("mem_aof_buffer");
         long lazy = server.LazyFree.PendingBytes;

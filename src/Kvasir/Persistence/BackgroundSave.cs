@@ -215,7 +215,7 @@ internal sealed class BackgroundSave
                     }
                     Drain(output);
                     int delay = _server.Config.RdbKeySaveDelay;
-                    if (delay > 0 && keysInSlice > 0) Thread.Sleep(TimeSpan.FromMicroseconds(Math.Min(delay * keysInSlice, 1_000_000L)));
+                    if (delay > 0 && keysInSlice > 0) SaveDelay((long)delay * keysInSlice);
                     if (finished) break;
                 }
                 if (_abortReason is null)
@@ -247,6 +247,20 @@ internal sealed class BackgroundSave
         }
         if (!ok) lock (_server.DataLock) Detach();
         Completion.TrySetResult(ok);
+    }
+
+    /// <summary>
+    /// rdb-key-save-delay (a test knob, microseconds per key, as Valkey's child sleeps per key): the
+    /// whole delay is honoured, in short sleeps so an abort or a shutdown is not held up.
+    /// </summary>
+    private void SaveDelay(long micros)
+    {
+        while (micros > 0 && _abortReason is null && !_server.IsShuttingDown)
+        {
+            long step = Math.Min(micros, 50_000);
+            Thread.Sleep(TimeSpan.FromMicroseconds(step));
+            micros -= step;
+        }
     }
 
     /// <summary>Serializes segments until the slice's time is up; true when every segment is done.</summary>

@@ -9,20 +9,27 @@ namespace Kvasir.Persistence;
 /// means "7 plus the next byte"; then the low 5 bits of <c>c</c> and one more byte give the distance
 /// minus one (at most 8192 back).</item>
 /// </list>
-/// The compressor is a single-probe hash of 3-byte prefixes; it produces valid LZF, not byte-identical
-/// output to liblzf (which the format does not require).
+/// The compressor makes the same choices as liblzf 3.6 as Valkey builds it (HLOG 16, VERY_FAST, its
+/// hash of three bytes, its match extension and its literal runs), so a string compresses to the
+/// same bytes as in Valkey: RDB files and DUMP payloads are byte for byte the same. (liblzf's hash
+/// table starts uninitialised; its stale slots can only point outside the current input, which the
+/// position checks reject, so an empty table gives the same result.)
 /// </summary>
 public static class Lzf
 {
-    private const int MaxLiteral = 32;
+    private const int MaxLiteral = 1 << 5;
     private const int MaxOffset = 1 << 13;
-    private const int MaxMatch = 264;        // (7 + 255) + 2
+    private const int MaxRef = (1 << 8) + (1 << 3);
     private const int HashLog = 16;
+    private const int HashSize = 1 << HashLog;
 
     // One table per thread, never cleared: an entry is "position + base", and each call raises base
     // past every position it stored, so older entries read as empty without a 256 KB clear per string.
     [ThreadStatic] private static int[]? t_table;
     [ThreadStatic] private static int t_base;
+
+    /// <summary>liblzf's IDX for VERY_FAST: only the three bytes in the low 24 bits of the hash matter.</summary>
+    private static int Slot(uint h) => (int)(((h >> (3 * 8 - HashLog)) - h * 5) & (HashSize - 1));
 
     /// <summary>
     /// Compresses <paramref name="input"/> into <paramref name="output"/>. Returns the compressed
@@ -31,90 +38,117 @@ public static class Lzf
     /// </summary>
     public static int Compress(ReadOnlySpan<byte> input, Span<byte> output)
     {
-        int len = input.Length;
-        if (len == 0 || output.Length < 2) return 0;
+        int inLen = input.Length;
+        int outEnd = output.Length;
+        if (inLen == 0 || outEnd == 0) return 0;
 
-        var table = t_table ??= new int[1 << HashLog];
-        if (t_base > int.MaxValue - len - 2)
+        var table = t_table ??= new int[HashSize];
+        if (t_base > int.MaxValue - inLen - 2)
         {
             Array.Clear(table);
             t_base = 0;
         }
         int bias = t_base;          // entries at or below it belong to earlier calls
-        t_base += len + 1;
-        const int shift = 32 - HashLog;
+        t_base += inLen + 1;
 
-        int ip = 0, op = 1, litPos = 0, lit = 0;
-        int outLen = output.Length;
-        while (ip < len - 2)
+        int ip = 0, op = 0, lit = 0;
+        op++; // start run
+        int inEnd = inLen;
+        uint hval = inLen >= 2 ? (uint)((input[0] << 8) | input[1]) : 0;
+        while (ip < inEnd - 2)
         {
-            int h = (int)(((uint)((input[ip] << 16) | (input[ip + 1] << 8) | input[ip + 2]) * 2654435761u) >> shift);
-            int candidate = table[h] - bias - 1;
-            table[h] = bias + ip + 1;
-            int off = ip - candidate - 1;
-            if (candidate >= 0 && off < MaxOffset &&
-                input[candidate] == input[ip] && input[candidate + 1] == input[ip + 1] && input[candidate + 2] == input[ip + 2])
+            hval = (hval << 8) | input[ip + 2];
+            int slot = Slot(hval);
+            int stored = table[slot] - bias - 1;
+            int rf = stored >= 0 ? stored : -1;
+            table[slot] = bias + ip + 1;
+            int off;
+            if (rf > 0 && (off = ip - rf - 1) >= 0 && off < MaxOffset
+                && input[rf + 2] == input[ip + 2] && input[rf] == input[ip] && input[rf + 1] == input[ip + 1])
             {
-                int max = Math.Min(MaxMatch, len - ip);
-                int l = 3;
-                while (l < max && input[candidate + l] == input[ip + l]) l++;
+                int len = 2;
+                int maxLen = inEnd - ip - len;
+                if (maxLen > MaxRef) maxLen = MaxRef;
 
-                // Close the pending literal run, or drop its reserved control byte.
-                if (lit > 0) output[litPos] = (byte)(lit - 1);
-                else op--;
+                if (op + 3 + 1 >= outEnd && op - (lit == 0 ? 1 : 0) + 3 + 1 >= outEnd) return 0;
 
-                int enc = l - 2;
-                if (op + (enc >= 7 ? 3 : 2) + 1 > outLen) return 0;
-                if (enc < 7) output[op++] = (byte)((enc << 5) | (off >> 8));
+                output[op - lit - 1] = (byte)(lit - 1); // stop run
+                if (lit == 0) op--;                     // undo run if length is zero
+
+                // liblzf first compares 16 bytes unconditionally when more than 16 may match (which
+                // can run past maxLen at the very end of the input), then byte by byte.
+                bool stopped = false;
+                if (maxLen > 16)
+                {
+                    for (int k = 0; k < 16; k++)
+                    {
+                        len++;
+                        if (input[rf + len] != input[ip + len])
+                        {
+                            stopped = true;
+                            break;
+                        }
+                    }
+                }
+                if (!stopped)
+                {
+                    do len++;
+                    while (len < maxLen && input[rf + len] == input[ip + len]);
+                }
+
+                len -= 2; // the length field: octets - 2
+                ip++;
+                if (len < 7) output[op++] = (byte)((off >> 8) + (len << 5));
                 else
                 {
-                    output[op++] = (byte)((7 << 5) | (off >> 8));
-                    output[op++] = (byte)(enc - 7);
+                    output[op++] = (byte)((off >> 8) + (7 << 5));
+                    output[op++] = (byte)(len - 7);
                 }
                 output[op++] = (byte)off;
-                litPos = op++;
                 lit = 0;
+                op++; // start run
 
-                // Index the positions inside the match so later repeats find them.
-                int end = ip + l;
-                for (int p = ip + 1; p < end && p < len - 2; p++)
-                {
-                    int hp = (int)(((uint)((input[p] << 16) | (input[p + 1] << 8) | input[p + 2]) * 2654435761u) >> shift);
-                    table[hp] = bias + p + 1;
-                }
-                ip = end;
-                continue;
+                ip += len + 1;
+                if (ip >= inEnd - 2) break;
+
+                // VERY_FAST: hash the last two positions of the match only.
+                ip -= 2;
+                hval = (uint)((input[ip] << 8) | input[ip + 1]);
+                hval = (hval << 8) | input[ip + 2];
+                table[Slot(hval)] = bias + ip + 1;
+                ip++;
+                hval = (hval << 8) | input[ip + 2];
+                table[Slot(hval)] = bias + ip + 1;
+                ip++;
             }
-
-            if (op >= outLen) return 0;
-            output[op++] = input[ip++];
-            if (++lit == MaxLiteral)
+            else
             {
-                output[litPos] = MaxLiteral - 1;
-                if (op >= outLen) return 0;
-                litPos = op++;
-                lit = 0;
+                if (op >= outEnd) return 0;
+                lit++;
+                output[op++] = input[ip++];
+                if (lit == MaxLiteral)
+                {
+                    output[op - lit - 1] = (byte)(lit - 1); // stop run
+                    lit = 0;
+                    op++; // start run
+                }
             }
         }
-        while (ip < len)
+
+        if (op + 3 > outEnd) return 0; // at most 3 bytes can be missing here
+        while (ip < inEnd)
         {
-            if (op >= outLen) return 0;
+            lit++;
             output[op++] = input[ip++];
-            if (++lit == MaxLiteral)
+            if (lit == MaxLiteral)
             {
-                output[litPos] = MaxLiteral - 1;
-                if (ip == len)
-                {
-                    lit = -1; // the run ended exactly at the input's end: no new run was opened
-                    break;
-                }
-                if (op >= outLen) return 0;
-                litPos = op++;
+                output[op - lit - 1] = (byte)(lit - 1);
                 lit = 0;
+                op++;
             }
         }
-        if (lit > 0) output[litPos] = (byte)(lit - 1);
-        else if (lit == 0) op--;
+        output[op - lit - 1] = (byte)(lit - 1); // end run
+        if (lit == 0) op--;
         return op;
     }
 

@@ -70,7 +70,7 @@ public sealed class RdbLoadResult
 /// Valkey's reason text. Collections are decoded from every encoding writers have used (linked
 /// types, ziplist, zipmap, intset, listpack, quicklist with ziplist or listpack nodes and plain
 /// nodes) and rebuilt through <see cref="IValueFactory"/>, so their in-memory encoding follows this
-/// server's thresholds. Streams and module values are refused.
+/// server's thresholds. Streams keep their nodes as they are (<see cref="StreamRecord"/>). Module values are refused.
 /// </summary>
 public sealed class RdbLoader
 {
@@ -435,7 +435,7 @@ public sealed class RdbLoader
             case RdbType.StreamListpacks:
             case RdbType.StreamListpacks2:
             case RdbType.StreamListpacks3:
-                throw new RdbException($"Stream values are not supported yet (key '{Encoding.UTF8.GetString(key)}' is a {RdbFormat.TypeName(type)})");
+                return StreamRecord.Read(_in, (RdbType)type);
             case RdbType.ModulePreGa:
                 throw new RdbException("Pre-release module format not supported");
             case RdbType.Module2:

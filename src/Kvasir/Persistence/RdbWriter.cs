@@ -74,7 +74,8 @@ public sealed record RdbWriteOptions
 /// (each with its expire time and, per the eviction policy, idle time or LFU counter), EOF and the
 /// CRC-64. Collections are written in the listpack-based types Redis 7 and Valkey load directly:
 /// QUICKLIST_2 for lists, SET_LISTPACK / SET_INTSET / SET, ZSET_LISTPACK / ZSET_2,
-/// HASH_LISTPACK / HASH (HASH_2 when fields have a TTL), chosen by the value's current encoding.
+/// HASH_LISTPACK / HASH (HASH_2 when fields have a TTL), chosen by the value's current encoding;
+/// streams as STREAM_LISTPACKS_3 (_2 for RDB 10), their nodes as they are (<see cref="StreamRecord"/>).
 /// </summary>
 public sealed class RdbWriter
 {
@@ -220,6 +221,7 @@ public sealed class RdbWriter
         // the fields permanent (the header is chosen from the same data, see RdbWriteOptions.ForContent).
         DataType.Hash => value.Encoding == ValueEncoding.Listpack ? RdbType.HashListpack
             : value is HashValue { HasVolatileFields: true } ? RdbType.Hash2 : RdbType.Hash,
+        DataType.Stream => StreamRecord.TypeFor(_options.Version),
         _ => throw new NotSupportedException($"{Encoding.ASCII.GetString(DataTypeNames.TypeName(value.Type))} values cannot be saved yet"),
     };
 
@@ -230,6 +232,11 @@ public sealed class RdbWriter
         if (value is RawString raw)
         {
             _out.WriteString(raw.Span);
+            return;
+        }
+        if (value is Types.Streams.StreamValue stream)
+        {
+            StreamRecord.Write(_out, stream, type);
             return;
         }
         if (value is not IElementSource source)

@@ -9,11 +9,11 @@ namespace Kvasir.Replication;
 /// One image of the data set for the replicas of a full resynchronisation (Valkey's BGSAVE for
 /// SYNC), made without fork by <see cref="BackgroundSave"/> while writes go on. Every recipient gets
 /// "+FULLRESYNC replid offset", then the image, then the stream fed since the snapshot point, which
-/// is kept for it meanwhile (<see cref="ReplicaState.Kept"/>).
+/// its cursor in the shared replication buffer holds meanwhile (<see cref="ReplicaState.Cursor"/>).
 /// <list type="bullet">
 /// <item>Disk target: the image is written to a temporary file, then sent to each recipient as
 /// "$length" + bytes, in chunks that wait for the socket. Replicas arriving while it is written
-/// join it (they get a copy of what was kept so far).</item>
+/// join it (their cursors start at the same snapshot point).</item>
 /// <item>Socket target (repl-diskless-sync, replicas with capa eof): the image goes straight to the
 /// recipients' sockets as "$EOF:mark" + bytes + mark, at the pace of the slowest; a recipient
 /// stalled past repl-timeout is dropped, and the image stops when none is left.</item>
@@ -109,21 +109,15 @@ internal sealed class FullSyncJob
         !SocketTarget && _recipients.Exists(r => r.ReplicaInfo!.State == ReplicaSyncState.WaitBgsaveEnd && (!r.ReplicaInfo.RdbOnly || st.RdbOnly)) &&
         st.CanJoin(_first) && (st.Version == -1) == (_first.Version == -1);
 
-    /// <summary>Adds a recipient (under the data lock): FULLRESYNC, and a copy of what the others kept so far.</summary>
+    /// <summary>Adds a recipient (under the data lock): FULLRESYNC, and its hold on the stream from the snapshot point.</summary>
     public void Attach(Client replica)
     {
         var st = replica.ReplicaInfo!;
-        var kept = new Protocol.ReplyWriter();
-        // Everything fed since the snapshot point: the same for every recipient already here.
-        foreach (var other in _recipients)
-        {
-            if (other.ReplicaInfo!.Kept is { } k)
-            {
-                kept.WriteRaw(k.WrittenSpan);
-                break;
-            }
-        }
-        st.Kept = kept;
+        // Plain image-only replicas (valkey-cli --rdb) never get the stream; an image channel's
+        // stream goes to its main channel. The recipients already here hold the stream since the
+        // snapshot point, so a late one can still start there.
+        st.CloseCursor();
+        if (!st.RdbOnly || st.RdbChannel) st.Cursor = _server.Replication.OpenStreamCursor(Offset + 1);
         st.PsyncInitialOffset = Offset;
         st.State = ReplicaSyncState.WaitBgsaveEnd;
         st.Job = this;
@@ -142,12 +136,17 @@ internal sealed class FullSyncJob
     public void Detach(Client replica)
     {
         if (!_recipients.Remove(replica)) return;
+        // Valkey's child writes to a dual-channel replica's image channel itself, so losing that
+        // channel is a failed write of the child (a transfer error), not the parent killing it.
+        if (replica.ReplicaInfo?.RdbChannel == true && !_save.Completion.Task.IsCompleted) _channelLost = true;
         if (SocketTarget && _recipients.Count == 0 && !_save.Completion.Task.IsCompleted)
         {
-            _server.Log.Warning("Diskless rdb transfer, last replica dropped, killing fork child.");
+            if (!_channelLost) _server.Log.Warning("Diskless rdb transfer, last replica dropped, killing fork child.");
             _save.Abort("the last replica dropped");
         }
     }
+
+    private bool _channelLost;
 
     private void ImageDone(bool ok)
     {
@@ -158,7 +157,9 @@ internal sealed class FullSyncJob
             recipients = new List<Client>(_recipients);
             if (!ok)
             {
-                _server.Log.Warning(_save.Error is { } error ? $"Background RDB transfer error: {error}" : $"Background RDB transfer terminated: {_save.AbortReason}");
+                _server.Log.Warning(_save.Error is { } error ? $"Background RDB transfer error: {error}"
+                    : _channelLost ? "Background RDB transfer error: the replica's rdb channel was lost"
+                    : $"Background RDB transfer terminated: {_save.AbortReason}");
                 foreach (var r in recipients)
                 {
                     _server.Log.Warning("SYNC failed. BGSAVE child returned an error");

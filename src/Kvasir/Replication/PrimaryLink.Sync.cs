@@ -88,6 +88,15 @@ internal sealed partial class PrimaryLink
         var psync = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         using var stopPump = new CancellationTokenSource();
         var pump = PsyncThenBufferAsync(replid, offset, rdbClientId, psync, stopPump.Token);
+        // The pump runs until the load is over; ending before that means the main channel failed
+        // (or its PSYNC was refused): the image is of no use then, so the load stops at once, as
+        // Valkey's replica aborts the sync (and the primary sees its image channel go).
+        _ = pump.ContinueWith(_ =>
+        {
+            if (stopPump.IsCancellationRequested) return;
+            Log.Warning("Aborting dual channel sync. Main channel is closed");
+            rdb.Close();
+        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         Database[] loaded;
         Persistence.RdbLoadResult result;
         bool diskless;

@@ -86,6 +86,43 @@ public sealed class Propagator
         _pending.Add((db, start, _staged.Length - start, false));
     }
 
+    private int _effectStart = -1;
+    private int _effectDb;
+
+    /// <summary>
+    /// Starts an effect of <paramref name="argc"/> arguments built piece by piece with
+    /// <see cref="EffectArg(ReadOnlySpan{byte})"/> and closed by <see cref="EndEffect"/>: what
+    /// <see cref="Add(int, byte[][])"/> does without an argv array (XREADGROUP's XCLAIM per entry).
+    /// </summary>
+    public void BeginEffect(int db, int argc)
+    {
+        if (!Active || Muted)
+        {
+            _effectStart = -1;
+            return;
+        }
+        _effectStart = _staged.Length;
+        _effectDb = db;
+        _staged.WriteArray(argc);
+    }
+
+    public void EffectArg(ReadOnlySpan<byte> arg)
+    {
+        if (_effectStart >= 0) _staged.WriteBulk(arg);
+    }
+
+    public void EffectArg(long arg)
+    {
+        if (_effectStart >= 0) _staged.WriteBulk(arg);
+    }
+
+    public void EndEffect()
+    {
+        if (_effectStart < 0) return;
+        _pending.Add((_effectDb, _effectStart, _staged.Length - _effectStart, false));
+        _effectStart = -1;
+    }
+
     /// <summary>Adds a command as it was received: encoded straight from the request's slices, nothing allocated.</summary>
     public void Add(int db, Protocol.CommandArgs args) => Stage(db, args, replicasOnly: false);
 

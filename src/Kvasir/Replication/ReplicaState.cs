@@ -72,8 +72,19 @@ public sealed class ReplicaState
     /// <summary>The offset its full sync starts from (+FULLRESYNC replid offset).</summary>
     public long PsyncInitialOffset;
 
-    /// <summary>The stream fed since its image's snapshot point, sent right after the image.</summary>
-    public ReplyWriter? Kept;
+    /// <summary>
+    /// Its position in the shared replication stream. While it syncs, the cursor holds the stream
+    /// from its image's snapshot point (sent right after the image); once it streams
+    /// (<see cref="Clients.Client.StreamSource"/>) its connection sends from it.
+    /// </summary>
+    public StreamCursor? Cursor;
+
+    /// <summary>Lets go of its position in the stream (under the data lock).</summary>
+    public void CloseCursor()
+    {
+        Cursor?.Close();
+        Cursor = null;
+    }
 
     /// <summary>After an $EOF image, the kept stream is sent only once the replica's first ACK shows it finished reading it.</summary>
     public bool StartStreamOnAck;

@@ -46,23 +46,22 @@ public sealed partial class ReplicationManager
         _waitingPsync[rdbClient.Id] = new PsyncWait(rdbClient, st) { Tracking = tracking };
     }
 
-    /// <summary>Feeds the streams kept for main channels still to come (under the data lock).</summary>
-    private void FeedWaitingPsync(ReadOnlySpan<byte> bytes)
+    /// <summary>After a feed: the streams held for main channels still to come count against the replica output limit (under the data lock).</summary>
+    private void CheckWaitingPsyncLimits()
     {
         if (_waitingPsync.Count == 0) return;
-        var limit = _server.Config.ClientOutputBufferLimits[(int)Config.ClientBufferClass.Replica];
+        long hardLimit = ReplicaHardLimit();
         List<long>? overrun = null;
         foreach (var (id, wait) in _waitingPsync)
         {
-            var kept = wait.State.Kept;
-            if (kept is null) continue;
+            var cursor = wait.State.Cursor;
+            if (cursor is null) continue;
             if (!wait.Tracking)
             {
                 wait.Tracking = true;
                 _server.Log.Debug($"Attach replica rdb client {id} to repl buf block");
             }
-            kept.WriteRaw(bytes);
-            if (limit.HardBytes > 0 && kept.Length >= limit.HardBytes) (overrun ??= new()).Add(id);
+            if (hardLimit > 0 && cursor.Pending >= hardLimit) (overrun ??= new()).Add(id);
         }
         if (overrun is null) return;
         foreach (var id in overrun)
@@ -78,8 +77,7 @@ public sealed partial class ReplicationManager
     private void DropPsyncWait(long id)
     {
         if (!_waitingPsync.Remove(id, out var wait)) return;
-        wait.State.Kept?.Release();
-        wait.State.Kept = null;
+        wait.State.CloseCursor();
     }
 
     /// <summary>
@@ -92,16 +90,18 @@ public sealed partial class ReplicationManager
         var st = client.ReplicaInfo!;
         if (st.AssociatedRdbClientId == 0 || !_waitingPsync.TryGetValue(st.AssociatedRdbClientId, out var wait)) return false;
         var rdb = wait.State;
-        if (!string.Equals(replid, ReplId, StringComparison.OrdinalIgnoreCase) || offset != rdb.PsyncInitialOffset + 1 || rdb.Kept is null)
+        if (!string.Equals(replid, ReplId, StringComparison.OrdinalIgnoreCase) || offset != rdb.PsyncInitialOffset + 1 || rdb.Cursor is null)
             return false;
         MakeReplica(client, ReplicaSyncState.BgRdbLoad);
         st.AckTimeUnix = NowUnix;
         WriteToReplica(client, Encoding.ASCII.GetBytes(st.CapaPsync2 ? $"+CONTINUE {ReplId}\r\n" : "+CONTINUE\r\n"));
-        long sent = rdb.Kept.Length;
-        WriteToReplica(client, rdb.Kept.WrittenSpan);
+        // The main channel goes on from where the image channel's position is: nothing is copied.
+        long sent = rdb.Cursor.Pending;
+        st.CloseCursor();
+        st.Cursor = rdb.Cursor;
+        rdb.Cursor = null;
         _waitingPsync.Remove(st.AssociatedRdbClientId);
-        rdb.Kept.Release();
-        rdb.Kept = null;
+        StartStreaming(client);
         _server.Log.Notice($"Partial resynchronization request from {ReplicaName(client)} accepted. Sending {sent} bytes of backlog starting from offset {offset}.");
         return true;
     }

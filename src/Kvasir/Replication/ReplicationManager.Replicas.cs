@@ -154,7 +154,11 @@ public sealed partial class ReplicationManager
         MakeReplica(client, ReplicaSyncState.Online);
         st.AckTimeUnix = NowUnix;
         WriteToReplica(client, Encoding.ASCII.GetBytes(st.CapaPsync2 ? $"+CONTINUE {ReplId}\r\n" : "+CONTINUE\r\n"));
-        long sent = Backlog.CopyFrom(offset, chunk => WriteToReplica(client, chunk.Span));
+        // The replica reads the backlog from its offset on, in place.
+        st.CloseCursor();
+        st.Cursor = Backlog.OpenCursor(offset);
+        long sent = st.Cursor.Pending;
+        StartStreaming(client);
         log.Notice($"Partial resynchronization request from {ReplicaName(client)} accepted. Sending {sent} bytes of backlog starting from offset {offset}.");
         RefreshGoodReplicas();
         return true;
@@ -234,9 +238,8 @@ public sealed partial class ReplicationManager
         {
             st.State = ReplicaSyncState.RdbTransmitted;
             _server.Log.Notice($"RDB transfer completed, rdb only replica ({ReplicaName(replica)}) should be disconnected asap");
-            // An image channel's kept stream now belongs to the wait for its main channel.
-            if (!_waitingPsync.ContainsKey(replica.Id)) st.Kept?.Release();
-            st.Kept = _waitingPsync.ContainsKey(replica.Id) ? st.Kept : null;
+            // An image channel's hold on the stream now belongs to the wait for its main channel.
+            if (!_waitingPsync.ContainsKey(replica.Id)) st.CloseCursor();
             replica.Flags |= ClientFlags.CloseAfterReply;
             replica.Transport?.OutputAvailable();
             return;
@@ -257,17 +260,36 @@ public sealed partial class ReplicationManager
         _server.Log.Notice($"Synchronization with replica {ReplicaName(replica)} succeeded");
     }
 
-    /// <summary>Sends what was kept for the replica since its snapshot point; from now on it gets the live stream.</summary>
+    /// <summary>The replica's connection starts sending the stream from its snapshot point, and then the live stream.</summary>
     private static void StartCommandStream(Client replica)
     {
-        var st = replica.ReplicaInfo!;
-        st.StartStreamOnAck = false;
-        if (st.Kept is { } kept)
-        {
-            if (kept.Length > 0) WriteToReplica(replica, kept.WrittenSpan);
-            kept.Release();
-            st.Kept = null;
-        }
+        replica.ReplicaInfo!.StartStreamOnAck = false;
+        StartStreaming(replica);
+    }
+
+    /// <summary>From now on the replica's connection sends the stream from its cursor, after its own pending output.</summary>
+    private static void StartStreaming(Client replica)
+    {
+        if (replica.ReplicaInfo!.Cursor is not { } cursor) return;
+        replica.StreamSource = cursor;
+        replica.Transport?.OutputAvailable();
+    }
+
+    /// <summary>A reader of the stream from <paramref name="offset"/> (under the data lock), for a replica about to receive an image.</summary>
+    internal StreamCursor OpenStreamCursor(long offset)
+    {
+        if (Backlog is null) CreateBacklog();
+        return Backlog!.OpenCursor(offset);
+    }
+
+    /// <summary>
+    /// client-output-buffer-limit replica's hard limit as Valkey applies it: never below
+    /// repl-backlog-size, since a replica continuing from the backlog holds that much anyway.
+    /// </summary>
+    private long ReplicaHardLimit()
+    {
+        long hard = _server.Config.ClientOutputBufferLimits[(int)Config.ClientBufferClass.Replica].HardBytes;
+        return hard > 0 && hard < _server.Config.ReplBacklogSize ? _server.Config.ReplBacklogSize : hard;
     }
 
     /// <summary>REPLCONF ACK offset [FACK aofoffset] from a replica (never answered).</summary>
@@ -299,11 +321,8 @@ public sealed partial class ReplicationManager
         st.Job?.Detach(client);
         st.Job = null;
         // An image channel's kept stream outlives it for a grace period (its main channel may still come).
-        if (!KeepWaitAfterDisconnect(client))
-        {
-            st.Kept?.Release();
-            st.Kept = null;
-        }
+        client.StreamSource = null;
+        if (!KeepWaitAfterDisconnect(client)) st.CloseCursor();
         st.State = ReplicaSyncState.None;
         if (_replicas.Count == 0) _noReplicasSinceUnix = NowUnix;
         RefreshGoodReplicas();
@@ -349,14 +368,15 @@ public sealed partial class ReplicationManager
     }
 
     /// <summary>
-    /// The stream kept for a syncing replica counts against client-output-buffer-limit replica, as
+    /// The stream held for a syncing replica counts against client-output-buffer-limit replica, as
     /// Valkey's output buffer does: one that falls too far behind is dropped.
     /// </summary>
     private void CheckKeptLimit(Client replica)
     {
         var limit = _server.Config.ClientOutputBufferLimits[(int)Config.ClientBufferClass.Replica];
-        long used = replica.ReplicaInfo!.Kept!.Length;
-        bool hard = limit.HardBytes > 0 && used >= limit.HardBytes;
+        long used = replica.ReplicaInfo!.Cursor!.Pending;
+        long hardLimit = ReplicaHardLimit();
+        bool hard = hardLimit > 0 && used >= hardLimit;
         bool soft = false;
         if (limit.SoftBytes > 0 && used >= limit.SoftBytes)
         {

@@ -30,9 +30,9 @@ public sealed partial class ReplicationManager
         gauges["repl_backlog_active"] = () => Backlog is null ? 0 : 1;
         gauges["repl_backlog_first_byte_offset"] = () => Backlog?.FirstByteOffset ?? 0;
         gauges["repl_backlog_histlen"] = () => Backlog?.HistoryLength ?? 0;
-        gauges["mem_replication_backlog"] = () => Backlog?.AllocatedBytes ?? 0;
+        gauges["mem_replication_backlog"] = () => (Backlog?.AllocatedBytes ?? 0) - ReplicasShareOfBuffer;
         gauges["slave_expires_tracked_keys"] = () => server.Keyspace.ReplicaKeysWithExpire.Count;
-        gauges["mem_total_replication_buffers"] = () => (Backlog?.AllocatedBytes ?? 0) + KeptBytes();
+        gauges["mem_total_replication_buffers"] = () => Backlog?.AllocatedBytes ?? 0;
         Failover = new FailoverCoordinator(server);
         Waits = new ReplicationWaits(server);
         server.ClientClosing += ClientClosing;
@@ -203,9 +203,10 @@ public sealed partial class ReplicationManager
     }
 
     /// <summary>
-    /// Appends bytes to the replication stream: the backlog, the online replicas, and the streams kept
-    /// for replicas waiting for their image. Without a backlog there is nobody to feed (Valkey keeps
-    /// master_repl_offset still then).
+    /// Appends bytes to the replication stream, held once for the backlog and every replica: the
+    /// streaming replicas' connections are woken to send from their cursors, and the replicas still
+    /// waiting for an image are checked against their output limit. Without a backlog there is
+    /// nobody to feed (Valkey keeps master_repl_offset still then).
     /// </summary>
     public void Feed(ReadOnlySpan<byte> bytes)
     {
@@ -218,26 +219,23 @@ public sealed partial class ReplicationManager
         }
         Backlog.Append(bytes);
         Offset = Backlog.EndOffset;
-        foreach (var replica in _replicas.ToArray())
+        // Backwards: a replica over its limit leaves the list while it is walked.
+        for (int i = _replicas.Count - 1; i >= 0; i--)
         {
-            var st = replica.ReplicaInfo!;
-            switch (st.State)
-            {
-                case ReplicaSyncState.Online or ReplicaSyncState.BgRdbLoad when !st.StartStreamOnAck:
-                    WriteToReplica(replica, bytes);
-                    break;
-                case ReplicaSyncState.Online:
-                case ReplicaSyncState.WaitBgsaveEnd:
-                case ReplicaSyncState.SendBulk:
-                    // Image-only replicas get no stream; an image channel's stream is kept for its main channel.
-                    if (st.RdbOnly) break;
-                    st.Kept!.WriteRaw(bytes);
-                    CheckKeptLimit(replica);
-                    break;
-            }
+            if (i >= _replicas.Count) continue;
+            var replica = _replicas[i];
+            if (replica.StreamSource is not null) replica.Transport?.OutputAvailable();
+            else if (replica.ReplicaInfo!.Cursor is not null) CheckKeptLimit(replica);
         }
-        FeedWaitingPsync(bytes);
+        CheckWaitingPsyncLimits();
     }
+
+    /// <summary>
+    /// The part of the replication buffer that is there for replicas rather than for the backlog
+    /// (Valkey counts it in mem_clients_slaves): what exceeds repl-backlog-size while replicas are attached.
+    /// </summary>
+    public long ReplicasShareOfBuffer =>
+        _replicas.Count > 0 && Backlog is { } b && b.AllocatedBytes > b.Size ? b.AllocatedBytes - b.Size : 0;
 
     /// <summary>True when writes must be encoded for replicas: this server feeds a stream of its own (a primary with a backlog).</summary>
     public bool FeedsStream => Backlog is not null && !IsReplica;
@@ -251,18 +249,6 @@ public sealed partial class ReplicationManager
         reply.WriteRaw(bytes);
         reply.Enabled = enabled;
         replica.Transport?.OutputAvailable();
-    }
-
-    /// <summary>What replicas have yet to receive: their pending output and the streams kept during their syncs.</summary>
-    private long KeptBytes()
-    {
-        long n = 0;
-        foreach (var r in _replicas)
-        {
-            n += r.Reply.Length;
-            if (r.ReplicaInfo?.Kept is { } k) n += k.Length;
-        }
-        return n;
     }
 
     private static long NowUnix => DateTimeOffset.UtcNow.ToUnixTimeSeconds();

@@ -342,7 +342,7 @@ public sealed class RdbRoundTripTests
     }
 
     [Fact]
-    public void ModulesStreamsAndDuplicatesInCollectionsAreRefused()
+    public void ModulesDamagedStreamsAndDuplicatesInCollectionsAreRefused()
     {
         byte[] File(Action<RdbOutput> body)
         {
@@ -373,8 +373,19 @@ public sealed class RdbRoundTripTests
         {
             o.WriteByte((byte)RdbType.StreamListpacks3);
             o.WriteString("s"u8);
+            o.WriteLength(1);
+            o.WriteString("short-key"u8);
         });
-        Assert.Contains("Stream values are not supported", Assert.Throws<RdbException>(() => kit.Load(stream)).Message);
+        Assert.Contains("Stream node key entry is not the size of a stream ID", Assert.Throws<RdbException>(() => kit.Load(stream)).Message);
+        var badNode = File(o =>
+        {
+            o.WriteByte((byte)RdbType.StreamListpacks3);
+            o.WriteString("s"u8);
+            o.WriteLength(1);
+            o.WriteString(new byte[16]);
+            o.WriteString(new byte[] { 7, 0, 0, 0, 0, 0, 0xFF });
+        });
+        Assert.Contains("Stream listpack integrity check failed.", Assert.Throws<RdbException>(() => kit.Load(badNode)).Message);
         var dupSet = File(o =>
         {
             o.WriteByte((byte)RdbType.Set);

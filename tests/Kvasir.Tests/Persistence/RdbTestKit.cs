@@ -52,7 +52,10 @@ internal sealed class RdbTestKit
         lock (LogLines) return LogLines.Any(l => l.Contains(fragment, StringComparison.Ordinal));
     }
 
-    /// <summary>The directory of RDB files written by real servers: ../shared/reference/rdb next to the repository.</summary>
+    /// <summary>
+    /// The directory of RDB files written by real servers: shared/reference/rdb next to the repository
+    /// (../shared), or next to one of its parents (a worktree in a subfolder of where the checkout lives).
+    /// </summary>
     public static string FixtureDir
     {
         get
@@ -60,11 +63,15 @@ internal sealed class RdbTestKit
             var dir = new DirectoryInfo(AppContext.BaseDirectory);
             while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Kvasir.slnx"))) dir = dir.Parent;
             Assert.True(dir is not null, "repository root (Kvasir.slnx) not found above " + AppContext.BaseDirectory);
-            string path = Path.GetFullPath(Path.Combine(dir!.FullName, "..", "shared", "reference", "rdb"));
+            string first = Path.GetFullPath(Path.Combine(dir!.FullName, "..", "shared", "reference", "rdb"));
+            for (var up = dir.Parent; up is not null; up = up.Parent)
+            {
+                string path = Path.Combine(up.FullName, "shared", "reference", "rdb");
+                if (Directory.Exists(path)) return path;
+            }
             // The fixtures live beside the repository in the project's workspace, not in a clone.
-            if (!Directory.Exists(path))
-                Assert.Skip($"needs the RDB files written by real servers in ../shared/reference/rdb ({path} is absent)");
-            return path;
+            Assert.Skip($"needs the RDB files written by real servers in ../shared/reference/rdb ({first} is absent)");
+            return first;
         }
     }
 

@@ -177,14 +177,30 @@ public sealed class ReplicaTests
         await using var replica = await replicaServer.ConnectAsync();
         await primary.CallAsync("DEBUG", "POPULATE", "2000");
         await replica.CallAsync("CONFIG", "SET", "key-load-delay", "500");
+        // Clients are looked at every loading-process-events-interval-bytes of the image (2 MB by
+        // default: this small image would make them wait for the whole load instead).
+        await replica.CallAsync("CONFIG", "SET", "loading-process-events-interval-bytes", "1024");
         await replica.CallAsync("REPLICAOF", "127.0.0.1", primaryServer.Port.ToString());
         // While the image loads: -LOADING for data commands, INFO still answers.
         await WaitUntilAsync(async () => await InfoFieldAsync(replica, "loading", "persistence") == "1", "the replica to load");
+        await WaitUntilAsync(async () => long.TryParse(await InfoFieldAsync(replica, "loading_loaded_bytes", "persistence"), out long n) && n >= 1024, "the first kilobyte to load");
         var loading = await replica.CallAsync("GET", "key:1");
         Assert.Equal("LOADING Valkey is loading the dataset in memory", loading.Text);
         await replica.CallAsync("CONFIG", "SET", "key-load-delay", "0");
         await WaitForLinkAsync(replica);
         Assert.Equal("value:1", await replica.CallTextAsync("GET", "key:1"));
+
+        // With the default interval a small image's load holds commands until it is done.
+        await replica.CallAsync("REPLICAOF", "NO", "ONE");
+        await replica.CallAsync("FLUSHALL");
+        await replica.CallAsync("CONFIG", "SET", "loading-process-events-interval-bytes", "2097152");
+        await replica.CallAsync("CONFIG", "SET", "key-load-delay", "100");
+        await replica.CallAsync("REPLICAOF", "127.0.0.1", primaryServer.Port.ToString());
+        await using (var other = await replicaServer.ConnectAsync())
+            await WaitUntilAsync(async () => await InfoFieldAsync(other, "loading", "persistence") == "1", "the replica to load again");
+        Assert.Equal("value:1", await replica.CallTextAsync("GET", "key:1"));
+        await replica.CallAsync("CONFIG", "SET", "key-load-delay", "0");
+        await WaitForLinkAsync(replica);
 
         // Link down with replica-serve-stale-data no: MASTERDOWN for commands not flagged "stale"
         // (PING included, as in Valkey); INFO, ROLE and REPLICAOF work.

@@ -62,6 +62,7 @@ public sealed class LazyFree : IDisposable
             SetValue s when s.Encoding == ValueEncoding.Hashtable => s.Count,
             SortedSetValue z when z.Encoding == ValueEncoding.Skiplist => z.Count,
             HashValue h when h.Encoding == ValueEncoding.Hashtable => h.Count,
+            Types.Streams.StreamValue st => st.FreeEffort,
             _ => 1,
         };
     }

@@ -31,9 +31,6 @@ public sealed class MetricsEndpoint
     /// <summary>Addresses actually listened on.</summary>
     public IReadOnlyList<IPEndPoint> Endpoints { get; private set; } = Array.Empty<IPEndPoint>();
 
-    /// <summary>Scrapes served (all paths), for tests and the log.</summary>
-    public long Requests;
-
     /// <summary>
     /// Stops what is served and starts again from the current metrics-port/metrics-bind. Returns an
     /// error text (nothing is served then) or null. May run under the data lock (CONFIG SET): requests
@@ -154,7 +151,6 @@ public sealed class MetricsEndpoint
 
     private async Task Serve(HttpContext ctx, RuntimeMetrics runtime, CancellationToken stopping)
     {
-        Interlocked.Increment(ref Requests);
         var request = ctx.Request;
         var response = ctx.Response;
         response.Headers.CacheControl = "no-store";

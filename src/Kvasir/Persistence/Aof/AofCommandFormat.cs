@@ -9,8 +9,8 @@ namespace Kvasir.Persistence.Aof;
 /// The data set as commands, the base file of an AOF when <c>aof-use-rdb-preamble</c> is no
 /// (Valkey's rewriteAppendOnlyFileRio): FUNCTION LOAD per library, then per piece a SELECT and for
 /// each key SET / RPUSH / SADD / ZADD / HMSET with at most 64 elements per command, then for a
-/// hash one HPEXPIREAT key ms FIELDS 1 field per field with a TTL (Valkey 9), then PEXPIREAT when
-/// the key has a TTL.
+/// hash one HPEXPIREAT key ms FIELDS 1 field per field with a TTL (Valkey 9), streams as XADD,
+/// XSETID, XGROUP and XCLAIM commands, then PEXPIREAT when the key has a TTL.
 /// </summary>
 internal sealed class AofCommandFormat(IReadOnlyList<byte[]> functionLibraries, bool timestamp) : SnapshotFormat
 {
@@ -48,6 +48,10 @@ internal sealed class AofCommandFormat(IReadOnlyList<byte[]> functionLibraries, 
                 w.Bulk(key);
                 w.Bulk(db.StringAt(idx));
             }
+            else if (db.ObjectAt(idx) is Types.Streams.StreamValue stream)
+            {
+                WriteStream(w, key, stream);
+            }
             else
             {
                 var value = db.ObjectAt(idx)!;
@@ -67,6 +71,99 @@ internal sealed class AofCommandFormat(IReadOnlyList<byte[]> functionLibraries, 
             }
         }
         return w.ToArray();
+    }
+
+    /// <summary>
+    /// A stream as Valkey's rewriteStreamObject emits it: XADD per entry (an empty stream: XADD
+    /// MAXLEN 0 of a placeholder), XSETID with the counters, then per group XGROUP CREATE and, per
+    /// consumer, XCLAIM ... JUSTID FORCE for each pending entry or XGROUP CREATECONSUMER when it has none.
+    /// </summary>
+    private static void WriteStream(RespBuffer w, ReadOnlySpan<byte> key, Types.Streams.StreamValue s)
+    {
+        Span<byte> id = stackalloc byte[Types.Streams.StreamId.MaxTextLength];
+        Span<byte> scratch = stackalloc byte[24];
+        Span<byte> scratch2 = stackalloc byte[24];
+        if (s.Length > 0)
+        {
+            var it = new Types.Streams.StreamIterator(s, reverse: false);
+            while (it.Next(out var entryId, out long fields))
+            {
+                w.ArrayHeader(3 + fields * 2);
+                w.Bulk("XADD"u8);
+                w.Bulk(key);
+                w.Bulk(id[..entryId.Format(id)]);
+                for (long i = 0; i < fields; i++)
+                {
+                    it.Field(out var field, out var value);
+                    w.Bulk(field.AsSpan(scratch));
+                    w.Bulk(value.AsSpan(scratch2));
+                }
+            }
+        }
+        else
+        {
+            w.ArrayHeader(7);
+            w.Bulk("XADD"u8);
+            w.Bulk(key);
+            w.Bulk("MAXLEN"u8);
+            w.Bulk("0"u8);
+            w.Bulk("0-1"u8);
+            w.Bulk("x"u8);
+            w.Bulk("y"u8);
+        }
+        w.ArrayHeader(7);
+        w.Bulk("XSETID"u8);
+        w.Bulk(key);
+        w.Bulk(id[..s.LastId.Format(id)]);
+        w.Bulk("ENTRIESADDED"u8);
+        w.Bulk((long)s.EntriesAdded);
+        w.Bulk("MAXDELETEDID"u8);
+        w.Bulk(id[..s.MaxDeletedId.Format(id)]);
+
+        var groups = s.Groups;
+        for (int g = 0; g < (groups?.Count ?? 0); g++)
+        {
+            var group = groups!.ValueAt(g);
+            var name = groups.NameAt(g);
+            w.ArrayHeader(7);
+            w.Bulk("XGROUP"u8);
+            w.Bulk("CREATE"u8);
+            w.Bulk(key);
+            w.Bulk(name);
+            w.Bulk(id[..group.LastId.Format(id)]);
+            w.Bulk("ENTRIESREAD"u8);
+            w.Bulk(group.EntriesRead);
+            for (int c = 0; c < group.Consumers.Count; c++)
+            {
+                var consumer = group.Consumers.ValueAt(c);
+                if (consumer.Pel.Count == 0)
+                {
+                    w.ArrayHeader(5);
+                    w.Bulk("XGROUP"u8);
+                    w.Bulk("CREATECONSUMER"u8);
+                    w.Bulk(key);
+                    w.Bulk(name);
+                    w.Bulk(consumer.Name);
+                    continue;
+                }
+                foreach (var kv in consumer.Pel)
+                {
+                    w.ArrayHeader(12);
+                    w.Bulk("XCLAIM"u8);
+                    w.Bulk(key);
+                    w.Bulk(name);
+                    w.Bulk(consumer.Name);
+                    w.Bulk("0"u8);
+                    w.Bulk(id[..kv.Key.Format(id)]);
+                    w.Bulk("TIME"u8);
+                    w.Bulk(kv.Value.DeliveryTime);
+                    w.Bulk("RETRYCOUNT"u8);
+                    w.Bulk(kv.Value.DeliveryCount);
+                    w.Bulk("JUSTID"u8);
+                    w.Bulk("FORCE"u8);
+                }
+            }
+        }
     }
 
     /// <summary>The field TTLs of a hash, as absolute times (replayed even when they have passed: the AOF tail has their HDEL).</summary>

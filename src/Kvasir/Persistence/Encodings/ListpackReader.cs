@@ -105,7 +105,11 @@ public ref struct ListpackReader
         int backlenBytes = BacklenSize(entryLength);
         long next = p + entryLength + backlenBytes;
         if (next > last) return Fail();
-        if (DecodeBacklen(lp, (int)next - 1) != entryLength) return Fail();
+        if (DecodeBacklen(lp, (int)next - 1, out int backlenStart) != entryLength) return Fail();
+        // Read backwards, the back-length must take exactly the bytes it takes forwards: a stray
+        // continuation bit would decode to the same value over more bytes and send a walk towards the
+        // head (a stream node read in reverse) into the middle of an entry.
+        if (backlenStart != next - backlenBytes) return Fail();
 
         if (isString) element = new PackedElement(lp.Slice(p + headerBytes, (int)payload));
         else element = new PackedElement(DecodeInteger(lp, p, b));
@@ -144,12 +148,16 @@ public ref struct ListpackReader
     public static int BacklenSize(long l) =>
         l <= 127 ? 1 : l < 16383 ? 2 : l < 2097151 ? 3 : l < 268435455 ? 4 : 5;
 
-    /// <summary>Reads a back-length ending at <paramref name="end"/>; -1 when it is longer than 5 bytes.</summary>
-    private static long DecodeBacklen(ReadOnlySpan<byte> lp, int end)
+    /// <summary>
+    /// Reads a back-length ending at <paramref name="end"/> and where it starts; -1 when it is longer
+    /// than 5 bytes.
+    /// </summary>
+    private static long DecodeBacklen(ReadOnlySpan<byte> lp, int end, out int start)
     {
         long val = 0;
         int shift = 0;
         int p = end;
+        start = end;
         while (true)
         {
             if (p < HeaderSize) return -1;
@@ -159,6 +167,7 @@ public ref struct ListpackReader
             p--;
             if (shift > 28) return -1;
         }
+        start = p;
         return val;
     }
 }
