@@ -94,6 +94,7 @@ start_server kvasir "$port"
 echo 0 >"$BENCH_OUT/scrapes.count"
 echo "## scraped every ${INTERVAL}s / metrics off, same server"
 ratios "scraped/off" scraped off "$port" "$mport"
+redis-cli -p "$port" CONFIG SET metrics-port "$mport" >/dev/null
 echo "scrapes served: $(cat "$BENCH_OUT/scrapes.count") in the last scraped run; one scrape held the lock $(curl -fsS "http://127.0.0.1:$mport/metrics" 2>/dev/null | awk '$1 == "kvasir_metrics_info_lock_seconds" { printf "%.0f us", $2 * 1e6 }')"
 echo "## metrics on, not scraped / metrics off, same server"
 ratios "idle/off" idle off "$port" "$mport"
