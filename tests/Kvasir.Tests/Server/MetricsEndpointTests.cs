@@ -130,6 +130,39 @@ public sealed partial class MetricsEndpointTests
         Assert.Equal(1, (await Scrape(port))["redis_up"]);
     }
 
+    /// <summary>The directives live in the config file like any other: read at start, written by CONFIG REWRITE.</summary>
+    [Fact]
+    public async Task ConfigFileAndRewrite()
+    {
+        var dir = Directory.CreateTempSubdirectory("kvasir-metrics-conf-");
+        try
+        {
+            int port = ServerExecutable.FreePort();
+            string file = Path.Combine(dir.FullName, "kvasir.conf");
+            File.WriteAllText(file, $"metrics-port {port}\nmetrics-bind 127.0.0.1\n");
+            var config = new Kvasir.Config.ServerConfig { Dir = dir.FullName, ConfigFile = file };
+            Kvasir.Config.ConfigFileParser.Load(config, file, null, "port 0\nbind 127.0.0.1\nsave \"\"\nloglevel warning");
+            await using var server = new KvasirServer(config);
+            await server.StartAsync();
+            Assert.Equal(port, server.HttpMetrics.BoundPort);
+            Assert.Equal(1, (await Scrape(port))["redis_up"]);
+
+            await using var c = await RespClient.ConnectAsync("127.0.0.1", server.BoundPort);
+            int other = ServerExecutable.FreePort();
+            Assert.Equal("OK", (await c.CallAsync("CONFIG", "SET", "metrics-port", other.ToString(), "metrics-bind", "* -::*")).Text);
+            Assert.Equal(1, (await Scrape(other))["redis_up"]);
+            Assert.Equal("OK", (await c.CallAsync("CONFIG", "REWRITE")).Text);
+            string text = File.ReadAllText(file);
+            Assert.Contains($"metrics-port {other}\n", text);
+            Assert.Contains("metrics-bind * -::*\n", text);
+            await server.StopAsync();
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
     [Fact]
     public async Task ValuesAreInfosUnderRedisExporterNames()
     {
