@@ -139,6 +139,7 @@ namespace Kvasir.Server
 
             ShowBanner(log, config);
             using var signals = new ShutdownSignals(server);
+            using var systemd = SuperviseBySystemd(server, config.Supervised);
 
             if (!config.SentinelMode) log.Notice("Server initialized");
             try
@@ -157,6 +158,13 @@ namespace Kvasir.Server
                 log.Warning($"WARNING: You specified a maxmemory value that is less than 1MB (current value is {config.MaxMemory} bytes). " +
                             "Are you sure this is what you really want?");
             if (daemonChild) Daemon.SignalReady();
+            if (systemd is not null)
+            {
+                systemd.Notify(config.ReplicaOfHost.Length == 0
+                    ? "STATUS=Ready to accept connections\n"
+                    : "STATUS=Ready to accept connections in read-only mode. Waiting for MASTER <-> REPLICA sync\n");
+                systemd.Notify("READY=1\n");
+            }
 
             // SHUTDOWN and the signal handler both run the whole exit sequence (final save, pid
             // file, last log line) before stopping the server.
@@ -176,6 +184,31 @@ namespace Kvasir.Server
                       Environment.GetEnvironmentVariable("UPSTART_JOB") is { Length: > 0 },
             _ => false,
         };
+
+        /// <summary>
+        /// supervised systemd (or auto under systemd): readiness and shutdown go to NOTIFY_SOCKET, as
+        /// Valkey built with libsystemd does; upstart is only recorded (Valkey raises SIGSTOP for it).
+        /// </summary>
+        private static ServiceNotifier? SuperviseBySystemd(KvasirServer server, string mode)
+        {
+            bool systemd = mode is "systemd" or "auto" && Environment.GetEnvironmentVariable("NOTIFY_SOCKET") is { Length: > 0 };
+            if (!systemd)
+            {
+                if (mode is "upstart" or "auto" && Environment.GetEnvironmentVariable("UPSTART_JOB") is { Length: > 0 }) server.SupervisedBy = "upstart";
+                else if (mode == "systemd") server.Log.Warning("systemd supervision requested or auto-detected, but no socket found");
+                return null;
+            }
+            var notifier = ServiceNotifier.FromEnvironment(server.Log)!;
+            server.Log.Notice("Supervised by systemd. Please make sure you set appropriate values for TimeoutStartSec and TimeoutStopSec in your service unit.");
+            if (!notifier.Notify("STATUS=Kvasir is loading...\n"))
+            {
+                notifier.Dispose();
+                return null;
+            }
+            server.Systemd = notifier;
+            server.SupervisedBy = "systemd";
+            return notifier;
+        }
 
         private static void RemovePidFile(string? pidFile)
         {

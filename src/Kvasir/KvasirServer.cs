@@ -49,6 +49,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         foreach (var (from, to) in Config.CommandRenames) Commands.Rename(from, to);
         Acl = new Security.AccessControl(this);
         Tls = new TlsContext(this);
+        HttpMetrics = new Observability.Metrics.MetricsEndpoint(this);
         Config.DescribeUsers = () => Acl.DescribeAll();
         Dispatcher = new Dispatcher(this);
         Propagator = new Replication.Propagator(this);
@@ -103,6 +104,17 @@ public sealed partial class KvasirServer : IAsyncDisposable
     public PubSub.KeyspaceEvents KeyspaceEvents { get; }
     public SlowLog SlowLog { get; } = new();
     public LatencyMonitor Latency { get; } = new();
+    /// <summary>
+    /// Set by the host under <c>supervised systemd</c>: readiness and shutdown are reported to the
+    /// service manager (sd_notify). INFO process_supervised names the supervisor.
+    /// </summary>
+    public ServiceNotifier? Systemd { get; set; }
+
+    /// <summary>INFO process_supervised: "no", "systemd" or "upstart".</summary>
+    public string SupervisedBy { get; set; } = "no";
+
+    /// <summary>The HTTP metrics endpoint and status page (metrics-port); idle when the port is 0.</summary>
+    public Observability.Metrics.MetricsEndpoint HttpMetrics { get; }
     public Scripting.FunctionLibraries Functions { get; } = new();
     /// <summary>EVAL / FCALL: the Lua engines, the script cache and the running script.</summary>
     public Scripting.ScriptHost Scripts { get; }
@@ -191,6 +203,11 @@ public sealed partial class KvasirServer : IAsyncDisposable
             if (!host.TryStart(out string? error))
                 throw new InvalidOperationException($"Failed opening Unix socket: {error}");
             _listeners.Add(host);
+        }
+        if (Config.MetricsPort != 0 && HttpMetrics.Apply() is { } metricsError)
+        {
+            foreach (var l in _listeners) l.Stop();
+            throw new InvalidOperationException(metricsError);
         }
         if (Cluster is not null)
         {
@@ -300,6 +317,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         if (IsShuttingDown) { await Stopped; return; }
         IsShuttingDown = true;
         foreach (var l in _listeners) l.Stop();
+        HttpMetrics.Stop();
         _cron?.Stop();
         Sentinel?.Stop();
         if (Cluster is not null) lock (DataLock) Cluster.Stop();

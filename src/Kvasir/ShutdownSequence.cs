@@ -37,6 +37,7 @@ public sealed class ShutdownSequence(KvasirServer server)
             log.Notice($"User requested shutdown... (user request from '{Commands.ClientCommands.AppendInfo(new System.Text.StringBuilder(), requester, ctx)}')");
         else
             log.Notice("User requested shutdown...");
+        server.Systemd?.Notify("STOPPING=1\n");
         if ((flags & ShutdownFlags.Now) == 0 && server.Config.ShutdownTimeout != 0 && !ReplicasInSync())
         {
             _deadlineMs = Environment.TickCount64 + server.Config.ShutdownTimeout * 1000L;
@@ -101,6 +102,7 @@ public sealed class ShutdownSequence(KvasirServer server)
             else
             {
                 log.Warning("Writing initial AOF, can't exit.");
+                server.Systemd?.Notify("STATUS=Writing initial AOF, can't exit.\n");
                 log.Warning("Errors trying to shut down the server. Check the logs for more information.");
                 Cancel();
                 return false;
@@ -119,6 +121,7 @@ public sealed class ShutdownSequence(KvasirServer server)
                 else
                 {
                     log.Warning("Error trying to save the DB, can't exit.");
+                    server.Systemd?.Notify("STATUS=Error trying to save the DB, can't exit.\n");
                     log.Warning("Errors trying to shut down the server. Check the logs for more information.");
                     Cancel();
                     return false;

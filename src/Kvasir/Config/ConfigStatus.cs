@@ -37,6 +37,8 @@ public static class ConfigStatus
         ["cluster-blacklist-ttl"] = "seconds a forgotten node is kept out",
         ["cluster-slot-stats-enabled"] = "CLUSTER SLOT-STATS cpu-usec and network bytes per slot",
         ["bind"] = "listen addresses (\"-\" prefix = optional); CONFIG SET rebinds",
+        ["metrics-port"] = "HTTP port of /metrics (Prometheus) and the status page; 0 = off (Kvasir)",
+        ["metrics-bind"] = "addresses of metrics-port (\"-\" prefix = optional; default 127.0.0.1 -::1) (Kvasir)",
         ["protected-mode"] = "refuses non-loopback clients without a password",
         ["tcp-backlog"] = "listen() backlog",
         ["unixsocket"] = "Unix socket path",

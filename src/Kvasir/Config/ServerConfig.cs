@@ -83,6 +83,13 @@ public sealed partial class ServerConfig
     // ----- network -----
     public int Port = 6379;
     public string[] Bind = { "*", "-::*" };
+
+    // ----- Kvasir: metrics endpoint and status page (Observability/Metrics) -----
+    /// <summary>HTTP port of /metrics and the status page; 0 (the default) serves nothing.</summary>
+    public int MetricsPort;
+    /// <summary>Addresses the metrics port listens on ("-" prefix: optional); loopback by default.</summary>
+    public string[] MetricsBind = DefaultMetricsBind;
+    public static readonly string[] DefaultMetricsBind = { "127.0.0.1", "-::1" };
     public bool ProtectedMode = true;
     public int TcpBacklog = 511;
     public int TcpKeepAlive = 300;

@@ -155,7 +155,7 @@ public static class InfoBuilder
         Field(sb, "gcc_version", "0.0.0");
         Field(sb, "dotnet_version", Environment.Version.ToString());
         Field(sb, "process_id", Environment.ProcessId);
-        Field(sb, "process_supervised", "no");
+        Field(sb, "process_supervised", server.SupervisedBy);
         Field(sb, "run_id", server.RunId);
         Field(sb, "tcp_port", server.BoundPort != 0 ? server.BoundPort : cfg.Port);
         Field(sb, "server_time_usec", nowUs);

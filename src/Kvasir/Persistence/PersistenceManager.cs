@@ -588,6 +588,7 @@ public sealed class PersistenceManager
         }
         if (_server.Config.Save.Count == 0 && !explicitSave) return true;
         Log.Notice("Saving the final RDB snapshot before exiting.");
+        _server.Systemd?.Notify("STATUS=Saving the final RDB snapshot\n");
         return Save();
     }
 
