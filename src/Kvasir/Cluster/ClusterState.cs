@@ -50,6 +50,8 @@ public sealed partial class ClusterState
     /// <summary>Slots whose owner stopped claiming them in its pings (not yet given to another node).</summary>
     private readonly byte[] _ownerNotClaiming = new byte[BusMessage.SlotBytes];
     private Todo _todo;
+    /// <summary>Links with messages queued since the last <see cref="BeforeSleep"/>, which starts sending them.</summary>
+    private readonly HashSet<ClusterLink> _unflushedLinks = new();
     private BusListener? _listener;
     private FileStream? _configLock;
     private readonly Random _random = new();
@@ -621,6 +623,14 @@ public sealed partial class ClusterState
 
     /// <summary>Valkey's clusterBeforeSleep: the work noted since the last call. Under the data lock.</summary>
     public void BeforeSleep()
+    {
+        RunTodo();
+        if (_unflushedLinks.Count == 0) return;
+        foreach (var link in _unflushedLinks) link.Pump();
+        _unflushedLinks.Clear();
+    }
+
+    private void RunTodo()
     {
         var flags = _todo;
         if (flags == Todo.None) return;
