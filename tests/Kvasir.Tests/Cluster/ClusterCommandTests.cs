@@ -218,4 +218,28 @@ public sealed class ClusterCommandTests
         // Once sent, the buffers are empty again.
         await WaitUntilAsync(async () => long.Parse(await InfoFieldAsync(ca, "memory", "mem_cluster_links")) < 100_000, "link buffers drained");
     }
+
+    [Fact]
+    public async Task ABusyClusterPortStopsTheStartBeforeServerInitialized()
+    {
+        // Valkey binds the bus in clusterInitLast, before "Server initialized", and exits with 1: test
+        // harnesses read that line to start the node again on other ports.
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        int busPort = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        string dir = Directory.CreateTempSubdirectory("kvasir-busport-").FullName;
+        try
+        {
+            var (code, output) = await RunAsync(ServerExecutable.Path(),
+                ["--port", ServerExecutable.FreePort().ToString(), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
+                 "--cluster-enabled", "yes", "--cluster-port", busPort.ToString()], timeoutMs: 60_000);
+            Assert.Equal(1, code);
+            Assert.Contains($"Failed listening on port {busPort} (cluster), aborting.", output);
+            Assert.DoesNotContain("Server initialized", output);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
