@@ -24,6 +24,15 @@ public sealed partial class ClusterState
     private readonly List<KeyReference> _routingKeys = new();
     private readonly CommandArgs _routingArgs = new();
 
+    /// <summary>The slot of the first key of <paramref name="cmd"/>, -1 when it has none.</summary>
+    public int FirstKeySlot(CommandDefinition cmd, CommandArgs args)
+    {
+        var keys = _routingKeys;
+        keys.Clear();
+        CommandKeys.GetKeysForRouting(cmd, args, keys);
+        return keys.Count == 0 ? -1 : KeySlot.Of(args[keys[0].Position]);
+    }
+
     /// <summary>
     /// The node that must serve <paramref name="cmd"/> (for EXEC: the whole transaction), or null
     /// with the reason in <paramref name="redirect"/>. <paramref name="slot"/> is the slot of its keys

@@ -139,6 +139,7 @@ public sealed partial class ClusterState
         UpdateMyselfIp();
         UpdateMyselfAnnounced();
         Config.Changed += ConfigChanged;
+        _server.PubSub.ShardTraffic = () => Config.ClusterSlotStatsEnabled ? SlotStats : null;
         var gauges = _server.Stats.Gauges;
         gauges["cluster_connections"] = () => (_nodes.Count - 1) * 2L;
         gauges["mem_cluster_links"] = () =>
