@@ -190,10 +190,15 @@ public sealed partial class KvasirServer : IAsyncDisposable
         // TLS settings are loaded whenever something will use them (Valkey's tlsConfigure at start).
         if ((Config.TlsPort != 0 || Config.TlsReplication || Config.TlsCluster) && Tls.Configure() is not null)
             throw new InvalidOperationException("Failed to configure TLS. Check logs for more info.");
+        // The metrics endpoint before the client ports: a port that cannot be bound stops the start
+        // before any client is served, and a client that got its PONG can scrape at once.
+        if (Config.MetricsPort != 0 && HttpMetrics.Apply() is { } metricsError)
+            throw new InvalidOperationException(metricsError);
         var tcp = new List<TcpListenerHost>();
         if (!StartTcpListeners(tcp, out string? tcpError) || !StartTcpListeners(tcp, out tcpError, tls: true))
         {
             foreach (var l in tcp) l.Stop();
+            HttpMetrics.Stop();
             throw new InvalidOperationException(tcpError);
         }
         _listeners.AddRange(tcp);
@@ -203,11 +208,6 @@ public sealed partial class KvasirServer : IAsyncDisposable
             if (!host.TryStart(out string? error))
                 throw new InvalidOperationException($"Failed opening Unix socket: {error}");
             _listeners.Add(host);
-        }
-        if (Config.MetricsPort != 0 && HttpMetrics.Apply() is { } metricsError)
-        {
-            foreach (var l in _listeners) l.Stop();
-            throw new InvalidOperationException(metricsError);
         }
         if (Cluster is not null)
         {
