@@ -71,7 +71,7 @@ public sealed class PersistenceCommandTests
         try
         {
             List<string> before;
-            await using (var first = await TestServer.StartInDirAsync(dir))
+            await using (var first = await TestServer.StartInDirAsync(dir, ("enable-debug-command", "yes")))
             {
                 await using var c = await first.ConnectAsync();
                 await PopulateAsync(c);
@@ -189,6 +189,64 @@ public sealed class PersistenceCommandTests
         await c2.CallAsync("FLUSHALL");
         Assert.False(File.Exists(Path.Combine(noSave.DataDir, "dump.rdb")));
         Assert.NotEqual("0", await InfoField(c2, "rdb_changes_since_last_save"));
+    }
+
+    /// <summary>
+    /// As Valkey, the ports open before the dump file is read: a client that connects meanwhile gets
+    /// -LOADING (PING included), INFO answers with loading:1 and the loading_* fields, and once the
+    /// load is done the data is there.
+    /// </summary>
+    [Fact]
+    public async Task StartupLoadAnswersLoadingWhileTheDumpIsRead()
+    {
+        string dir = Directory.CreateTempSubdirectory("kvasir-startload-").FullName;
+        try
+        {
+            await using (var first = await TestServer.StartInDirAsync(dir, ("enable-debug-command", "yes")))
+            {
+                await using var c = await first.ConnectAsync();
+                Assert.Equal("OK", await c.CallTextAsync("DEBUG", "POPULATE", "2000"));
+                Assert.Equal("OK", await c.CallTextAsync("SAVE"));
+            }
+            var config = new ServerConfig { Dir = dir };
+            config.Set("port", "0", atStartup: true);
+            config.Set("bind", "127.0.0.1", atStartup: true);
+            config.Set("loglevel", "warning", atStartup: true);
+            config.Set("key-load-delay", "1000", atStartup: true); // 2000 keys: about two seconds
+            config.Set("loading-process-events-interval-bytes", "1024", atStartup: true);
+            var server = new KvasirServer(config);
+            var starting = server.StartAsync();
+            try
+            {
+                for (int i = 0; i < 200 && server.BoundPort == 0; i++) await Task.Delay(10);
+                await using var c = await RespClient.ConnectAsync("127.0.0.1", server.BoundPort);
+                string? ping = null;
+                for (int i = 0; i < 100 && ping != "LOADING Valkey is loading the dataset in memory"; i++)
+                {
+                    ping = (await c.CallAsync("PING")).Text;
+                    if (ping != "LOADING Valkey is loading the dataset in memory") await Task.Delay(10);
+                }
+                Assert.Equal("LOADING Valkey is loading the dataset in memory", ping);
+                Assert.False(starting.IsCompleted);
+                string info = (await c.CallAsync("INFO", "persistence")).Text!;
+                Assert.Contains("loading:1\r\n", info);
+                Assert.Contains("loading_loaded_bytes:", info);
+                Assert.Equal("LOADING Valkey is loading the dataset in memory", (await c.CallAsync("GET", "key:1")).Text);
+                await starting;
+                Assert.Equal("PONG", (await c.CallAsync("PING")).Text);
+                Assert.Equal(2000, (await c.CallAsync("DBSIZE")).Integer);
+                Assert.Equal("value:1", (await c.CallAsync("GET", "key:1")).Text);
+                Assert.Contains("loading:0\r\n", (await c.CallAsync("INFO", "persistence")).Text!);
+            }
+            finally
+            {
+                await server.StopAsync();
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     /// <summary>A server built by hand so its startup log can be captured.</summary>
