@@ -33,6 +33,8 @@ public enum ClientFlags
     TrackingCaching = 1 << 21,
     /// <summary>The client invalidations are redirected to has gone.</summary>
     TrackingBrokenRedirect = 1 << 22,
+    /// <summary>ASKING: the next command may use a slot this node is importing (cluster mode).</summary>
+    Asking = 1 << 23,
 }
 
 public enum ReplyMode { On, Off, Skip, SkipNext }
@@ -54,6 +56,9 @@ public sealed class Client
     }
 
     public long Id { get; }
+
+    /// <summary>Cluster mode: the hash slot of the running command's keys (-1 without keys), set by routing.</summary>
+    public int Slot = -1;
 
     /// <summary>The connection this client talks through (null for internal clients).</summary>
     public IClientTransport? Transport { get; }

@@ -68,6 +68,23 @@ public sealed class PersistenceManager
     /// <summary>The multi-part append-only file (appendonly, BGREWRITEAOF, DEBUG LOADAOF).</summary>
     public Aof.AppendOnlyFile Aof { get; }
 
+    /// <summary>
+    /// Why writes (and PING) must be refused because data cannot be persisted (Valkey's
+    /// writeCommandsDeniedByDiskError): the last background save failed while save points are set and
+    /// stop-writes-on-bgsave-error is on, or writing the AOF fails. Null when nothing is wrong.
+    /// </summary>
+    public string? DiskErrorRefusal()
+    {
+        var cfg = _server.Config;
+        if (cfg.StopWritesOnBgsaveError && cfg.Save.Count > 0 && !_lastBgsaveOk)
+            return "MISCONF Valkey is configured to save RDB snapshots, but it's currently unable to persist to disk. " +
+                   "Commands that may modify the data set are disabled, because this instance is configured to report errors " +
+                   "during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Valkey logs " +
+                   "for details about the RDB error.";
+        if (cfg.AppendOnly && Aof.LastWriteError is { } error) return "MISCONF Errors writing to the AOF file: " + error;
+        return null;
+    }
+
     /// <summary>dir + dbfilename.</summary>
     public string RdbPath => Path.Combine(_server.Config.Dir, _server.Config.DbFilename);
 
@@ -407,6 +424,8 @@ public sealed class PersistenceManager
         Log.Notice("DB saved on disk");
         _server.Keyspace.Dirty = 0;
         _server.LastSaveUnix = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        // A successful save clears a failed background save's MISCONF, as in Valkey's rdbSave.
+        _lastBgsaveOk = true;
         return true;
     }
 
@@ -569,6 +588,7 @@ public sealed class PersistenceManager
         }
         if (_server.Config.Save.Count == 0 && !explicitSave) return true;
         Log.Notice("Saving the final RDB snapshot before exiting.");
+        _server.Systemd?.Notify("STATUS=Saving the final RDB snapshot\n");
         return Save();
     }
 

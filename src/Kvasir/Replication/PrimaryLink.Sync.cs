@@ -205,6 +205,8 @@ internal sealed partial class PrimaryLink
     private void Install(Database[] loaded, Persistence.RdbLoadResult result, bool diskless)
     {
         _server.Persistence.InstallLoaded(loaded, result);
+        // Cluster mode: the primary's open slots (migrating/importing) come with its image.
+        _server.Cluster?.DecodeOpenSlots(result.AuxText("cluster-slot-states"));
         _server.Keyspace.Dirty++;
         _server.Loading.Stop();
         _loading = false;

@@ -203,8 +203,14 @@ public sealed class AppendOnlyFile : IEffectLog
     /// <summary>no-appendfsync-on-rewrite: no fsync while a snapshot is being written.</summary>
     private bool SkipFsync() => Config.NoAppendfsyncOnRewrite && (_rewrite is not null || _server.Persistence.BackgroundSaveInProgress);
 
+    /// <summary>The last write error while writes to the AOF are failing, else null (MISCONF refuses writes then).</summary>
+    public string? LastWriteError => _lastWriteFailed ? _lastWriteErrorText : null;
+
+    private volatile string _lastWriteErrorText = "";
+
     private void WriteError(string message)
     {
+        _lastWriteErrorText = message;
         _lastWriteFailed = true;
         long now = NowUnix;
         // Valkey logs write errors at most every 30 seconds.
