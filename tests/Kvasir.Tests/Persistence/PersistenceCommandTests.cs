@@ -298,7 +298,37 @@ public sealed class PersistenceCommandTests
     }
 
     [Fact]
-    public async Task CorruptFileStopsTheStart()
+    public async Task StartupLoadOfARedisFileLogsLikeValkey()
+    {
+        // The case of encodings.rdb on a file Debian's redis-server writes now (runs in any clone).
+        var (rdb, version, _) = await RedisWrittenFiles.SaveAsync(RedisWrittenFiles.PopulateEncodingsAsync);
+        var dir = Directory.CreateTempSubdirectory("kvasir-persist-").FullName;
+        try
+        {
+            File.WriteAllBytes(Path.Combine(dir, "from-redis.rdb"), rdb);
+            var (server, log, error) = await StartWithLogAsync(dir, "from-redis.rdb");
+            await using (server)
+            {
+                Assert.Null(error);
+                Assert.Contains(log, l => l.EndsWith("* Loading RDB produced by Redis version " + version, StringComparison.Ordinal));
+                Assert.Contains(log, l => l.EndsWith("* Done loading RDB, keys loaded: 13, keys expired: 0.", StringComparison.Ordinal));
+                Assert.Contains(log, l => l.Contains("* DB loaded from disk: ", StringComparison.Ordinal) && l.EndsWith(" seconds", StringComparison.Ordinal));
+                await using var c = await RespClient.ConnectAsync("127.0.0.1", server.BoundPort);
+                Assert.Equal(13L, (await c.CallAsync("DBSIZE")).Integer);
+                // Written as a quicklist and a hashtable set; Valkey 8 loads both small ones as listpacks.
+                Assert.Equal("listpack", await c.CallTextAsync("OBJECT", "ENCODING", "list_zipped"));
+                Assert.Equal("listpack", await c.CallTextAsync("OBJECT", "ENCODING", "set"));
+                Assert.Equal("intset", await c.CallTextAsync("OBJECT", "ENCODING", "set_zipped_3"));
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task CorruptZiplistFixtureStopsTheStart()
     {
         var dir = Directory.CreateTempSubdirectory("kvasir-persist-").FullName;
         try
@@ -309,9 +339,41 @@ public sealed class PersistenceCommandTests
             Assert.Contains(log, l => l.Contains("# Internal error in RDB reading offset ", StringComparison.Ordinal) &&
                                       l.EndsWith("Hash ziplist integrity check failed.", StringComparison.Ordinal));
             Assert.Contains(log, l => l.EndsWith("# Terminating server after rdb file reading failure.", StringComparison.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 
+    [Fact]
+    public async Task CorruptFileStopsTheStart()
+    {
+        var dir = Directory.CreateTempSubdirectory("kvasir-persist-").FullName;
+        try
+        {
+            // A file of redis-server 7 whose hash listpack lost its end marker (valkey-server logs the same two lines).
+            File.WriteAllBytes(Path.Combine(dir, "corrupt.rdb"), await RedisWrittenFiles.CorruptListpackAsync());
+            var (_, log, error) = await StartWithLogAsync(dir, "corrupt.rdb");
+            Assert.NotNull(error);
+            Assert.Contains(log, l => l.Contains("# Internal error in RDB reading offset ", StringComparison.Ordinal) &&
+                                      l.EndsWith("Hash listpack integrity check failed.", StringComparison.Ordinal));
+            Assert.Contains(log, l => l.EndsWith("# Terminating server after rdb file reading failure.", StringComparison.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task BadSignatureOrTruncatedFileStopsTheStart()
+    {
+        var dir = Directory.CreateTempSubdirectory("kvasir-persist-").FullName;
+        try
+        {
             File.WriteAllBytes(Path.Combine(dir, "bad.rdb"), "NOTREDIS0011"u8.ToArray());
-            (_, log, error) = await StartWithLogAsync(dir, "bad.rdb");
+            var (_, log, error) = await StartWithLogAsync(dir, "bad.rdb");
             Assert.NotNull(error);
             Assert.Contains(log, l => l.EndsWith("# Wrong signature trying to load DB from file", StringComparison.Ordinal));
             Assert.Contains(log, l => l.EndsWith("# Fatal error loading the DB, check server logs. Exiting.", StringComparison.Ordinal));
