@@ -177,23 +177,30 @@ public sealed partial class KvasirServer : IAsyncDisposable
         Log.Level = ServerLog.ParseLevel(Config.LogLevel);
     }
 
+    private const string LoadFailure = "Fatal error loading the DB, check server logs. Exiting.";
+
     public async Task StartAsync()
     {
         // Users first (config `user` lines, aclfile), as Valkey's ACLLoadUsersAtStartup; errors stop the start.
         lock (DataLock) Acl.LoadAtStartup();
         // nodes.conf first: whether this node is a replica decides how the data set's replication history is used.
         if (Cluster is not null) lock (DataLock) Cluster.Initialize();
-        // Like Valkey, the data set is loaded before clients are served; a file that cannot be
-        // loaded stops the start (Valkey exits with status 1).
-        if (Sentinel is null && !Persistence.LoadAtStartup())
-            throw new InvalidOperationException("Fatal error loading the DB, check server logs. Exiting.");
+        // An AOF replays its commands before clients are served; a file that cannot be loaded stops
+        // the start (Valkey exits with status 1). A dump file is loaded once the ports are open.
+        if (Sentinel is null && Config.AppendOnly && !Persistence.LoadAofAtStartup())
+            throw new InvalidOperationException(LoadFailure);
         // TLS settings are loaded whenever something will use them (Valkey's tlsConfigure at start).
         if ((Config.TlsPort != 0 || Config.TlsReplication || Config.TlsCluster) && Tls.Configure() is not null)
             throw new InvalidOperationException("Failed to configure TLS. Check logs for more info.");
+        // The metrics endpoint before the client ports: a port that cannot be bound stops the start
+        // before any client is served, and a client that got its PONG can scrape at once.
+        if (Config.MetricsPort != 0 && HttpMetrics.Apply() is { } metricsError)
+            throw new InvalidOperationException(metricsError);
         var tcp = new List<TcpListenerHost>();
         if (!StartTcpListeners(tcp, out string? tcpError) || !StartTcpListeners(tcp, out tcpError, tls: true))
         {
             foreach (var l in tcp) l.Stop();
+            HttpMetrics.Stop();
             throw new InvalidOperationException(tcpError);
         }
         _listeners.AddRange(tcp);
@@ -204,10 +211,13 @@ public sealed partial class KvasirServer : IAsyncDisposable
                 throw new InvalidOperationException($"Failed opening Unix socket: {error}");
             _listeners.Add(host);
         }
-        if (Config.MetricsPort != 0 && HttpMetrics.Apply() is { } metricsError)
+        // Valkey listens before it loads the dump file: clients (and Sentinels, and a primary's
+        // replicas) meanwhile get -LOADING rather than a refused connection.
+        if (Sentinel is null && !Config.AppendOnly && !await Persistence.LoadRdbAtStartupAsync())
         {
             foreach (var l in _listeners) l.Stop();
-            throw new InvalidOperationException(metricsError);
+            HttpMetrics.Stop();
+            throw new InvalidOperationException(LoadFailure);
         }
         if (Cluster is not null)
         {
@@ -232,7 +242,6 @@ public sealed partial class KvasirServer : IAsyncDisposable
                 if (!Replication.IsReplica) Replication.SetPrimary(Config.ReplicaOfHost, Config.ReplicaOfPort);
             }
         }
-        await Task.CompletedTask;
     }
 
     private bool StartTcpListeners(List<TcpListenerHost> started, out string? error, bool tls = false)

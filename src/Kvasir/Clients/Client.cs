@@ -192,6 +192,15 @@ public sealed class Client
 
     public bool Has(ClientFlags f) => (Flags & f) != 0;
 
+    /// <summary>The client that replays an AOF (Valkey's CLIENT_ID_AOF).</summary>
+    public const long AofClientId = -1;
+
+    /// <summary>
+    /// Valkey's mustObeyClient: the primary's link and the AOF replay run whatever they carry, even
+    /// on a read-only replica or past maxmemory, since refusing would lose what was already accepted.
+    /// </summary>
+    public bool MustObey => Has(ClientFlags.Master) || (Id == AofClientId && Has(ClientFlags.Fake));
+
     /// <summary>CLIENT LIST "flags" letters, in Valkey's order.</summary>
     public string FlagLetters()
     {

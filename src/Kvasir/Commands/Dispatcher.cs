@@ -134,7 +134,7 @@ public sealed class Dispatcher
         if (client.User is { Unrestricted: false } user && !client.Has(ClientFlags.Master) && RejectedByAcl(ctx, user, cmd, args))
             return DispatchResult.Done;
 
-        bool obey = client.Has(ClientFlags.Master);
+        bool obey = client.MustObey;
         // Cluster mode: a command on keys of another node's slot is redirected before it runs
         // (commands from our primary are not: they are the shard's own writes).
         if (server.Cluster is { } cluster && !obey && MayRoute(cmd) && RejectedByCluster(ctx, cluster, cmd, args))
@@ -222,8 +222,9 @@ public sealed class Dispatcher
         {
             // Valkey's loader looks at clients only every loading-process-events-interval-bytes of
             // the image: before the first such point a command simply waits for the load (a small
-            // image never shows -LOADING), after it the command is refused.
-            if (!loading.Async && loading.LoadedBytes < server.Config.LoadingProcessEventsIntervalBytes)
+            // image never shows -LOADING), after it the command is refused. A script of the load
+            // past its time limit lets clients in at once, to be refused.
+            if (!loading.Async && loading.LoadedBytes < server.Config.LoadingProcessEventsIntervalBytes && !server.Scripts.TimedOut)
             {
                 server.Clients.Postpone(client);
                 return DispatchResult.Suspended;

@@ -562,7 +562,7 @@ public sealed class ScriptHost
             return Refuse(cmd, "ERR Write commands are not allowed from read-only scripts.", out refusal);
         if (cmd.Handler is null) return Refuse(null, "ERR Unknown command called from script", out refusal);
         var cfg = Server.Config;
-        bool obey = run.Caller.Client.Has(ClientFlags.Master);
+        bool obey = run.Caller.Client.MustObey;
         if (write && !run.WriteDirty)
         {
             if (cfg.ReplicaOfHost.Length > 0 && cfg.ReplicaReadOnly && !obey)

@@ -53,6 +53,10 @@ public sealed class MetricsEndpoint
                 endpoints.Add(new IPEndPoint(ip, port));
             }
             if (endpoints.Count == 0) return "No metrics-bind address can be used";
+            // Kestrel listens on [::] in dual mode, which takes the IPv4 wildcard too: "* ::*" (as in
+            // valkey.conf's "bind * -::*") would otherwise fail with "address already in use".
+            if (endpoints.Exists(e => e.Address.Equals(IPAddress.IPv6Any)))
+                endpoints.RemoveAll(e => e.Address.Equals(IPAddress.Any));
             var stopping = new CancellationTokenSource();
             WebApplication? app = null;
             try

@@ -896,12 +896,16 @@ public sealed class AppendOnlyFile : IEffectLog
         propagator.Paused = true;
         AofLoadStatus status;
         (string? File, long Length) truncated;
+        // Loading as far as other clients can tell: a script that runs past its time limit in the
+        // replay lets them in, and they get -LOADING (Valkey's processEventsWhileBlocked).
+        _server.Loading.Start(0, async: false);
         try
         {
             status = LoadFiles(_manifest, out truncated);
         }
         finally
         {
+            _server.Loading.Stop();
             propagator.Paused = false;
         }
         if (truncated.File is not null && _current is { } c) c.Writer.Truncated(truncated.File, truncated.Length);
