@@ -187,7 +187,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         if (Cluster is not null) lock (DataLock) Cluster.Initialize();
         // An AOF replays its commands before clients are served; a file that cannot be loaded stops
         // the start (Valkey exits with status 1). A dump file is loaded once the ports are open.
-        if (Sentinel is null && Config.AppendOnly && !Persistence.LoadAofAtStartup())
+        if (Sentinel is null && Config.AppendOnly && !Persistence.Aof.LoadAtStartup())
             throw new InvalidOperationException(LoadFailure);
         // TLS settings are loaded whenever something will use them (Valkey's tlsConfigure at start).
         if ((Config.TlsPort != 0 || Config.TlsReplication || Config.TlsCluster) && Tls.Configure() is not null)

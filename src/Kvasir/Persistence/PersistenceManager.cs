@@ -93,12 +93,6 @@ public sealed class PersistenceManager
     // ----- loading -----
 
     /// <summary>
-    /// The AOF at start (appendonly yes), before clients are served: its commands replay into the
-    /// live data set. The dump file is loaded by <see cref="LoadRdbAtStartupAsync"/> instead.
-    /// </summary>
-    public bool LoadAofAtStartup() => Aof.LoadAtStartup();
-
-    /// <summary>
     /// The dump file at start, with the ports already open as in Valkey (which loads after
     /// listening): meanwhile clients get <c>-LOADING</c> (after the first
     /// loading-process-events-interval-bytes) and INFO shows the loading_* fields. The image is
@@ -108,20 +102,8 @@ public sealed class PersistenceManager
     public async Task<bool> LoadRdbAtStartupAsync()
     {
         var start = Stopwatch.GetTimestamp();
-        FileStream file;
-        try
-        {
-            file = new FileStream(RdbPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16, FileOptions.SequentialScan);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            return true;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            Log.Warning($"Fatal error: can't open the RDB file {_server.Config.DbFilename} for reading: {Describe(e)}");
-            return false;
-        }
+        var file = OpenRdbFile(RdbPath, out var openFailure);
+        if (file is null) return openFailure == LoadOutcome.NotFound;
         // A primary drops keys that expired while it was down; its replicas learn it with DELs.
         var expired = _server.Config.ReplicaOfHost.Length == 0 ? new List<(int, byte[])>() : null;
         lock (_server.DataLock) _server.Loading.Start(file.Length, async: false);
@@ -147,13 +129,11 @@ public sealed class PersistenceManager
                 InstallLoaded(loaded, result!);
                 // Loading is not a change of the data set (Valkey's dbAddRDBLoad leaves dirty alone).
                 _server.Keyspace.Dirty = dirty;
-                LastLoad = result;
-                Interlocked.Exchange(ref _lastLoadKeysLoaded, result!.KeysLoaded);
-                Interlocked.Exchange(ref _lastLoadKeysExpired, result.KeysExpired);
+                RecordLoad(result!);
                 double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
                 Log.Notice($"DB loaded from disk: {seconds.ToString("F3", CultureInfo.InvariantCulture)} seconds");
                 // The replication history saved with the data lets this server continue it (PSYNC).
-                _server.Replication.RestoreFromImage(result, expired);
+                _server.Replication.RestoreFromImage(result!, expired);
             }
             return true;
         }
@@ -168,26 +148,37 @@ public sealed class PersistenceManager
     /// <summary>Loads an RDB file into the (normally empty) databases, logging as Valkey does.</summary>
     public LoadOutcome LoadFile(string path, bool allowDuplicates)
     {
-        FileStream file;
+        var file = OpenRdbFile(path, out var failure);
+        if (file is null) return failure;
+        using (file) return LoadStream(file, allowDuplicates, dropExpiredKeys: true, out _);
+    }
+
+    /// <summary>Opens a dump file for loading; null with NotFound (not an error) or Failed (logged).</summary>
+    private FileStream? OpenRdbFile(string path, out LoadOutcome failure)
+    {
+        failure = LoadOutcome.Loaded;
         try
         {
-            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan);
+            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan);
         }
-        catch (FileNotFoundException)
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
-            return LoadOutcome.NotFound;
-        }
-        catch (DirectoryNotFoundException)
-        {
-            return LoadOutcome.NotFound;
+            failure = LoadOutcome.NotFound;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             Log.Warning($"Fatal error: can't open the RDB file {_server.Config.DbFilename} for reading: {Describe(e)}");
-            return LoadOutcome.Failed;
+            failure = LoadOutcome.Failed;
         }
+        return null;
+    }
 
-        using (file) return LoadStream(file, allowDuplicates, dropExpiredKeys: true, out _);
+    /// <summary>What INFO and the replication history take from a load that succeeded.</summary>
+    private void RecordLoad(RdbLoadResult result)
+    {
+        LastLoad = result;
+        Interlocked.Exchange(ref _lastLoadKeysLoaded, result.KeysLoaded);
+        Interlocked.Exchange(ref _lastLoadKeysExpired, result.KeysExpired);
     }
 
     /// <summary>The aux fields of the last image loaded by <see cref="LoadStream"/> (replication history at start).</summary>
@@ -217,10 +208,8 @@ public sealed class PersistenceManager
         try
         {
             var result = loader.Load(stream);
-            LastLoad = result;
+            RecordLoad(result);
             bytesRead = result.BytesRead;
-            Interlocked.Exchange(ref _lastLoadKeysLoaded, result.KeysLoaded);
-            Interlocked.Exchange(ref _lastLoadKeysExpired, result.KeysExpired);
             LoadFunctions(result, allowDuplicates);
             return LoadOutcome.Loaded;
         }

@@ -11,8 +11,7 @@ namespace Kvasir.Replication;
 /// </summary>
 internal sealed partial class PrimaryLink
 {
-    private Persistence.KeyLoadPacer? _pacerInstance;
-    private Persistence.KeyLoadPacer _pacer => _pacerInstance ??= new Persistence.KeyLoadPacer(_server.Config);
+    private Persistence.KeyLoadPacer? _pacer;
     private long _pendingPeak;
     // A dual-channel image finished loading (the PSYNC answer may come after it).
     private bool _imageLoaded;
@@ -461,7 +460,7 @@ internal sealed partial class PrimaryLink
     {
         _server.Loading.Progress(bytes);
         TouchIo();
-        _pacer.KeyLoaded();
+        (_pacer ??= new Persistence.KeyLoadPacer(_server.Config)).KeyLoaded();
         if (_stopped) throw new IOException("the replication link was stopped");
     }
 

@@ -208,9 +208,7 @@ public sealed class PersistenceCommandTests
                 Assert.Equal("OK", await c.CallTextAsync("DEBUG", "POPULATE", "2000"));
                 Assert.Equal("OK", await c.CallTextAsync("SAVE"));
             }
-            var config = new ServerConfig { Dir = dir };
-            config.Set("port", "0", atStartup: true);
-            config.Set("bind", "127.0.0.1", atStartup: true);
+            var config = ConfigIn(dir);
             config.Set("loglevel", "warning", atStartup: true);
             config.Set("key-load-delay", "1000", atStartup: true); // 2000 keys: about two seconds
             config.Set("loading-process-events-interval-bytes", "1024", atStartup: true);
@@ -249,13 +247,19 @@ public sealed class PersistenceCommandTests
         }
     }
 
+    /// <summary>The settings of a server built by hand in <paramref name="dir"/>: any free port on loopback.</summary>
+    private static ServerConfig ConfigIn(string dir)
+    {
+        var config = new ServerConfig { Dir = dir };
+        config.Set("port", "0", atStartup: true);
+        config.Set("bind", "127.0.0.1", atStartup: true);
+        return config;
+    }
+
     /// <summary>A server built by hand so its startup log can be captured.</summary>
     private static async Task<(KvasirServer Server, List<string> Log, Exception? Error)> StartWithLogAsync(string dir, string dbfilename)
     {
-        var config = new ServerConfig();
-        config.Dir = dir;
-        config.Set("port", "0", atStartup: true);
-        config.Set("bind", "127.0.0.1", atStartup: true);
+        var config = ConfigIn(dir);
         config.Set("dbfilename", dbfilename, atStartup: true);
         var server = new KvasirServer(config);
         var log = new List<string>();
