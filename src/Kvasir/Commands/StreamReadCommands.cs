@@ -43,7 +43,7 @@ public static class StreamReadCommands
             if (args.Is(i, "BLOCK"u8) && moreArgs > 0)
             {
                 i++;
-                if (!TryGetDeadline(ctx, i, out deadline)) return;
+                if (!BlockingCommands.TryGetDeadline(ctx, i, TimeUnit.Milliseconds, out deadline)) return;
             }
             else if (args.Is(i, "COUNT"u8) && moreArgs > 0)
             {
@@ -252,39 +252,5 @@ public static class StreamReadCommands
             return;
         }
         w.WriteNullArray();
-    }
-
-    /// <summary>getTimeoutFromObjectOrReply in milliseconds: the deadline in unix ms, 0 for none.</summary>
-    private static bool TryGetDeadline(CommandContext ctx, int index, out long deadline)
-    {
-        deadline = 0;
-        if (!NumberParser.TryParseLong(ctx.Args[index], out long t))
-        {
-            ctx.Error("ERR timeout is not an integer or out of range");
-            return false;
-        }
-        if (t < 0)
-        {
-            ctx.Error("ERR timeout is negative");
-            return false;
-        }
-        // Run again after a write: the wait keeps the deadline it had when it first blocked.
-        if (ctx.Reprocessing is { } state)
-        {
-            deadline = state.DeadlineMs;
-            return true;
-        }
-        if (t > 0)
-        {
-            long now = ctx.NowMs;
-            if (t > long.MaxValue - now)
-            {
-                ctx.Error("ERR timeout is out of range");
-                return false;
-            }
-            t += now;
-        }
-        deadline = t;
-        return true;
     }
 }
