@@ -32,12 +32,7 @@ done
 
 ensure_redis_tools
 /usr/bin/python3 -c 'import redis' 2>/dev/null || ensure_tool python3 python3-redis
-if [ -z "${VALKEY_SERVER:-}" ]; then
-    for candidate in /work/valkey/src/valkey-server "$HOME/valkey/src/valkey-server"; do
-        [ -x "$candidate" ] && VALKEY_SERVER=$candidate && break
-    done
-fi
-if [ -z "${VALKEY_SERVER:-}" ]; then
+if ! find_valkey; then
     ensure_tool redis-server redis-server
     VALKEY_SERVER=$(command -v redis-server)
 fi

@@ -33,12 +33,7 @@ done
 
 ensure_redis_tools
 REF=valkey
-if [ -z "${VALKEY_SERVER:-}" ]; then
-    for candidate in /work/valkey/src/valkey-server "$HOME/valkey/src/valkey-server"; do
-        [ -x "$candidate" ] && VALKEY_SERVER=$candidate && break
-    done
-fi
-if [ -z "${VALKEY_SERVER:-}" ]; then
+if ! find_valkey; then
     ensure_tool redis-server redis-server
     REF=redis
 fi

@@ -45,6 +45,18 @@ ensure_tool() {  # ensure_tool BINARY DEBIAN_PACKAGE
 
 # The redis-server package starts a system-wide instance on 6379; we never use it,
 # we start our own instances on our own ports.
+# find_valkey: keeps VALKEY_SERVER when set, else takes a Valkey built from source in /work/valkey or
+# ~/valkey; false when there is none (the caller picks Debian's redis-server instead).
+find_valkey() {
+    local candidate
+    if [ -z "${VALKEY_SERVER:-}" ]; then
+        for candidate in /work/valkey/src/valkey-server "$HOME/valkey/src/valkey-server"; do
+            [ -x "$candidate" ] && VALKEY_SERVER=$candidate && break
+        done
+    fi
+    [ -n "${VALKEY_SERVER:-}" ]
+}
+
 ensure_redis_tools() {
     ensure_tool redis-cli redis-tools
     ensure_tool redis-benchmark redis-tools

@@ -32,12 +32,7 @@ while [ $# -gt 0 ]; do
 done
 
 ensure_redis_tools
-if [ -z "${VALKEY_SERVER:-}" ]; then
-    for candidate in /work/valkey/src/valkey-server "$HOME/valkey/src/valkey-server"; do
-        [ -x "$candidate" ] && VALKEY_SERVER=$candidate && break
-    done
-fi
-if [ -z "${VALKEY_SERVER:-}" ]; then
+if ! find_valkey; then
     ensure_tool redis-server redis-server
     VALKEY_SERVER=$(command -v redis-server)
 fi

@@ -12,7 +12,7 @@
 #   -r R        rounds; figures are medians of per-round ratios (default 3)
 #   -P LIST     pipeline depths (default "1 16")
 #   --record    append the output to bench/RESULTS.md
-# environment: VALKEY_SERVER (a Valkey built with BUILD_TLS=yes; default ~/valkey/src/valkey-server
+# environment: VALKEY_SERVER (a Valkey built with BUILD_TLS=yes; default /work/valkey or ~/valkey, src/valkey-server
 #              when present), REDIS_SERVER (reference for the ACL part when there is no Valkey),
 #              KVASIR_BIN, BENCH_PORT (first port tried, default 7200)
 set -euo pipefail
@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
 done
 ensure_redis_tools
 ensure_tool openssl openssl
-if [ -z "${VALKEY_SERVER:-}" ] && [ -x "$HOME/valkey/src/valkey-server" ]; then VALKEY_SERVER=$HOME/valkey/src/valkey-server; fi
+find_valkey || true
 trap 'stop_all' EXIT
 OUT="$BENCH_OUT/security-$(date +%Y%m%d-%H%M%S).txt"
 
