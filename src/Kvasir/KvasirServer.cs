@@ -117,8 +117,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
     /// </summary>
     public static bool ScriptingAvailable(out string? error) => Scripting.LuaEngine.Available(out error);
 
-    public static string NewRandomId() =>
-        Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20)).ToLowerInvariant();
+    public static string NewRandomId() => SecureRandom.Hex(20);
 
     /// <summary>
     /// Writes the final snapshot at SHUTDOWN; set by the persistence subsystem. The argument tells
