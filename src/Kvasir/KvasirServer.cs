@@ -60,6 +60,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         ApplyKeyspaceSettings();
         Config.Changed += _ => ApplyKeyspaceSettings();
         UpdateClock();
+        _ = Observability.GcPauseMonitor.Shared;   // watches collections from now on (INFO kvasir)
     }
 
     /// <summary>The lock every command executes under (Valkey's single execution thread).</summary>
