@@ -1,0 +1,348 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using Kvasir.Keyspace;
+
+namespace Kvasir.Types;
+
+/// <summary>
+/// The "hashtable" encoding of a set: a chained hash table of byte strings whose bytes live in shared
+/// slabs instead of one array per member. A member costs a 16-byte entry, its share of the 4-byte
+/// bucket array and its bytes behind a one-byte length (1M members of ~14 bytes: ~35 bytes each, as
+/// Valkey 8's hashtable, where an array per member cost ~60); and a set of a million members is a few
+/// hundred objects for the garbage collector to trace, not a million.
+/// <para>
+/// Slabs are 64 KB arrays filled in order (below the large-object threshold); a member longer than
+/// <see cref="LargeMember"/> bytes gets an array of its own, dropped with it. Removing a small member
+/// leaves its bytes dead in their slab; when the dead bytes outweigh the live ones the small members are
+/// copied into fresh slabs (amortised O(1) per removal). Entry indexes are stable until their member
+/// is removed, and SCAN walks buckets with Valkey's reverse-binary cursor, as <see cref="HashTable{T,TKeyOf}"/>.
+/// </para>
+/// </summary>
+public sealed class MemberTable
+{
+    private struct Entry
+    {
+        public int Slab;   // slab index + 1; 0 = a free entry
+        public int Offset; // where the member's length prefix starts in its slab
+        public int Hash;
+        public int Next;   // index + 1 of the next entry in the chain (or in the free list); 0 = end
+    }
+
+    /// <summary>Size of a shared slab: below the large object heap's 85,000 bytes.</summary>
+    public const int SlabBytes = 64 * 1024;
+
+    /// <summary>Members longer than this get an array of their own.</summary>
+    public const int LargeMember = 1024;
+
+    private int[] _buckets;
+    private Entry[] _entries;
+    private int _count;
+    private int _used;
+    private int _freeList;
+
+    private byte[]?[] _slabs = new byte[]?[4];
+    private int _slabCount;
+    private int _freeSlabs;      // index + 1 of a reusable slab index (chained through _slabNext); 0 = none
+    private int[] _slabNext = new int[4];
+    private int _current = -1;   // the shared slab being filled
+    private int _tail;           // its first free byte
+    private long _slabBytes;     // bytes of all slab arrays (memory accounting)
+    private long _liveBytes, _deadBytes; // record bytes of small members, present and removed
+
+    public MemberTable(int capacity = 4)
+    {
+        int size = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(4, capacity));
+        _buckets = new int[size];
+        _entries = new Entry[size];
+    }
+
+    public int Count => _count;
+
+    public int BucketCount => _buckets.Length;
+
+    /// <summary>Upper bound (exclusive) of entry indexes, for loops with <see cref="IsOccupied"/>.</summary>
+    public int IndexLimit => _used;
+
+    public bool IsOccupied(int index) => _entries[index].Slab != 0;
+
+    /// <summary>Bytes of the table's arrays and slabs (MEMORY USAGE, used_memory).</summary>
+    public long MemoryBytes =>
+        (long)_buckets.Length * sizeof(int) + (long)_entries.Length * Unsafe.SizeOf<Entry>() + _slabBytes + (long)_slabs.Length * 12 + 72;
+
+    public PackedValue MemberAt(int index)
+    {
+        ref Entry e = ref _entries[index];
+        var slab = _slabs[e.Slab - 1]!;
+        int length = ReadLength(slab, e.Offset, out int start);
+        return new PackedValue(slab, start, length);
+    }
+
+    public int Find(ReadOnlySpan<byte> member) => Find(member, KeyHash.Hash(member));
+
+    public int Find(ReadOnlySpan<byte> member, int hash)
+    {
+        var entries = _entries;
+        var slabs = _slabs;
+        int i = _buckets[hash & (_buckets.Length - 1)] - 1;
+        while (i >= 0)
+        {
+            ref Entry e = ref entries[i];
+            if (e.Hash == hash)
+            {
+                var slab = slabs[e.Slab - 1]!;
+                int length = ReadLength(slab, e.Offset, out int start);
+                if (length == member.Length && slab.AsSpan(start, length).SequenceEqual(member)) return i;
+            }
+            i = e.Next - 1;
+        }
+        return -1;
+    }
+
+    /// <summary>Adds a member known not to be present (its bytes are copied). Returns its index.</summary>
+    public int Add(ReadOnlySpan<byte> member, int hash)
+    {
+        if (_count >= _buckets.Length) Rehash(_buckets.Length * 2);
+        int index;
+        if (_freeList != 0)
+        {
+            index = _freeList - 1;
+            _freeList = _entries[index].Next;
+        }
+        else
+        {
+            if (_used == _entries.Length) Array.Resize(ref _entries, _entries.Length * 2);
+            index = _used++;
+        }
+        ref Entry e = ref _entries[index];
+        Store(member, out e.Slab, out e.Offset);
+        e.Hash = hash;
+        int b = hash & (_buckets.Length - 1);
+        e.Next = _buckets[b];
+        _buckets[b] = index + 1;
+        _count++;
+        return index;
+    }
+
+    /// <summary>Removes the member at <paramref name="index"/> (which must be live).</summary>
+    public void RemoveAt(int index)
+    {
+        ref Entry e = ref _entries[index];
+        int b = e.Hash & (_buckets.Length - 1);
+        int cur = _buckets[b];
+        if (cur == index + 1)
+        {
+            _buckets[b] = e.Next;
+        }
+        else
+        {
+            while (cur != 0)
+            {
+                ref Entry p = ref _entries[cur - 1];
+                if (p.Next == index + 1)
+                {
+                    p.Next = e.Next;
+                    break;
+                }
+                cur = p.Next;
+            }
+        }
+        Release(e.Slab - 1, e.Offset);
+        e.Slab = 0;
+        e.Offset = 0;
+        e.Hash = 0;
+        e.Next = _freeList;
+        _freeList = index + 1;
+        _count--;
+        if (_buckets.Length > 64 && _count * 8 < _buckets.Length) Rehash(_buckets.Length / 2);
+        if (_deadBytes > SlabBytes && _deadBytes > _liveBytes) RepackSlabs();
+    }
+
+    // ----- slabs -----
+
+    private static int RecordSize(int length) => VarintSize(length) + length;
+
+    private static int VarintSize(int v) => v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int ReadLength(byte[] slab, int offset, out int start)
+    {
+        int b = slab[offset];
+        if (b < 0x80)
+        {
+            start = offset + 1;
+            return b;
+        }
+        int v = b & 0x7F, shift = 7, p = offset + 1;
+        while (true)
+        {
+            b = slab[p++];
+            v |= (b & 0x7F) << shift;
+            if (b < 0x80) break;
+            shift += 7;
+        }
+        start = p;
+        return v;
+    }
+
+    private static int WriteRecord(byte[] slab, int offset, ReadOnlySpan<byte> member)
+    {
+        uint v = (uint)member.Length;
+        while (v >= 0x80)
+        {
+            slab[offset++] = (byte)(v | 0x80);
+            v >>= 7;
+        }
+        slab[offset++] = (byte)v;
+        member.CopyTo(slab.AsSpan(offset));
+        return offset + member.Length;
+    }
+
+    private void Store(ReadOnlySpan<byte> member, out int slabIndexPlusOne, out int offset)
+    {
+        int size = RecordSize(member.Length);
+        if (member.Length > LargeMember)
+        {
+            var own = GC.AllocateUninitializedArray<byte>(size);
+            WriteRecord(own, 0, member);
+            slabIndexPlusOne = NewSlab(own) + 1;
+            offset = 0;
+            return;
+        }
+        if (_current < 0 || SlabBytes - _tail < size)
+        {
+            _current = NewSlab(GC.AllocateUninitializedArray<byte>(SlabBytes));
+            _tail = 0;
+        }
+        offset = _tail;
+        _tail = WriteRecord(_slabs[_current]!, _tail, member);
+        _liveBytes += size;
+        slabIndexPlusOne = _current + 1;
+    }
+
+    private int NewSlab(byte[] array)
+    {
+        int i;
+        if (_freeSlabs != 0)
+        {
+            i = _freeSlabs - 1;
+            _freeSlabs = _slabNext[i];
+        }
+        else
+        {
+            if (_slabCount == _slabs.Length)
+            {
+                Array.Resize(ref _slabs, _slabs.Length * 2);
+                Array.Resize(ref _slabNext, _slabs.Length);
+            }
+            i = _slabCount++;
+        }
+        _slabs[i] = array;
+        _slabBytes += array.Length;
+        return i;
+    }
+
+    private void Release(int slab, int offset)
+    {
+        var array = _slabs[slab]!;
+        int length = ReadLength(array, offset, out _);
+        if (length > LargeMember)
+        {
+            _slabs[slab] = null;
+            _slabBytes -= array.Length;
+            _slabNext[slab] = _freeSlabs;
+            _freeSlabs = slab + 1;
+            return;
+        }
+        int size = RecordSize(length);
+        _liveBytes -= size;
+        _deadBytes += size;
+    }
+
+    /// <summary>Copies the small members into fresh slabs, leaving the dead bytes behind.</summary>
+    private void RepackSlabs()
+    {
+        var old = _slabs;
+        int oldCount = _slabCount;
+        _slabs = new byte[]?[Math.Max(4, (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, oldCount)))];
+        _slabNext = new int[_slabs.Length];
+        _slabCount = 0;
+        _freeSlabs = 0;
+        _current = -1;
+        _tail = 0;
+        _slabBytes = 0;
+        _liveBytes = 0;
+        _deadBytes = 0;
+        for (int i = 0; i < _used; i++)
+        {
+            ref Entry e = ref _entries[i];
+            if (e.Slab == 0) continue;
+            var slab = old[e.Slab - 1]!;
+            int length = ReadLength(slab, e.Offset, out int start);
+            if (length > LargeMember)
+            {
+                e.Slab = NewSlab(slab) + 1;
+                continue;
+            }
+            Store(slab.AsSpan(start, length), out e.Slab, out e.Offset);
+        }
+    }
+
+    // ----- table -----
+
+    private void Rehash(int size)
+    {
+        var buckets = new int[size];
+        var entries = _entries;
+        int mask = size - 1;
+        for (int i = 0; i < _used; i++)
+        {
+            ref Entry e = ref entries[i];
+            if (e.Slab == 0) continue;
+            int b = e.Hash & mask;
+            e.Next = buckets[b];
+            buckets[b] = i + 1;
+        }
+        _buckets = buckets;
+        if (size < entries.Length / 2 && _used <= size) Array.Resize(ref _entries, Math.Max(size, _used));
+    }
+
+    /// <summary>A copy with the members in consecutive entries and slabs (after many removals, or COPY).</summary>
+    public MemberTable Compacted()
+    {
+        var copy = new MemberTable(_count);
+        for (int i = 0; i < _used; i++)
+        {
+            ref Entry e = ref _entries[i];
+            if (e.Slab != 0) copy.Add(MemberAt(i).Span, e.Hash);
+        }
+        return copy;
+    }
+
+    /// <summary>Collects the indexes in the bucket at <paramref name="cursor"/>; returns the next cursor (Valkey's reverse-binary increment).</summary>
+    public ulong ScanBucket(ulong cursor, List<int> into)
+    {
+        if (_count == 0) return 0;
+        ulong mask = (ulong)_buckets.Length - 1;
+        int i = _buckets[(int)(cursor & mask)] - 1;
+        while (i >= 0)
+        {
+            into.Add(i);
+            i = _entries[i].Next - 1;
+        }
+        cursor |= ~mask;
+        cursor = ReverseBits(cursor);
+        cursor++;
+        cursor = ReverseBits(cursor);
+        return cursor;
+    }
+
+    private static ulong ReverseBits(ulong v)
+    {
+        v = ((v >> 1) & 0x5555555555555555UL) | ((v & 0x5555555555555555UL) << 1);
+        v = ((v >> 2) & 0x3333333333333333UL) | ((v & 0x3333333333333333UL) << 2);
+        v = ((v >> 4) & 0x0F0F0F0F0F0F0F0FUL) | ((v & 0x0F0F0F0F0F0F0F0FUL) << 4);
+        v = ((v >> 8) & 0x00FF00FF00FF00FFUL) | ((v & 0x00FF00FF00FF00FFUL) << 8);
+        v = ((v >> 16) & 0x0000FFFF0000FFFFUL) | ((v & 0x0000FFFF0000FFFFUL) << 16);
+        return (v >> 32) | (v << 32);
+    }
+}
