@@ -66,6 +66,84 @@ def convert(entry, doc):
     return c
 
 catalog = [convert(e, docs.get(e[0])) for e in sorted(info, key=lambda e: e[0])]
+
+# Sentinel-only commands (the SENTINEL container) are absent from a data node's COMMAND output; their
+# facts come from the command definitions, converted the way Valkey's populateCommandStructure and
+# COMMAND DOCS present them: implicit ACL categories (admin -> @admin @dangerous, not fast -> @slow),
+# the sentinel/only_sentinel flags hidden, display_text on every argument that is not a block or oneof.
+DEF_FLAG_ORDER = ['optional', 'multiple', 'multiple_token']
+# The order in which COMMAND INFO lists ACL categories (Valkey's ACLCommandCategories table).
+ACL_CATEGORY_ORDER = ['@keyspace', '@read', '@write', '@set', '@sortedset', '@list', '@hash', '@string', '@bitmap',
+                      '@hyperloglog', '@geo', '@stream', '@pubsub', '@admin', '@fast', '@slow', '@blocking',
+                      '@dangerous', '@connection', '@transaction', '@scripting']
+
+def def_args(a_list):
+    out = []
+    for a in a_list:
+        o = {'name': a['name'], 'type': a['type']}
+        if a['type'] not in ('block', 'oneof'):
+            o['display_text'] = a.get('display', a['name'])
+        if 'token' in a:
+            o['token'] = a['token']
+        flags = [f for f in DEF_FLAG_ORDER if a.get(f)]
+        if flags:
+            o['flags'] = flags
+        for k in ('since', 'deprecated_since'):
+            if k in a:
+                o[k] = a[k]
+        if 'arguments' in a:
+            o['arguments'] = def_args(a['arguments'])
+        out.append(o)
+    return out
+
+def from_def(name, body, parent=None):
+    flags = [f.lower() for f in body.get('command_flags', [])]
+    shown = [f for f in flags if f not in ('sentinel', 'only_sentinel')]
+    acl = {'@' + c.lower() for c in body.get('acl_categories', [])}
+    if 'admin' in flags:
+        acl |= {'@admin', '@dangerous'}
+    if 'fast' in flags:
+        acl.add('@fast')
+    if '@fast' not in acl:
+        acl.add('@slow')
+    acl = [c for c in ACL_CATEGORY_ORDER if c in acl]
+    c = {'name': name, 'arity': body['arity'], 'flags': shown, 'first': 0, 'last': 0, 'step': 0,
+         'acl': acl, 'tips': [t.lower() for t in body.get('command_tips', [])], 'keySpecs': [],
+         'hiddenFlags': [f for f in flags if f in ('sentinel', 'only_sentinel')],
+         'group': body.get('group', 'generic'), 'since': body['since']}
+    if 'deprecated_since' in body:
+        c['deprecated_since'] = body['deprecated_since']
+    if 'doc_flags' in body:
+        c['doc_flags'] = [f.lower() for f in body['doc_flags']]
+    if 'arguments' in body:
+        c['arguments'] = def_args(body['arguments'])
+    return c
+
+def sentinel_only_commands():
+    containers, subs = {}, {}
+    for fn in sorted(os.listdir(defs_dir)):
+        if not fn.endswith('.json'):
+            continue
+        d = json.load(open(os.path.join(defs_dir, fn)))
+        (cmd, body), = d.items()
+        if 'ONLY_SENTINEL' not in body.get('command_flags', []):
+            continue
+        if 'container' in body:
+            subs.setdefault(body['container'].lower(), []).append((cmd.lower(), body))
+        else:
+            containers[cmd.lower()] = body
+    out = []
+    for name, body in containers.items():
+        c = from_def(name, body)
+        if name in subs:
+            c['subcommands'] = [from_def(name + '|' + s, b) for s, b in sorted(subs[name])]
+        out.append(c)
+    return out
+
+if os.path.isdir(defs_dir):
+    known = {c['name'] for c in catalog}
+    catalog += [c for c in sentinel_only_commands() if c['name'] not in known]
+    catalog.sort(key=lambda c: c['name'])
 extra_path = os.path.join(here, 'command-catalog-extra.json')
 if os.path.exists(extra_path):
     extra = {c['name']: c for c in json.load(open(extra_path))}

@@ -49,18 +49,13 @@ namespace Kvasir.Server
                     // Valkey's checks are about fork() and the kernel's memory overcommit, which Kvasir does not rely on.
                     return 0;
             }
-            if (cl.SentinelMode)
-            {
-                Console.Error.WriteLine("Kvasir does not implement Sentinel mode; run valkey-sentinel next to it.");
-                return 1;
-            }
-
             bool daemonChild = Daemon.IsChild;
             if (daemonChild) Daemon.DetachSession();
 
             // Messages before the configured log exists go to stdout, as Valkey's do.
-            var bootLog = new ServerLog();
+            var bootLog = new ServerLog { Role = cl.SentinelMode ? 'X' : 'M' };
             var config = new ServerConfig { ConfigFile = cl.ConfigFile ?? "" };
+            if (cl.SentinelMode) config.UseSentinelDefaults();
             var warnings = new List<string>();
             string? stdinText = null;
             try
@@ -79,8 +74,16 @@ namespace Kvasir.Server
                 return 1;
             }
 
-            // Valkey always has Lua; a server whose EVAL could never work does not start.
-            if (!KvasirServer.ScriptingAvailable(out string? luaError))
+            // A Sentinel keeps its state in its config file: it must have one it can write.
+            if (config.SentinelMode && Sentinel.SentinelState.CheckConfigFile(cl.ConfigFile) is { } sentinelError)
+            {
+                if (config.LogFile.Length > 0) bootLog.UseFile(config.LogFile);
+                bootLog.Warning(sentinelError);
+                return 1;
+            }
+
+            // Valkey always has Lua; a server whose EVAL could never work does not start (a Sentinel runs no scripts).
+            if (!config.SentinelMode && !KvasirServer.ScriptingAvailable(out string? luaError))
             {
                 bootLog.Warning("Fatal: " + luaError);
                 return 1;
@@ -97,6 +100,12 @@ namespace Kvasir.Server
             catch (Exception e) when (e is InvalidOperationException or ArgumentException)
             {
                 bootLog.Warning(e.Message);
+                return 1;
+            }
+            catch (ConfigLoadException e)
+            {
+                // A bad "sentinel" directive, found once the whole config was read.
+                Console.Error.Write(e.Report);
                 return 1;
             }
             var log = server.Log;
@@ -130,8 +139,9 @@ namespace Kvasir.Server
 
             ShowBanner(log, config);
             using var signals = new ShutdownSignals(server);
+            using var systemd = SuperviseBySystemd(server, config.Supervised);
 
-            log.Notice("Server initialized");
+            if (!config.SentinelMode) log.Notice("Server initialized");
             try
             {
                 await server.StartAsync();
@@ -148,6 +158,13 @@ namespace Kvasir.Server
                 log.Warning($"WARNING: You specified a maxmemory value that is less than 1MB (current value is {config.MaxMemory} bytes). " +
                             "Are you sure this is what you really want?");
             if (daemonChild) Daemon.SignalReady();
+            if (systemd is not null)
+            {
+                systemd.Notify(config.ReplicaOfHost.Length == 0
+                    ? "STATUS=Ready to accept connections\n"
+                    : "STATUS=Ready to accept connections in read-only mode. Waiting for MASTER <-> REPLICA sync\n");
+                systemd.Notify("READY=1\n");
+            }
 
             // SHUTDOWN and the signal handler both run the whole exit sequence (final save, pid
             // file, last log line) before stopping the server.
@@ -168,6 +185,31 @@ namespace Kvasir.Server
             _ => false,
         };
 
+        /// <summary>
+        /// supervised systemd (or auto under systemd): readiness and shutdown go to NOTIFY_SOCKET, as
+        /// Valkey built with libsystemd does; upstart is only recorded (Valkey raises SIGSTOP for it).
+        /// </summary>
+        private static ServiceNotifier? SuperviseBySystemd(KvasirServer server, string mode)
+        {
+            bool systemd = mode is "systemd" or "auto" && Environment.GetEnvironmentVariable("NOTIFY_SOCKET") is { Length: > 0 };
+            if (!systemd)
+            {
+                if (mode is "upstart" or "auto" && Environment.GetEnvironmentVariable("UPSTART_JOB") is { Length: > 0 }) server.SupervisedBy = "upstart";
+                else if (mode == "systemd") server.Log.Warning("systemd supervision requested or auto-detected, but no socket found");
+                return null;
+            }
+            var notifier = ServiceNotifier.FromEnvironment(server.Log)!;
+            server.Log.Notice("Supervised by systemd. Please make sure you set appropriate values for TimeoutStartSec and TimeoutStopSec in your service unit.");
+            if (!notifier.Notify("STATUS=Kvasir is loading...\n"))
+            {
+                notifier.Dispose();
+                return null;
+            }
+            server.Systemd = notifier;
+            server.SupervisedBy = "systemd";
+            return notifier;
+        }
+
         private static void RemovePidFile(string? pidFile)
         {
             if (pidFile is null) return;
@@ -181,7 +223,7 @@ namespace Kvasir.Server
         /// </summary>
         private static void ShowBanner(ServerLog log, ServerConfig config)
         {
-            const string mode = "standalone";
+            string mode = config.SentinelMode ? "sentinel" : config.ClusterEnabled ? "cluster" : "standalone";
             int port = config.Port != 0 ? config.Port : config.TlsPort;
             bool show = (!config.SyslogEnabled && config.LogFile.Length == 0 && !Console.IsOutputRedirected) || config.AlwaysShowLogo;
             if (!show)

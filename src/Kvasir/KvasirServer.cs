@@ -31,14 +31,25 @@ public sealed partial class KvasirServer : IAsyncDisposable
     {
         Config = config ?? new ServerConfig();
         Log.Level = ServerLog.ParseLevel(Config.LogLevel);
+        CreateCluster();
         Databases = new Database[Config.Databases];
         for (int i = 0; i < Databases.Length; i++) Databases[i] = new Database(i, Keyspace);
         Persistence = new global::Kvasir.Persistence.PersistenceManager(this);
-        Commands = new CommandTable();
+        Commands = new CommandTable(Config.SentinelMode);
         CommandRegistry.RegisterAll(Commands);
+        if (Config.SentinelMode)
+        {
+            // A Sentinel: its own commands, no data set; the "sentinel" lines of the config become its state.
+            global::Kvasir.Sentinel.SentinelCommands.Register(Commands);
+            Sentinel = new global::Kvasir.Sentinel.SentinelState(this);
+            Config.RewriteExtra = Sentinel.RewriteConfig;
+            Log.Role = 'X';
+            Sentinel.LoadConfig(Config.SentinelDirectives);
+        }
         foreach (var (from, to) in Config.CommandRenames) Commands.Rename(from, to);
         Acl = new Security.AccessControl(this);
         Tls = new TlsContext(this);
+        HttpMetrics = new Observability.Metrics.MetricsEndpoint(this);
         Config.DescribeUsers = () => Acl.DescribeAll();
         Dispatcher = new Dispatcher(this);
         Propagator = new Replication.Propagator(this);
@@ -94,6 +105,17 @@ public sealed partial class KvasirServer : IAsyncDisposable
     public PubSub.KeyspaceEvents KeyspaceEvents { get; }
     public SlowLog SlowLog { get; } = new();
     public LatencyMonitor Latency { get; } = new();
+    /// <summary>
+    /// Set by the host under <c>supervised systemd</c>: readiness and shutdown are reported to the
+    /// service manager (sd_notify). INFO process_supervised names the supervisor.
+    /// </summary>
+    public ServiceNotifier? Systemd { get; set; }
+
+    /// <summary>INFO process_supervised: "no", "systemd" or "upstart".</summary>
+    public string SupervisedBy { get; set; } = "no";
+
+    /// <summary>The HTTP metrics endpoint and status page (metrics-port); idle when the port is 0.</summary>
+    public Observability.Metrics.MetricsEndpoint HttpMetrics { get; }
     public Scripting.FunctionLibraries Functions { get; } = new();
     /// <summary>EVAL / FCALL: the Lua engines, the script cache and the running script.</summary>
     public Scripting.ScriptHost Scripts { get; }
@@ -106,6 +128,9 @@ public sealed partial class KvasirServer : IAsyncDisposable
 
     /// <summary>SHUTDOWN and the stop signals: waiting for lagging replicas, the final save, the stop.</summary>
     public ShutdownSequence Shutdown { get; }
+
+    /// <summary>The Sentinel when this server runs in Sentinel mode (then it has no data set), else null.</summary>
+    public global::Kvasir.Sentinel.SentinelState? Sentinel { get; }
 
     /// <summary>A data set being loaded while clients are served (-LOADING, INFO loading fields).</summary>
     public Persistence.LoadingStatus Loading { get; } = new();
@@ -152,21 +177,30 @@ public sealed partial class KvasirServer : IAsyncDisposable
         Log.Level = ServerLog.ParseLevel(Config.LogLevel);
     }
 
+    private const string LoadFailure = "Fatal error loading the DB, check server logs. Exiting.";
+
     public async Task StartAsync()
     {
         // Users first (config `user` lines, aclfile), as Valkey's ACLLoadUsersAtStartup; errors stop the start.
         lock (DataLock) Acl.LoadAtStartup();
-        // Like Valkey, the data set is loaded before clients are served; a file that cannot be
-        // loaded stops the start (Valkey exits with status 1).
-        if (!Persistence.LoadAtStartup())
-            throw new InvalidOperationException("Fatal error loading the DB, check server logs. Exiting.");
+        // nodes.conf first: whether this node is a replica decides how the data set's replication history is used.
+        if (Cluster is not null) lock (DataLock) Cluster.Initialize();
+        // An AOF replays its commands before clients are served; a file that cannot be loaded stops
+        // the start (Valkey exits with status 1). A dump file is loaded once the ports are open.
+        if (Sentinel is null && Config.AppendOnly && !Persistence.LoadAofAtStartup())
+            throw new InvalidOperationException(LoadFailure);
         // TLS settings are loaded whenever something will use them (Valkey's tlsConfigure at start).
         if ((Config.TlsPort != 0 || Config.TlsReplication || Config.TlsCluster) && Tls.Configure() is not null)
             throw new InvalidOperationException("Failed to configure TLS. Check logs for more info.");
+        // The metrics endpoint before the client ports: a port that cannot be bound stops the start
+        // before any client is served, and a client that got its PONG can scrape at once.
+        if (Config.MetricsPort != 0 && HttpMetrics.Apply() is { } metricsError)
+            throw new InvalidOperationException(metricsError);
         var tcp = new List<TcpListenerHost>();
         if (!StartTcpListeners(tcp, out string? tcpError) || !StartTcpListeners(tcp, out tcpError, tls: true))
         {
             foreach (var l in tcp) l.Stop();
+            HttpMetrics.Stop();
             throw new InvalidOperationException(tcpError);
         }
         _listeners.AddRange(tcp);
@@ -177,8 +211,26 @@ public sealed partial class KvasirServer : IAsyncDisposable
                 throw new InvalidOperationException($"Failed opening Unix socket: {error}");
             _listeners.Add(host);
         }
+        // Valkey listens before it loads the dump file: clients (and Sentinels, and a primary's
+        // replicas) meanwhile get -LOADING rather than a refused connection.
+        if (Sentinel is null && !Config.AppendOnly && !await Persistence.LoadRdbAtStartupAsync())
+        {
+            foreach (var l in _listeners) l.Stop();
+            HttpMetrics.Stop();
+            throw new InvalidOperationException(LoadFailure);
+        }
+        if (Cluster is not null)
+        {
+            lock (DataLock) Cluster.Start();
+            Tick += Cluster.Tick;
+        }
         _cron = new ServerCron(this);
         _cron.Start();
+        if (Sentinel is not null)
+        {
+            Sentinel.Start();
+            return;
+        }
         if (BoundPort != 0) Log.Notice($"Ready to accept connections tcp");
         if (BoundTlsPort != 0) Log.Notice($"Ready to accept connections tls");
         if (!string.IsNullOrEmpty(Config.UnixSocket)) Log.Notice("Ready to accept connections unix");
@@ -190,7 +242,6 @@ public sealed partial class KvasirServer : IAsyncDisposable
                 if (!Replication.IsReplica) Replication.SetPrimary(Config.ReplicaOfHost, Config.ReplicaOfPort);
             }
         }
-        await Task.CompletedTask;
     }
 
     private bool StartTcpListeners(List<TcpListenerHost> started, out string? error, bool tls = false)
@@ -275,7 +326,10 @@ public sealed partial class KvasirServer : IAsyncDisposable
         if (IsShuttingDown) { await Stopped; return; }
         IsShuttingDown = true;
         foreach (var l in _listeners) l.Stop();
+        HttpMetrics.Stop();
         _cron?.Stop();
+        Sentinel?.Stop();
+        if (Cluster is not null) lock (DataLock) Cluster.Stop();
         LazyFree.Dispose();
         lock (DataLock)
         {

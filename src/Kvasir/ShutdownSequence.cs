@@ -29,13 +29,15 @@ public sealed class ShutdownSequence(KvasirServer server)
     {
         if (Initiated) return Outcome.Waiting;
         // Never overwrite the file with a half-loaded data set.
-        if (server.Loading.Active) flags = (flags & ~ShutdownFlags.Save) | ShutdownFlags.NoSave;
+        // A Sentinel has no data set to save.
+        if (server.Loading.Active || server.Sentinel is not null) flags = (flags & ~ShutdownFlags.Save) | ShutdownFlags.NoSave;
         _flags = flags;
         var log = server.Log;
         if (requester is not null && ctx is not null)
             log.Notice($"User requested shutdown... (user request from '{Commands.ClientCommands.AppendInfo(new System.Text.StringBuilder(), requester, ctx)}')");
         else
             log.Notice("User requested shutdown...");
+        server.Systemd?.Notify("STOPPING=1\n");
         if ((flags & ShutdownFlags.Now) == 0 && server.Config.ShutdownTimeout != 0 && !ReplicasInSync())
         {
             _deadlineMs = Environment.TickCount64 + server.Config.ShutdownTimeout * 1000L;
@@ -100,6 +102,7 @@ public sealed class ShutdownSequence(KvasirServer server)
             else
             {
                 log.Warning("Writing initial AOF, can't exit.");
+                server.Systemd?.Notify("STATUS=Writing initial AOF, can't exit.\n");
                 log.Warning("Errors trying to shut down the server. Check the logs for more information.");
                 Cancel();
                 return false;
@@ -118,19 +121,21 @@ public sealed class ShutdownSequence(KvasirServer server)
                 else
                 {
                     log.Warning("Error trying to save the DB, can't exit.");
+                    server.Systemd?.Notify("STATUS=Error trying to save the DB, can't exit.\n");
                     log.Warning("Errors trying to shut down the server. Check the logs for more information.");
                     Cancel();
                     return false;
                 }
             }
         }
+        server.Cluster?.Shutdown();
         if (server.Config.PidFile.Length > 0)
         {
             log.Notice("Removing the pid file.");
             try { File.Delete(server.Config.PidFile); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         }
-        log.Warning("Kvasir is now ready to exit, bye bye...");
+        log.Warning(server.Sentinel is not null ? "Sentinel is now ready to exit, bye bye..." : "Kvasir is now ready to exit, bye bye...");
         server.RequestStop();
         return true;
     }

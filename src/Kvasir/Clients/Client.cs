@@ -33,6 +33,8 @@ public enum ClientFlags
     TrackingCaching = 1 << 21,
     /// <summary>The client invalidations are redirected to has gone.</summary>
     TrackingBrokenRedirect = 1 << 22,
+    /// <summary>ASKING: the next command may use a slot this node is importing (cluster mode).</summary>
+    Asking = 1 << 23,
 }
 
 public enum ReplyMode { On, Off, Skip, SkipNext }
@@ -54,6 +56,9 @@ public sealed class Client
     }
 
     public long Id { get; }
+
+    /// <summary>Cluster mode: the hash slot of the running command's keys (-1 without keys), set by routing.</summary>
+    public int Slot = -1;
 
     /// <summary>The connection this client talks through (null for internal clients).</summary>
     public IClientTransport? Transport { get; }
@@ -180,6 +185,15 @@ public sealed class Client
     }
 
     public bool Has(ClientFlags f) => (Flags & f) != 0;
+
+    /// <summary>The client that replays an AOF (Valkey's CLIENT_ID_AOF).</summary>
+    public const long AofClientId = -1;
+
+    /// <summary>
+    /// Valkey's mustObeyClient: the primary's link and the AOF replay run whatever they carry, even
+    /// on a read-only replica or past maxmemory, since refusing would lose what was already accepted.
+    /// </summary>
+    public bool MustObey => Has(ClientFlags.Master) || (Id == AofClientId && Has(ClientFlags.Fake));
 
     /// <summary>CLIENT LIST "flags" letters, in Valkey's order.</summary>
     public string FlagLetters()

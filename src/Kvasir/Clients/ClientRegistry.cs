@@ -5,7 +5,7 @@ namespace Kvasir.Clients;
 /// <summary>Connected clients by id (CLIENT LIST/KILL, INFO clients, timeouts, MONITOR fan-out). Used under the data lock.</summary>
 /// <summary>Why the server holds client writes besides CLIENT PAUSE.</summary>
 [Flags]
-public enum WritePause { None = 0, Failover = 1, Shutdown = 2 }
+public enum WritePause { None = 0, Failover = 1, Shutdown = 2, ClusterFailover = 4 }
 
 public sealed class ClientRegistry
 {

@@ -84,6 +84,33 @@ public static class CommandKeys
     }
 
     /// <summary>
+    /// The keys cluster routing looks at (Valkey's getKeysFromCommand): the command's key routine,
+    /// else the legacy first/last/step range, which also covers the channels of SSUBSCRIBE and
+    /// SPUBLISH (their specs are "not_key", yet they route by slot).
+    /// </summary>
+    public static int GetKeysForRouting(CommandDefinition cmd, CommandArgs args, List<KeyReference> result)
+    {
+        if (Procs.TryGetValue(cmd.Name, out var proc)) return proc(args, 0, result);
+        int first = cmd.FirstKey;
+        if (first <= 0) return 0;
+        int argc = args.Count;
+        int last = cmd.LastKey < 0 ? argc + cmd.LastKey : cmd.LastKey;
+        int step = Math.Max(1, cmd.KeyStep);
+        int start = result.Count;
+        for (int j = first; j <= last; j += step)
+        {
+            if (j >= argc)
+            {
+                // Wrong arguments for a variadic command: no keys; the command reports the error.
+                result.RemoveRange(start, result.Count - start);
+                return 0;
+            }
+            result.Add(new KeyReference(j, NoFlags));
+        }
+        return result.Count - start;
+    }
+
+    /// <summary>
     /// The keys ACL must check: <see cref="GetKeys"/>, or when that finds none because some spec is
     /// contradicted by the arguments, the keys of the specs that do apply. Valkey lets such a call
     /// through unchecked (PFMERGE with only its destination writes a key the user may not touch);

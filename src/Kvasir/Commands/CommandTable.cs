@@ -19,17 +19,46 @@ public sealed class CommandTable
     // SADD. Rebuilt after a rename.
     private (byte[] Name, CommandDefinition Def)[] _index = [];
     private int _indexMask;
+    // Catalog commands this server's mode leaves out (Valkey's populateCommandStructure): binding
+    // one of them is not an error, it just has no effect.
+    private readonly HashSet<string> _otherMode = new(StringComparer.OrdinalIgnoreCase);
 
-    public CommandTable()
+    /// <summary>
+    /// The command table of a data node or, with <paramref name="sentinelMode"/>, of a Sentinel: a
+    /// Sentinel only has the commands flagged "sentinel" (and, of a container, only such subcommands),
+    /// a data node never the "only_sentinel" ones.
+    /// </summary>
+    public CommandTable(bool sentinelMode = false)
     {
+        SentinelMode = sentinelMode;
         foreach (var def in CommandCatalog.Load())
         {
+            if (!ExistsInMode(def))
+            {
+                _otherMode.Add(def.Name);
+                if (def.Subcommands is not null)
+                    foreach (var sub in def.Subcommands.Values) _otherMode.Add(sub.Name);
+                continue;
+            }
+            if (def.Subcommands is not null)
+                foreach (var sub in def.Subcommands.Values.ToList())
+                    if (!ExistsInMode(sub))
+                    {
+                        def.Subcommands.Remove(sub.ShortName);
+                        _otherMode.Add(sub.Name);
+                    }
             _all[def.Name] = def;
             _original[def.Name] = def;
             AssignIds(def);
         }
         BuildIndex();
     }
+
+    /// <summary>True for the table of a server running in Sentinel mode.</summary>
+    public bool SentinelMode { get; }
+
+    private bool ExistsInMode(CommandDefinition def) =>
+        SentinelMode ? def.Has(CommandFlags.Sentinel) : !def.Has(CommandFlags.OnlySentinel);
 
     private void BuildIndex()
     {
@@ -64,7 +93,9 @@ public sealed class CommandTable
     /// <summary>Binds a handler to a command, or to a subcommand with "container|sub".</summary>
     public void Bind(string name, CommandHandler handler)
     {
-        var def = FindByFullName(name) ?? throw new InvalidOperationException($"'{name}' is not in the command catalog");
+        var def = FindByFullName(name);
+        if (def is null && _otherMode.Contains(name)) return;
+        if (def is null) throw new InvalidOperationException($"'{name}' is not in the command catalog");
         def.Handler = handler;
         // A container is implemented as soon as one of its subcommands is.
         if (def.Parent is not null && def.Parent.Handler is null) def.Parent.Handler = static _ => { };

@@ -198,6 +198,7 @@ public static class ConfigCommands
         ks.KeyspaceHits = ks.KeyspaceMisses = 0;
         ks.ExpiredKeys = ks.ExpiredStaleKeys = ks.ExpiredTimeCapReached = ks.ExpiredFields = 0;
         server.Replication.ResetStats();
+        server.Cluster?.SlotStats?.ResetAll();
         ctx.Reply.WriteOk();
     }
 

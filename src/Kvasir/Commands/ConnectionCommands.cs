@@ -177,7 +177,7 @@ public static class ConnectionCommands
         r.WriteBulk("id"u8);
         r.WriteInteger(client.Id);
         r.WriteBulk("mode"u8);
-        r.WriteBulk(ctx.Server.Config.ClusterEnabled ? "cluster"u8 : "standalone"u8);
+        r.WriteBulk(ctx.Server.Config.SentinelMode ? "sentinel"u8 : ctx.Server.Config.ClusterEnabled ? "cluster"u8 : "standalone"u8);
         r.WriteBulk("role"u8);
         r.WriteBulk(ctx.Server.Config.ReplicaOfHost.Length > 0 ? "replica"u8 : "master"u8);
         r.WriteBulk("modules"u8);

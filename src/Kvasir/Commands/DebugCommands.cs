@@ -90,6 +90,27 @@ public static class DebugCommands
             StringMatchFuzz();
             ctx.Reply.WriteSimpleString("Apparently the server did not crash: test passed"u8);
         }
+        else if (argc == 3 && a.Is(1, "DROP-CLUSTER-PACKET-FILTER"u8))
+        {
+            if (!ctx.TryGetLong(2, out long type)) return;
+            if (ctx.Server.Cluster is { } cluster) cluster.DropPacketFilter = (int)Math.Clamp(type, int.MinValue, int.MaxValue);
+            ctx.Reply.WriteOk();
+        }
+        else if (argc == 3 && a.Is(1, "CLOSE-CLUSTER-LINK-ON-PACKET-DROP"u8))
+        {
+            if (ctx.Server.Cluster is { } cluster) cluster.CloseLinkOnPacketDrop = AtoI(a[2]) != 0;
+            ctx.Reply.WriteOk();
+        }
+        else if (argc == 5 && a.Is(1, "CLUSTERLINK"u8) && a.Is(2, "KILL"u8))
+        {
+            if (ctx.Server.Cluster is not { } cluster)
+            {
+                ctx.Error("ERR Debug option only available for cluster mode enabled setup!");
+                return;
+            }
+            if (cluster.KillLinks(a.ToString(3), a.ToString(4)) is { } error) ctx.Error(error);
+            else ctx.Reply.WriteOk();
+        }
         else if (argc == 3 && a.Is(1, "LOG"u8))
         {
             ctx.Server.Log.Warning("DEBUG LOG: " + a.ToString(2));
@@ -114,8 +135,15 @@ public static class DebugCommands
         "    How long a dual-channel sync's image channel is remembered after it went away.",
         "REPLICATE <string> ...",
         "    Send a command to the replicas without executing it (for replication tests only).",
+        "CLUSTERLINK KILL <to|from|all> <node-id>",
+        "    Kills the link based on the direction to/from (both) with the provided node.",
+        "CLOSE-CLUSTER-LINK-ON-PACKET-DROP <0|1>",
+        "    This is valid only when DROP-CLUSTER-PACKET-FILTER is set to a valid packet type.",
+        "    When set to 1, the cluster link is closed after dropping a packet based on the filter.",
         "DIGEST",
         "    A hex signature of the whole dataset.",
+        "DROP-CLUSTER-PACKET-FILTER <packet-type>",
+        "    Drop all packets that match the filtered type. Set to -1 allow all packets.",
         "DIGEST-VALUE <key> [<key> ...]",
         "    A hex signature of the value of each key.",
         "ERROR <string>",

@@ -60,12 +60,18 @@ public sealed class Dispatcher
             // As Valkey's resetClient: SKIP lasts one command; "CLIENT REPLY SKIP" arms it for the next.
             if (client.ReplyMode == ReplyMode.Skip) client.ReplyMode = ReplyMode.On;
             else if (client.ReplyMode == ReplyMode.SkipNext) client.ReplyMode = ReplyMode.Skip;
+            client.Slot = -1;
+            // ASKING lasts one command (or the transaction it opened).
+            if (client.Has(ClientFlags.Asking) && !client.Has(ClientFlags.Multi) && ctx.Command?.Name != "asking")
+                client.Flags &= ~ClientFlags.Asking;
             // CLIENT CACHING applies to the next command (or transaction) only.
             if (client.Has(ClientFlags.TrackingCaching) && !client.Has(ClientFlags.Multi) && ctx.Command?.Parent?.Name != "client")
                 client.Flags &= ~ClientFlags.TrackingCaching;
         }
         // BCAST invalidations of the keys this command changed (Valkey sends them before sleeping).
         _server.Tracking.BroadcastPending();
+        // Cluster work the command made necessary (a new configuration saved, the state recomputed).
+        _server.Cluster?.BeforeSleep();
         return result;
     }
 
@@ -127,7 +133,12 @@ public sealed class Dispatcher
         if (client.User is { Unrestricted: false } user && !client.Has(ClientFlags.Master) && RejectedByAcl(ctx, user, cmd, args))
             return DispatchResult.Done;
 
-        bool obey = client.Has(ClientFlags.Master);
+        bool obey = client.MustObey;
+        // Cluster mode: a command on keys of another node's slot is redirected before it runs
+        // (commands from our primary are not: they are the shard's own writes).
+        if (server.Cluster is { } cluster && !obey && MayRoute(cmd) && RejectedByCluster(ctx, cluster, cmd, args))
+            return DispatchResult.Done;
+
         var repl = server.Replication;
         if (repl.IsReplica && client.CanRedirect && !obey && RedirectsToPrimary(client, cmd))
         {
@@ -166,6 +177,14 @@ public sealed class Dispatcher
         // Client-side caching keeps its table within tracking-table-max-keys.
         if (server.Tracking.ClientCount > 0) server.Tracking.LimitUsedSlots();
 
+        // Data that cannot be persisted: writes (and PING, so that monitors such as Sentinel notice) are
+        // refused, except from our primary, whose stream must go on.
+        if (!obey && (HasAny(client, cmd, CommandFlags.Write) || cmd.Name == "ping") && server.Persistence.DiskErrorRefusal() is { } diskError)
+        {
+            Reject(ctx, cmd, diskError);
+            return DispatchResult.Done;
+        }
+
         if (server.Config.MinReplicasToWrite > 0 && !client.Has(ClientFlags.Master) && HasAny(client, cmd, CommandFlags.Write) && !HasEnoughGoodReplicas())
         {
             Reject(ctx, cmd, "NOREPLICAS Not enough good replicas to write.");
@@ -198,8 +217,9 @@ public sealed class Dispatcher
         {
             // Valkey's loader looks at clients only every loading-process-events-interval-bytes of
             // the image: before the first such point a command simply waits for the load (a small
-            // image never shows -LOADING), after it the command is refused.
-            if (!loading.Async && loading.LoadedBytes < server.Config.LoadingProcessEventsIntervalBytes)
+            // image never shows -LOADING), after it the command is refused. A script of the load
+            // past its time limit lets clients in at once, to be refused.
+            if (!loading.Async && loading.LoadedBytes < server.Config.LoadingProcessEventsIntervalBytes && !server.Scripts.TimedOut)
             {
                 server.Clients.Postpone(client);
                 return DispatchResult.Suspended;
@@ -262,7 +282,16 @@ public sealed class Dispatcher
         var clock = server.Clock;
         long start = clock.CommandStart();
         server.PubSub.EnterCommand(client, cmd, out var outerCommand);
-        cmd.Handler!(ctx);
+        int replyBefore = client.Reply.Length;
+        _callDepth++;
+        try
+        {
+            cmd.Handler!(ctx);
+        }
+        finally
+        {
+            _callDepth--;
+        }
         // Client tracking: the keys a read-only command read are remembered for the client that
         // sent it (the caller, when a script runs it).
         if (server.Tracking.ShouldRemember(cmd) && server.PubSub.CurrentClient is { } tracker)
@@ -270,6 +299,10 @@ public sealed class Dispatcher
         server.PubSub.ExitCommand(outerCommand);
         long micros = (long)Stopwatch.GetElapsedTime(start, clock.CommandEnd()).TotalMicroseconds;
         keyspace.NoTouch = outerNoTouch;
+        // CLUSTER SLOT-STATS: the outermost command's time and bytes count for the slot of its keys.
+        if (_callDepth == 0 && client.Slot >= 0 && server.Cluster is { SlotStats: { } stats } && server.Config.ClusterSlotStatsEnabled)
+            stats.Account(client.Slot, micros, client.Blocking is null && ctx.Reprocessing is null ? RequestBytes(args, cmd) : 0,
+                Math.Max(0, client.Reply.Length - replyBefore));
         // A command that changed data propagates itself, after any effects it added (EXEC never does:
         // the commands it ran did). The outermost unit emits, as a MULTI/EXEC when it holds several.
         // Only a growth of the counter counts: SAVE, DEBUG RELOAD/LOADAOF reset it and are not effects.
@@ -298,6 +331,19 @@ public sealed class Dispatcher
 
         server.AddLatencySample(cmd.Has(CommandFlags.Fast) ? "fast-command" : "command", micros / 1000);
     }
+
+    private int _callDepth;
+
+    /// <summary>The request as a client sends it (RESP multibulk); EXEC counts its MULTI too.</summary>
+    private static long RequestBytes(CommandArgs args, CommandDefinition cmd)
+    {
+        long n = 1 + Digits(args.Count) + 2;
+        for (int i = 0; i < args.Count; i++) n += 1 + Digits(args[i].Length) + 2 + args[i].Length + 2;
+        if (cmd.Name == "exec") n += 15;
+        return n;
+    }
+
+    private static int Digits(long v) => v < 10 ? 1 : (int)Math.Floor(Math.Log10(v)) + 1;
 
     /// <summary>Stats and slow log of a command that completed, after <paramref name="micros"/> of execution.</summary>
     private void RecordCall(CommandContext ctx, CommandDefinition cmd, CommandArgs args, long micros, bool failed)
@@ -342,6 +388,37 @@ public sealed class Dispatcher
     /// <summary>A blocked command was answered without running again (timeout, CLIENT UNBLOCK): count it now.</summary>
     internal void CompleteBlocked(BlockState state, bool failed) =>
         RecordCall(state.Context, state.Command, state.Args, state.Context.BlockedMicros, failed);
+
+    /// <summary>Commands that can have keys, and EXEC (Valkey skips routing for the rest).</summary>
+    private static bool MayRoute(CommandDefinition cmd) =>
+        cmd.KeySpecs.Length > 0 || cmd.Has(CommandFlags.MovableKeys) || cmd.Name == "exec";
+
+    /// <summary>
+    /// -MOVED / -ASK / -CROSSSLOT / -TRYAGAIN / -CLUSTERDOWN when the keys of the command (or of the
+    /// transaction, for EXEC) are not served here (Valkey's getNodeByQuery in processCommand).
+    /// </summary>
+    private static bool RejectedByCluster(CommandContext ctx, Cluster.ClusterState cluster, CommandDefinition cmd, CommandArgs args)
+    {
+        var node = cluster.GetNodeByQuery(ctx.Client, cmd, args, out int slot, out var redirect);
+        if (node is not null && node.IsMyself)
+        {
+            ctx.Client.Slot = slot;
+            return false;
+        }
+        string error = cluster.RedirectError(ctx.Client, node, slot, redirect);
+        if (cmd.Name == "exec")
+        {
+            // The whole transaction goes elsewhere: discarded, with the redirection itself as the answer.
+            cmd.RejectedCalls++;
+            TransactionCommands.DiscardTransaction(ctx);
+            ctx.Error(error);
+        }
+        else
+        {
+            Reject(ctx, cmd, error);
+        }
+        return true;
+    }
 
     /// <summary>Refuses a command the client's user may not run with -NOPERM, and logs it in ACL LOG.</summary>
     private bool RejectedByAcl(CommandContext ctx, Security.AclUser user, CommandDefinition cmd, CommandArgs args)

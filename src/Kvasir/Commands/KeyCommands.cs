@@ -130,6 +130,11 @@ public static class KeyCommands
 
     private static void Move(CommandContext ctx)
     {
+        if (ctx.Server.Config.ClusterEnabled)
+        {
+            ctx.Error("ERR MOVE is not allowed in cluster mode");
+            return;
+        }
         if (!TryGetInt(ctx, 2, null, out int dbid)) return;
         var databases = ctx.Server.Databases;
         if (dbid < 0 || dbid >= databases.Length)
@@ -411,6 +416,12 @@ public static class KeyCommands
 
     private static void SwapDb(CommandContext ctx)
     {
+        // Cluster mode has a single database.
+        if (ctx.Server.Config.ClusterEnabled)
+        {
+            ctx.Error("ERR SWAPDB is not allowed in cluster mode");
+            return;
+        }
         if (!TryGetInt(ctx, 1, "ERR invalid first DB index", out int id1)) return;
         if (!TryGetInt(ctx, 2, "ERR invalid second DB index", out int id2)) return;
         var dbs = ctx.Server.Databases;

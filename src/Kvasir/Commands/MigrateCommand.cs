@@ -313,19 +313,22 @@ public static class MigrateCommand
                 address = resolve.Result[0];
             }
             socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            // A non-blocking connect polled with the timeout: no task machinery while the server waits.
-            socket.Blocking = false;
+            // The socket must stay a blocking one: once .NET switches a socket to non-blocking mode, its
+            // synchronous calls wait for the epoll thread, and this command may be running on that very
+            // thread (inline socket completions): the reply would never be read. So the blocking connect
+            // runs on a pool thread while this one waits for it with the timeout.
+            var target = new IPEndPoint(address, port);
+            var connecting = Task.Run(() => socket.Connect(target));
+            bool connected;
             try
             {
-                socket.Connect(new IPEndPoint(address, port));
+                connected = connecting.Wait(timeoutMs);
             }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress)
+            catch (AggregateException e) when (e.InnerException is SocketException inner)
             {
-                if (!socket.Poll(TimeSpan.FromMilliseconds(timeoutMs), SelectMode.SelectWrite)) throw new SocketException((int)SocketError.TimedOut);
-                int error = (int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
-                if (error != 0) throw new SocketException(error);
+                throw inner;
             }
-            socket.Blocking = true;
+            if (!connected) throw new SocketException((int)SocketError.TimedOut);
         }
         catch (Exception e) when (e is SocketException or AggregateException or ArgumentException or ObjectDisposedException)
         {

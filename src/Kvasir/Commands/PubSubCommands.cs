@@ -81,8 +81,10 @@ public static class PubSubCommands
     private static void PublishTo(CommandContext ctx, ChannelKind kind)
     {
         int receivers = ctx.Server.PubSub.Publish(ctx.Args[1], ctx.Args[2], kind);
-        // Replicas get the message too (their own subscribers hear it); the AOF does not.
-        if (ctx.Propagating) ctx.Server.Propagator.AddForReplicas(ctx.Client.DbIndex, ctx.Args);
+        // A cluster carries the message to the other nodes over its bus (every node, or the shard's
+        // nodes for SPUBLISH); otherwise replicas get it in their stream (not the AOF).
+        if (ctx.Server.Cluster is { } cluster) cluster.PropagatePublish(ctx.Args[1], ctx.Args[2], kind == ChannelKind.Shard);
+        else if (ctx.Propagating) ctx.Server.Propagator.AddForReplicas(ctx.Client.DbIndex, ctx.Args);
         ctx.Reply.WriteInteger(receivers);
     }
 

@@ -21,7 +21,16 @@ public static class ReplicationCommands
         t.Bind("role", Role);
         t.Bind("wait", Wait);
         t.Bind("waitaof", WaitAof);
-        t.Bind("failover", ctx => ctx.Server.Replication.Failover.Command(ctx));
+        t.Bind("failover", ctx =>
+        {
+            // A cluster fails over through its bus and elections (CLUSTER FAILOVER).
+            if (ctx.Server.Config.ClusterEnabled)
+            {
+                ctx.Error("ERR FAILOVER not allowed in cluster mode. Use CLUSTER FAILOVER command instead.");
+                return;
+            }
+            ctx.Server.Replication.Failover.Command(ctx);
+        });
     }
 
     /// <summary>REPLCONF option value ...: what a replica says about itself, and its ACKs.</summary>

@@ -81,7 +81,7 @@ public static class ConfigFileParser
         {
             string line = lines[i].Trim(' ', '\t', '\r', '\n');
             if (line.Length == 0 || line[0] == '#') continue;
-            string? error = ApplyLine(config, line, warnings);
+            string? error = ApplyLine(config, line, warnings, i + 1);
             if (error is not null) throw new ConfigLoadException(FatalReport(i + 1, line, error));
         }
         if (!topLevel) return;
@@ -105,7 +105,7 @@ public static class ConfigFileParser
     }
 
     /// <summary>Applies one non-comment line; returns the error text or null.</summary>
-    private static string? ApplyLine(ServerConfig config, string line, List<string>? warnings)
+    private static string? ApplyLine(ServerConfig config, string line, List<string>? warnings, int lineNumber)
     {
         var argv = ConfigValues.SplitArgs(line);
         if (argv is null) return "Unbalanced quotes in configuration line";
@@ -143,7 +143,11 @@ public static class ConfigFileParser
             case "loadmodule" when argv.Count >= 2:
                 return $"Kvasir cannot load Valkey modules: '{argv[1]}'";
             case "sentinel":
-                return argv.Count == 1 ? null : "sentinel directive while not in sentinel mode";
+                // A bare "sentinel" is --sentinel from the command line; the rest waits for the Sentinel.
+                if (argv.Count == 1) return null;
+                if (!config.SentinelMode) return "sentinel directive while not in sentinel mode";
+                config.SentinelDirectives.Add(new SentinelConfigLine(argv.Skip(1).ToArray(), lineNumber, line));
+                return null;
         }
         if (directive.Contains('.'))
         {
@@ -263,7 +267,8 @@ public static class ConfigFileParser
 
     private static HashSet<string> CurrentCommandNames(ServerConfig config)
     {
-        _knownCommands ??= new HashSet<string>(Commands.CommandCatalog.Load().Select(d => d.Name), StringComparer.OrdinalIgnoreCase);
+        _knownCommands ??= new HashSet<string>(Commands.CommandCatalog.Load().Where(d => !d.Has(Commands.CommandFlags.OnlySentinel)).Select(d => d.Name),
+            StringComparer.OrdinalIgnoreCase);
         var names = new HashSet<string>(_knownCommands, StringComparer.OrdinalIgnoreCase);
         foreach (var (from, to) in config.CommandRenames)
         {

@@ -33,6 +33,9 @@ public sealed partial class ServerConfig
             ? null
             : "Unable to update TLS configuration. Check server logs.";
 
+    // The metrics endpoint is started, moved or stopped at once; on failure the old setting is restored.
+    private static readonly Func<KvasirServer, string?> ApplyMetrics = s => s.HttpMetrics.Apply();
+
     private void RegisterAll()
     {
         RegisterBools();
@@ -298,6 +301,9 @@ public sealed partial class ServerConfig
             (state, n) => state.RewriteLine(n, n + " " + ConfigValues.Repr(KeyspaceEventsToString(NotifyKeyspaceEvents)),
                 NotifyKeyspaceEvents != KeyspaceEventFlags.None));
         Special("bind", null, MultiArg, () => string.Join(' ', Bind), SetBind, RewriteBind, ApplyBind);
+        // Kvasir only: the Prometheus endpoint and status page (docs/OPERATIONS.md).
+        Int("metrics-port", null, None, 0, 65535, () => MetricsPort, v => MetricsPort = v, apply: ApplyMetrics);
+        Special("metrics-bind", null, MultiArg, () => string.Join(' ', MetricsBind), SetMetricsBind, RewriteMetricsBind, ApplyMetrics);
         Special("replicaof", "slaveof", Immutable | MultiArg, GetReplicaOf, SetReplicaOf, RewriteReplicaOf);
         Special("latency-tracking-info-percentiles", null, MultiArg,
             () => string.Join(' ', LatencyTrackingInfoPercentiles.Select(ConfigValues.FormatTrimmedDouble)),
@@ -353,6 +359,12 @@ public sealed partial class ServerConfig
 
     private void RewriteSave(ConfigRewriteState state, string name)
     {
+        // A Sentinel has nothing to save: its file keeps no save line.
+        if (SentinelMode)
+        {
+            state.MarkProcessed(name);
+            return;
+        }
         if (Save.Count == 0) state.RewriteLine(name, "save \"\"", true);
         else state.RewriteLine(name, name + " " + GetSave(), true);
         state.MarkProcessed(name);
@@ -547,6 +559,20 @@ public sealed partial class ServerConfig
         string addresses = Bind.Length > 0 ? string.Join(' ', Bind) : "\"\"";
         state.RewriteLine(name, name + " " + addresses, true);
     }
+
+    private string? SetMetricsBind(IReadOnlyList<string> args)
+    {
+        if (args.Count > 16) return "Too many bind addresses specified.";
+        if (args.Count == 0 || (args.Count == 1 && args[0].Length == 0)) return "At least one metrics-bind address is needed";
+        foreach (var a in args)
+            if (Observability.Metrics.MetricsEndpoint.ParseAddress(a.StartsWith('-') ? a[1..] : a) is null)
+                return $"Invalid metrics-bind address '{a}'";
+        MetricsBind = args.ToArray();
+        return null;
+    }
+
+    private void RewriteMetricsBind(ConfigRewriteState state, string name) =>
+        state.RewriteLine(name, name + " " + string.Join(' ', MetricsBind), !MetricsBind.SequenceEqual(DefaultMetricsBind));
 
     private string GetReplicaOf() => ReplicaOfHost.Length == 0 ? "" : $"{ReplicaOfHost} {ReplicaOfPort}";
 

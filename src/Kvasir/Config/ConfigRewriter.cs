@@ -61,8 +61,11 @@ public sealed class ConfigRewriteState
                 continue;
             }
             state._lines.Add(line);
-            // An alias line counts as a line of the parameter it stands for.
-            string option = p is not null ? p.Name : argv[0].ToLowerInvariant();
+            // An alias line counts as a line of the parameter it stands for. A Sentinel's lines are
+            // keyed by their first two words ("sentinel monitor"), so each kind keeps its place.
+            string option = p is not null ? p.Name
+                : config.SentinelMode && argv.Count > 1 && argv[0].Equals("sentinel", StringComparison.OrdinalIgnoreCase) ? "sentinel " + argv[1]
+                : argv[0].ToLowerInvariant();
             if (!state._optionLines.TryGetValue(option, out var q)) state._optionLines[option] = q = new Queue<int>();
             q.Enqueue(state._lines.Count - 1);
         }
@@ -72,8 +75,9 @@ public sealed class ConfigRewriteState
     /// <summary>
     /// Puts a parameter's line in place of the next old line of that parameter, or appends it when
     /// there is none left and <paramref name="force"/> (the value is not the default) or ForceWrite.
+    /// Returns whether the line was written.
     /// </summary>
-    public void RewriteLine(string option, string line, bool force)
+    public bool RewriteLine(string option, string line, bool force)
     {
         MarkProcessed(option);
         if (_optionLines.TryGetValue(option, out var q))
@@ -81,15 +85,16 @@ public sealed class ConfigRewriteState
             int index = q.Dequeue();
             if (q.Count == 0) _optionLines.Remove(option);
             _lines[index] = line;
-            return;
+            return true;
         }
-        if (!force && !ForceWrite) return;
+        if (!force && !ForceWrite) return false;
         if (_needsSignature)
         {
             _lines.Add(Signature);
             _needsSignature = false;
         }
         _lines.Add(line);
+        return true;
     }
 
     /// <summary>The parameter was handled: its old lines not reused are blanked at the end.</summary>
@@ -137,6 +142,8 @@ public static class ConfigRewriter
         if (config.AclFile.Length == 0 && config.DescribeUsers is { } users)
             foreach (var line in users()) state.RewriteLine("user", line, force: true);
         state.MarkProcessed("user");
+        // A Sentinel persists its state in the same file.
+        config.RewriteExtra?.Invoke(state);
         state.RemoveOrphaned();
         return state.GetContent();
     }

@@ -60,9 +60,36 @@ public sealed partial class ServerConfig
     private readonly List<ConfigParameter> _parameters = new();
     private readonly List<(string Name, ConfigParameter Parameter)> _entries = new();
 
+    /// <summary>
+    /// Running as a Sentinel (--sentinel, or started as kvasir-sentinel): set before the config is
+    /// loaded, so "sentinel ..." directives are accepted and queued in <see cref="SentinelDirectives"/>.
+    /// </summary>
+    public bool SentinelMode;
+
+    /// <summary>The "sentinel ..." lines of the config, in file order, for the Sentinel to apply once everything is read.</summary>
+    public readonly List<SentinelConfigLine> SentinelDirectives = new();
+
+    /// <summary>Extra lines a CONFIG REWRITE writes after the parameters (the Sentinel's state).</summary>
+    public Action<ConfigRewriteState>? RewriteExtra;
+
+    /// <summary>Sentinel defaults (Valkey's initSentinelConfig): port 26379, and no protected mode since a Sentinel must be reachable.</summary>
+    public void UseSentinelDefaults()
+    {
+        SentinelMode = true;
+        Port = 26379;
+        ProtectedMode = false;
+    }
+
     // ----- network -----
     public int Port = 6379;
     public string[] Bind = { "*", "-::*" };
+
+    // ----- Kvasir: metrics endpoint and status page (Observability/Metrics) -----
+    /// <summary>HTTP port of /metrics and the status page; 0 (the default) serves nothing.</summary>
+    public int MetricsPort;
+    /// <summary>Addresses the metrics port listens on ("-" prefix: optional); loopback by default.</summary>
+    public string[] MetricsBind = DefaultMetricsBind;
+    public static readonly string[] DefaultMetricsBind = { "127.0.0.1", "-::1" };
     public bool ProtectedMode = true;
     public int TcpBacklog = 511;
     public int TcpKeepAlive = 300;
@@ -622,3 +649,6 @@ public sealed partial class ServerConfig
             Apply = apply,
         });
 }
+
+/// <summary>A "sentinel" directive of the config file: its arguments after "sentinel", where it was, and the line itself.</summary>
+public sealed record SentinelConfigLine(string[] Args, int LineNumber, string Line);

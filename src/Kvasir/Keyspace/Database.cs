@@ -30,11 +30,14 @@ public sealed class Database
     private long _valueBytes;
     private ulong _expiresCursor;                 // where active expiry resumes in _expires
     private readonly List<int> _expireBatch = new();
+    // Cluster mode: the keys of each hash slot (null otherwise).
+    private SlotIndex? _slotIndex;
 
     public Database(int index, KeyspaceContext context)
     {
         Index = index;
         _ctx = context;
+        if (context.TrackSlots) _slotIndex = new SlotIndex();
     }
 
     public int Index { get; }
@@ -46,13 +49,13 @@ public sealed class Database
     public int ExpiresCount => _expires.Count;
 
     /// <summary>Approximate bytes of keys, values, expires and table overhead (incrementally maintained).</summary>
-    public long UsedMemory => _valueBytes + _keys.OverheadBytes + _expires.OverheadBytes;
+    public long UsedMemory => _valueBytes + TableOverhead;
 
     /// <summary>Bytes of keys, values and expire entries alone, without the tables' own arrays.</summary>
     public long DataBytes => _valueBytes;
 
     /// <summary>The part of <see cref="UsedMemory"/> that is hash table structure rather than data (INFO used_memory_overhead).</summary>
-    public long TableOverhead => _keys.OverheadBytes + _expires.OverheadBytes;
+    public long TableOverhead => _keys.OverheadBytes + _expires.OverheadBytes + (_slotIndex?.OverheadBytes ?? 0);
 
     /// <summary>The key table's own arrays (MEMORY STATS overhead.hashtable.main).</summary>
     public long MainTableOverhead => _keys.OverheadBytes;
@@ -191,6 +194,7 @@ public sealed class Database
         {
             var blob = KeyBlob.Create(key, value, _ctx.AccessStamp(0, true), false);
             idx = _keys.Add(blob, hash);
+            _slotIndex?.Add(idx, key);
             _valueBytes += KeyBlob.MemoryUsage(blob);
             _ctx.KeyCreated?.Invoke(this, key);
         }
@@ -255,6 +259,7 @@ public sealed class Database
         if (stale >= 0) RemoveAt(stale);
         var item = KeyedObject.CreateItem(key, value, _ctx.AccessStamp(0, true), false);
         int idx = _keys.Add(item, hash);
+        _slotIndex?.Add(idx, key);
         _valueBytes += KeyedObject.ItemBytes(item);
         _ctx.KeyCreated?.Invoke(this, key);
         _ctx.Dirty++;
@@ -284,6 +289,7 @@ public sealed class Database
             idx = _keys.Add(item, hash);
             _valueBytes += KeyedObject.ItemBytes(item);
         }
+        _slotIndex?.Add(idx, key);
         _ctx.Dirty++;
         _ctx.KeyModified?.Invoke(this, key);
         return idx;
@@ -390,6 +396,7 @@ public sealed class Database
         if (IsVolatileAt(idx)) RemoveExpireEntry(KeyAt(idx));
         long size = MemoryAt(idx) - 20;
         _valueBytes -= size;
+        _slotIndex?.Remove(idx);
         return _keys.RemoveAt(idx);
     }
 
@@ -450,6 +457,9 @@ public sealed class Database
         if (other == this) return;
         _ctx.DatabasesSwapping?.Invoke(this, other);
         (_keys, other._keys) = (other._keys, _keys);
+        (_slotIndex, other._slotIndex) = (other._slotIndex, _slotIndex);
+        RebuildSlotIndexIfNeeded();
+        other.RebuildSlotIndexIfNeeded();
         (_expires, other._expires) = (other._expires, _expires);
         (_valueBytes, other._valueBytes) = (other._valueBytes, _valueBytes);
         (AvgTtl, other.AvgTtl) = (other.AvgTtl, AvgTtl);
@@ -473,6 +483,7 @@ public sealed class Database
         if (removed > 0) _ctx.DatabaseFlushing?.Invoke(this);
         if (removed > 0 && release is not null) release((_keys, _expires), removed, UsedMemory);
         _keys = new HashTable<object, MainKeyOf>(16);
+        _slotIndex = _ctx.TrackSlots ? new SlotIndex() : null;
         _expires = new HashTable<ExpireEntry, ExpireKeyOf>(16);
         _valueBytes = 0;
         AvgTtl = 0;
@@ -654,6 +665,35 @@ public sealed class Database
         _ctx.KeyModified?.Invoke(this, MainKeyOf.KeyOf(item));
         _ctx.ChangeByServer = false;
         return item;
+    }
+
+    // ----- cluster hash slots -----
+
+    /// <summary>Keys in hash slot <paramref name="slot"/> (cluster mode; 0 otherwise).</summary>
+    public int CountKeysInSlot(int slot) => _slotIndex?.CountIn(slot) ?? 0;
+
+    /// <summary>The first key of a slot (an index for <see cref="KeyAt"/>), -1 when none or not in cluster mode.</summary>
+    public int FirstInSlot(int slot) => _slotIndex?.First(slot) ?? -1;
+
+    /// <summary>The next key of the same slot after <paramref name="idx"/>, -1 at the end.</summary>
+    public int NextInSlot(int idx) => _slotIndex!.Next(idx);
+
+    /// <summary>
+    /// A data set swapped in from a database built without the slot index (or the reverse) gets the
+    /// index this database needs: rebuilt from the keys once, or dropped.
+    /// </summary>
+    private void RebuildSlotIndexIfNeeded()
+    {
+        if (!_ctx.TrackSlots)
+        {
+            _slotIndex = null;
+            return;
+        }
+        if (_slotIndex is not null) return;
+        var index = new SlotIndex();
+        for (int i = 0; i < _keys.IndexLimit; i++)
+            if (_keys.IsOccupied(i)) index.Add(i, MainKeyOf.KeyOf(_keys.ItemAt(i)));
+        _slotIndex = index;
     }
 
     // ----- iteration -----

@@ -32,6 +32,9 @@ public sealed class KeyspaceContext
 
     private bool _expireDeletes = true;
 
+    /// <summary>Cluster mode: databases keep their keys indexed by hash slot (set before any database is created).</summary>
+    public bool TrackSlots;
+
     /// <summary>Set while an AOF is replayed: keys never count as expired (they expire once loading is over).</summary>
     public bool Loading;
 

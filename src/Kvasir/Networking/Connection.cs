@@ -76,6 +76,9 @@ public sealed class Connection : IClientTransport
 
     public Client Client => _client;
 
+    /// <summary>Accepted on the TLS port (cluster replies then report TLS ports).</summary>
+    public bool IsTls => _tlsPort;
+
     /// <summary>"ip:port", with IPv6 addresses in brackets, as Valkey's CLIENT LIST addr/laddr.</summary>
     internal static string FormatEndPoint(EndPoint? ep)
     {
@@ -626,6 +629,10 @@ public sealed class Connection : IClientTransport
         _server.Log.Warning($"Client id={_client.Id} addr={_client.RemoteAddress} scheduled to be closed ASAP for overcoming of output buffer limits.");
         _server.Stats.ClientOutputBufferLimitDisconnections++;
         _client.Reply.Clear();
+        // A replica lets go of the stream now, not when its connection has wound down: the backlog
+        // shrinks back at once, so the same replica reconnecting cannot continue from bytes it was
+        // dropped for (Valkey frees such clients before it serves the next connection).
+        _client.ReplicaInfo?.CloseCursor();
         Close();
         return true;
     }

@@ -60,7 +60,11 @@ public sealed class TcpListenerHost
                 var ep = (IPEndPoint)_endPoint;
                 _socket = new Socket(ep.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
                 if (ep.AddressFamily == AddressFamily.InterNetworkV6) _socket.DualMode = false;
-                _socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                // SO_REUSEADDR only (a restart binds past TIME_WAIT, as Valkey's anetSetReuseAddr). .NET's
+                // ReuseAddress option also sets SO_REUSEPORT on Linux, which let a second server listen on
+                // a port already in use instead of failing with "Address already in use".
+                if (OperatingSystem.IsLinux()) _socket.SetRawSocketOption(1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, BitConverter.GetBytes(1));
+                else _socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
             }
             _socket.Bind(_endPoint);
             _socket.Listen(_server.Config.TcpBacklog);

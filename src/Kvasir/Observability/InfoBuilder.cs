@@ -150,7 +150,7 @@ public static class InfoBuilder
         Field(sb, "redis_git_dirty", 0);
         Field(sb, "redis_build_id", BuildId());
         // extended-redis-compatibility renames the field back to what Redis printed.
-        Field(sb, cfg.ExtendedRedisCompatibility ? "redis_mode" : "server_mode", cfg.ClusterEnabled ? "cluster" : "standalone");
+        Field(sb, cfg.ExtendedRedisCompatibility ? "redis_mode" : "server_mode", cfg.SentinelMode ? "sentinel" : cfg.ClusterEnabled ? "cluster" : "standalone");
         Field(sb, "os", OsName());
         Field(sb, "arch_bits", IntPtr.Size * 8);
         Field(sb, "monotonic_clock", "POSIX clock_gettime");
@@ -158,7 +158,7 @@ public static class InfoBuilder
         Field(sb, "gcc_version", "0.0.0");
         Field(sb, "dotnet_version", Environment.Version.ToString());
         Field(sb, "process_id", Environment.ProcessId);
-        Field(sb, "process_supervised", "no");
+        Field(sb, "process_supervised", server.SupervisedBy);
         Field(sb, "run_id", server.RunId);
         Field(sb, "tcp_port", server.BoundPort != 0 ? server.BoundPort : cfg.Port);
         Field(sb, "server_time_usec", nowUs);

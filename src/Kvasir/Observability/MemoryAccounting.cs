@@ -20,9 +20,25 @@ public static class MemoryAccounting
     /// <summary>INFO used_memory: data, tables, client buffers (query, output, MULTI queues), replication and AOF buffers, values awaiting lazy free, the base.</summary>
     public static long UsedMemory(KvasirServer server) => Report(server).Used;
 
-    /// <summary>The parts of used_memory that maxmemory does not count (Valkey's freeMemoryGetNotCountedMemory): replica output buffers and the AOF buffer.</summary>
+    /// <summary>
+    /// The parts of used_memory that maxmemory does not count (Valkey's freeMemoryGetNotCountedMemory):
+    /// replicas' buffers with their share of the replication buffer (what it holds past the backlog),
+    /// and the AOF buffer. used_memory minus this is what the evictor compares with maxmemory.
+    /// </summary>
     public static long NotCountedForEviction(KvasirServer server) =>
-        ClientsMemory(server, normal: false) + server.Stats.Gauge("mem_aof_buffer");
+        ClientsMemory(server, normal: false) + server.Replication.ReplicasShareOfBuffer + server.Stats.Gauge("mem_aof_buffer");
+
+    /// <summary>
+    /// What maxmemory counts besides the databases and objects awaiting lazy free: normal clients'
+    /// buffers, the replication backlog, the script and function caches and the base. Valkey counts
+    /// them all (they are zmalloc'ed like the data), so a server full of cached scripts evicts sooner.
+    /// </summary>
+    public static long CountedOverhead(KvasirServer server)
+    {
+        var st = server.Stats;
+        return ClientsMemory(server, normal: true) + st.Gauge("mem_replication_backlog") + st.Gauge("used_memory_scripts_eval")
+               + st.Gauge("used_memory_functions") + BaseOverhead;
+    }
 
     /// <summary>One consistent reading of the memory figures behind INFO memory and MEMORY STATS.</summary>
     public readonly record struct MemoryReport(

@@ -68,6 +68,23 @@ public sealed class PersistenceManager
     /// <summary>The multi-part append-only file (appendonly, BGREWRITEAOF, DEBUG LOADAOF).</summary>
     public Aof.AppendOnlyFile Aof { get; }
 
+    /// <summary>
+    /// Why writes (and PING) must be refused because data cannot be persisted (Valkey's
+    /// writeCommandsDeniedByDiskError): the last background save failed while save points are set and
+    /// stop-writes-on-bgsave-error is on, or writing the AOF fails. Null when nothing is wrong.
+    /// </summary>
+    public string? DiskErrorRefusal()
+    {
+        var cfg = _server.Config;
+        if (cfg.StopWritesOnBgsaveError && cfg.Save.Count > 0 && !_lastBgsaveOk)
+            return "MISCONF Valkey is configured to save RDB snapshots, but it's currently unable to persist to disk. " +
+                   "Commands that may modify the data set are disabled, because this instance is configured to report errors " +
+                   "during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Valkey logs " +
+                   "for details about the RDB error.";
+        if (cfg.AppendOnly && Aof.LastWriteError is { } error) return "MISCONF Errors writing to the AOF file: " + error;
+        return null;
+    }
+
     /// <summary>dir + dbfilename.</summary>
     public string RdbPath => Path.Combine(_server.Config.Dir, _server.Config.DbFilename);
 
@@ -76,34 +93,74 @@ public sealed class PersistenceManager
     // ----- loading -----
 
     /// <summary>
-    /// Valkey's loadDataFromDisk for the RDB case: loads dir/dbfilename when it exists. Returns false
-    /// when the file exists but cannot be loaded; the reasons are logged and the server must not start.
+    /// The AOF at start (appendonly yes), before clients are served: its commands replay into the
+    /// live data set. The dump file is loaded by <see cref="LoadRdbAtStartupAsync"/> instead.
     /// </summary>
-    public bool LoadAtStartup()
+    public bool LoadAofAtStartup() => Aof.LoadAtStartup();
+
+    /// <summary>
+    /// The dump file at start, with the ports already open as in Valkey (which loads after
+    /// listening): meanwhile clients get <c>-LOADING</c> (after the first
+    /// loading-process-events-interval-bytes) and INFO shows the loading_* fields. The image is
+    /// read on a thread of its own into fresh databases that replace the empty live ones under the
+    /// data lock at the end. False when the file exists and cannot be loaded (the start fails).
+    /// </summary>
+    public async Task<bool> LoadRdbAtStartupAsync()
     {
-        // With appendonly the AOF is the source of truth and the RDB file is not read (Valkey's loadDataFromDisk).
-        if (_server.Config.AppendOnly) return Aof.LoadAtStartup();
         var start = Stopwatch.GetTimestamp();
-        // A primary drops keys that expired while it was down; its replicas learn it with DELs.
-        var expired = _server.Config.ReplicaOfHost.Length == 0 ? new List<(int, byte[])>() : null;
-        _expiredAtLoad = expired;
-        LoadOutcome outcome;
+        FileStream file;
         try
         {
-            outcome = LoadFile(RdbPath, allowDuplicates: false);
+            file = new FileStream(RdbPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16, FileOptions.SequentialScan);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Log.Warning($"Fatal error: can't open the RDB file {_server.Config.DbFilename} for reading: {Describe(e)}");
+            return false;
+        }
+        // A primary drops keys that expired while it was down; its replicas learn it with DELs.
+        var expired = _server.Config.ReplicaOfHost.Length == 0 ? new List<(int, byte[])>() : null;
+        lock (_server.DataLock) _server.Loading.Start(file.Length, async: false);
+        try
+        {
+            var (loaded, result) = await Task.Factory.StartNew(() =>
+            {
+                using (file)
+                {
+                    var pacer = new KeyLoadPacer(_server.Config);
+                    var dbs = LoadDetached(file, bytes =>
+                    {
+                        _server.Loading.Progress(bytes);
+                        pacer.KeyLoaded();
+                    }, out var r, dropExpiredKeys: true, expired);
+                    return (dbs, r);
+                }
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            if (loaded is null) return false;
+            lock (_server.DataLock)
+            {
+                long dirty = _server.Keyspace.Dirty;
+                InstallLoaded(loaded, result!);
+                // Loading is not a change of the data set (Valkey's dbAddRDBLoad leaves dirty alone).
+                _server.Keyspace.Dirty = dirty;
+                LastLoad = result;
+                Interlocked.Exchange(ref _lastLoadKeysLoaded, result!.KeysLoaded);
+                Interlocked.Exchange(ref _lastLoadKeysExpired, result.KeysExpired);
+                double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+                Log.Notice($"DB loaded from disk: {seconds.ToString("F3", CultureInfo.InvariantCulture)} seconds");
+                // The replication history saved with the data lets this server continue it (PSYNC).
+                _server.Replication.RestoreFromImage(result, expired);
+            }
+            return true;
         }
         finally
         {
-            _expiredAtLoad = null;
+            lock (_server.DataLock) _server.Loading.Stop();
         }
-        if (outcome == LoadOutcome.Loaded)
-        {
-            double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-            Log.Notice($"DB loaded from disk: {seconds.ToString("F3", CultureInfo.InvariantCulture)} seconds");
-            // The replication history saved with the data lets this server continue it (PSYNC).
-            if (LastLoad is { } image) _server.Replication.RestoreFromImage(image, expired);
-        }
-        return outcome != LoadOutcome.Failed;
     }
 
     public enum LoadOutcome { Loaded, NotFound, Failed }
@@ -133,8 +190,6 @@ public sealed class PersistenceManager
         using (file) return LoadStream(file, allowDuplicates, dropExpiredKeys: true, out _);
     }
 
-    private List<(int Db, byte[] Key)>? _expiredAtLoad;
-
     /// <summary>The aux fields of the last image loaded by <see cref="LoadStream"/> (replication history at start).</summary>
     internal RdbLoadResult? LastLoad { get; private set; }
 
@@ -155,7 +210,6 @@ public sealed class PersistenceManager
             DropExpiredKeys = dropExpiredKeys,
             VerifyChecksum = config.RdbChecksum && !_server.Debug.SkipChecksumValidation,
             AllowDuplicateKeys = allowDuplicates,
-            ExpiredKeyDropped = _expiredAtLoad is { } list ? (db, key) => list.Add((db, key)) : null,
         };
         long dirty = _server.Keyspace.Dirty;
         var loader = new RdbLoader(_server.Databases, options);
@@ -196,7 +250,8 @@ public sealed class PersistenceManager
     /// kept (the primary's DEL decides). Returns null when the image cannot be loaded (logged);
     /// <see cref="InstallLoaded"/> puts a loaded set in place under the data lock.
     /// </summary>
-    internal Keyspace.Database[]? LoadDetached(Stream stream, Action<long>? progress, out RdbLoadResult? result)
+    internal Keyspace.Database[]? LoadDetached(Stream stream, Action<long>? progress, out RdbLoadResult? result,
+        bool dropExpiredKeys = false, List<(int Db, byte[] Key)>? expiredKeys = null)
     {
         result = null;
         var config = _server.Config;
@@ -208,9 +263,10 @@ public sealed class PersistenceManager
             Values = new ServerValueFactory(config, _server.Debug.QuicklistPackedThreshold == 1L << 30 ? 0 : _server.Debug.QuicklistPackedThreshold),
             Log = (level, message) => Log.Write(level, message),
             NowMs = context.NowMs,
-            DropExpiredKeys = false,
+            DropExpiredKeys = dropExpiredKeys,
             VerifyChecksum = config.RdbChecksum && !_server.Debug.SkipChecksumValidation,
             KeyLoaded = progress,
+            ExpiredKeyDropped = expiredKeys is { } list ? (db, key) => list.Add((db, key)) : null,
         };
         var loader = new RdbLoader(dbs, options);
         // The same GC treatment as a load at start (BeginLoadGcPause): everything loaded survives.
@@ -407,6 +463,8 @@ public sealed class PersistenceManager
         Log.Notice("DB saved on disk");
         _server.Keyspace.Dirty = 0;
         _server.LastSaveUnix = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        // A successful save clears a failed background save's MISCONF, as in Valkey's rdbSave.
+        _lastBgsaveOk = true;
         return true;
     }
 
@@ -569,6 +627,7 @@ public sealed class PersistenceManager
         }
         if (_server.Config.Save.Count == 0 && !explicitSave) return true;
         Log.Notice("Saving the final RDB snapshot before exiting.");
+        _server.Systemd?.Notify("STATUS=Saving the final RDB snapshot\n");
         return Save();
     }
 

@@ -64,6 +64,9 @@ public sealed record RdbWriteOptions
     /// </summary>
     public Replication.ReplicationInfo? Replication { get; init; }
 
+    /// <summary>Cluster mode, images for replicas: the open slots ("cluster-slot-states" aux field), or null.</summary>
+    public string? ClusterSlotStates { get; init; }
+
     /// <summary>Function library sources, each written as a FUNCTION2 record.</summary>
     public IReadOnlyList<byte[]> FunctionLibraries { get; init; } = Array.Empty<byte[]>();
 }
@@ -137,6 +140,7 @@ public sealed class RdbWriter
             Aux("repl-offset", repl.Offset.ToString(CultureInfo.InvariantCulture));
         }
         Aux("aof-base", _options.AofBase ? "1" : "0");
+        if (_options.ClusterSlotStates is { } slotStates) Aux("cluster-slot-states", slotStates);
         foreach (var code in _options.FunctionLibraries)
         {
             _out.WriteByte(RdbFormat.OpFunction2);

@@ -272,6 +272,26 @@ public sealed class PubSubRegistry
         return receivers;
     }
 
+    /// <summary>
+    /// Cluster mode: this shard no longer serves <paramref name="slot"/>, so the subscribers of its
+    /// shard channels are unsubscribed, each told with an sunsubscribe message (Valkey's
+    /// pubsubShardUnsubscribeAllChannelsInSlot).
+    /// </summary>
+    public void UnsubscribeShardSlot(int slot)
+    {
+        if (_shardChannels.Count == 0) return;
+        foreach (var (name, clients) in _shardChannels.ToArray())
+        {
+            if (Cluster.KeySlot.Of(name) != slot) continue;
+            foreach (var c in clients.ToArray())
+            {
+                Unsubscribe(c, name, ChannelKind.Shard, notify: true);
+                UpdateMode(c);
+                c.Transport?.OutputAvailable();
+            }
+        }
+    }
+
     /// <summary>True when at least one pattern or channel subscription exists (keyspace events skip their work otherwise).</summary>
     public bool HasSubscribers => _channels.Count > 0 || _patterns.Count > 0;
 

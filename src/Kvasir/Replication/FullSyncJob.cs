@@ -62,7 +62,7 @@ internal sealed class FullSyncJob
             log.Warning("BGSAVE for replication: replication information not available, can't generate the RDB file right now. Try later.");
             return null;
         }
-        var options = server.Persistence.WriteOptions() with { Replication = info };
+        var options = server.Persistence.WriteOptions() with { Replication = info, ClusterSlotStates = server.Cluster?.EncodeOpenSlots() };
         // Redis 7.0 and older never send REPLCONF version and refuse RDB 11: give them 10 when the data fits.
         if (first.Version == -1 && options.Version == RdbFormat.Version) options = options with { Version = 10 };
         if (first.ExcludeFunctions) options = options with { FunctionLibraries = Array.Empty<byte[]>() };

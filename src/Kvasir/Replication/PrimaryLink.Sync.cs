@@ -11,7 +11,8 @@ namespace Kvasir.Replication;
 /// </summary>
 internal sealed partial class PrimaryLink
 {
-    private long _pendingDelayMicros;
+    private Persistence.KeyLoadPacer? _pacerInstance;
+    private Persistence.KeyLoadPacer _pacer => _pacerInstance ??= new Persistence.KeyLoadPacer(_server.Config);
     private long _pendingPeak;
     // A dual-channel image finished loading (the PSYNC answer may come after it).
     private bool _imageLoaded;
@@ -205,6 +206,8 @@ internal sealed partial class PrimaryLink
     private void Install(Database[] loaded, Persistence.RdbLoadResult result, bool diskless)
     {
         _server.Persistence.InstallLoaded(loaded, result);
+        // Cluster mode: the primary's open slots (migrating/importing) come with its image.
+        _server.Cluster?.DecodeOpenSlots(result.AuxText("cluster-slot-states"));
         _server.Keyspace.Dirty++;
         _server.Loading.Stop();
         _loading = false;
@@ -458,16 +461,7 @@ internal sealed partial class PrimaryLink
     {
         _server.Loading.Progress(bytes);
         TouchIo();
-        int delay = _server.Config.KeyLoadDelay;
-        // Valkey's debugDelay: microseconds per key (negative: one microsecond every -N keys). Sleeps
-        // are whole milliseconds here, so the delay accumulates until it is worth one.
-        if (delay > 0) _pendingDelayMicros += delay;
-        else if (delay < 0 && Random.Shared.Next(-delay) == 0) _pendingDelayMicros++;
-        if (_pendingDelayMicros >= 1000)
-        {
-            Thread.Sleep((int)(_pendingDelayMicros / 1000));
-            _pendingDelayMicros %= 1000;
-        }
+        _pacer.KeyLoaded();
         if (_stopped) throw new IOException("the replication link was stopped");
     }
 

@@ -558,7 +558,11 @@ internal sealed partial class PrimaryLink : IClientTransport
         });
     }
 
-    public void Close() => CloseChannels();
+    public void Close()
+    {
+        if (_server.DataLock.IsHeldByCurrentThread) _repl.LinkClosing();
+        CloseChannels();
+    }
 
     public void Resume() { }
 

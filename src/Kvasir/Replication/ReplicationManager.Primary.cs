@@ -29,6 +29,13 @@ public sealed partial class ReplicationManager
     /// <summary>Unix seconds since the link went down (master_link_down_since_seconds), 0 while up or never connected.</summary>
     public long LinkDownSinceUnix { get; internal set; }
 
+    /// <summary>The link to our primary is being closed by a command (CLIENT KILL): it is down from now,
+    /// even though its loop notices only later (a cluster replica's data age starts here, as in Valkey).</summary>
+    internal void LinkClosing()
+    {
+        if (_link is { MasterClient: not null } && LinkDownSinceUnix == 0) LinkDownSinceUnix = NowUnix;
+    }
+
     /// <summary>The database the cached primary's stream had selected (RDB aux repl-stream-db).</summary>
     internal CachedPrimary? Cached => _cached;
 
@@ -38,18 +45,23 @@ public sealed partial class ReplicationManager
     /// was its replica it continues with a partial resync; clients blocked here are released with
     /// -UNBLOCKED, since this data set now only changes as the primary says.
     /// </summary>
-    public void SetPrimary(string host, int port)
+    /// <param name="fullSyncRequired">
+    /// Cluster mode: the new primary comes from another shard's history, so nothing of ours may be
+    /// continued (no cached primary: the next PSYNC asks for a full sync), as Valkey's replicationSetPrimary.
+    /// </param>
+    public void SetPrimary(string host, int port, bool fullSyncRequired = false)
     {
         bool wasPrimary = !IsReplica;
         PrimaryHost = null;
-        StopLink(cachePrimary: true);
+        StopLink(cachePrimary: !fullSyncRequired);
+        if (fullSyncRequired) _cached = null;
         DisconnectBlockedClients();
         PrimaryHost = host;
         PrimaryPort = port;
         _server.Log.Role = 'S';
         _server.Keyspace.ExpireDeletes = false;
         UpdateWritableReplica();
-        if (wasPrimary && !_cacheFromImage)
+        if (wasPrimary && !_cacheFromImage && !fullSyncRequired)
         {
             _cached = null;
             CacheMyselfAsPrimary(-1);
@@ -97,6 +109,8 @@ public sealed partial class ReplicationManager
                 _cached = new CachedPrimary(ReplId, Offset, master.DbIndex);
             }
             link.DetachMasterClient();
+            // The data is as old as this moment until a new link is up (a cluster replica's data age).
+            if (LinkDownSinceUnix == 0) LinkDownSinceUnix = NowUnix;
         }
     }
 
@@ -182,7 +196,8 @@ public sealed partial class ReplicationManager
                 _cached = new CachedPrimary(ReplId, Offset, link.MasterClient.DbIndex);
             }
             link.DetachMasterClient();
-            LinkDownSinceUnix = NowUnix;
+            // Closed by a command (CLIENT KILL) the time is already noted: the loss happened then.
+            if (LinkDownSinceUnix == 0) LinkDownSinceUnix = NowUnix;
         }
     }
 

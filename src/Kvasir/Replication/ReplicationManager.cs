@@ -147,8 +147,9 @@ public sealed partial class ReplicationManager
         if (id is null || id.Length != 40 || !long.TryParse(offsetText, out long offset) || offset < 0 ||
             !int.TryParse(dbText, out int db) || db < 0)
             return;
-        // Loading happens before the replicaof directive takes effect: the config says what we are.
-        if (_server.Config.ReplicaOfHost.Length > 0)
+        // Loading happens before the replicaof directive takes effect: the config (or, in cluster
+        // mode, nodes.conf) says what we are.
+        if (_server.Config.ReplicaOfHost.Length > 0 || _server.Cluster is { Myself.IsReplica: true })
         {
             ReplId = id;
             Offset = offset;

@@ -12,7 +12,7 @@ namespace Kvasir.Replication;
 /// </summary>
 public sealed class ReplicationWaits(KvasirServer server)
 {
-    private sealed record Waiter(Client Client, BlockState State, long Offset, long NumReplicas, long NumLocal, bool Aof);
+    private sealed record Waiter(Client Client, BlockState State, long Offset, long NumReplicas, long NumLocal, bool Aof, Action<Client>? Done = null);
 
     private readonly List<Waiter> _waiters = new();
 
@@ -28,6 +28,21 @@ public sealed class ReplicationWaits(KvasirServer server)
         var state = ctx.Client.Blocking!;
         state.TimeoutReply = client => Reply(client, offset, aof);
         _waiters.Add(new Waiter(ctx.Client, state, offset, numReplicas, numLocal, aof));
+        _ackRequested = true;
+    }
+
+    /// <summary>
+    /// Blocks a command until <paramref name="numReplicas"/> replicas acknowledged the stream up to
+    /// <paramref name="offset"/>: then <paramref name="done"/> completes it; at the deadline
+    /// <paramref name="timedOut"/> answers instead (cluster mode's CLUSTER SETSLOT, which reaches
+    /// the replicas before it takes effect on their primary).
+    /// </summary>
+    public void BlockUntilReplicated(CommandContext ctx, long offset, long numReplicas, long deadlineMs, Action<Client> done, Action<Client> timedOut)
+    {
+        server.Blocking.Block(ctx, [], default, deadlineMs);
+        var state = ctx.Client.Blocking!;
+        state.TimeoutReply = timedOut;
+        _waiters.Add(new Waiter(ctx.Client, state, offset, numReplicas, 0, false, done));
         _ackRequested = true;
     }
 
@@ -90,7 +105,7 @@ public sealed class ReplicationWaits(KvasirServer server)
             if (replicas < w.NumReplicas) continue;
             if (w.Aof && (aofFsynced >= w.Offset ? 1 : 0) < w.NumLocal) continue;
             _waiters.Remove(w);
-            server.Blocking.Resolve(w.Client, client => Reply(client, w.Offset, w.Aof));
+            server.Blocking.Resolve(w.Client, w.Done ?? (client => Reply(client, w.Offset, w.Aof)));
         }
     }
 }

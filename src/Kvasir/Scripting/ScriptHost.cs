@@ -482,6 +482,8 @@ public sealed class ScriptHost
         run.KillPosition = null;
         run.Resp = 2;
         run.ReplFlags = 3;
+        run.Slot = ctx.Client.Slot;
+        run.AllowCrossSlot = compat || (flags & ScriptFlags.AllowCrossSlot) != 0;
         _client.DbIndex = ctx.Client.DbIndex;
         _client.User = ctx.Client.User;
         // The slow log shows the commands a script ran with its caller's address and name.
@@ -560,7 +562,7 @@ public sealed class ScriptHost
             return Refuse(cmd, "ERR Write commands are not allowed from read-only scripts.", out refusal);
         if (cmd.Handler is null) return Refuse(null, "ERR Unknown command called from script", out refusal);
         var cfg = Server.Config;
-        bool obey = run.Caller.Client.Has(ClientFlags.Master);
+        bool obey = run.Caller.Client.MustObey;
         if (write && !run.WriteDirty)
         {
             if (cfg.ReplicaOfHost.Length > 0 && cfg.ReplicaReadOnly && !obey)
@@ -571,6 +573,8 @@ public sealed class ScriptHost
         if (!run.AllowOom && cfg.MaxMemory > 0 && !obey && !run.WriteDirty && run.OomAtStart && cmd.Has(CommandFlags.DenyOom))
             return Refuse(cmd, "OOM command not allowed when used memory > 'maxmemory'.", out refusal);
         if (write) run.WriteDirty = true;
+        if (Server.Cluster is { } cluster && !obey && ClusterRefusal(cluster, run, cmd, args) is { } clusterError)
+            return Refuse(cmd, clusterError, out refusal);
 
         var reply = _client.Reply;
         reply.Clear();
@@ -592,6 +596,39 @@ public sealed class ScriptHost
             propagator.Muted = wasMuted;
         }
         return reply.WrittenSpan;
+    }
+
+    /// <summary>
+    /// Cluster mode: a script may only touch keys served here, all in one slot unless it allows
+    /// cross-slot keys (Valkey's scriptVerifyClusterState). The refusal text, or null.
+    /// </summary>
+    private string? ClusterRefusal(Cluster.ClusterState cluster, ScriptRun run, CommandDefinition cmd, CommandArgs args)
+    {
+        // The script client acts with the caller's READONLY and ASKING.
+        var caller = run.Caller.Client;
+        const ClientFlags routing = ClientFlags.ReadOnly | ClientFlags.Asking;
+        _client.Flags = (_client.Flags & ~routing) | (caller.Flags & routing);
+        var node = cluster.GetNodeByQuery(_client, cmd, args, out int slot, out var redirect);
+        if (node is null || !node.IsMyself)
+        {
+            return redirect switch
+            {
+                Cluster.Redirect.DownReadOnlyState => "ERR Script attempted to execute a write command while the cluster is down and readonly",
+                Cluster.Redirect.DownState => "ERR Script attempted to execute a command while the cluster is down",
+                Cluster.Redirect.CrossSlot => $"ERR Command '{cmd.Name}' in script attempted to access keys that don't hash to the same slot",
+                Cluster.Redirect.Unstable => $"ERR Unable to execute command '{cmd.Name}' in script because undeclared keys were accessed during rehashing of the slot",
+                Cluster.Redirect.DownUnbound => "ERR Script attempted to access a slot not served",
+                _ => "ERR Script attempted to access a non local key in a cluster node",
+            };
+        }
+        if (slot != -1 && !run.AllowCrossSlot)
+        {
+            if (run.Slot == -1) run.Slot = slot;
+            else if (run.Slot != slot) return "ERR Script attempted to access keys that do not hash to the same slot";
+        }
+        _client.Slot = slot;
+        caller.Slot = slot;
+        return null;
     }
 
     /// <summary>server.acl_check_cmd: whether the script's caller may run the command with these arguments.</summary>

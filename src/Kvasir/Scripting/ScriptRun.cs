@@ -58,4 +58,10 @@ internal sealed class ScriptRun
     public int Resp = 2;
     /// <summary>server.set_repl flags (REPL_AOF | REPL_REPLICA).</summary>
     public int ReplFlags = 3;
+
+    /// <summary>Cluster mode: the slot the script's keys belong to so far (-1: none yet).</summary>
+    public int Slot = -1;
+
+    /// <summary>allow-cross-slot-keys (or an EVAL without flags): keys of any local slot may be used.</summary>
+    public bool AllowCrossSlot;
 }

@@ -4,9 +4,10 @@ using StackExchange.Redis;
 namespace Kvasir.Tests.Clients;
 
 /// <summary>
-/// A real client library: StackExchange.Redis 1.2.6 connects (without allowAdmin its handshake is
-/// AUTH, CLIENT SETNAME, ECHO as a tracer, GET of its tie-breaker key and PING, on an interactive
-/// and a subscription connection) and then works for strings, databases and transactions.
+/// A real client library: StackExchange.Redis 3.x connects (its handshake is HELLO or AUTH, CLIENT
+/// SETNAME and SETINFO, CONFIG GET and INFO when admin, ECHO as a tracer, the tie-breaker GET, on an
+/// interactive and a subscription connection, over RESP2 or RESP3) and then works for strings,
+/// databases, transactions, Pub/Sub, scripts, SCAN and the admin API.
 /// </summary>
 public sealed class StackExchangeRedisTests : IClassFixture<SharedServerFixture>
 {
@@ -29,11 +30,12 @@ public sealed class StackExchangeRedisTests : IClassFixture<SharedServerFixture>
         }
     }
 
-    private async Task<Connection> Connect(string? password = null, int? port = null)
+    private async Task<Connection> Connect(string? password = null, int? port = null, RedisProtocol? protocol = null, bool admin = false)
     {
         var options = new ConfigurationOptions
         {
-            AllowAdmin = false,
+            AllowAdmin = admin,
+            Protocol = protocol,
             AbortOnConnectFail = true,
             ConnectTimeout = 10000,
             SyncTimeout = 10000,
@@ -160,5 +162,58 @@ public sealed class StackExchangeRedisTests : IClassFixture<SharedServerFixture>
         var db = mux.GetDatabase();
         var e = Assert.Throws<RedisServerException>(() => db.Execute("CLIENT", "SETNAME", "a b"));
         Assert.Equal("ERR Client names cannot contain spaces, newlines or special characters.", e.Message);
+    }
+
+    [Theory]
+    [InlineData(RedisProtocol.Resp2)]
+    [InlineData(RedisProtocol.Resp3)]
+    public async Task NegotiatesTheProtocolAndPublishesToSubscribers(RedisProtocol protocol)
+    {
+        await using var mux = await Connect(protocol: protocol);
+        var server = mux.Mux.GetServer(mux.Mux.GetEndPoints()[0]);
+        Assert.Equal(protocol, server.Protocol);
+        var received = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var channel = RedisChannel.Literal("se:chan:" + protocol);
+        var sub = mux.Mux.GetSubscriber();
+        await sub.SubscribeAsync(channel, (_, message) => received.TrySetResult(message!));
+        Assert.Equal(1, await sub.PublishAsync(channel, "hello " + protocol));
+        Assert.Equal("hello " + protocol, await received.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        var db = mux.GetDatabase();
+        await db.HashSetAsync("se:h:" + protocol, [new HashEntry("a", 1), new HashEntry("b", 2)]);
+        Assert.Equal(2, (await db.HashGetAllAsync("se:h:" + protocol)).Length);
+    }
+
+    [Fact]
+    public async Task CollectionsExpiryAndScripts()
+    {
+        await using var mux = await Connect();
+        var db = mux.GetDatabase();
+        await db.KeyDeleteAsync(["se:z", "se:l", "se:ttl"]);
+        await db.SortedSetAddAsync("se:z", [new SortedSetEntry("a", 1), new SortedSetEntry("b", 2), new SortedSetEntry("c", 3)]);
+        Assert.Equal(["c", "b"], (await db.SortedSetRangeByRankAsync("se:z", 0, 1, Order.Descending)).Select(v => (string)v!));
+        await db.ListRightPushAsync("se:l", ["x", "y", "z"]);
+        Assert.Equal("x", (string?)await db.ListLeftPopAsync("se:l"));
+        Assert.Equal(2, await db.ListLengthAsync("se:l"));
+        await db.StringSetAsync("se:ttl", "v", TimeSpan.FromSeconds(100));
+        var ttl = await db.KeyTimeToLiveAsync("se:ttl");
+        Assert.InRange(ttl!.Value.TotalSeconds, 90, 100);
+        var sum = await db.ScriptEvaluateAsync("return redis.call('ZSCORE', KEYS[1], ARGV[1]) + 40", ["se:z"], ["b"]);
+        Assert.Equal(42, (long)sum);
+    }
+
+    [Fact]
+    public async Task AdminApiReadsInfoConfigAndScansKeys()
+    {
+        await using var mux = await Connect(admin: true);
+        var db = mux.GetDatabase(7);
+        for (int i = 0; i < 50; i++) await db.StringSetAsync("se:scan:" + i, i);
+        var server = mux.Mux.GetServer(mux.Mux.GetEndPoints()[0]);
+        Assert.True(server.Version >= new Version(7, 2));
+        Assert.Equal(ServerType.Standalone, server.ServerType);
+        Assert.Contains(server.Info("keyspace").SelectMany(g => g), kv => kv.Key == "db7");
+        Assert.Equal("noeviction", server.ConfigGet("maxmemory-policy").Single().Value);
+        var keys = server.Keys(7, "se:scan:*", pageSize: 7).Select(k => (string)k!).ToHashSet();
+        Assert.Equal(50, keys.Count);
+        Assert.Equal(50, await server.DatabaseSizeAsync(7));
     }
 }

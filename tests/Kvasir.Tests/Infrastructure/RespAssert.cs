@@ -12,4 +12,11 @@ internal static class RespAssert
         Assert.True(r.IsError, $"expected error '{expected}', got {r}");
         Assert.Equal(expected, r.Text);
     }
+
+    /// <summary>Asserts that a reply is the error <paramref name="expected"/>.</summary>
+    public static void Error(string expected, RespValue r)
+    {
+        Assert.True(r.IsError, $"expected error '{expected}', got {r}");
+        Assert.Equal(expected, r.Text);
+    }
 }

@@ -221,6 +221,57 @@ public sealed class AofTests
     }
 
     [Fact]
+    public async Task ScriptsInTheAofWriteOnAReadOnlyReplica()
+    {
+        string dir = TempDir();
+        try
+        {
+            // Valkey's integration/aof: the AOF replay must obey what it carries, scripts included,
+            // even on a read-only replica (mustObeyClient).
+            WriteAofDir(dir, Encoding.Latin1.GetString(Resp("SELECT", "9")
+                .Concat(Resp("EVAL", "redis.call('set',KEYS[1],'100')", "1", "foo"))
+                .Concat(Resp("EVAL", "redis.call('incr',KEYS[1])", "1", "foo"))
+                .Concat(Resp("EVAL", "redis.call('incr',KEYS[1])", "1", "foo")).ToArray()));
+            await using var s = await TestServer.StartInDirAsync(dir, ("appendonly", "yes"), ("replica-read-only", "yes"), ("replicaof", "127.0.0.1 1"));
+            await using var c = await s.ConnectAsync();
+            await c.CallAsync("SELECT", "9");
+            Assert.Equal("102", (await c.CallAsync("GET", "foo")).Text);
+            Assert.StartsWith("READONLY You can't write against a read only replica.", (await c.CallAsync("EVAL", "return redis.call('incr',KEYS[1])", "1", "foo")).Text);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    /// <summary>
+    /// DEBUG LOADAOF with a script that runs past lua-time-limit: other clients are let in and
+    /// told the server is loading (not -BUSY), and the replay finishes.
+    /// </summary>
+    [Fact]
+    public async Task SlowScriptInTheAofAnswersLoadingToOthers()
+    {
+        await using var s = await TestServer.StartAsync(("appendonly", "yes"), ("lua-time-limit", "1"), ("aof-use-rdb-preamble", "no"), ("enable-debug-command", "yes"));
+        await using var c = await s.ConnectAsync();
+        await using var other = await s.ConnectAsync();
+        // Scripts are logged by their effects; an AOF written by an older server holds the EVAL itself.
+        WriteAofDir(s.DataDir, Encoding.Latin1.GetString(Resp("SELECT", "9")
+            .Concat(Resp("EVAL", "redis.call('set',KEYS[1],'y'); for i=1,3000000 do redis.call('ping') end return 'ok'", "1", "x")).ToArray()));
+        var loading = c.CallAsync("DEBUG", "LOADAOF");
+        string? seen = null;
+        for (int i = 0; i < 500 && seen is null; i++)
+        {
+            var r = (await other.CallAsync("PING")).Text;
+            if (r != "PONG") seen = r;
+            else if (loading.IsCompleted) break;
+        }
+        Assert.Equal("LOADING Valkey is loading the dataset in memory", seen);
+        Assert.Equal("OK", (await loading).Text);
+        await other.CallAsync("SELECT", "9");
+        Assert.Equal("y", (await other.CallAsync("GET", "x")).Text);
+    }
+
+    [Fact]
     public async Task NothingExpiresWhileTheAofIsReplayed()
     {
         string dir = TempDir();

@@ -71,7 +71,7 @@ public sealed class PersistenceCommandTests
         try
         {
             List<string> before;
-            await using (var first = await TestServer.StartInDirAsync(dir))
+            await using (var first = await TestServer.StartInDirAsync(dir, ("enable-debug-command", "yes")))
             {
                 await using var c = await first.ConnectAsync();
                 await PopulateAsync(c);
@@ -191,6 +191,64 @@ public sealed class PersistenceCommandTests
         Assert.NotEqual("0", await InfoField(c2, "rdb_changes_since_last_save"));
     }
 
+    /// <summary>
+    /// As Valkey, the ports open before the dump file is read: a client that connects meanwhile gets
+    /// -LOADING (PING included), INFO answers with loading:1 and the loading_* fields, and once the
+    /// load is done the data is there.
+    /// </summary>
+    [Fact]
+    public async Task StartupLoadAnswersLoadingWhileTheDumpIsRead()
+    {
+        string dir = Directory.CreateTempSubdirectory("kvasir-startload-").FullName;
+        try
+        {
+            await using (var first = await TestServer.StartInDirAsync(dir, ("enable-debug-command", "yes")))
+            {
+                await using var c = await first.ConnectAsync();
+                Assert.Equal("OK", await c.CallTextAsync("DEBUG", "POPULATE", "2000"));
+                Assert.Equal("OK", await c.CallTextAsync("SAVE"));
+            }
+            var config = new ServerConfig { Dir = dir };
+            config.Set("port", "0", atStartup: true);
+            config.Set("bind", "127.0.0.1", atStartup: true);
+            config.Set("loglevel", "warning", atStartup: true);
+            config.Set("key-load-delay", "1000", atStartup: true); // 2000 keys: about two seconds
+            config.Set("loading-process-events-interval-bytes", "1024", atStartup: true);
+            var server = new KvasirServer(config);
+            var starting = server.StartAsync();
+            try
+            {
+                for (int i = 0; i < 200 && server.BoundPort == 0; i++) await Task.Delay(10);
+                await using var c = await RespClient.ConnectAsync("127.0.0.1", server.BoundPort);
+                string? ping = null;
+                for (int i = 0; i < 100 && ping != "LOADING Valkey is loading the dataset in memory"; i++)
+                {
+                    ping = (await c.CallAsync("PING")).Text;
+                    if (ping != "LOADING Valkey is loading the dataset in memory") await Task.Delay(10);
+                }
+                Assert.Equal("LOADING Valkey is loading the dataset in memory", ping);
+                Assert.False(starting.IsCompleted);
+                string info = (await c.CallAsync("INFO", "persistence")).Text!;
+                Assert.Contains("loading:1\r\n", info);
+                Assert.Contains("loading_loaded_bytes:", info);
+                Assert.Equal("LOADING Valkey is loading the dataset in memory", (await c.CallAsync("GET", "key:1")).Text);
+                await starting;
+                Assert.Equal("PONG", (await c.CallAsync("PING")).Text);
+                Assert.Equal(2000, (await c.CallAsync("DBSIZE")).Integer);
+                Assert.Equal("value:1", (await c.CallAsync("GET", "key:1")).Text);
+                Assert.Contains("loading:0\r\n", (await c.CallAsync("INFO", "persistence")).Text!);
+            }
+            finally
+            {
+                await server.StopAsync();
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     /// <summary>A server built by hand so its startup log can be captured.</summary>
     private static async Task<(KvasirServer Server, List<string> Log, Exception? Error)> StartWithLogAsync(string dir, string dbfilename)
     {
@@ -240,7 +298,37 @@ public sealed class PersistenceCommandTests
     }
 
     [Fact]
-    public async Task CorruptFileStopsTheStart()
+    public async Task StartupLoadOfARedisFileLogsLikeValkey()
+    {
+        // The case of encodings.rdb on a file Debian's redis-server writes now (runs in any clone).
+        var (rdb, version, _) = await RedisWrittenFiles.SaveAsync(RedisWrittenFiles.PopulateEncodingsAsync);
+        var dir = Directory.CreateTempSubdirectory("kvasir-persist-").FullName;
+        try
+        {
+            File.WriteAllBytes(Path.Combine(dir, "from-redis.rdb"), rdb);
+            var (server, log, error) = await StartWithLogAsync(dir, "from-redis.rdb");
+            await using (server)
+            {
+                Assert.Null(error);
+                Assert.Contains(log, l => l.EndsWith("* Loading RDB produced by Redis version " + version, StringComparison.Ordinal));
+                Assert.Contains(log, l => l.EndsWith("* Done loading RDB, keys loaded: 13, keys expired: 0.", StringComparison.Ordinal));
+                Assert.Contains(log, l => l.Contains("* DB loaded from disk: ", StringComparison.Ordinal) && l.EndsWith(" seconds", StringComparison.Ordinal));
+                await using var c = await RespClient.ConnectAsync("127.0.0.1", server.BoundPort);
+                Assert.Equal(13L, (await c.CallAsync("DBSIZE")).Integer);
+                // Written as a quicklist and a hashtable set; Valkey 8 loads both small ones as listpacks.
+                Assert.Equal("listpack", await c.CallTextAsync("OBJECT", "ENCODING", "list_zipped"));
+                Assert.Equal("listpack", await c.CallTextAsync("OBJECT", "ENCODING", "set"));
+                Assert.Equal("intset", await c.CallTextAsync("OBJECT", "ENCODING", "set_zipped_3"));
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task CorruptZiplistFixtureStopsTheStart()
     {
         var dir = Directory.CreateTempSubdirectory("kvasir-persist-").FullName;
         try
@@ -251,9 +339,41 @@ public sealed class PersistenceCommandTests
             Assert.Contains(log, l => l.Contains("# Internal error in RDB reading offset ", StringComparison.Ordinal) &&
                                       l.EndsWith("Hash ziplist integrity check failed.", StringComparison.Ordinal));
             Assert.Contains(log, l => l.EndsWith("# Terminating server after rdb file reading failure.", StringComparison.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 
+    [Fact]
+    public async Task CorruptFileStopsTheStart()
+    {
+        var dir = Directory.CreateTempSubdirectory("kvasir-persist-").FullName;
+        try
+        {
+            // A file of redis-server 7 whose hash listpack lost its end marker (valkey-server logs the same two lines).
+            File.WriteAllBytes(Path.Combine(dir, "corrupt.rdb"), await RedisWrittenFiles.CorruptListpackAsync());
+            var (_, log, error) = await StartWithLogAsync(dir, "corrupt.rdb");
+            Assert.NotNull(error);
+            Assert.Contains(log, l => l.Contains("# Internal error in RDB reading offset ", StringComparison.Ordinal) &&
+                                      l.EndsWith("Hash listpack integrity check failed.", StringComparison.Ordinal));
+            Assert.Contains(log, l => l.EndsWith("# Terminating server after rdb file reading failure.", StringComparison.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task BadSignatureOrTruncatedFileStopsTheStart()
+    {
+        var dir = Directory.CreateTempSubdirectory("kvasir-persist-").FullName;
+        try
+        {
             File.WriteAllBytes(Path.Combine(dir, "bad.rdb"), "NOTREDIS0011"u8.ToArray());
-            (_, log, error) = await StartWithLogAsync(dir, "bad.rdb");
+            var (_, log, error) = await StartWithLogAsync(dir, "bad.rdb");
             Assert.NotNull(error);
             Assert.Contains(log, l => l.EndsWith("# Wrong signature trying to load DB from file", StringComparison.Ordinal));
             Assert.Contains(log, l => l.EndsWith("# Fatal error loading the DB, check server logs. Exiting.", StringComparison.Ordinal));

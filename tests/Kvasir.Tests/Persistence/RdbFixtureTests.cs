@@ -6,7 +6,9 @@ namespace Kvasir.Tests.Persistence;
 /// <summary>
 /// The RDB files in ../shared/reference/rdb (written by real Redis/Valkey servers, the same files
 /// Valkey's own test suite loads). Expected contents and encodings are what valkey-server 8 reports
-/// after loading each file; the corrupt ones fail or are skipped as Valkey does.
+/// after loading each file; the corrupt ones fail or are skipped as Valkey does. Without the files
+/// (a clone outside the project's workspace) each test skips; <see cref="RedisWrittenRdbTests"/>
+/// covers what a current server can still write on files made during the test.
 /// </summary>
 public sealed class RdbFixtureTests
 {

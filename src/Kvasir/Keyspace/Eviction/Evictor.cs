@@ -30,8 +30,8 @@ public sealed class Evictor
     private int _nextDb;
     private bool _running;                 // over the limit after a time-limited round: the cron goes on
     private long _exceededSince;           // Stopwatch timestamp when memory went over the limit, 0 when under
-    private long _clientsMemoryTick = long.MinValue;
-    private long _clientsMemory;
+    private long _overheadTick = long.MinValue;
+    private long _overhead;
 
     public Evictor(KvasirServer server) => _server = server;
 
@@ -50,25 +50,25 @@ public sealed class Evictor
     }
 
     /// <summary>
-    /// Memory as maxmemory counts it: data, tables, normal clients' buffers, the base, objects
-    /// awaiting lazy free; not replica output buffers or the AOF buffer (Valkey's
-    /// freeMemoryGetNotCountedMemory). Client buffers are re-measured at most once per millisecond
-    /// so that this stays cheap enough to run before every command.
+    /// Memory as maxmemory counts it: used_memory without what Valkey's freeMemoryGetNotCountedMemory
+    /// leaves out (replicas' buffers and their share of the replication buffer, the AOF buffer), so
+    /// data, tables, normal clients' buffers, the backlog, script and function caches, the base and
+    /// objects awaiting lazy free. All but the data is re-measured at most once per millisecond so
+    /// that this stays cheap enough to run before every command.
     /// </summary>
     public long CountedMemory()
     {
         long tick = Environment.TickCount64;
-        if (tick != _clientsMemoryTick)
+        if (tick != _overheadTick)
         {
-            _clientsMemoryTick = tick;
-            _clientsMemory = MemoryAccounting.ClientsMemory(_server, normal: true);
+            _overheadTick = tick;
+            _overhead = MemoryAccounting.CountedOverhead(_server);
         }
-        return MemoryAccounting.DatasetAndTables(_server) + _clientsMemory + MemoryAccounting.BaseOverhead
-               + _server.LazyFree.PendingBytes;
+        return MemoryAccounting.DatasetAndTables(_server) + _overhead + _server.LazyFree.PendingBytes;
     }
 
-    /// <summary>Forces the next <see cref="CountedMemory"/> to re-measure client buffers.</summary>
-    public void InvalidateClientsMemory() => _clientsMemoryTick = long.MinValue;
+    /// <summary>Forces the next <see cref="CountedMemory"/> to re-measure client buffers and caches.</summary>
+    public void InvalidateClientsMemory() => _overheadTick = long.MinValue;
 
     private bool IsSafe()
     {

@@ -79,7 +79,7 @@ internal sealed class AofLoader
         }
         file.Position = start;
 
-        var client = new Client(-1, null) { Authenticated = true };
+        var client = new Client(Client.AofClientId, null) { Authenticated = true };
         client.Flags |= ClientFlags.Fake;
         client.Reply.Enabled = false;
         var ctx = new CommandContext(_server, client);

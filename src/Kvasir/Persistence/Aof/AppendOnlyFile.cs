@@ -203,8 +203,14 @@ public sealed class AppendOnlyFile : IEffectLog
     /// <summary>no-appendfsync-on-rewrite: no fsync while a snapshot is being written.</summary>
     private bool SkipFsync() => Config.NoAppendfsyncOnRewrite && (_rewrite is not null || _server.Persistence.BackgroundSaveInProgress);
 
+    /// <summary>The last write error while writes to the AOF are failing, else null (MISCONF refuses writes then).</summary>
+    public string? LastWriteError => _lastWriteFailed ? _lastWriteErrorText : null;
+
+    private volatile string _lastWriteErrorText = "";
+
     private void WriteError(string message)
     {
+        _lastWriteErrorText = message;
         _lastWriteFailed = true;
         long now = NowUnix;
         // Valkey logs write errors at most every 30 seconds.
@@ -890,12 +896,16 @@ public sealed class AppendOnlyFile : IEffectLog
         propagator.Paused = true;
         AofLoadStatus status;
         (string? File, long Length) truncated;
+        // Loading as far as other clients can tell: a script that runs past its time limit in the
+        // replay lets them in, and they get -LOADING (Valkey's processEventsWhileBlocked).
+        _server.Loading.Start(0, async: false);
         try
         {
             status = LoadFiles(_manifest, out truncated);
         }
         finally
         {
+            _server.Loading.Stop();
             propagator.Paused = false;
         }
         if (truncated.File is not null && _current is { } c) c.Writer.Truncated(truncated.File, truncated.Length);
