@@ -21,7 +21,7 @@ namespace Kvasir.Types;
 /// is removed, and SCAN walks buckets with Valkey's reverse-binary cursor, as <see cref="HashTable{T,TKeyOf}"/>.
 /// </para>
 /// </summary>
-public sealed class MemberTable
+public sealed class MemberTable : ISlotTable
 {
     private struct Entry
     {
@@ -352,6 +352,35 @@ public sealed class MemberTable
             if (e.Slab != 0) copy.Add(MemberAt(i).Span, e.Hash);
         }
         return copy;
+    }
+
+    /// <summary>A uniformly chosen live index, or -1 when empty.</summary>
+    public int RandomIndex(Random random)
+    {
+        if (_count == 0) return -1;
+        // Dense tables: probe random slots. Sparse ones (after mass removals): walk from a random bucket.
+        if ((long)_count * 4 >= _used)
+        {
+            for (int attempt = 0; attempt < 64; attempt++)
+            {
+                int i = random.Next(_used);
+                if (At(i).Slab != 0) return i;
+            }
+        }
+        int mask = _buckets.Length - 1;
+        int start = random.Next(_buckets.Length);
+        for (int n = 0; n <= mask; n++)
+        {
+            int head = _buckets[(start + n) & mask];
+            if (head == 0) continue;
+            int len = 0;
+            for (int i = head - 1; i >= 0; i = At(i).Next - 1) len++;
+            int pick = random.Next(len);
+            int j = head - 1;
+            while (pick-- > 0) j = At(j).Next - 1;
+            return j;
+        }
+        return -1;
     }
 
     /// <summary>Collects the indexes in the bucket at <paramref name="cursor"/>; returns the next cursor (Valkey's reverse-binary increment).</summary>
