@@ -586,7 +586,6 @@ public static class InfoBuilder
           .Append(",p99=").Append(g.P99Micros.ToString(Inv)).Append(",p99.9=").Append(g.P999Micros.ToString(Inv)).Append("\r\n");
         Field(sb, "gc_pauses_over_10ms", g.LongPauses);
         Field(sb, "gc_collections_unobserved", g.Unobserved);
-        Field(sb, "gc_mode", MemoryAccounting.GcMode + (GCSettings.LatencyMode == GCLatencyMode.Batch ? "" : "-concurrent"));
     }
 
     private static void AppendDebug(StringBuilder sb, KvasirServer server)
