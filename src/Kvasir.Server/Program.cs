@@ -141,6 +141,16 @@ namespace Kvasir.Server
             using var signals = new ShutdownSignals(server);
             using var systemd = SuperviseBySystemd(server, config.Supervised);
 
+            try
+            {
+                server.Cluster?.BindBus();
+            }
+            catch (InvalidOperationException e)
+            {
+                log.Warning(e.Message);
+                RemovePidFile(pidFile);
+                return 1;
+            }
             if (!config.SentinelMode) log.Notice("Server initialized");
             try
             {

@@ -60,6 +60,12 @@ public sealed class Client
     /// <summary>Cluster mode: the hash slot of the running command's keys (-1 without keys), set by routing.</summary>
     public int Slot = -1;
 
+    /// <summary>
+    /// The input bytes of the command being run (Valkey's net_input_bytes_curr_cmd): they count for
+    /// its slot in CLUSTER SLOT-STATS once the command is over, even when that is after a block.
+    /// </summary>
+    public long CommandBytesIn;
+
     /// <summary>The connection this client talks through (null for internal clients).</summary>
     public IClientTransport? Transport { get; }
 

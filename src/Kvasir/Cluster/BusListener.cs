@@ -21,7 +21,8 @@ internal sealed class BusListener
         _cluster = cluster;
     }
 
-    public bool TryStart(int port, out string? error)
+    /// <summary>Binds and listens on every bind address; connections wait in the backlog until <see cref="StartAccepting"/>.</summary>
+    public bool TryBind(int port, out string? error)
     {
         error = null;
         foreach (var address in _server.Config.Bind)
@@ -51,7 +52,6 @@ internal sealed class BusListener
                     throw;
                 }
                 _sockets.Add(socket);
-                _ = Task.Run(() => AcceptLoopAsync(socket));
             }
             catch (Exception e) when (e is SocketException or FormatException)
             {
@@ -62,6 +62,11 @@ internal sealed class BusListener
             }
         }
         return true;
+    }
+
+    public void StartAccepting()
+    {
+        foreach (var socket in _sockets) _ = Task.Run(() => AcceptLoopAsync(socket));
     }
 
     private async Task AcceptLoopAsync(Socket listener)

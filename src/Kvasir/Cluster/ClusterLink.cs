@@ -103,7 +103,11 @@ public sealed class ClusterLink
         Pump();
     }
 
-    /// <summary>Queues a message (under the data lock); it is sent in order after earlier ones.</summary>
+    /// <summary>
+    /// Queues a message (under the data lock); it is sent in order after earlier ones, once
+    /// <see cref="Pump"/> runs (from ClusterState.BeforeSleep, when the command or event that queued
+    /// it is done: as Valkey writes a link's buffer before sleeping, so the queue is seen to grow).
+    /// </summary>
     public void Send(byte[] message)
     {
         lock (_queue)
@@ -111,13 +115,11 @@ public sealed class ClusterLink
             if (Freed) return;
             _queue.Enqueue(message);
             Interlocked.Add(ref _queueBytes, message.Length);
-            if (_sending || !_connected) return;
-            _sending = true;
         }
-        _ = SendLoopAsync();
     }
 
-    private void Pump()
+    /// <summary>Starts sending what is queued, unless a send is already under way.</summary>
+    internal void Pump()
     {
         lock (_queue)
         {

@@ -77,6 +77,7 @@ public sealed partial class ClusterState
     {
         if (link is null) return;
         link.Send(message);
+        _unflushedLinks.Add(link);
         ushort type = U16(message, OffType);
         if (type < TypeCount) MessagesSent[type]++;
     }

@@ -24,6 +24,15 @@ public sealed partial class ClusterState
     private readonly List<KeyReference> _routingKeys = new();
     private readonly CommandArgs _routingArgs = new();
 
+    /// <summary>The slot of the first key of <paramref name="cmd"/>, -1 when it has none.</summary>
+    public int FirstKeySlot(CommandDefinition cmd, CommandArgs args)
+    {
+        var keys = _routingKeys;
+        keys.Clear();
+        CommandKeys.GetKeysForRouting(cmd, args, keys);
+        return keys.Count == 0 ? -1 : KeySlot.Of(args[keys[0].Position]);
+    }
+
     /// <summary>
     /// The node that must serve <paramref name="cmd"/> (for EXEC: the whole transaction), or null
     /// with the reason in <paramref name="redirect"/>. <paramref name="slot"/> is the slot of its keys
@@ -34,6 +43,7 @@ public sealed partial class ClusterState
         redirect = Redirect.None;
         slot = -1;
         ClusterNode? n = null;
+        // Only an importing slot compares keys with the first one (a copy: EXEC reuses the arguments).
         byte[]? firstKey = null;
         bool multipleKeys = false, migrating = false, importing = false;
         int missing = 0, existing = 0;
@@ -73,9 +83,8 @@ public sealed partial class ClusterState
             {
                 var key = margs[k.Position];
                 int thisSlot = KeySlot.Of(key);
-                if (firstKey is null)
+                if (slot < 0)
                 {
-                    firstKey = key.ToArray();
                     slot = thisSlot;
                     n = _slots[slot];
                     if (n is null)
@@ -87,7 +96,11 @@ public sealed partial class ClusterState
                     if (Myself.IsPrimary || client.Has(ClientFlags.ReadOnly))
                     {
                         if (n == Myself.TopPrimary() && _migratingTo[slot] is not null) migrating = true;
-                        else if (_importingFrom[slot] is not null) importing = true;
+                        else if (_importingFrom[slot] is not null)
+                        {
+                            importing = true;
+                            firstKey = key.ToArray();
+                        }
                     }
                 }
                 else
@@ -97,7 +110,7 @@ public sealed partial class ClusterState
                         redirect = Redirect.CrossSlot;
                         return null;
                     }
-                    if (importing && !multipleKeys && !key.SequenceEqual(firstKey)) multipleKeys = true;
+                    if (importing && !multipleKeys && !key.SequenceEqual(firstKey!)) multipleKeys = true;
                 }
                 // Shard channels stay with the source until the slot is handed over: no key lookup for them.
                 if ((migrating || importing) && !pubsubShard)

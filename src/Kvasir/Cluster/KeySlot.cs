@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
 namespace Kvasir.Cluster;
 
 /// <summary>
@@ -27,12 +30,17 @@ public static class KeySlot
 
     public static ushort Crc16(ReadOnlySpan<byte> data)
     {
-        int crc = 0;
-        foreach (byte b in data) crc = (crc << 8) ^ Table[((crc >> 8) ^ b) & 0xFF];
+        uint crc = 0;
+        // The index is masked to the table's 256 entries: no bounds check needed.
+        ref ushort table = ref MemoryMarshal.GetArrayDataReference(Table);
+        foreach (byte b in data) crc = (crc << 8) ^ Unsafe.Add(ref table, (int)(((crc >> 8) ^ b) & 0xFF));
         return (ushort)crc;
     }
 
     /// <summary>The slot of <paramref name="key"/> (Valkey's keyHashSlot).</summary>
+    /// <remarks>Not inlined: routing runs it once per command from a large method, where the loop
+    /// would lose its registers to the caller's locals.</remarks>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     public static int Of(ReadOnlySpan<byte> key)
     {
         int open = key.IndexOf((byte)'{');

@@ -12,10 +12,9 @@ public sealed class SlotStatistics
     public readonly long[] BytesIn = new long[KeySlot.Count];
     public readonly long[] BytesOut = new long[KeySlot.Count];
 
-    /// <summary>One command on <paramref name="slot"/>: its time and its bytes in and out.</summary>
-    public void Account(int slot, long micros, long bytesIn, long bytesOut)
+    /// <summary>Bytes in and out on <paramref name="slot"/>'s account.</summary>
+    public void AddTraffic(int slot, long bytesIn, long bytesOut)
     {
-        CpuMicros[slot] += micros;
         BytesIn[slot] += bytesIn;
         BytesOut[slot] += bytesOut;
     }

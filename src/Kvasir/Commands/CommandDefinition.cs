@@ -33,6 +33,10 @@ public sealed class CommandDefinition
     /// <summary>Null while the command is not implemented: it then answers as an unknown command.</summary>
     public CommandHandler? Handler { get; set; }
 
+    /// <summary>The command's own key-finding routine (Valkey's getkeys_proc), once resolved by CommandKeys.</summary>
+    internal CommandKeys.KeysProc? KeysRoutine;
+    internal bool KeysRoutineResolved;
+
     /// <summary>Position of this command in the table, used by ACL bitmaps.</summary>
     public int Id { get; set; }
 

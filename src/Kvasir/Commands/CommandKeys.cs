@@ -20,7 +20,18 @@ public static class CommandKeys
     private static readonly string[] RwAccessUpdate = { "RW", "access", "update" };
     private static readonly string[] RwAccessDelete = { "RW", "access", "delete" };
 
-    private delegate int KeysProc(CommandArgs args, int offset, List<KeyReference> result);
+    internal delegate int KeysProc(CommandArgs args, int offset, List<KeyReference> result);
+
+    /// <summary>The command's key routine, looked up once per command definition.</summary>
+    private static KeysProc? ProcOf(CommandDefinition cmd)
+    {
+        if (!cmd.KeysRoutineResolved)
+        {
+            cmd.KeysRoutine = Procs.GetValueOrDefault(cmd.Name);
+            cmd.KeysRoutineResolved = true;
+        }
+        return cmd.KeysRoutine;
+    }
 
     /// <summary>Commands whose keys the specs cannot fully describe (Valkey's getkeys_proc).</summary>
     private static readonly Dictionary<string, KeysProc> Procs = new(StringComparer.Ordinal)
@@ -57,7 +68,7 @@ public static class CommandKeys
     /// <summary>True when the command can have keys at all (a key spec that is not "not_key", or a key routine).</summary>
     public static bool HasKeys(CommandDefinition cmd)
     {
-        if (Procs.ContainsKey(cmd.Name)) return true;
+        if (ProcOf(cmd) is not null) return true;
         foreach (var spec in cmd.KeySpecs)
             if (Array.IndexOf(spec.Flags, "not_key") < 0) return true;
         return false;
@@ -80,7 +91,7 @@ public static class CommandKeys
             int n = FromSpecs(cmd, args, offset, result);
             if (n >= 0) return n;
         }
-        return Procs.TryGetValue(cmd.Name, out var proc) ? proc(args, offset, result) : 0;
+        return ProcOf(cmd) is { } proc ? proc(args, offset, result) : 0;
     }
 
     /// <summary>
@@ -90,7 +101,7 @@ public static class CommandKeys
     /// </summary>
     public static int GetKeysForRouting(CommandDefinition cmd, CommandArgs args, List<KeyReference> result)
     {
-        if (Procs.TryGetValue(cmd.Name, out var proc)) return proc(args, 0, result);
+        if (ProcOf(cmd) is { } proc) return proc(args, 0, result);
         int first = cmd.FirstKey;
         if (first <= 0) return 0;
         int argc = args.Count;

@@ -49,6 +49,7 @@ public sealed class Dispatcher
         }
         else
         {
+            client.CommandBytesIn = args.WireLength;
             result = ExecuteChecked(ctx, args);
         }
         _server.Replication.Waits.AfterCommand();
@@ -138,6 +139,10 @@ public sealed class Dispatcher
         // (commands from our primary are not: they are the shard's own writes).
         if (server.Cluster is { } cluster && !obey && MayRoute(cmd) && RejectedByCluster(ctx, cluster, cmd, args))
             return DispatchResult.Done;
+        // Our primary's commands are not routed, yet count for their keys' slot in CLUSTER SLOT-STATS
+        // (Valkey fills the slot in when such a command looks a key up).
+        if (obey && server.Cluster is { } own && server.Config.ClusterSlotStatsEnabled && !client.Has(ClientFlags.Multi) && MayRoute(cmd))
+            client.Slot = own.FirstKeySlot(cmd, args);
 
         var repl = server.Replication;
         if (repl.IsReplica && client.CanRedirect && !obey && RedirectsToPrimary(client, cmd))
@@ -283,6 +288,7 @@ public sealed class Dispatcher
         long start = clock.CommandStart();
         server.PubSub.EnterCommand(client, cmd, out var outerCommand);
         int replyBefore = client.Reply.Length;
+        long streamBefore = server.Replication.Offset, selectsBefore = propagator.SelectBytes;
         _callDepth++;
         try
         {
@@ -299,10 +305,6 @@ public sealed class Dispatcher
         server.PubSub.ExitCommand(outerCommand);
         long micros = (long)Stopwatch.GetElapsedTime(start, clock.CommandEnd()).TotalMicroseconds;
         keyspace.NoTouch = outerNoTouch;
-        // CLUSTER SLOT-STATS: the outermost command's time and bytes count for the slot of its keys.
-        if (_callDepth == 0 && client.Slot >= 0 && server.Cluster is { SlotStats: { } stats } && server.Config.ClusterSlotStatsEnabled)
-            stats.Account(client.Slot, micros, client.Blocking is null && ctx.Reprocessing is null ? RequestBytes(args, cmd) : 0,
-                Math.Max(0, client.Reply.Length - replyBefore));
         // A command that changed data propagates itself, after any effects it added (EXEC never does:
         // the commands it ran did). The outermost unit emits, as a MULTI/EXEC when it holds several.
         // Only a growth of the counter counts: SAVE, DEBUG RELOAD/LOADAOF reset it and are not effects.
@@ -316,6 +318,20 @@ public sealed class Dispatcher
         propagator.EndUnit(cmd.Has(CommandFlags.TouchesArbitraryKeys));
         // WAIT waits for the stream up to this client's last write that reached it.
         if (server.Replication.Offset != offsetBefore) client.WriteOffset = server.Replication.Offset;
+        // CLUSTER SLOT-STATS: the outermost command's bytes count for the slot of its keys: its
+        // request once it is over, its reply, and what it sent every replica (SELECTs excepted).
+        if (_callDepth == 0 && client.Slot >= 0 && server.Cluster is { SlotStats: { } stats } && server.Config.ClusterSlotStatsEnabled)
+        {
+            long bytesIn = 0;
+            if (client.Blocking is null)
+            {
+                bytesIn = client.CommandBytesIn + (cmd.Name == "exec" ? MultiRequestBytes : 0);
+                client.CommandBytesIn = 0;
+            }
+            long stream = server.Replication.Offset - streamBefore - (propagator.SelectBytes - selectsBefore);
+            long bytesOut = Math.Max(0, client.Reply.Length - replyBefore) + Math.Max(0, stream) * server.Replication.Replicas.Count;
+            stats.AddTraffic(client.Slot, bytesIn, bytesOut);
+        }
 
         // A command that blocked is not over: it is counted once, when it is served, times out or is
         // unblocked, with the time of all its runs (Valkey's updateStatsOnUnblock).
@@ -334,16 +350,8 @@ public sealed class Dispatcher
 
     private int _callDepth;
 
-    /// <summary>The request as a client sends it (RESP multibulk); EXEC counts its MULTI too.</summary>
-    private static long RequestBytes(CommandArgs args, CommandDefinition cmd)
-    {
-        long n = 1 + Digits(args.Count) + 2;
-        for (int i = 0; i < args.Count; i++) n += 1 + Digits(args[i].Length) + 2 + args[i].Length + 2;
-        if (cmd.Name == "exec") n += 15;
-        return n;
-    }
-
-    private static int Digits(long v) => v < 10 ? 1 : (int)Math.Floor(Math.Log10(v)) + 1;
+    /// <summary>"*1\r\n$5\r\nmulti\r\n": MULTI has no slot, so EXEC counts its request for the transaction's.</summary>
+    private const int MultiRequestBytes = 15;
 
     /// <summary>Stats and slow log of a command that completed, after <paramref name="micros"/> of execution.</summary>
     private void RecordCall(CommandContext ctx, CommandDefinition cmd, CommandArgs args, long micros, bool failed)
@@ -353,6 +361,11 @@ public sealed class Dispatcher
         ctx.BlockedMicros = 0;
         cmd.Calls++;
         cmd.Microseconds += micros;
+        // CLUSTER SLOT-STATS cpu-usec: the outermost command's time (it includes what it ran), or a
+        // blocked command's whole time when it is over, as Valkey's canAddCpuDuration.
+        if ((_callDepth == 0 || cmd.Has(CommandFlags.Blocking)) && client.Slot >= 0 &&
+            server.Cluster is { SlotStats: { } stats } && server.Config.ClusterSlotStatsEnabled)
+            stats.CpuMicros[client.Slot] += micros;
         if (failed) cmd.FailedCalls++;
         if (server.Config.LatencyTracking) (cmd.LatencyHistogram ??= new Observability.LatencyHistogram()).Record(micros * 1000);
         server.Metrics.AddCommand(micros);
@@ -485,6 +498,12 @@ public sealed class Dispatcher
             client.MultiMissingFlags |= ~flags & (CommandFlags.Stale | CommandFlags.Loading);
         }
         ctx.Reply.WriteSimpleString("QUEUED"u8);
+        // A queued command's request counts for its slot now (Valkey's commandProcessed).
+        if (client.Slot >= 0 && _server.Cluster is { SlotStats: { } stats } && _server.Config.ClusterSlotStatsEnabled)
+        {
+            stats.AddTraffic(client.Slot, client.CommandBytesIn, 0);
+            client.CommandBytesIn = 0;
+        }
     }
 
     private bool IsPausedFor(Client client, CommandDefinition cmd, CommandArgs args)

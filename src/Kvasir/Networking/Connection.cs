@@ -309,6 +309,7 @@ public sealed class Connection : IClientTransport
                 var status = _parser.Parse(_in, ref pos, _end, args, authenticated, _server.Config.ProtoMaxBulkLen);
                 if (status == ParseStatus.Complete)
                 {
+                    args.WireLength = pos - _start;
                     _start = pos;
                     if (args.Count > 0) count++;
                     continue;

@@ -19,9 +19,12 @@ public static class DumpPayload
     public static byte[] Create(Database db, int idx, RdbWriteOptions options)
     {
         var ms = new MemoryStream();
-        var output = new RdbOutput(ms, options.Compress, checksum: false);
+        bool isString = db.TypeAt(idx) == DataType.String;
+        // A string's encoding is at most a few bytes longer than the string itself.
+        int bufferSize = isString ? (int)Math.Clamp(db.StringAt(idx).Length + 16L, 64, RdbOutput.BufferSize) : 4096;
+        var output = new RdbOutput(ms, options.Compress, checksum: false, bufferSize);
         int version = RdbFormat.Version;
-        if (db.TypeAt(idx) == DataType.String)
+        if (isString)
         {
             output.WriteByte((byte)RdbType.String);
             output.WriteString(db.StringAt(idx));

@@ -12,17 +12,23 @@ namespace Kvasir.Persistence;
 /// </summary>
 public sealed class RdbInput
 {
-    private const int BufferSize = 64 * 1024;
+    public const int BufferSize = 64 * 1024;
     private const int DirectAllocationLimit = 1 << 20;
 
     private readonly Stream _stream;
-    private readonly byte[] _buf = new byte[BufferSize];
+    private readonly byte[] _buf;
     private int _pos, _len;
     private int _crcFrom;          // bytes of _buf[_crcFrom.._pos) are consumed but not yet in _crc
     private ulong _crc;
     private long _consumedBeforeBuffer;
 
-    public RdbInput(Stream stream) => _stream = stream;
+    /// <param name="bufferSize">The read buffer: a file gets the default, a small payload (RESTORE
+    /// runs once per key of a MIGRATE) no more than its own length.</param>
+    public RdbInput(Stream stream, int bufferSize = BufferSize)
+    {
+        _stream = stream;
+        _buf = new byte[bufferSize];
+    }
 
     /// <summary>Bytes consumed so far.</summary>
     public long Offset => _consumedBeforeBuffer + _pos;

@@ -79,12 +79,13 @@ public sealed class RdbLoader
     private readonly RdbLoadResult _result = new();
     private RdbInput _in = null!;
     private int _version;
-    // Reused for every key name and string value (they are copied into the key's blob).
-    private byte[] _keyScratch = new byte[256];
-    private byte[] _valueScratch = new byte[4096];
+    // Reused for every key name and string value (they are copied into the key's blob); they grow
+    // on first use, so loading one small RESTORE payload does not pay for a file's scratch space.
+    private byte[] _keyScratch = Array.Empty<byte>();
+    private byte[] _valueScratch = Array.Empty<byte>();
     // Elements of collections (two for pairs) and packed blobs: builders copy what they keep.
-    private byte[] _elementScratch = new byte[256];
-    private byte[] _pairScratch = new byte[256];
+    private byte[] _elementScratch = Array.Empty<byte>();
+    private byte[] _pairScratch = Array.Empty<byte>();
     // RESIZEDB hints are trusted up to what the remaining bytes could hold (3 bytes per key at least).
     private long _hintLimit = 1 << 20;
 
@@ -134,7 +135,8 @@ public sealed class RdbLoader
     /// </summary>
     public object? LoadValue(Stream stream, ReadOnlySpan<byte> key)
     {
-        _in = new RdbInput(stream);
+        int size = stream.CanSeek ? (int)Math.Clamp(stream.Length - stream.Position, 64, RdbInput.BufferSize) : RdbInput.BufferSize;
+        _in = new RdbInput(stream, size);
         _version = RdbFormat.Version;
         int type = _in.ReadByte();
         if (!RdbFormat.IsObjectType(type)) throw new RdbException($"Unknown RDB encoding type {type}", isCorruption: false);

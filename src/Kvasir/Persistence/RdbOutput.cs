@@ -12,17 +12,20 @@ namespace Kvasir.Persistence;
 /// </summary>
 public sealed class RdbOutput
 {
-    private const int BufferSize = 64 * 1024;
+    public const int BufferSize = 64 * 1024;
 
     private readonly Stream _stream;
-    private readonly byte[] _buf = new byte[BufferSize];
+    private readonly byte[] _buf;
     private int _len;
     private ulong _crc;
     private long _flushed;
 
-    public RdbOutput(Stream stream, bool compress = true, bool checksum = true)
+    /// <param name="bufferSize">The buffer between the writer and the stream: a file gets the default,
+    /// one small DUMP payload (MIGRATE makes one per key) no more than it needs.</param>
+    public RdbOutput(Stream stream, bool compress = true, bool checksum = true, int bufferSize = BufferSize)
     {
         _stream = stream;
+        _buf = new byte[bufferSize];
         Compress = compress;
         ComputeChecksum = checksum;
     }

@@ -14,6 +14,12 @@ public sealed class CommandArgs
 
     public int Count { get; private set; }
 
+    /// <summary>
+    /// The bytes the command took in its connection's input, inline or multibulk (CLUSTER SLOT-STATS
+    /// network-bytes-in); 0 for commands that did not come from a connection.
+    /// </summary>
+    public int WireLength { get; internal set; }
+
     public ReadOnlySpan<byte> this[int index] => _buffer.AsSpan(_offsets[index], _lengths[index]);
 
     /// <summary>The argument as a memory slice (for code that must hold it across an await).</summary>
@@ -27,6 +33,7 @@ public sealed class CommandArgs
     {
         _buffer = buffer;
         Count = 0;
+        WireLength = 0;
     }
 
     /// <summary>The receive buffer was compacted or replaced; the bytes moved left by <paramref name="delta"/>.</summary>

@@ -29,6 +29,12 @@ public sealed class PubSubRegistry
     private readonly ReplyWriter _pendingPushes = new();
     private Client? _currentClient;
     private CommandDefinition? _executing;
+
+    /// <summary>
+    /// Cluster mode: the per-slot statistics that shard channel messages count for, null while
+    /// cluster-slot-stats-enabled is off (set by the cluster state).
+    /// </summary>
+    internal Func<Cluster.SlotStatistics?>? ShardTraffic;
     private int _depth;
 
     /// <summary>One client's subscriptions, in subscription order.</summary>
@@ -244,12 +250,19 @@ public sealed class PubSubRegistry
         if (Table(kind).GetAlternateLookup<ReadOnlySpan<byte>>().TryGetValue(channel, out var subscribers))
         {
             var word = kind == ChannelKind.Shard ? SMessageWord : MessageWord;
+            // CLUSTER SLOT-STATS: a shard channel's messages count for its slot's network-bytes-out.
+            var traffic = kind == ChannelKind.Shard ? ShardTraffic?.Invoke() : null;
+            int slot = traffic is null ? -1 : Cluster.KeySlot.Of(channel);
+            // ">3\r\n" (or "*3\r\n") and three bulk strings, the same in RESP2 and RESP3.
+            long messageBytes = traffic is null ? 0 : 4 + BulkSize(word.Length) + BulkSize(channel.Length) + BulkSize(message.Length);
             foreach (var c in subscribers)
             {
                 var r = BeginPush(c, 3);
                 r.WriteBulk(word);
                 r.WriteBulk(channel);
                 r.WriteBulk(message);
+                // A publisher subscribed itself counts its message with its command's reply.
+                if (traffic is not null && c != _currentClient) traffic.AddTraffic(slot, 0, messageBytes);
                 EndPush(c, r);
                 receivers++;
             }
@@ -271,6 +284,8 @@ public sealed class PubSubRegistry
         }
         return receivers;
     }
+
+    private static long BulkSize(int length) => 1 + length.ToString(System.Globalization.CultureInfo.InvariantCulture).Length + 2 + length + 2;
 
     /// <summary>
     /// Cluster mode: this shard no longer serves <paramref name="slot"/>, so the subscribers of its

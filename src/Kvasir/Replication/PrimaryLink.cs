@@ -436,6 +436,7 @@ internal sealed partial class PrimaryLink : IClientTransport
                 CloseChannels();
                 break;
             }
+            _args.WireLength = pos - ch.Start;
             ch.Start = pos;
             if (_args.Count > 0)
             {

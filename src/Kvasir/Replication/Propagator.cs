@@ -210,11 +210,19 @@ public sealed class Propagator
         if (db < 0 || db == _streamDb) return;
         Span<byte> digits = stackalloc byte[12];
         Utf8Formatter.TryFormat(db, digits, out int n);
+        int before = _encoded.Length;
         _encoded.WriteArray(2);
         _encoded.WriteBulk(Select);
         _encoded.WriteBulk(digits.Slice(0, n));
+        SelectBytes += _encoded.Length - before;
         _streamDb = db;
     }
+
+    /// <summary>
+    /// Bytes of the SELECTs written into the stream so far: CLUSTER SLOT-STATS leaves them out of a
+    /// command's replication bytes, as they belong to no slot.
+    /// </summary>
+    public long SelectBytes { get; private set; }
 
     /// <summary>
     /// Sends what <see cref="_encoded"/> holds to the AOF (unless <paramref name="toLog"/> is false)

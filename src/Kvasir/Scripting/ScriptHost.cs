@@ -627,7 +627,9 @@ public sealed class ScriptHost
             else if (run.Slot != slot) return "ERR Script attempted to access keys that do not hash to the same slot";
         }
         _client.Slot = slot;
-        caller.Slot = slot;
+        // The script counts for its one slot in CLUSTER SLOT-STATS; one that may cross slots counts
+        // for none once it ran a command (Valkey's clusterSlotStatsInvalidateSlotIfApplicable).
+        caller.Slot = run.AllowCrossSlot ? -1 : run.Slot;
         return null;
     }
 

@@ -191,4 +191,55 @@ public sealed class ClusterCommandTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Fact]
+    public async Task BusMessagesQueuedByACommandShowInLinkMemoryUntilItIsDone()
+    {
+        await using var a = await StartNodeAsync();
+        await using var b = await StartNodeAsync();
+        await using var ca = await a.ConnectAsync();
+        await using var cb = await b.ConnectAsync();
+        Assert.Equal("OK", await ca.CallTextAsync("CLUSTER", "MEET", "127.0.0.1", b.Port.ToString(), b.Server.Config.ClusterPort.ToString()));
+        await WaitUntilAsync(async () => await ClusterInfoFieldAsync(ca, "cluster_known_nodes") == "2"
+            && (await ca.CallAsync("CLUSTER", "LINKS")).Items!.Count == 2, "a knows b, both links up");
+
+        // PUBLISH reaches b over the bus: inside a transaction the messages wait in a's link buffers
+        // until EXEC is done, as Valkey writes a link's buffer before sleeping.
+        var message = new string('x', 10_000);
+        Assert.Equal("OK", await ca.CallTextAsync("MULTI"));
+        await ca.CallAsync("INFO", "memory");
+        for (int i = 0; i < 10; i++) await ca.CallAsync("PUBLISH", "news", message);
+        await ca.CallAsync("INFO", "memory");
+        var replies = (await ca.CallAsync("EXEC")).Items!;
+        static long LinkMemory(RespValue info) =>
+            long.Parse(info.Text!.Split("\r\n").First(l => l.StartsWith("mem_cluster_links:", StringComparison.Ordinal))["mem_cluster_links:".Length..]);
+        Assert.True(LinkMemory(replies[^1]) - LinkMemory(replies[0]) > 100_000,
+            $"mem_cluster_links {LinkMemory(replies[0])} -> {LinkMemory(replies[^1])}");
+        // Once sent, the buffers are empty again.
+        await WaitUntilAsync(async () => long.Parse(await InfoFieldAsync(ca, "memory", "mem_cluster_links")) < 100_000, "link buffers drained");
+    }
+
+    [Fact]
+    public async Task ABusyClusterPortStopsTheStartBeforeServerInitialized()
+    {
+        // Valkey binds the bus in clusterInitLast, before "Server initialized", and exits with 1: test
+        // harnesses read that line to start the node again on other ports.
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        int busPort = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        string dir = Directory.CreateTempSubdirectory("kvasir-busport-").FullName;
+        try
+        {
+            var (code, output) = await RunAsync(ServerExecutable.Path(),
+                ["--port", ServerExecutable.FreePort().ToString(), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
+                 "--cluster-enabled", "yes", "--cluster-port", busPort.ToString()], timeoutMs: 60_000);
+            Assert.Equal(1, code);
+            Assert.Contains($"Failed listening on port {busPort} (cluster), aborting.", output);
+            Assert.DoesNotContain("Server initialized", output);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

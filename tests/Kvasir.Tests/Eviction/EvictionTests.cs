@@ -175,9 +175,11 @@ public sealed class EvictionTests
         var alive = await Survivors(c, 200);
         Assert.True(alive.Count < 200);
         for (int i = 1; i < 200; i += 2) Assert.Contains(i, alive);
-        // Once no key with a TTL is left, writes are refused.
+        // Once no key with a TTL is left, writes are refused. The limit is well below what is in use:
+        // client reply buffers shrink back when idle, so a limit just under one reading may be met
+        // by the time of the write.
         long used = await UsedMemory(c);
-        Assert.Equal("OK", (await c.CallAsync("CONFIG", "SET", "maxmemory", (used - 200 * 150).ToString())).Text);
+        Assert.Equal("OK", (await c.CallAsync("CONFIG", "SET", "maxmemory", (used / 2).ToString())).Text);
         Assert.Equal(Oom, (await c.CallAsync("SET", "more", "x")).Text);
         alive = await Survivors(c, 200);
         for (int i = 0; i < 200; i += 2) Assert.DoesNotContain(i, alive);
