@@ -6,12 +6,14 @@ namespace Kvasir.Types;
 
 /// <summary>
 /// The "hashtable" encoding of a set: a chained hash table of byte strings whose bytes live in shared
-/// slabs instead of one array per member. A member costs a 16-byte entry, its share of the 4-byte
-/// bucket array and its bytes behind a one-byte length (1M members of ~14 bytes: ~35 bytes each, as
+/// slabs instead of one array per member. A member costs a 12-byte entry, its share of the 4-byte
+/// bucket array and its bytes behind a one-byte length (1M members of ~14 bytes: ~31 bytes each, as
 /// Valkey 8's hashtable, where an array per member cost ~60); and a set of a million members is a few
-/// hundred objects for the garbage collector to trace, not a million.
+/// hundred objects for the garbage collector to trace, not a million. An entry keeps 16 bits of its
+/// member's hash beside the offset (a slab offset needs only 16), so a lookup reads a member's bytes
+/// only when those match; the full hash is computed again when the table is resized.
 /// <para>
-/// Entries sit in pages of 4096 (64 KB each), so the table grows by adding pages: doubling one array
+/// Entries sit in pages of 4096 (48 KB each), so the table grows by adding pages: doubling one array
 /// left each replaced array (8, 4, 2... MB for a million members) on the large object heap, whose
 /// memory the runtime kept after collecting it (RSS 17 MB above the data after loading 1M members).
 /// Slabs are 64 KB arrays filled in order (below the large-object threshold); a member longer than
@@ -26,10 +28,13 @@ public sealed class MemberTable : ISlotTable
     private struct Entry
     {
         public int Slab;   // slab index + 1; 0 = a free entry
-        public int Offset; // where the member's length prefix starts in its slab
-        public int Hash;
+        public int Word;   // high 16 bits: the hash's high 16 bits; low 16: where the member's length prefix starts in its slab
         public int Next;   // index + 1 of the next entry in the chain (or in the free list); 0 = end
+
+        public readonly int Offset => Word & 0xFFFF;
     }
+
+    private static int Tag(int hash) => hash & unchecked((int)0xFFFF0000);
 
     /// <summary>Size of a shared slab: below the large object heap's 85,000 bytes.</summary>
     public const int SlabBytes = 64 * 1024;
@@ -114,11 +119,12 @@ public sealed class MemberTable : ISlotTable
     {
         var pages = _pages;
         var slabs = _slabs;
+        int tag = Tag(hash);
         int i = _buckets[hash & (_buckets.Length - 1)] - 1;
         while (i >= 0)
         {
             ref Entry e = ref pages[i >> PageShift][i & PageMask];
-            if (e.Hash == hash)
+            if ((e.Word & unchecked((int)0xFFFF0000)) == tag)
             {
                 var slab = slabs[e.Slab - 1]!;
                 int length = ReadLength(slab, e.Offset, out int start);
@@ -145,8 +151,8 @@ public sealed class MemberTable : ISlotTable
             index = _used++;
         }
         ref Entry e = ref At(index);
-        Store(member, out e.Slab, out e.Offset);
-        e.Hash = hash;
+        Store(member, out e.Slab, out int offset);
+        e.Word = Tag(hash) | offset;
         int b = hash & (_buckets.Length - 1);
         e.Next = _buckets[b];
         _buckets[b] = index + 1;
@@ -157,8 +163,8 @@ public sealed class MemberTable : ISlotTable
     /// <summary>Removes the member at <paramref name="index"/> (which must be live).</summary>
     public void RemoveAt(int index)
     {
+        int b = KeyHash.Hash(MemberAt(index).Span) & (_buckets.Length - 1);
         ref Entry e = ref At(index);
-        int b = e.Hash & (_buckets.Length - 1);
         int cur = _buckets[b];
         if (cur == index + 1)
         {
@@ -179,8 +185,7 @@ public sealed class MemberTable : ISlotTable
         }
         Release(e.Slab - 1, e.Offset);
         e.Slab = 0;
-        e.Offset = 0;
-        e.Hash = 0;
+        e.Word = 0;
         e.Next = _freeList;
         _freeList = index + 1;
         _count--;
@@ -314,7 +319,8 @@ public sealed class MemberTable : ISlotTable
                 e.Slab = NewSlab(slab) + 1;
                 continue;
             }
-            Store(slab.AsSpan(start, length), out e.Slab, out e.Offset);
+            Store(slab.AsSpan(start, length), out e.Slab, out int offset);
+            e.Word = (e.Word & unchecked((int)0xFFFF0000)) | offset;
         }
     }
 
@@ -328,7 +334,7 @@ public sealed class MemberTable : ISlotTable
         {
             ref Entry e = ref At(i);
             if (e.Slab == 0) continue;
-            int b = e.Hash & mask;
+            int b = KeyHash.Hash(MemberAt(i).Span) & mask;
             e.Next = buckets[b];
             buckets[b] = i + 1;
         }
@@ -349,7 +355,9 @@ public sealed class MemberTable : ISlotTable
         for (int i = 0; i < _used; i++)
         {
             ref Entry e = ref At(i);
-            if (e.Slab != 0) copy.Add(MemberAt(i).Span, e.Hash);
+            if (e.Slab == 0) continue;
+            var member = MemberAt(i).Span;
+            copy.Add(member, KeyHash.Hash(member));
         }
         return copy;
     }

@@ -15,11 +15,11 @@ public interface IPrefixPredicate
 /// The "skiplist" encoding of a sorted set: Valkey's zskiplist (elements ordered by score, then member
 /// bytes; level spans so that the rank of an element and the element at a rank are found in O(log n);
 /// levels drawn with p = 1/4 up to 32) plus its member → element dict, built without an object per
-/// element. The members live in a <see cref="MemberTable"/> (shared slabs, a 16-byte entry each), and
+/// element. The members live in a <see cref="MemberTable"/> (shared slabs, a 12-byte entry each), and
 /// an element IS its member's entry index: its skiplist node is the 24-byte struct at that index in
 /// pages of nodes (score, backward link, level-0 forward link, level count, and where its higher levels
 /// are in a shared pool of (forward, span) pairs; three nodes in four have none). The level-0 span is
-/// 1 to a next element and 0 at the end, so it is implied, not stored. 1M elements: ~62 bytes each,
+/// 1 to a next element and 0 at the end, so it is implied, not stored. 1M elements: ~58 bytes each,
 /// where a node object, its level array, a member array and a dict entry took ~160 (Valkey 8: ~94).
 /// Element indexes stay valid until the element is removed.
 /// </summary>
