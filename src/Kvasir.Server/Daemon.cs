@@ -29,9 +29,10 @@ internal static class Daemon
         };
         string self = Environment.ProcessPath ?? "dotnet";
         psi.FileName = self;
-        // Started as "dotnet kvasir-server.dll": the child needs the assembly path too.
+        // Started as "dotnet kvasir-server.dll" (the .NET tool): the child needs the assembly path too.
+        // (Not Assembly.Location, which a native build does not have.)
         if (Path.GetFileNameWithoutExtension(self).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
-            psi.ArgumentList.Add(typeof(Daemon).Assembly.Location);
+            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "kvasir-server.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment[ChildMarker] = "1";
 

@@ -71,6 +71,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
         ApplyKeyspaceSettings();
         Config.Changed += _ => ApplyKeyspaceSettings();
         UpdateClock();
+        _ = Observability.GcPauseMonitor.Shared;   // watches collections from now on (INFO kvasir)
     }
 
     /// <summary>The lock every command executes under (Valkey's single execution thread).</summary>
@@ -142,8 +143,7 @@ public sealed partial class KvasirServer : IAsyncDisposable
     /// </summary>
     public static bool ScriptingAvailable(out string? error) => Scripting.LuaEngine.Available(out error);
 
-    public static string NewRandomId() =>
-        Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20)).ToLowerInvariant();
+    public static string NewRandomId() => SecureRandom.Hex(20);
 
     /// <summary>
     /// Writes the final snapshot at SHUTDOWN; set by the persistence subsystem. The argument tells

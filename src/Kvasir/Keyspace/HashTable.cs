@@ -12,6 +12,20 @@ public interface IKeyOf<T>
     static abstract bool IsEmpty(T item);
 }
 
+/// <summary>What random picks over a table's slots need (HRANDFIELD, ZRANDMEMBER).</summary>
+public interface ISlotTable
+{
+    int Count { get; }
+
+    /// <summary>Upper bound (exclusive) of slot indexes.</summary>
+    int IndexLimit { get; }
+
+    bool IsOccupied(int index);
+
+    /// <summary>A uniformly chosen occupied slot, or -1 when empty.</summary>
+    int RandomIndex(Random random);
+}
+
 /// <summary>
 /// A chained hash table over binary keys, the shape of Valkey's dict: a power-of-two bucket array
 /// of chains. Items live in one dense array of small structs (no node object per key, which is what
@@ -20,7 +34,7 @@ public interface IKeyOf<T>
 /// every item present for the whole scan exactly once or more even when the table grows or shrinks
 /// between calls.
 /// </summary>
-public sealed class HashTable<T, TKeyOf> where TKeyOf : IKeyOf<T>
+public sealed class HashTable<T, TKeyOf> : ISlotTable where TKeyOf : IKeyOf<T>
 {
     private struct Entry
     {

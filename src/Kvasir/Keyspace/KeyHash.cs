@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
-using System.Security.Cryptography;
 
 namespace Kvasir.Keyspace;
 
@@ -10,7 +9,7 @@ namespace Kvasir.Keyspace;
 /// </summary>
 public static class KeyHash
 {
-    private static readonly ulong Seed = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
+    private static readonly ulong Seed = SecureRandom.NextUInt64();
     private const ulong P0 = 0xa0761d6478bd642fUL, P1 = 0xe7037ed1a0b428dbUL, P2 = 0x8ebc6af09c88c6e3UL;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

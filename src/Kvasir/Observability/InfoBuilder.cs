@@ -79,6 +79,9 @@ public static class InfoBuilder
         }
         if (sel.Wants("cluster")) { Begin("Cluster"); Field(sb, "cluster_enabled", server.Config.ClusterEnabled ? 1 : 0); }
         if (sel.Wants("keyspace")) { Begin("Keyspace"); AppendKeyspace(sb, server); }
+        // Kvasir's own figures (the garbage collector's pauses): with "all", "everything" or by name,
+        // so the default INFO stays Valkey's.
+        if (sel.Wants("kvasir")) { Begin("Kvasir"); AppendKvasir(sb); }
         // The debug section is only shown when asked for by name, never by "all"/"everything".
         if (sel.Sections.Contains("debug")) { Begin("Debug"); AppendDebug(sb, server); }
         return sb.ToString();
@@ -564,6 +567,25 @@ public static class InfoBuilder
               .Append(",expires=").Append(db.ExpiresCount.ToString(Inv))
               .Append(",avg_ttl=").Append(db.AvgTtl.ToString(Inv)).Append("\r\n");
         }
+    }
+
+    /// <summary>
+    /// The .NET garbage collector's stop-the-world pauses (<see cref="GcPauseMonitor"/>): how many, their
+    /// exact total, the longest ever and in the last minute, percentiles, and how many exceeded 10 ms.
+    /// </summary>
+    private static void AppendKvasir(StringBuilder sb)
+    {
+        var g = GcPauseMonitor.Shared.Read();
+        Field(sb, "gc_collections", GC.CollectionCount(0));
+        Field(sb, "gc_pauses", g.Pauses);
+        Field(sb, "gc_pause_total_usec", (long)GC.GetTotalPauseDuration().TotalMicroseconds);
+        Field(sb, "gc_pause_max_usec", g.MaxMicros);
+        Field(sb, "gc_pause_recent_max_usec", g.RecentMaxMicros);
+        Field(sb, "gc_pause_last_usec", g.LastMicros);
+        sb.Append("gc_pause_percentiles_usec:p50=").Append(g.P50Micros.ToString(Inv))
+          .Append(",p99=").Append(g.P99Micros.ToString(Inv)).Append(",p99.9=").Append(g.P999Micros.ToString(Inv)).Append("\r\n");
+        Field(sb, "gc_pauses_over_10ms", g.LongPauses);
+        Field(sb, "gc_collections_unobserved", g.Unobserved);
     }
 
     private static void AppendDebug(StringBuilder sb, KvasirServer server)

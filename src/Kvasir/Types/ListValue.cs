@@ -272,6 +272,11 @@ public sealed partial class ListValue : IDataValue, IDebugInspectable
         {
             ref PackedNode n = ref NodeAt(end);
             int cap = n.Capacity;
+            // An end node filling up under a byte limit (the default list-max-listpack-size -2) grows by
+            // doubling, then to the limit: growing by a quarter at a time, pushes allocated five bytes of
+            // garbage per byte kept (1M RPUSH: 75 B allocated per 7-byte element).
+            if (limits.Fill < 0)
+                n.ReserveForPush(Listpack.EntrySize(value), head, (int)NegativeFillLimit(limits.Fill) - Listpack.HeaderAndEndBytes);
             if (head) n.PushHead(value);
             else n.PushTail(value);
             AddBytes(n.Capacity - cap);
@@ -279,10 +284,11 @@ public sealed partial class ListValue : IDataValue, IDebugInspectable
         }
         if (_ql!.NodeCount > 0)
         {
-            // The old end node stops growing: give back its spare room.
+            // The old end node stops growing: give back its spare room, unless that is a sliver (a node
+            // filled to its byte limit).
             ref PackedNode old = ref NodeAt(end);
             int cap = old.Capacity;
-            old.TrimExcess();
+            old.TrimExcess(cap / 16);
             AddBytes(old.Capacity - cap);
         }
         InsertNode(head ? 0 : _ql!.NodeCount, NewNode(value, false));

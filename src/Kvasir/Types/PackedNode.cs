@@ -23,6 +23,26 @@ public struct PackedNode
 
     public static PackedNode Create() => new() { Buffer = Empty };
 
+    /// <summary>
+    /// Before adding <paramref name="size"/> bytes at one end of a node that fills up towards
+    /// <paramref name="limit"/> bytes: when they do not fit, reallocates with all the room on that end,
+    /// doubling, and straight to the limit once half of it is used. (Growing by a quarter at a time
+    /// allocated five times the final size.) Removals shrink a node only below a quarter used, so a
+    /// push and a pop at the same end never reallocate back and forth.
+    /// </summary>
+    public void ReserveForPush(int size, bool atHead, int limit)
+    {
+        if (atHead ? Head >= size : Buffer.Length - Tail >= size) return;
+        int used = Tail - Head;
+        int capacity = used >= limit / 2 ? limit : Math.Min(limit, Math.Max(2 * used, 64));
+        var next = new byte[Math.Max(capacity, used + size)];
+        int start = atHead ? next.Length - used : 0;
+        Buffer.AsSpan(Head, used).CopyTo(next.AsSpan(start));
+        Buffer = next;
+        Head = start;
+        Tail = start + used;
+    }
+
     public readonly int UsedBytes => Tail - Head;
 
     /// <summary>Size the same content would have as a listpack (lpBytes).</summary>
@@ -216,11 +236,12 @@ public struct PackedNode
         return shift;
     }
 
-    /// <summary>Drops the spare room, for a node that is no longer at an end of its list.</summary>
-    public void TrimExcess()
+    /// <summary>Drops the spare room, for a node that is no longer at an end of its list, unless it is at
+    /// most <paramref name="tolerance"/> bytes (a copy to save that little would cost more than it saves).</summary>
+    public void TrimExcess(int tolerance = 0)
     {
         int used = Tail - Head;
-        if (Buffer.Length == used) return;
+        if (Buffer.Length - used <= tolerance) return;
         var next = used == 0 ? Empty : new byte[used];
         Buffer.AsSpan(Head, used).CopyTo(next);
         Buffer = next;

@@ -17,8 +17,8 @@ internal static class RandomPicks
     /// more than a third is wanted, random slots are dropped from a list of all of them (Valkey's CASE 3),
     /// otherwise random slots are drawn until enough distinct ones were seen (CASE 4).
     /// </summary>
-    public static void DistinctSlots<T, TKeyOf>(HashTable<T, TKeyOf> table, Random random, long count, Action<int> visit)
-        where TKeyOf : IKeyOf<T>
+    public static void DistinctSlots<TTable>(TTable table, Random random, long count, Action<int> visit)
+        where TTable : ISlotTable
     {
         int size = table.Count;
         if (count * 3 > size)

@@ -11,21 +11,13 @@ public readonly record struct SetLimits(long MaxIntsetEntries, long MaxListpackE
     public long IntsetMax => Math.Min(MaxIntsetEntries, 1L << 30);
 }
 
-/// <summary>Where a set member table keeps its key: the member bytes themselves.</summary>
-public readonly struct MemberKeyOf : IKeyOf<byte[]>
-{
-    public static ReadOnlySpan<byte> KeyOf(byte[] item) => item;
-
-    public static bool IsEmpty(byte[] item) => item is null;
-}
-
 /// <summary>
 /// A set value with Valkey's three encodings and its conversion rules (t_set.c):
 /// <list type="bullet">
 /// <item><b>intset</b>: only integers, up to set-max-intset-entries, kept sorted;</item>
 /// <item><b>listpack</b>: small sets with other members (up to set-max-listpack-entries members of at
 /// most set-max-listpack-value bytes), in insertion order;</item>
-/// <item><b>hashtable</b>: anything bigger.</item>
+/// <item><b>hashtable</b>: anything bigger (a <see cref="MemberTable"/>: members in shared slabs).</item>
 /// </list>
 /// Adding a non-integer to an intset moves it to listpack when the result fits, else to hashtable;
 /// sets never go back to a smaller encoding by removals (as in Valkey). Random members are drawn
@@ -36,8 +28,7 @@ public sealed partial class SetValue : IDataValue, IDebugInspectable
     private ValueEncoding _encoding;
     private IntSet? _ints;
     private PackedNode _packed;
-    private HashTable<byte[], MemberKeyOf>? _table;
-    private long _memberBytes;   // hashtable encoding: bytes of the member arrays
+    private MemberTable? _table;
 
     private SetValue(ValueEncoding encoding) => _encoding = encoding;
 
@@ -46,7 +37,7 @@ public sealed partial class SetValue : IDataValue, IDebugInspectable
     public static SetValue NewListpack() => new(ValueEncoding.Listpack) { _packed = PackedNode.Create() };
 
     public static SetValue NewHashtable(long capacity) =>
-        new(ValueEncoding.Hashtable) { _table = new HashTable<byte[], MemberKeyOf>((int)Math.Min(capacity, 1 << 30)) };
+        new(ValueEncoding.Hashtable) { _table = new MemberTable((int)Math.Min(capacity, 1 << 30)) };
 
     /// <summary>A new empty set able to hold <paramref name="first"/>, sized for about
     /// <paramref name="sizeHint"/> members (setTypeCreate).</summary>
@@ -72,10 +63,8 @@ public sealed partial class SetValue : IDataValue, IDebugInspectable
     {
         ValueEncoding.Intset => _ints!.MemoryUsage,
         ValueEncoding.Listpack => 24 + _packed.Capacity,
-        _ => 48 + _table!.OverheadBytes + _memberBytes,
+        _ => 48 + _table!.MemoryBytes,
     };
-
-    private static long MemberSize(int length) => 24 + ((length + 7) & ~7);
 
     // ----- conversions -----
 
@@ -91,19 +80,17 @@ public sealed partial class SetValue : IDataValue, IDebugInspectable
     public void ConvertToHashtable(long capacity)
     {
         if (_encoding == ValueEncoding.Hashtable) return;
-        var table = new HashTable<byte[], MemberKeyOf>((int)Math.Clamp(capacity, Count, 1 << 30));
-        long bytes = 0;
+        var table = new MemberTable((int)Math.Clamp(capacity, Count, 1 << 30));
+        Span<byte> scratch = stackalloc byte[24];
         var e = GetEnumerator();
         while (e.MoveNext())
         {
-            var member = e.Current.ToArray();
+            var member = e.Current.AsSpan(scratch);
             table.Add(member, KeyHash.Hash(member));
-            bytes += MemberSize(member.Length);
         }
         _ints = null;
         _packed = default;
         _table = table;
-        _memberBytes = bytes;
         _encoding = ValueEncoding.Hashtable;
     }
 
@@ -134,7 +121,6 @@ public sealed partial class SetValue : IDataValue, IDebugInspectable
         }
         _packed = default;
         _table = null;
-        _memberBytes = 0;
         _ints = ints;
         _encoding = ValueEncoding.Intset;
     }
@@ -234,8 +220,7 @@ public sealed partial class SetValue : IDataValue, IDebugInspectable
     {
         int hash = KeyHash.Hash(member);
         if (_table!.Find(member, hash) >= 0) return false;
-        _table.Add(member.ToArray(), hash);
-        _memberBytes += MemberSize(member.Length);
+        _table.Add(member, hash);
         return true;
     }
 
@@ -258,7 +243,6 @@ public sealed partial class SetValue : IDataValue, IDebugInspectable
                 int i = _table!.Find(member);
                 if (i < 0) return false;
                 _table.RemoveAt(i);
-                _memberBytes -= MemberSize(member.Length);
                 CompactIfSparse();
                 return true;
             }
@@ -314,8 +298,7 @@ public sealed partial class SetValue : IDataValue, IDebugInspectable
                     {
                         int i = _i++;
                         if (!table.IsOccupied(i)) continue;
-                        var m = table.ItemAt(i);
-                        Current = new PackedValue(m, 0, m.Length);
+                        Current = table.MemberAt(i);
                         return true;
                     }
                     return false;
@@ -356,8 +339,7 @@ public sealed partial class SetValue : IDataValue, IDebugInspectable
             case ValueEncoding.Listpack:
                 return _packed.Read(slot);
             default:
-                var m = _table!.ItemAt(slot);
-                return new PackedValue(m, 0, m.Length);
+                return _table!.MemberAt(slot);
         }
     }
 
@@ -388,17 +370,7 @@ public sealed partial class SetValue : IDataValue, IDebugInspectable
     }
 
     /// <summary>Rebuilds the hash table so its entries are contiguous again (after many removals).</summary>
-    private void Compact()
-    {
-        var old = _table!;
-        var table = new HashTable<byte[], MemberKeyOf>(old.Count);
-        for (int i = 0; i < old.IndexLimit; i++)
-        {
-            if (!old.IsOccupied(i)) continue;
-            table.Add(old.ItemAt(i), old.HashAt(i));
-        }
-        _table = table;
-    }
+    private void Compact() => _table = _table!.Compacted();
 
     /// <summary>Removes and returns a uniformly chosen member.</summary>
     public byte[] PopRandom(Random random)
@@ -416,7 +388,6 @@ public sealed partial class SetValue : IDataValue, IDebugInspectable
                 break;
             default:
                 _table!.RemoveAt(slot);
-                _memberBytes -= MemberSize(bytes.Length);
                 CompactIfSparse();
                 break;
         }
@@ -453,7 +424,6 @@ public sealed partial class SetValue : IDataValue, IDebugInspectable
         _ints = other._ints;
         _packed = other._packed;
         _table = other._table;
-        _memberBytes = other._memberBytes;
     }
 
     /// <summary>As RDB saves a set: an intset or listpack blob, or the count and each member.</summary>
@@ -492,11 +462,7 @@ public sealed partial class SetValue : IDataValue, IDebugInspectable
                 copy._packed = _packed.Clone();
                 break;
             default:
-                var table = new HashTable<byte[], MemberKeyOf>(_table!.Count);
-                for (int i = 0; i < _table.IndexLimit; i++)
-                    if (_table.IsOccupied(i)) table.Add((byte[])_table.ItemAt(i).Clone(), _table.HashAt(i));
-                copy._table = table;
-                copy._memberBytes = _memberBytes;
+                copy._table = _table!.Compacted();
                 break;
         }
         return copy;

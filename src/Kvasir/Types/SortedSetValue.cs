@@ -33,8 +33,8 @@ public enum ZAddResult
 /// <list type="bullet">
 /// <item>"listpack" while small (zset-max-listpack-entries / -value): ONE byte array of
 /// [varint length][member][8-byte score] entries kept in order;</item>
-/// <item>"skiplist" beyond: a <see cref="SkipList"/> with spans (O(log n) rank) plus a
-/// member → node table for O(1) score lookups.</item>
+/// <item>"skiplist" beyond: a <see cref="SkipSet"/>, Valkey's skiplist with spans (O(log n) rank) plus
+/// the member → element table for O(1) score lookups, in arrays rather than an object per element.</item>
 /// </list>
 /// A packed set stores 0 for a score of -0, because Valkey's listpack stores integral scores as
 /// integers; the skiplist keeps the sign, as Valkey's does.
@@ -101,7 +101,7 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
     {
         get
         {
-            if (_data is SkipSet s) return s.List.Length;
+            if (_data is SkipSet s) return s.Length;
             var lp = (byte[])_data;
             int n = 0;
             for (int p = EntriesStart(lp); p < lp.Length; p = PackedEntries.Skip(lp, p) + 8) n++;
@@ -139,7 +139,7 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
         while (p < lp.Length)
         {
             var m = PackedEntries.ReadEntry(lp, p, out int sp);
-            if (SkipList.Compare(ScoreAt(lp, sp), m, score, member) > 0) break;
+            if (SkipSet.Compare(ScoreAt(lp, sp), m, score, member) > 0) break;
             p = sp + 8;
         }
         int size = PackedEntries.EntrySize(member.Length) + 8;
@@ -161,8 +161,8 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
     {
         if (_data is SkipSet s)
         {
-            int i = s.Dict.Find(member);
-            score = i >= 0 ? s.Dict.ItemAt(i).Score : 0;
+            int i = s.Find(member);
+            score = i >= 0 ? s.ScoreOf(i) : 0;
             return i >= 0;
         }
         return FindPacked((byte[])_data, member, out score) >= 0;
@@ -173,14 +173,14 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
     {
         if (_data is SkipSet s)
         {
-            int i = s.Dict.Find(member);
+            int i = s.Find(member);
             if (i < 0)
             {
                 score = 0;
                 return -1;
             }
-            score = s.Dict.ItemAt(i).Score;
-            return s.List.GetRank(score, member) - 1;
+            score = s.ScoreOf(i);
+            return s.GetRank(score, member) - 1;
         }
         var lp = (byte[])_data;
         long rank = 0;
@@ -203,7 +203,7 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
     /// <summary>How many elements, from the lowest, satisfy a predicate that holds for a prefix of the order.</summary>
     public long CountPrefix<TPred>(TPred pred) where TPred : IPrefixPredicate
     {
-        if (_data is SkipSet s) return s.List.CountPrefix(pred);
+        if (_data is SkipSet s) return s.CountPrefix(pred);
         var lp = (byte[])_data;
         long n = 0;
         int p = EntriesStart(lp);
@@ -295,7 +295,8 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
         private readonly int[]? _offsets;   // entry offsets, for walking a packed set backwards
         private readonly bool _reverse;
         private int _pos;                    // packed forward: next entry offset; packed reverse: next index
-        private SkipListNode? _node;
+        private readonly SkipSet? _skip;
+        private int _node;
         private bool _started;
 
         internal Iterator(SortedSetValue z, long rank, bool reverse)
@@ -304,7 +305,8 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
             _started = false;
             Member = default;
             Score = 0;
-            _node = null;
+            _skip = null;
+            _node = SkipSet.Nil;
             _offsets = null;
             _pos = 0;
             if (z._data is byte[] lp)
@@ -331,7 +333,8 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
             else
             {
                 _packed = null;
-                _node = ((SkipSet)z._data).List.GetByRank(rank + 1);
+                _skip = (SkipSet)z._data;
+                _node = _skip.GetByRank(rank + 1);
             }
         }
 
@@ -356,11 +359,15 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
                 _pos = sp2 + 8;
                 return true;
             }
-            if (_started) _node = _reverse ? _node?.Backward : _node?.Next;
+            if (_node == SkipSet.Nil) return false;
+            if (_started)
+            {
+                _node = _reverse ? _skip!.Previous(_node) : _skip!.Next(_node);
+                if (_node == SkipSet.Nil) return false;
+            }
             _started = true;
-            if (_node is null) return false;
-            Member = _node.Member;
-            Score = _node.Score;
+            Member = _skip!.MemberOf(_node);
+            Score = _skip.ScoreOf(_node);
             return true;
         }
     }
@@ -415,12 +422,11 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
 
         var s = (SkipSet)_data;
         int hash = KeyHash.Hash(member);
-        int i = s.Dict.Find(member, hash);
+        int i = s.Find(member, hash);
         if (i >= 0)
         {
             if (nx) return ZAddResult.Nop;
-            var node = s.Dict.ItemAt(i);
-            double cur = node.Score;
+            double cur = s.ScoreOf(i);
             if (incr)
             {
                 score += cur;
@@ -429,13 +435,11 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
             if ((lt && score >= cur) || (gt && score <= cur)) return ZAddResult.Nop;
             newScore = score;
             if (score == cur) return ZAddResult.Same;
-            s.List.Delete(cur, member);
-            var moved = s.List.Insert(score, node.Member);
-            s.Dict.ItemAt(i) = moved;
+            s.UpdateScore(i, score);
             return ZAddResult.Updated;
         }
         if (xx) return ZAddResult.Nop;
-        s.AddNew(score, member.ToArray(), hash);
+        s.Add(score, member, hash);
         return ZAddResult.Added;
     }
 
@@ -454,7 +458,7 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
     public long RemoveRange(long start, long end)
     {
         if (start > end) return 0;
-        if (_data is SkipSet s) return s.RemoveRange(start, end);
+        if (_data is SkipSet s) return s.RemoveRangeByRank(start + 1, end + 1);
         var lp = (byte[])_data;
         int p = EntriesStart(lp);
         long i = 0;
@@ -474,7 +478,7 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
         while (p < lp.Length)
         {
             var m = PackedEntries.ReadEntry(lp, p, out int sp);
-            s.AddNew(ScoreAt(lp, sp), m.ToArray(), KeyHash.Hash(m));
+            s.Add(ScoreAt(lp, sp), m, KeyHash.Hash(m));
             p = sp + 8;
         }
         _data = s;
@@ -484,21 +488,23 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
     public void ConvertToPackedIfFits(long maxEntries, long maxValue)
     {
         if (_data is not SkipSet s) return;
-        if (s.List.Length > maxEntries) return;
+        if (s.Length > maxEntries) return;
         long total = 0;
-        for (var n = s.List.First; n is not null; n = n.Next)
+        for (int n = s.First; n != SkipSet.Nil; n = s.Next(n))
         {
-            if (n.Member.Length > maxValue) return;
-            total += PackedEntries.EntrySize(n.Member.Length) + 8;
+            int length = s.MemberOf(n).Length;
+            if (length > maxValue) return;
+            total += PackedEntries.EntrySize(length) + 8;
         }
         total += PackedEntries.EntrySize(s.Key.Length);
         if (total > int.MaxValue / 2) return;
         var lp = new byte[total];
         int w = PackedEntries.WriteEntry(lp, s.Key);
-        for (var n = s.List.First; n is not null; n = n.Next)
+        for (int n = s.First; n != SkipSet.Nil; n = s.Next(n))
         {
-            w += PackedEntries.WriteEntry(lp.AsSpan(w), n.Member);
-            BinaryPrimitives.WriteDoubleLittleEndian(lp.AsSpan(w), n.Score == 0 ? 0 : n.Score);
+            w += PackedEntries.WriteEntry(lp.AsSpan(w), s.MemberOf(n));
+            double score = s.ScoreOf(n);
+            BinaryPrimitives.WriteDoubleLittleEndian(lp.AsSpan(w), score == 0 ? 0 : score);
             w += 8;
         }
         _data = lp;
@@ -511,9 +517,9 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
     {
         if (_data is SkipSet s)
         {
-            var node = s.Dict.ItemAt(s.Dict.RandomIndex(random));
-            member = node.Member;
-            score = node.Score;
+            int e = s.Members.RandomIndex(random);
+            member = s.MemberOf(e);
+            score = s.ScoreOf(e);
             return;
         }
         var it = IterateFrom(random.NextInt64(Count), false);
@@ -529,8 +535,8 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
         {
             for (long i = 0; i < count; i++)
             {
-                var node = s.Dict.ItemAt(s.Dict.RandomIndex(random));
-                emit(node.Member, node.Score);
+                int e = s.Members.RandomIndex(random);
+                emit(s.MemberOf(e), s.ScoreOf(e));
             }
             return;
         }
@@ -574,8 +580,8 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
             }
             return;
         }
-        var dict = ((SkipSet)_data).Dict;
-        RandomPicks.DistinctSlots(dict, random, count, i => emit(dict.ItemAt(i).Member, dict.ItemAt(i).Score));
+        var skip = (SkipSet)_data;
+        RandomPicks.DistinctSlots(skip.Members, random, count, i => emit(skip.MemberOf(i), skip.ScoreOf(i)));
     }
 
     /// <summary>
@@ -595,16 +601,16 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
             }
             return 0;
         }
-        var dict = ((SkipSet)_data).Dict;
+        var skip = (SkipSet)_data;
         long sampled = 0, maxIterations = count * 10;
         var buffer = new List<int>();
         do
         {
             buffer.Clear();
-            cursor = dict.ScanBucket(cursor, buffer);
+            cursor = skip.Members.ScanBucket(cursor, buffer);
             foreach (int i in buffer)
             {
-                visit(dict.ItemAt(i).Member, dict.ItemAt(i).Score);
+                visit(skip.MemberOf(i), skip.ScoreOf(i));
                 sampled++;
             }
         } while (cursor != 0 && maxIterations-- > 0 && sampled < count);
@@ -623,59 +629,17 @@ public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbedd
             return copy;
         }
         var src = (SkipSet)_data;
-        var s = new SkipSet((int)Math.Min(src.List.Length, 1 << 20));
+        var s = new SkipSet((int)Math.Min(src.Length, 1 << 20));
         // From the highest down, so each insert stops at the head.
-        for (var n = src.List.Last; n is not null; n = n.Backward) s.AddNew(n.Score, n.Member, KeyHash.Hash(n.Member));
+        for (int n = src.Last; n != SkipSet.Nil; n = src.Previous(n))
+        {
+            var m = src.MemberOf(n);
+            s.Add(src.ScoreOf(n), m, KeyHash.Hash(m));
+        }
         copy._data = s;
         return copy;
     }
 
     /// <summary>True when <paramref name="member"/> is an element (for set algebra lookups).</summary>
     public bool Contains(ReadOnlySpan<byte> member) => TryGetScore(member, out _);
-
-    /// <summary>The skiplist encoding: the ordered list plus member → node lookups.</summary>
-    private sealed class SkipSet
-    {
-        public readonly SkipList List = new();
-        public readonly HashTable<SkipListNode, NodeKeyOf> Dict;
-        public long MemberBytes;
-
-        /// <summary>The key of the sorted set in the keyspace (empty when detached).</summary>
-        public byte[] Key = Array.Empty<byte>();
-
-        public SkipSet(int capacity) => Dict = new HashTable<SkipListNode, NodeKeyOf>(capacity);
-
-        public long MemoryUsage => 48 + 48 + 56 + 24 + 16L * SkipList.MaxLevel + PackedEntries.ArrayBytes(Key.Length) + Dict.OverheadBytes + List.NodeBytes + MemberBytes;
-
-        public void AddNew(double score, byte[] member, int hash)
-        {
-            var node = List.Insert(score, member);
-            Dict.Add(node, hash);
-            MemberBytes += PackedEntries.ArrayBytes(member.Length);
-        }
-
-        public bool Remove(ReadOnlySpan<byte> member)
-        {
-            int i = Dict.Find(member);
-            if (i < 0) return false;
-            var node = Dict.RemoveAt(i);
-            List.Delete(node.Score, node.Member);
-            MemberBytes -= PackedEntries.ArrayBytes(node.Member.Length);
-            return true;
-        }
-
-        public long RemoveRange(long start, long end) =>
-            List.DeleteRangeByRank(start + 1, end + 1, node =>
-            {
-                Dict.RemoveAt(Dict.Find(node.Member));
-                MemberBytes -= PackedEntries.ArrayBytes(node.Member.Length);
-            });
-    }
-
-    private readonly struct NodeKeyOf : IKeyOf<SkipListNode>
-    {
-        public static ReadOnlySpan<byte> KeyOf(SkipListNode item) => item.Member;
-
-        public static bool IsEmpty(SkipListNode item) => item is null;
-    }
 }

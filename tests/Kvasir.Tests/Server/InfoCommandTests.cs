@@ -30,11 +30,37 @@ public sealed class InfoCommandTests : IClassFixture<SharedServerFixture>
         foreach (var arg in new[] { "all", "everything" })
         {
             var info = (await c.CallTextAsync("INFO", arg))!;
-            Assert.Equal(new[] { "Server", "Clients", "Memory", "Persistence", "Stats", "Replication", "CPU", "Modules", "Commandstats", "Errorstats", "Latencystats", "Cluster", "Keyspace" }, Sections(info));
+            Assert.Equal(new[] { "Server", "Clients", "Memory", "Persistence", "Stats", "Replication", "CPU", "Modules", "Commandstats", "Errorstats", "Latencystats", "Cluster", "Keyspace", "Kvasir" }, Sections(info));
             Assert.Contains("rejected_calls", info);
             Assert.Matches(@"cmdstat_set:calls=\d+,usec=\d+,usec_per_call=\d+\.\d\d,rejected_calls=0,failed_calls=0\r\n", info);
             Assert.Matches(@"latency_percentiles_usec_set:p50=\d+\.\d{3},p99=\d+\.\d{3},p99\.9=\d+\.\d{3}\r\n", info);
         }
+    }
+
+    [Fact]
+    public async Task KvasirSectionCountsGarbageCollectorPauses()
+    {
+        await using var c = await _server.ConnectAsync();
+        var before = (await c.CallTextAsync("INFO", "kvasir"))!;
+        Assert.Equal(new[] { "Kvasir" }, Sections(before));
+        // The heap is the test process's: a blocking full collection here is one the server must see.
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true);
+        GC.WaitForPendingFinalizers();
+        var after = (await c.CallTextAsync("INFO", "KVASIR"))!;
+        Assert.True(long.Parse(Field(after, "gc_collections")) > long.Parse(Field(before, "gc_collections")));
+        Assert.True(long.Parse(Field(after, "gc_pauses")) > long.Parse(Field(before, "gc_pauses")));
+        long total = long.Parse(Field(after, "gc_pause_total_usec"));
+        long max = long.Parse(Field(after, "gc_pause_max_usec"));
+        long recent = long.Parse(Field(after, "gc_pause_recent_max_usec"));
+        long last = long.Parse(Field(after, "gc_pause_last_usec"));
+        Assert.True(last > 0, after);
+        Assert.True(recent >= last && max >= recent && total >= max, after);
+        Assert.Matches(@"\r\ngc_pause_percentiles_usec:p50=\d+,p99=\d+,p99\.9=\d+\r\n", after);
+        Assert.True(long.Parse(Field(after, "gc_pauses_over_10ms")) >= 0);
+        // Every field name once in INFO ALL (gc_mode and the per-generation counts are in Memory).
+        var all = (await c.CallTextAsync("INFO", "all"))!.Split("\r\n").Where(l => l.Contains(':')).Select(l => l[..l.IndexOf(':')]).ToList();
+        Assert.Equal(all.Count, all.Distinct().Count());
+        Assert.DoesNotContain("gc_pauses", (await c.CallTextAsync("INFO"))!);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Text;
+using Kvasir.Keyspace;
 using Kvasir.Tests.Infrastructure;
 using Kvasir.Types;
 using static Kvasir.Tests.Infrastructure.RespAssert;
@@ -26,58 +27,68 @@ public sealed class SortedSetTests : IClassFixture<SharedServerFixture>
     // ----- skiplist -----
 
     [Fact]
-    public void SkipListRanksStayCorrectUnderRandomOperations()
+    public void SkipSetRanksStayCorrectUnderRandomOperations()
     {
         var rnd = new Random(42);
-        var list = new SkipList(new Random(99));
+        var set = new SkipSet(4, new Random(99));
         var model = new List<(double Score, string Member)>();
-        for (int step = 0; step < 4000; step++)
+        for (int step = 0; step < 6000; step++)
         {
-            int op = rnd.Next(10);
+            int op = rnd.Next(12);
             if (op < 6 || model.Count == 0)
             {
                 string m = "m" + rnd.Next(2000);
                 if (model.Exists(e => e.Member == m)) continue;
                 double score = rnd.Next(50); // many equal scores: order falls back to member bytes
-                list.Insert(score, B(m));
+                set.Add(score, B(m), KeyHash.Hash(B(m)));
                 model.Add((score, m));
             }
-            else if (op < 9)
+            else if (op < 8)
             {
                 var e = model[rnd.Next(model.Count)];
-                Assert.True(list.Delete(e.Score, B(e.Member)));
+                Assert.True(set.Remove(B(e.Member)));
                 model.Remove(e);
-                Assert.False(list.Delete(e.Score, B(e.Member)));
+                Assert.False(set.Remove(B(e.Member)));
+            }
+            else if (op < 10)
+            {
+                // A new score moves the element (and may give it another height).
+                int k = rnd.Next(model.Count);
+                var e = model[k];
+                double score = rnd.Next(50);
+                set.UpdateScore(set.Find(B(e.Member)), score);
+                model[k] = (score, e.Member);
             }
             else
             {
                 int n = model.Count;
                 long start = rnd.Next(n), end = start + rnd.Next(5);
                 model.Sort(Compare);
-                long removed = list.DeleteRangeByRank(start + 1, end + 1, null);
+                long removed = set.RemoveRangeByRank(start + 1, end + 1);
                 long expected = Math.Min(end, n - 1) - start + 1;
                 Assert.Equal(expected, removed);
+                foreach (var e in model.GetRange((int)start, (int)expected)) Assert.Equal(SkipSet.Nil, set.Find(B(e.Member)));
                 model.RemoveRange((int)start, (int)expected);
             }
-            Assert.Equal(model.Count, list.Length);
+            Assert.Equal(model.Count, set.Length);
             if (step % 50 != 0) continue;
 
             model.Sort(Compare);
-            var node = list.First;
-            SkipListNode? prev = null;
+            int node = set.First, prev = SkipSet.Nil;
             for (int i = 0; i < model.Count; i++)
             {
-                Assert.NotNull(node);
-                Assert.Equal(model[i].Member, S(node!.Member));
-                Assert.Equal(model[i].Score, node.Score);
-                Assert.Same(prev, node.Backward);
-                Assert.Equal(i + 1, list.GetRank(node.Score, node.Member));
-                Assert.Same(node, list.GetByRank(i + 1));
+                Assert.NotEqual(SkipSet.Nil, node);
+                Assert.Equal(model[i].Member, S(set.MemberOf(node).ToArray()));
+                Assert.Equal(model[i].Score, set.ScoreOf(node));
+                Assert.Equal(prev, set.Previous(node));
+                Assert.Equal(node, set.Find(set.MemberOf(node)));
+                Assert.Equal(i + 1, set.GetRank(set.ScoreOf(node), set.MemberOf(node)));
+                Assert.Equal(node, set.GetByRank(i + 1));
                 prev = node;
-                node = node.Next;
+                node = set.Next(node);
             }
-            Assert.Null(node);
-            Assert.Same(prev, list.Last);
+            Assert.Equal(SkipSet.Nil, node);
+            Assert.Equal(prev, set.Last);
         }
     }
 
