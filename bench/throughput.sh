@@ -1,37 +1,42 @@
 #!/usr/bin/env bash
 # Throughput, latency and server CPU per request: Kvasir against a reference server in the same run.
 #
-# usage: bench/throughput.sh [-n N] [--n16 N] [-c CLIENTS] [-r ROUNDS] [-t TESTS] [-P "1 16"] [--record]
+# usage: bench/throughput.sh [-n N] [--n16 N] [-c CLIENTS] [-k KEYS] [-r ROUNDS] [-t TESTS] [-P "1 16"] [--record]
 #   -n N        requests per test at -P 1 (default 100000)
 #   --n16 N     requests per test at -P 16 and above (default 4*N: pipelined runs are short)
 #   -c C        parallel connections (default 50)
+#   -k KEYS     keyspace: requests spread over KEYS random keys (redis-benchmark -r), as real traffic
+#               is; 0 sends every request to one key (default 100000)
 #   -r R        rounds; each figure is the median over rounds (default 3)
-#   -t TESTS    redis-benchmark tests (default ping,set,get,incr,mset)
+#   -t TESTS    redis-benchmark tests (default: those of issue 14's targets,
+#               set,get,incr,lpush,rpop,sadd,hset,zadd,mset,lrange_100)
 #   -P LIST     pipeline depths (default "1 16")
 #   --record    append the table to bench/RESULTS.md
 #   --report F  only print the table of an earlier run's raw file (bench/out/throughput-*.tsv)
 # environment:
 #   KVASIR_ENV="A=1 B=2"   extra environment for the Kvasir process only (runtime knobs)
 #   KVASIR_BIN=path        run this Kvasir binary instead of the repo's launcher/Release build
-#   REDIS_SERVER=path      reference server binary (default: Debian's redis-server)
+#   REDIS_SERVER=path      reference server binary (default: a Valkey built from source, as lib.sh's
+#                          find_valkey finds it, else Debian's redis-server)
 #   BENCH_PORT=7200        first port to try; free ports from there are used
 #
 # Servers run one at a time per test, alternating order, so both see the same machine noise.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-N=100000; N16=""; CLIENTS=50; ROUNDS=3; TESTS="ping,set,get,incr,mset"; PIPES="1 16"; RECORD=0; REPORT=""
+N=100000; N16=""; CLIENTS=50; KEYSPACE=100000; ROUNDS=3; TESTS="set,get,incr,lpush,rpop,sadd,hset,zadd,mset,lrange_100"; PIPES="1 16"; RECORD=0; REPORT=""
 while [ $# -gt 0 ]; do
     case $1 in
     -n) N=$2; shift ;;
     --n16) N16=$2; shift ;;
     -c) CLIENTS=$2; shift ;;
+    -k) KEYSPACE=$2; shift ;;
     -r) ROUNDS=$2; shift ;;
     -t) TESTS=$2; shift ;;
     -P) PIPES=$2; shift ;;
     --record) RECORD=1 ;;
     --report) REPORT=$2; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
     esac
     shift
@@ -98,7 +103,11 @@ END {
 if [ -n "$REPORT" ]; then render_table "$REPORT"; exit 0; fi
 
 ensure_redis_tools
-[ -n "${REDIS_SERVER:-}" ] || ensure_tool redis-server redis-server
+if [ -z "${REDIS_SERVER:-}" ]; then
+    if find_valkey; then REDIS_SERVER=$VALKEY_SERVER; else ensure_tool redis-server redis-server; fi
+fi
+RANDOM_KEYS=()
+[ "$KEYSPACE" -gt 0 ] && RANDOM_KEYS=(-r "$KEYSPACE")
 REF_NAME=$(basename "${REDIS_SERVER:-redis-server}")
 REF_VERSION=$("${REDIS_SERVER:-redis-server}" --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')
 
@@ -128,6 +137,7 @@ probe_args() {
     hset) echo "HSET bench:probe:hash f v" ;;
     spop) echo "SPOP bench:probe:set" ;;
     zadd) echo "ZADD bench:probe:zset 1 a" ;;
+    lrange*) echo "LRANGE bench:probe:list 0 99" ;;
     *) echo "PING" ;;
     esac
 }
@@ -148,7 +158,7 @@ run_one() {
     out="$BENCH_OUT/rb.csv" err="$BENCH_OUT/rb.err"
     c0=$(cpu_ticks "$pid")
     # redis-benchmark spins forever when the server goes away: bound every run.
-    if ! timeout 600 redis-benchmark -p "$port" -t "$t" -c "$CLIENTS" -n "$n" -P "$p" --csv >"$out" 2>"$err"; then
+    if ! timeout 600 redis-benchmark -p "$port" -t "$t" -c "$CLIENTS" -n "$n" -P "$p" ${RANDOM_KEYS[@]+"${RANDOM_KEYS[@]}"} --csv >"$out" 2>"$err"; then
         log "redis-benchmark failed on $srv ($t, -P $p): $(tail -1 "$err")"
         return 0
     fi
@@ -175,7 +185,7 @@ done
 log "warming up"
 for p in $PIPES; do
     for t in "${TEST_LIST[@]}"; do
-        [ "${K_OK[$t]}" = 1 ] && timeout 300 redis-benchmark -p "$K_PORT" -t "$t" -c "$CLIENTS" -n $((N / 2)) -P "$p" -q >/dev/null 2>&1 || true
+        [ "${K_OK[$t]}" = 1 ] && timeout 300 redis-benchmark -p "$K_PORT" -t "$t" -c "$CLIENTS" -n $((N / 2)) -P "$p" ${RANDOM_KEYS[@]+"${RANDOM_KEYS[@]}"} -q >/dev/null 2>&1 || true
     done
 done
 
@@ -206,7 +216,7 @@ for t in "${TEST_LIST[@]}"; do
     [ "${K_OK[$t]}" = 0 ] && MISSING+="${MISSING:+, }$t"
 done
 
-HEADER="$(date -u '+%Y-%m-%d %H:%M UTC') | kvasir $(git_describe) | ref $REF_NAME $REF_VERSION | -c $CLIENTS -n $N (-P>1: -n $N16) | rounds $ROUNDS | $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)${KVASIR_ENV:+ | KVASIR_ENV: $KVASIR_ENV}"
+HEADER="$(date -u '+%Y-%m-%d %H:%M UTC') | kvasir $(git_describe) | ref $REF_NAME $REF_VERSION | -c $CLIENTS -n $N (-P>1: -n $N16) | keyspace ${KEYSPACE/#0/one key} | rounds $ROUNDS | $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)${KVASIR_ENV:+ | KVASIR_ENV: $KVASIR_ENV}"
 echo "$HEADER"
 echo "$TABLE"
 [ -n "$MISSING" ] && echo "kvasir n/a (unknown command): $MISSING"

@@ -28,6 +28,20 @@ namespace Kvasir.Server
             if (Environment.GetEnvironmentVariable(name) is null) Environment.SetEnvironmentVariable(name, "1");
         }
 
+        /// <summary>
+        /// As many socket event threads as <c>io-threads</c> says (Valkey's default 1: one thread reads,
+        /// executes and writes, as Valkey's main thread does). With inline completions .NET would
+        /// otherwise start one per core, and those threads then take turns on the data lock: on 2 cores
+        /// under 50 clients SET at -P 16 spent 2.2 us of CPU per request with a 24 ms p99, one thread
+        /// 1.5-2.0 us with a 5 ms p99 (Valkey's: 1.4 us, 5 ms). An explicit setting in the environment
+        /// wins. Must run before the first socket is created.
+        /// </summary>
+        private static void UseIoThreadsForSocketEvents(int ioThreads)
+        {
+            const string name = "DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT";
+            if (Environment.GetEnvironmentVariable(name) is null) Environment.SetEnvironmentVariable(name, Math.Max(1, ioThreads).ToString());
+        }
+
         public static async Task<int> RunAsync(string[] args)
         {
             PreferInlineSocketCompletions();
@@ -73,6 +87,7 @@ namespace Kvasir.Server
                 else Console.Error.Write(e.Report);
                 return 1;
             }
+            UseIoThreadsForSocketEvents(config.IoThreads);
 
             // A Sentinel keeps its state in its config file: it must have one it can write.
             if (config.SentinelMode && Sentinel.SentinelState.CheckConfigFile(cl.ConfigFile) is { } sentinelError)

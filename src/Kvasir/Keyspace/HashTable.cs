@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace Kvasir.Keyspace;
 
@@ -82,6 +83,34 @@ public sealed class HashTable<T, TKeyOf> : ISlotTable where TKeyOf : IKeyOf<T>
     }
 
     public int Find(ReadOnlySpan<byte> key) => Find(key, KeyHash.Hash(key));
+
+    // ----- prefetching (see Database.Prefetch): hints only, never a fault, whatever the table holds -----
+
+    /// <summary>Asks the CPU to start loading the bucket a lookup of <paramref name="hash"/> reads first.</summary>
+    public unsafe void PrefetchBucket(int hash)
+    {
+        if (Sse.IsSupported) Sse.Prefetch0(Unsafe.AsPointer(ref _buckets[hash & (_buckets.Length - 1)]));
+    }
+
+    /// <summary>The second step: the first entry of the chain (its bucket should be in cache by now).</summary>
+    public unsafe void PrefetchEntry(int hash)
+    {
+        if (!Sse.IsSupported) return;
+        int i = _buckets[hash & (_buckets.Length - 1)] - 1;
+        if (i >= 0) Sse.Prefetch0(Unsafe.AsPointer(ref _entries[i]));
+    }
+
+    /// <summary>The third step: the object the first entry of the chain refers to (reference items only),
+    /// whose key the lookup compares. The address may be stale by the time the CPU acts on it (the GC
+    /// moves objects): a prefetch is only a hint.</summary>
+    public unsafe void PrefetchItem(int hash)
+    {
+        if (!Sse.IsSupported || typeof(T).IsValueType) return;
+        int i = _buckets[hash & (_buckets.Length - 1)] - 1;
+        if (i < 0) return;
+        nint address = Unsafe.As<T, nint>(ref _entries[i].Item);
+        if (address != 0) Sse.Prefetch0((void*)address);
+    }
 
     /// <summary>Adds an item whose key is known not to be present. Returns its index.</summary>
     public int Add(T item, int hash)
