@@ -37,7 +37,6 @@ internal sealed class ServerCron
                 // Eviction left unfinished by a time-limited round, or memory over a lowered maxmemory.
                 _server.Evictor.BackgroundCycle(hz);
                 CloseTimedOutClients();
-                ReleaseIdleInputBuffers();
                 lock (_server.DataLock) ReplyBufferPolicy.Run(_server, hz);
                 _server.CronTick(started);
             }
@@ -103,21 +102,6 @@ internal sealed class ServerCron
             }
         }
         return worked;
-    }
-
-    private long _lastInputSweepMs;
-
-    /// <summary>Connections idle with an input buffer give it back (Connection.ReleaseIdleInput), checked twice a second.</summary>
-    private void ReleaseIdleInputBuffers()
-    {
-        long now = Environment.TickCount64;
-        if (now - _lastInputSweepMs < 500) return;
-        _lastInputSweepMs = now;
-        lock (_server.DataLock)
-        {
-            foreach (var c in _server.Clients.All)
-                if (c.Transport is Networking.Connection conn) conn.ReleaseIdleInput(now);
-        }
     }
 
     private void CloseTimedOutClients()

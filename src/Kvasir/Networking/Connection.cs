@@ -42,20 +42,6 @@ public sealed class Connection : IClientTransport
     private bool _pooledInput;
     private int _start, _end;
 
-    // Waiting for the next request: a busy connection receives straight into its buffer; a quiet one
-    // (and TLS) waits for readiness without a buffer first. See RunAsync and ReleaseIdleInput.
-    private bool _directWait;
-    private bool _waitingDirect;
-    private long _waitStartMs;
-    private CancellationTokenSource _idleWait = new();
-
-    /// <summary>
-    /// How long a connection may wait for its next request holding its input buffer. Longer, the
-    /// buffer is given back (Valkey frees a client's private query buffer after 2 s idle, and idle
-    /// clients read into the shared one).
-    /// </summary>
-    internal const int IdleInputReleaseMs = 2000;
-
     private int _sendState;     // 1 while a send is in progress
     private int _pushPending;   // output arrived while someone else was sending
     private int _flushScheduled;
@@ -170,48 +156,15 @@ public sealed class Connection : IClientTransport
         {
             while (!_closed)
             {
-                int n;
-                if (_start == _end && !_parser.InCommand && _directWait)
+                if (_start == _end && !_parser.InCommand)
                 {
-                    // Nothing pending on a busy connection: receive the next request straight into
-                    // the buffer it keeps (one receive instead of a readiness wait and then a read).
-                    // The buffer counts as Valkey's shared query buffer meanwhile: qbuf 0, not in the
-                    // client's memory. The cron cancels a wait that goes on (ReleaseIdleInput).
-                    if (!_pooledInput || _in.Length != InitialBufferSize) ReleaseInputBuffer();
-                    if (!EnsureReceiveSpace()) break;
-                    _client.QueryBufferCapacity = 0;
-                    Volatile.Write(ref _waitStartMs, Environment.TickCount64);
-                    Volatile.Write(ref _waitingDirect, true);
-                    try
-                    {
-                        n = await _socket.ReceiveAsync(_in.AsMemory(), SocketFlags.None, _idleWait.Token);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        // Idle: give the buffer back and wait for readiness alone from now on.
-                        Volatile.Write(ref _waitingDirect, false);
-                        _directWait = false;
-                        _idleWait = new CancellationTokenSource();
-                        continue;
-                    }
-                    Volatile.Write(ref _waitingDirect, false);
-                    _client.QueryBufferCapacity = _in.Length;
+                    // Nothing pending: hand the buffer back while waiting for the next request, so an
+                    // idle connection holds no input memory (Valkey reads into a shared buffer).
+                    ReleaseInputBuffer();
+                    await ReceiveAsync(Memory<byte>.Empty);
                 }
-                else
-                {
-                    if (_start == _end && !_parser.InCommand)
-                    {
-                        // Nothing pending on a quiet connection (or TLS): hand the buffer back while
-                        // waiting for the next request, so it holds no input memory. A wait that
-                        // ends soon makes the connection a busy one (above).
-                        ReleaseInputBuffer();
-                        long waitStart = Environment.TickCount64;
-                        await ReceiveAsync(Memory<byte>.Empty);
-                        _directWait = _tls is null && Environment.TickCount64 - waitStart < IdleInputReleaseMs;
-                    }
-                    if (!EnsureReceiveSpace()) break;
-                    n = await ReceiveAsync(_in.AsMemory(_end));
-                }
+                if (!EnsureReceiveSpace()) break;
+                int n = await ReceiveAsync(_in.AsMemory(_end));
                 if (n <= 0) break;
                 _end += n;
                 _client.NetInputBytes += n;
@@ -267,20 +220,6 @@ public sealed class Connection : IClientTransport
         Compact(new byte[size]);
         return true;
     }
-
-    /// <summary>
-    /// Cron, under the data lock: a connection waiting for its next request with a buffer for longer
-    /// than <see cref="IdleInputReleaseMs"/> cancels that receive (no data is lost: it stays in the
-    /// socket) and gives the buffer back. The cancellation's continuation runs on the pool, not here.
-    /// </summary>
-    internal void ReleaseIdleInput(long nowMs)
-    {
-        if (!Volatile.Read(ref _waitingDirect) || nowMs - Volatile.Read(ref _waitStartMs) < IdleInputReleaseMs) return;
-        _ = _idleWait.CancelAsync();
-    }
-
-    /// <summary>Bytes of input buffer this connection holds (reported or not): for tests.</summary>
-    internal int InputBufferHeld => _in.Length;
 
     private void ReleaseInputBuffer()
     {
