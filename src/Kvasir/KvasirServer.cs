@@ -169,6 +169,34 @@ public sealed partial class KvasirServer : IAsyncDisposable
 
     public long NextClientId() => Interlocked.Increment(ref _nextClientId);
 
+    private Networking.ReadinessLoop?[]? _readinessLoops;
+    private int _nextReadinessLoop;
+    private readonly Lock _readinessGate = new();
+
+    /// <summary>
+    /// The epoll loop a new plain (not TLS) connection waits for its input on: as many as io-threads,
+    /// taken in turn, started with the first connection. Null where epoll is not available.
+    /// </summary>
+    internal Networking.ReadinessLoop? NextReadinessLoop()
+    {
+        if (!Networking.ReadinessLoop.Supported) return null;
+        var loops = _readinessLoops;
+        if (loops is null)
+        {
+            lock (_readinessGate)
+            {
+                loops = _readinessLoops;
+                if (loops is null)
+                {
+                    loops = new Networking.ReadinessLoop?[Math.Max(1, Config.IoThreads)];
+                    for (int i = 0; i < loops.Length; i++) loops[i] = Networking.ReadinessLoop.TryCreate($"kvasir-io-{i}");
+                    _readinessLoops = loops;
+                }
+            }
+        }
+        return loops[(int)((uint)Interlocked.Increment(ref _nextReadinessLoop) % (uint)loops.Length)];
+    }
+
     private void ApplyKeyspaceSettings()
     {
         Keyspace.UseLfu = Config.MaxMemoryPolicy.Contains("lfu", StringComparison.Ordinal);

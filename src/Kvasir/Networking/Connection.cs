@@ -16,7 +16,7 @@ namespace Kvasir.Networking;
 /// by other clients (MONITOR, pub/sub, unblocked pops) goes into the same reply buffer under the data
 /// lock and is flushed by whichever side is not already sending.
 /// </summary>
-public sealed class Connection : IClientTransport
+public sealed class Connection : IClientTransport, System.Threading.Tasks.Sources.IValueTaskSource
 {
     private const int InitialBufferSize = 16 * 1024;
     private const int MaxBatch = 512;
@@ -41,6 +41,19 @@ public sealed class Connection : IClientTransport
     private byte[] _in = Array.Empty<byte>();
     private bool _pooledInput;
     private int _start, _end;
+
+    // Plain sockets on Linux learn that input arrived from a ReadinessLoop and then read once, without
+    // .NET's speculative receive (see ReadinessLoop). TLS and other systems use .NET's engine.
+    private ReadinessLoop? _readiness;
+    private ulong _readinessToken;
+    private int _readinessFd;
+    private int _readyState;      // ReadyIdle, ReadySeen (an edge came while busy) or ReadyWaiting
+    private const int ReadyIdle = 0, ReadySeen = 1, ReadyWaiting = 2;
+    private System.Threading.Tasks.Sources.ManualResetValueTaskSourceCore<bool> _readySource;
+    // The last read left the socket empty: wait for the next edge before reading again.
+    private bool _drained = true;
+    // The readiness loop saw the peer's FIN or an error: read on until the end, edges or not.
+    private bool _hungUp;
 
     private int _sendState;     // 1 while a send is in progress
     private int _pushPending;   // output arrived while someone else was sending
@@ -152,19 +165,45 @@ public sealed class Connection : IClientTransport
         // on the pool: a first request already buffered (a long script, DEBUG SLEEP) must not run on
         // the accept loop's thread and stop it accepting anyone until it ends.
         await Task.Yield();
+        if (_tls is null) UseReadinessLoop();
         try
         {
             while (!_closed)
             {
-                if (_start == _end && !_parser.InCommand)
+                int n;
+                if (_readiness is not null)
                 {
-                    // Nothing pending: hand the buffer back while waiting for the next request, so an
-                    // idle connection holds no input memory (Valkey reads into a shared buffer).
-                    ReleaseInputBuffer();
-                    await ReceiveAsync(Memory<byte>.Empty);
+                    if (_drained)
+                    {
+                        // Nothing pending: hand the buffer back while waiting for the next request, so
+                        // an idle connection holds no input memory (Valkey reads into a shared buffer).
+                        if (_start == _end && !_parser.InCommand) ReleaseInputBuffer();
+                        var readable = WaitReadableAsync();
+                        if (!readable.IsCompletedSuccessfully) await readable;
+                        if (_closed) break;
+                    }
+                    if (!EnsureReceiveSpace()) break;
+                    int space = _in.Length - _end;
+                    n = _socket.Receive(_in.AsSpan(_end), SocketFlags.None, out var error);
+                    if (error == SocketError.WouldBlock)
+                    {
+                        _drained = true; // a stale edge: nothing there after all
+                        continue;
+                    }
+                    if (error != SocketError.Success) break;
+                    _drained = n < space && !Volatile.Read(ref _hungUp);
                 }
-                if (!EnsureReceiveSpace()) break;
-                int n = await ReceiveAsync(_in.AsMemory(_end));
+                else
+                {
+                    if (_start == _end && !_parser.InCommand)
+                    {
+                        // As above, with .NET's engine: a zero-byte receive waits for input.
+                        ReleaseInputBuffer();
+                        await ReceiveAsync(Memory<byte>.Empty);
+                    }
+                    if (!EnsureReceiveSpace()) break;
+                    n = await ReceiveAsync(_in.AsMemory(_end));
+                }
                 if (n <= 0) break;
                 _end += n;
                 _client.NetInputBytes += n;
@@ -183,6 +222,67 @@ public sealed class Connection : IClientTransport
             Cleanup();
         }
     }
+
+    /// <summary>Registers with a readiness loop where there is one (the socket then reads without blocking).</summary>
+    private void UseReadinessLoop()
+    {
+        if (_server.NextReadinessLoop() is not { } loop) return;
+        try
+        {
+            int fd = (int)_socket.SafeHandle.DangerousGetHandle();
+            _socket.Blocking = false;
+            if (!loop.Register(this, fd, out _readinessToken))
+            {
+                _socket.Blocking = true;
+                return;
+            }
+            _readinessFd = fd;
+            _readiness = loop;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+    }
+
+    /// <summary>
+    /// Completes when the readiness loop has seen input since the last wait (at once when it came
+    /// while this connection was busy).
+    /// </summary>
+    private ValueTask WaitReadableAsync()
+    {
+        if (Interlocked.CompareExchange(ref _readyState, ReadyIdle, ReadySeen) == ReadySeen) return ValueTask.CompletedTask;
+        _readySource.Reset();
+        if (Interlocked.CompareExchange(ref _readyState, ReadyWaiting, ReadyIdle) != ReadyIdle)
+        {
+            // The edge came in between.
+            Volatile.Write(ref _readyState, ReadyIdle);
+            return ValueTask.CompletedTask;
+        }
+        return new ValueTask(this, _readySource.Version);
+    }
+
+    /// <summary>
+    /// Input arrived (or the connection is closing). <paramref name="inline"/>: the readiness loop's
+    /// thread, which runs the waiting connection's code; anyone else hands it to the thread pool (they
+    /// may hold the data lock in the middle of iterating the clients).
+    /// </summary>
+    internal void OnReadable(bool inline)
+    {
+        if (Interlocked.Exchange(ref _readyState, ReadySeen) != ReadyWaiting) return;
+        Volatile.Write(ref _readyState, ReadyIdle);
+        if (inline) _readySource.SetResult(true);
+        else ThreadPool.UnsafeQueueUserWorkItem(static c => c._readySource.SetResult(true), this, preferLocal: false);
+    }
+
+    /// <summary>The readiness loop saw the peer's FIN or an error (before <see cref="OnReadable"/>).</summary>
+    internal void PeerHungUp() => Volatile.Write(ref _hungUp, true);
+
+    void System.Threading.Tasks.Sources.IValueTaskSource.GetResult(short token) => _readySource.GetResult(token);
+
+    System.Threading.Tasks.Sources.ValueTaskSourceStatus System.Threading.Tasks.Sources.IValueTaskSource.GetStatus(short token) =>
+        _readySource.GetStatus(token);
+
+    void System.Threading.Tasks.Sources.IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token,
+        System.Threading.Tasks.Sources.ValueTaskSourceOnCompletedFlags flags) =>
+        _readySource.OnCompleted(continuation, state, token, flags);
 
     /// <summary>Makes room to receive. False when the pending query exceeds client-query-buffer-limit.</summary>
     private bool EnsureReceiveSpace()
@@ -693,6 +793,7 @@ public sealed class Connection : IClientTransport
         try { _socket.Shutdown(SocketShutdown.Both); }
         catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
         _resume.Release();
+        OnReadable(inline: false);
     }
 
     public void Resume() => _resume.Release();
@@ -721,6 +822,7 @@ public sealed class Connection : IClientTransport
             _server.ClientClosed(_client);
         }
         try { _tls?.Dispose(); } catch (Exception e) when (e is IOException or ObjectDisposedException) { }
+        _readiness?.Unregister(_readinessFd, _readinessToken);
         try { _socket.Dispose(); } catch (ObjectDisposedException) { }
         ReleaseInputBuffer();
     }
