@@ -363,6 +363,8 @@ public sealed partial class KvasirServer : IAsyncDisposable
         {
             Replication.Shutdown();
             foreach (var c in Clients.All.ToList()) c.Transport?.Close();
+            if (_readinessLoops is { } loops)
+                foreach (var loop in loops) loop?.Stop();
             // The AOF is written and fsynced before the process may exit (Valkey's prepareForShutdown).
             Persistence.Aof.Shutdown();
         }

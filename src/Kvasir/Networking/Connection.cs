@@ -560,6 +560,8 @@ public sealed class Connection : IClientTransport, System.Threading.Tasks.Source
         {
             var slot = _parser.InCommand && i == 0 ? _batch[count] : _batch[i];
             if (Scripting.ScriptHost.IsScriptCommand(slot)) return true;
+            // DEBUG LOADAOF and RELOAD replay files that may hold slow scripts (others are told LOADING meanwhile).
+            if (slot.Count >= 2 && slot.Is(0, "DEBUG"u8)) return true;
             // EXEC runs the scripts queued in the transaction (the queue is only touched by this connection).
             if (slot.Count == 1 && slot.Is(0, "EXEC"u8) && _client.MultiQueue is { } queue)
                 foreach (var queued in queue)

@@ -24,6 +24,9 @@ internal sealed unsafe partial class ReadinessLoop
 {
     private const uint EPOLLIN = 0x001, EPOLLERR = 0x008, EPOLLHUP = 0x010, EPOLLRDHUP = 0x2000, EPOLLET = 1u << 31;
     private const int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CLOEXEC = 0x80000, EINTR = 4;
+    private const int EFD_CLOEXEC = 0x80000, EFD_NONBLOCK = 0x800;
+    // The token of the eventfd that tells the loop to stop.
+    private const ulong StopToken = ulong.MaxValue;
     private const int MaxEvents = 256;
 
     // struct epoll_event is packed on x86-64 (12 bytes, data at offset 4), naturally aligned elsewhere.
@@ -40,7 +43,17 @@ internal sealed unsafe partial class ReadinessLoop
     [LibraryImport("libc", EntryPoint = "epoll_wait", SetLastError = true)]
     private static partial int EpollWait(int epfd, byte* events, int maxEvents, int timeout);
 
-    private readonly int _epfd;
+    [LibraryImport("libc", EntryPoint = "eventfd", SetLastError = true)]
+    private static partial int EventFd(uint initial, int flags);
+
+    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
+    private static partial nint Write(int fd, byte* buffer, nint count);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    private static partial int Close(int fd);
+
+    private readonly int _epfd, _stopFd;
+    private bool _stopped;
     private readonly Lock _gate = new();
     // Registered connections by slot; an event carries slot and registration number, so an edge
     // fetched just before its connection left never reaches the one that took the slot after it.
@@ -50,9 +63,10 @@ internal sealed unsafe partial class ReadinessLoop
     private int _slotsUsed;
     private uint _nextRegistration;
 
-    private ReadinessLoop(int epfd, string name)
+    private ReadinessLoop(int epfd, int stopFd, string name)
     {
         _epfd = epfd;
+        _stopFd = stopFd;
         new Thread(Run) { IsBackground = true, Name = name }.Start();
     }
 
@@ -71,7 +85,18 @@ internal sealed unsafe partial class ReadinessLoop
         try
         {
             int epfd = EpollCreate1(EPOLL_CLOEXEC);
-            return epfd < 0 ? null : new ReadinessLoop(epfd, threadName);
+            if (epfd < 0) return null;
+            int stopFd = EventFd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+            byte* ev = stackalloc byte[16];
+            *(uint*)ev = EPOLLIN;
+            Unsafe.WriteUnaligned(ev + DataOffset, StopToken);
+            if (stopFd < 0 || EpollCtl(epfd, EPOLL_CTL_ADD, stopFd, ev) != 0)
+            {
+                if (stopFd >= 0) Close(stopFd);
+                Close(epfd);
+                return null;
+            }
+            return new ReadinessLoop(epfd, stopFd, threadName);
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
@@ -84,6 +109,8 @@ internal sealed unsafe partial class ReadinessLoop
     {
         lock (_gate)
         {
+            token = 0;
+            if (_stopped) return false;
             int slot;
             if (_freeSlots.Count > 0) slot = _freeSlots.Pop();
             else
@@ -115,7 +142,7 @@ internal sealed unsafe partial class ReadinessLoop
         lock (_gate)
         {
             int slot = (int)(uint)token;
-            if (_slots[slot] is null || _registrations[slot] != (uint)(token >> 32)) return;
+            if (_stopped || _slots[slot] is null || _registrations[slot] != (uint)(token >> 32)) return;
             byte* ev = stackalloc byte[16];
             EpollCtl(_epfd, EPOLL_CTL_DEL, fd, ev);
             _slots[slot] = null;
@@ -123,10 +150,17 @@ internal sealed unsafe partial class ReadinessLoop
         }
     }
 
+    /// <summary>Ends the loop (server stop); connections still open go on with a closed socket and end.</summary>
+    public void Stop()
+    {
+        ulong one = 1;
+        Write(_stopFd, (byte*)&one, sizeof(ulong));
+    }
+
     private void Run()
     {
         byte* events = (byte*)NativeMemory.Alloc((nuint)(EventSize * MaxEvents));
-        while (true)
+        while (!Volatile.Read(ref _stopped))
         {
             int n = EpollWait(_epfd, events, MaxEvents, -1);
             if (n < 0)
@@ -139,6 +173,11 @@ internal sealed unsafe partial class ReadinessLoop
             {
                 uint flags = Unsafe.ReadUnaligned<uint>(events + i * EventSize);
                 ulong token = Unsafe.ReadUnaligned<ulong>(events + i * EventSize + DataOffset);
+                if (token == StopToken)
+                {
+                    lock (_gate) _stopped = true;
+                    break;
+                }
                 int slot = (int)(uint)token;
                 Connection? connection;
                 lock (_gate)
@@ -152,5 +191,11 @@ internal sealed unsafe partial class ReadinessLoop
                 connection.OnReadable(inline: true);
             }
         }
+        lock (_gate)
+        {
+            Close(_epfd);
+            Close(_stopFd);
+        }
+        NativeMemory.Free(events);
     }
 }
