@@ -11,19 +11,20 @@
 #      many exceeded 10 ms and the longest of the last minute; the reference's max latency beside it.
 #
 # usage: bench/latency.sh [-n KEYS] [-N BIG] [-s SECONDS] [-r ROUNDS] [--record]
-#   -n KEYS     keys resident for the tail latency runs (default 5000000)
+#   -n KEYS     keys resident for the tail latency runs (default 5000000; 0 skips them)
 #   -N BIG      keys resident for the GC pause run (default 10000000; 0 skips it)
 #   -s SECONDS  length of the write load of the GC pause run (default 60)
 #   -r ROUNDS   rounds of the tail latency runs; figures are medians (default 2)
+#   --gc-kvasir-only  the GC pause run without the reference (to compare runtime settings via KVASIR_ENV)
 #   --record    append the table to bench/RESULTS.md
-# environment: REDIS_SERVER or VALKEY_SERVER (reference binary), KVASIR_BIN, BENCH_PORT (default 7250)
+# environment: REDIS_SERVER or VALKEY_SERVER (reference binary), KVASIR_BIN, KVASIR_ENV, BENCH_PORT (default 7250)
 #
 # Targets (issue 14): with 5M keys, p99 <= 1.0x and max <= 1.5x the reference's at -P 1; no GC pause
 # over 10 ms while serving 10M keys under write load.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-KEYS=5000000; BIG=10000000; SECONDS_LOAD=60; ROUNDS=2; RECORD=0
+KEYS=5000000; BIG=10000000; SECONDS_LOAD=60; ROUNDS=2; RECORD=0; GC_SERVERS="kvasir ref"
 while [ $# -gt 0 ]; do
     case $1 in
     -n) KEYS=$2; shift ;;
@@ -31,7 +32,8 @@ while [ $# -gt 0 ]; do
     -s) SECONDS_LOAD=$2; shift ;;
     -r) ROUNDS=$2; shift ;;
     --record) RECORD=1 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    --gc-kvasir-only) GC_SERVERS=kvasir ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
     esac
     shift
@@ -86,10 +88,10 @@ info_num() { redis-cli -p "$PORT" info kvasir | tr -d '\r' | awk -F: -v f="$1" '
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
-log "generating $KEYS keys"
-gen_load "$KEYS"
 declare -A V
 rows=()
+[ "$KEYS" -gt 0 ] || ROUNDS=0
+[ "$ROUNDS" -gt 0 ] && { log "generating $KEYS keys"; gen_load "$KEYS"; }
 for ((round = 1; round <= ROUNDS; round++)); do
     if ((round % 2)); then order="kvasir ref"; else order="ref kvasir"; fi
     for srv in $order; do
@@ -113,7 +115,7 @@ gc_rows=()
 if [ "$BIG" -gt 0 ]; then
     log "generating $BIG keys"
     gen_load "$BIG"
-    for srv in kvasir ref; do
+    for srv in $GC_SERVERS; do
         log "GC pause run: $srv, loading $BIG keys"
         start "$srv"
         load_keys "$BIG"
@@ -138,15 +140,19 @@ if [ "$BIG" -gt 0 ]; then
 fi
 
 table=$(
-    echo "### Latency with $KEYS keys resident, -P 1, 50 clients ($(date -u +%Y-%m-%d), $(git_describe), kvasir vs $REF_NAME, load $(cut -d' ' -f1-3 /proc/loadavg))"
-    echo
-    echo "| round | server | test | p50 ms | p99 ms | max ms | CPU us/req |"
-    echo "| --- | --- | --- | --- | --- | --- | --- |"
-    printf '%s\n' "${rows[@]}"
-    echo
-    for t in set get; do
-        printf 'target %s p99 <= 1.0x: %s; max <= 1.5x: %s; CPU per request: %s\n' "${t^^}" "$(ratio "$t,p99")" "$(ratio "$t,max")" "$(ratio "$t,cpu")"
-    done
+    echo "### Latency ($(date -u +%Y-%m-%d), $(git_describe), kvasir vs $REF_NAME, load $(cut -d' ' -f1-3 /proc/loadavg)${KVASIR_ENV:+, KVASIR_ENV: $KVASIR_ENV})"
+    if [ ${#rows[@]} -gt 0 ]; then
+        echo
+        echo "$KEYS keys resident, -P 1, 50 clients:"
+        echo
+        echo "| round | server | test | p50 ms | p99 ms | max ms | CPU us/req |"
+        echo "| --- | --- | --- | --- | --- | --- | --- |"
+        printf '%s\n' "${rows[@]}"
+        echo
+        for t in set get; do
+            printf 'target %s p99 <= 1.0x: %s; max <= 1.5x: %s; CPU per request: %s\n' "${t^^}" "$(ratio "$t,p99")" "$(ratio "$t,max")" "$(ratio "$t,cpu")"
+        done
+    fi
     if [ ${#gc_rows[@]} -gt 0 ]; then
         echo
         echo "GC pauses with $BIG keys resident, SET -P 16 over random keys for ~${SECONDS_LOAD} s:"
