@@ -41,7 +41,7 @@ public static class BitmapCommands
             return false;
         }
         if (useHash) value = unchecked(value * bits);
-        long limit = StringCommands.MustObey(ctx) ? long.MaxValue : ctx.Server.Config.ProtoMaxBulkLen;
+        long limit = ctx.Client.MustObey ? long.MaxValue : ctx.Server.Config.ProtoMaxBulkLen;
         // A managed array bounds the string whatever the configuration says.
         limit = Math.Min(limit, Array.MaxLength);
         if (value < 0 || (value >> 3) >= limit)

@@ -86,10 +86,6 @@ public static class StreamCommands
         return true;
     }
 
-    /// <summary>Commands from the primary or the AOF are obeyed as they come (Valkey's mustObeyClient).</summary>
-    internal static bool MustObey(CommandContext ctx) =>
-        ctx.Client.Has(ClientFlags.Master) || (ctx.Client.Has(ClientFlags.Fake) && ctx.Server.Keyspace.Loading);
-
     // ----- IDs -----
 
     /// <summary>streamParseIDOrReply / streamParseStrictIDOrReply.</summary>
@@ -445,7 +441,7 @@ public static class StreamCommands
             ctx.Error("ERR syntax error, XTRIM must be called with a trimming strategy");
             return -1;
         }
-        if (MustObey(ctx))
+        if (ctx.Client.MustObey)
         {
             // The primary (or the AOF) already made the trim exact: never stop early here.
             a.Limit = 0;

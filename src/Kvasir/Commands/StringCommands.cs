@@ -252,9 +252,6 @@ public static class StringCommands
     private static bool IsAlreadyExpired(CommandContext ctx, long whenMs) =>
         whenMs <= ctx.NowMs && !ctx.Client.Has(ClientFlags.Master) && !ctx.Server.Keyspace.Loading;
 
-    /// <summary>Valkey's mustObeyClient: the primary's stream is never refused for size limits.</summary>
-    internal static bool MustObey(CommandContext ctx) => ctx.Client.Has(ClientFlags.Master);
-
     private static void GetEx(CommandContext ctx)
     {
         if (!ParseExtendedOptions(ctx, isSet: false, out var flags, out int expireArg)) return;
@@ -474,7 +471,7 @@ public static class StringCommands
     /// <summary>Valkey's checkStringLength: a string may not grow past proto-max-bulk-len.</summary>
     internal static bool CheckStringLength(CommandContext ctx, long size, long append)
     {
-        if (MustObey(ctx) && size + append <= Array.MaxLength) return true;
+        if (ctx.Client.MustObey && size + append <= Array.MaxLength) return true;
         long total = unchecked((long)((ulong)size + (ulong)append));
         // Beyond what one managed array holds is refused the same way.
         if (total > ctx.Server.Config.ProtoMaxBulkLen || total < size || total < append || total > Array.MaxLength)
