@@ -22,11 +22,7 @@ namespace Kvasir.Server
         /// sends happen after it is released, and blocked or paused clients wait asynchronously.
         /// An explicit setting in the environment wins. Must run before the first socket is created.
         /// </summary>
-        private static void PreferInlineSocketCompletions()
-        {
-            const string name = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
-            if (Environment.GetEnvironmentVariable(name) is null) Environment.SetEnvironmentVariable(name, "1");
-        }
+        private static void PreferInlineSocketCompletions() => SetUnlessGiven("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
 
         /// <summary>
         /// As many socket event threads as <c>io-threads</c> says (Valkey's default 1: one thread reads,
@@ -36,10 +32,13 @@ namespace Kvasir.Server
         /// 1.5-2.0 us with a 5 ms p99 (Valkey's: 1.4 us, 5 ms). An explicit setting in the environment
         /// wins. Must run before the first socket is created.
         /// </summary>
-        private static void UseIoThreadsForSocketEvents(int ioThreads)
+        private static void UseIoThreadsForSocketEvents(int ioThreads) =>
+            SetUnlessGiven("DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT", Math.Max(1, ioThreads).ToString());
+
+        /// <summary>A runtime setting read from the environment: ours unless the user's environment has one.</summary>
+        private static void SetUnlessGiven(string name, string value)
         {
-            const string name = "DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT";
-            if (Environment.GetEnvironmentVariable(name) is null) Environment.SetEnvironmentVariable(name, Math.Max(1, ioThreads).ToString());
+            if (Environment.GetEnvironmentVariable(name) is null) Environment.SetEnvironmentVariable(name, value);
         }
 
         public static async Task<int> RunAsync(string[] args)

@@ -12,7 +12,7 @@ public static class ConfigStatus
     public static readonly IReadOnlyDictionary<string, string> Implemented = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
     {
         ["port"] = "TCP port; CONFIG SET rebinds the listeners",
-        ["io-threads"] = "socket event threads of kvasir-server (each reads, executes under the data lock and writes; 1 is Valkey's single main thread)",
+        ["io-threads"] = "the epoll threads that read clients' input and run their commands (kvasir-io-N, and .NET's socket threads in kvasir-server); 1 is Valkey's single main thread",
         ["cluster-enabled"] = "cluster mode: 16384 hash slots, the cluster bus, redirections (docs/CLUSTER.md)",
         ["cluster-config-file"] = "nodes.conf: the node table, written atomically (temp file + rename), read at start, locked",
         ["cluster-port"] = "cluster bus port (0: port + 10000)",

@@ -462,7 +462,7 @@ public sealed class Connection : IClientTransport, System.Threading.Tasks.Source
                             _server.AdvanceClock();
                             // Killed (CLIENT KILL, timeout) or told to close: nothing more runs.
                             if (_client.Has(ClientFlags.CloseAfterReply) || _client.Has(ClientFlags.CloseAsap)) break;
-                            var slot = _parser.InCommand && next == 0 ? _batch[count] : _batch[next];
+                            var slot = BatchCommand(next, count);
                             if (IsCrossProtocolAttack(slot))
                             {
                                 attack = true;
@@ -531,6 +531,12 @@ public sealed class Connection : IClientTransport, System.Threading.Tasks.Source
         }
     }
 
+    /// <summary>
+    /// The <paramref name="i"/>th complete command of a batch of <paramref name="count"/>: while a
+    /// partially parsed command waits in slot 0, the first complete one sits at <paramref name="count"/>.
+    /// </summary>
+    private CommandArgs BatchCommand(int i, int count) => _parser.InCommand && i == 0 ? _batch[count] : _batch[i];
+
     /// <summary>Commands of a pipelined batch whose keys are prefetched together (Database.Prefetch):
     /// enough to overlap their cache misses, few enough that the lines are still cached when used.</summary>
     private const int PrefetchWindow = 16;
@@ -547,7 +553,7 @@ public sealed class Connection : IClientTransport, System.Threading.Tasks.Source
         int n = 0;
         for (int i = from; i < to; i++)
         {
-            var slot = _parser.InCommand && i == 0 ? _batch[count] : _batch[i];
+            var slot = BatchCommand(i, count);
             if (slot.Count >= 2 && slot[1].Length <= 128) hashes[n++] = Keyspace.KeyHash.Hash(slot[1]);
         }
         if (n >= 2) _ctx.Db.Prefetch(hashes[..n]);
@@ -558,7 +564,7 @@ public sealed class Connection : IClientTransport, System.Threading.Tasks.Source
     {
         for (int i = 0; i < count; i++)
         {
-            var slot = _parser.InCommand && i == 0 ? _batch[count] : _batch[i];
+            var slot = BatchCommand(i, count);
             if (Scripting.ScriptHost.IsScriptCommand(slot)) return true;
             // DEBUG LOADAOF and RELOAD replay files that may hold slow scripts (others are told LOADING meanwhile).
             if (slot.Count >= 2 && slot.Is(0, "DEBUG"u8)) return true;
