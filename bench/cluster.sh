@@ -103,7 +103,7 @@ throughput() {
         out=$(redis-benchmark --cluster -p "${PORTS[0]}" -t $t -n $REQUESTS -c 50 -P 16 -r 100000 --csv 2>/dev/null)
         c1=$(servers_cpu)
         ops=$(echo "$out" | awk -F'","' '/^"(SET|GET)"/ {gsub(/"/, "", $2); print $2}')
-        cpu=$(echo "($c1 - $c0) * 1000000 / $(getconf CLK_TCK) / $REQUESTS" | bc -l)
+        cpu=$(echo "($c1 - $c0) * 1000000 / $CLK_TCK / $REQUESTS" | bc -l)
         result+=("$ops" "$cpu")
     done
     stop_all
@@ -119,7 +119,6 @@ migration() {
     echo "$secs"
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 r_set=(); r_get=(); r_mig=(); r_cset=(); r_cget=(); rows=()
 for ((round = 1; round <= ROUNDS; round++)); do

@@ -44,7 +44,6 @@ if [ -z "${REDIS_SERVER:-}" ]; then
     if find_valkey; then REDIS_SERVER=$VALKEY_SERVER; else ensure_tool redis-server redis-server; REDIS_SERVER=$(command -v redis-server); fi
 fi
 REF_NAME=$(basename "$REDIS_SERVER")
-CLK_TCK=$(getconf CLK_TCK)
 LOAD="$BENCH_OUT/latency-load.resp"
 trap 'stop_all; rm -f "$LOAD"' EXIT
 trap 'exit 130' INT TERM
@@ -84,9 +83,8 @@ tail_run() {
     echo "$csv" | awk -F, -v ticks=$((c1 - c0)) -v hz="$CLK_TCK" -v n=$n '{ printf "%s %s %s %.2f\n", $5, $7, $8, ticks / hz * 1e6 / n }'
 }
 
-info_num() { redis-cli -p "$PORT" info kvasir | tr -d '\r' | awk -F: -v f="$1" '$1 == f {print $2}'; }
+info_num() { info_field "$PORT" kvasir "$1"; }
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 declare -A V
 rows=()

@@ -171,6 +171,9 @@ cpu_ticks() {  # utime + stime of the whole process (all threads), in clock tick
     echo $(( ${12} + ${13} ))
 }
 
+# median: the median of the numbers on stdin, one per line (empty when there are none).
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print ""; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 
 # INFO field from the server, or empty when INFO (or the field) is not there yet.

@@ -44,7 +44,6 @@ bench() {  # bench PORT P TEST: requests per second of one run
         awk -F'","' 'NR > 1 { gsub(/"/, "", $2); print $2; exit }'
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print ""; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 spread() { sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%s..%s", v[1], v[NR] }'; }
 
 # A Prometheus stand-in: GET /metrics every INTERVAL seconds until killed; counts the scrapes.

@@ -115,7 +115,6 @@ fullsync() {
     echo "$(echo "$end - $start" | bc -l) $((peak - base_rss)) $base_rss"
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 ratios_tp=(); ratios_sync=(); rows=()
 for ((round = 1; round <= ROUNDS; round++)); do

@@ -46,7 +46,6 @@ bench() {
         awk -F'","' 'NR > 1 { gsub(/"/, "", $2); print $2; exit }'
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print ""; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # ratios NAME PORT_A ARGS_A PORT_B ARGS_B: per test and depth, the median over rounds of A/B, runs alternating
 ratios() {
