@@ -55,7 +55,7 @@ public static class KeyCommands
         {
             int idx = db.Lookup(ctx.Args[i], LookupFlags.Write | LookupFlags.NoTouch);
             if (idx < 0) continue;
-            object item = db.DeleteAt(idx);
+            object? item = db.DeleteAt(idx);
             if (lazy) ctx.Server.LazyFree.Release(item);
             ctx.Notify(KeyspaceEventFlags.Generic, "del"u8, ctx.Args[i]);
             deleted++;

@@ -24,7 +24,8 @@ public enum LookupFlags
 /// </summary>
 public sealed class Database
 {
-    private HashTable<object, MainKeyOf> _keys = new(16);
+    private ItemStore _store;
+    private HashTable<long, MainKeyOf> _keys;
     private HashTable<ExpireEntry, ExpireKeyOf> _expires = new(16);
     private readonly KeyspaceContext _ctx;
     private long _valueBytes;
@@ -37,6 +38,8 @@ public sealed class Database
     {
         Index = index;
         _ctx = context;
+        _store = new ItemStore(context);
+        _keys = new HashTable<long, MainKeyOf>(16, new MainKeyOf(_store));
         if (context.TrackSlots) _slotIndex = new SlotIndex();
     }
 
@@ -104,7 +107,16 @@ public sealed class Database
     {
         foreach (int h in hashes) _keys.PrefetchBucket(h);
         foreach (int h in hashes) _keys.PrefetchEntry(h);
-        foreach (int h in hashes) _keys.PrefetchItem(h);
+        foreach (int h in hashes) PrefetchItem(h);
+    }
+
+    private unsafe void PrefetchItem(int hash)
+    {
+        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported) return;
+        int i = _keys.ChainHead(hash);
+        if (i < 0) return;
+        nint address = _store.AddressOf(_keys.ItemAt(i));
+        if (address != 0) System.Runtime.Intrinsics.X86.Sse.Prefetch0((void*)address);
     }
 
     /// <summary>Finds a key ignoring expiry entirely (persistence, debugging).</summary>
@@ -122,72 +134,91 @@ public sealed class Database
 
     private void Touch(int idx)
     {
-        object item = _keys.ItemAt(idx);
-        if (item is byte[] blob) KeyBlob.SetLru(blob, _ctx.AccessStamp(KeyBlob.GetLru(blob), false));
+        long item = _keys.ItemAt(idx);
+        if (_store.TryGetBlob(item, out var blob)) KeyBlob.SetLru(blob, _ctx.AccessStamp(KeyBlob.GetLru(blob), false));
         else
         {
-            var o = (KeyedObject)item;
+            var o = (KeyedObject)_store.ObjectOf(item);
             o.Lru = _ctx.AccessStamp(o.Lru, false);
         }
     }
 
+    /// <summary>The object value holder of a non-blob item.</summary>
+    private KeyedObject Keyed(long item) => (KeyedObject)_store.ObjectOf(item);
+
     // ----- accessors by index -----
 
-    public ReadOnlySpan<byte> KeyAt(int idx) => MainKeyOf.KeyOf(_keys.ItemAt(idx));
+    public ReadOnlySpan<byte> KeyAt(int idx) => _store.KeyOf(_keys.ItemAt(idx));
 
     public byte[] KeyBytesAt(int idx) => KeyAt(idx).ToArray();
 
-    public DataType TypeAt(int idx) => _keys.ItemAt(idx) is byte[] blob ? KeyBlob.Type(blob) : ((KeyedObject)_keys.ItemAt(idx)).Value.Type;
+    public DataType TypeAt(int idx) => _store.TryGetBlob(_keys.ItemAt(idx), out var blob) ? KeyBlob.Type(blob) : Keyed(_keys.ItemAt(idx)).Value.Type;
 
-    public ValueEncoding EncodingAt(int idx) => _keys.ItemAt(idx) is byte[] blob ? KeyBlob.Encoding(blob) : ((KeyedObject)_keys.ItemAt(idx)).Value.Encoding;
+    public ValueEncoding EncodingAt(int idx) => _store.TryGetBlob(_keys.ItemAt(idx), out var blob) ? KeyBlob.Encoding(blob) : Keyed(_keys.ItemAt(idx)).Value.Encoding;
 
     /// <summary>The object value, or null when the key is an inline string. A packed hash is stored as a
     /// blob: it comes back as a new <see cref="HashValue"/> over that blob (commit edits with <see cref="ReplaceObjectAt"/>).</summary>
-    public IDataValue? ObjectAt(int idx) => _keys.ItemAt(idx) switch
+    public IDataValue? ObjectAt(int idx)
     {
-        KeyedObject o => o.Value,
-        byte[] blob when KeyBlob.Type(blob) == DataType.Hash => HashValue.OverBlob(blob),
-        _ => null,
-    };
-
-    /// <summary>The bytes of a string value (the caller checked the type).</summary>
-    public ReadOnlySpan<byte> StringAt(int idx)
-    {
-        object item = _keys.ItemAt(idx);
-        if (item is byte[] blob) return KeyBlob.Value(blob);
-        return ((RawString)((KeyedObject)item).Value).Span;
+        long item = _keys.ItemAt(idx);
+        if (!ItemStore.IsObject(item)) return null;
+        return _store.ObjectOf(item) switch
+        {
+            KeyedObject o => o.Value,
+            byte[] blob when KeyBlob.Type(blob) == DataType.Hash => HashValue.OverBlob(blob),
+            _ => null,
+        };
     }
 
-    /// <summary>A number that stays the same while the key's value object is the same one (DEBUG OBJECT "Value at").</summary>
-    public int IdentityAt(int idx) => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(_keys.ItemAt(idx));
+    /// <summary>The bytes of a string value (the caller checked the type). They stay readable until the
+    /// command ends even if the key is overwritten or deleted meanwhile.</summary>
+    public ReadOnlySpan<byte> StringAt(int idx)
+    {
+        long item = _keys.ItemAt(idx);
+        if (_store.TryGetBlob(item, out var blob)) return KeyBlob.Value(blob);
+        return ((RawString)Keyed(item).Value).Span;
+    }
 
-    public uint LruAt(int idx) => _keys.ItemAt(idx) is byte[] blob ? KeyBlob.GetLru(blob) : ((KeyedObject)_keys.ItemAt(idx)).Lru;
+    /// <summary>A number that stays the same while the key's value is the same one (DEBUG OBJECT "Value at").</summary>
+    public int IdentityAt(int idx)
+    {
+        long item = _keys.ItemAt(idx);
+        return ItemStore.IsObject(item) ? System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(_store.ObjectOf(item)) : (int)(item ^ (item >> 32));
+    }
+
+    public uint LruAt(int idx) => _store.TryGetBlob(_keys.ItemAt(idx), out var blob) ? KeyBlob.GetLru(blob) : Keyed(_keys.ItemAt(idx)).Lru;
 
     public void SetLruAt(int idx, uint value)
     {
-        if (_keys.ItemAt(idx) is byte[] blob) KeyBlob.SetLru(blob, value);
-        else ((KeyedObject)_keys.ItemAt(idx)).Lru = value;
+        if (_store.TryGetBlob(_keys.ItemAt(idx), out var blob)) KeyBlob.SetLru(blob, value);
+        else Keyed(_keys.ItemAt(idx)).Lru = value;
     }
 
-    public long MemoryAt(int idx)
+    public long MemoryAt(int idx) => ItemBytes(_keys.ItemAt(idx)) + 20;
+
+    /// <summary>Bytes of a key-table item's data: its slab slot, or its objects on the heap.</summary>
+    private long ItemBytes(long item)
     {
-        object item = _keys.ItemAt(idx);
-        long size = item is byte[] blob ? KeyBlob.MemoryUsage(blob) : ((KeyedObject)item).MemoryUsage;
-        return size + 20;
+        if (!ItemStore.IsObject(item) || _store.ObjectOf(item) is byte[]) return _store.BlobBytes(item);
+        return Keyed(item).MemoryUsage;
     }
 
     private bool IsVolatileAt(int idx)
     {
-        object item = _keys.ItemAt(idx);
-        return item is byte[] blob ? KeyBlob.IsVolatile(blob) : ((KeyedObject)item).IsVolatile;
+        long item = _keys.ItemAt(idx);
+        return _store.TryGetBlob(item, out var blob) ? KeyBlob.IsVolatile(blob) : Keyed(item).IsVolatile;
     }
 
     private void SetVolatileAt(int idx, bool value)
     {
-        object item = _keys.ItemAt(idx);
-        if (item is byte[] blob) KeyBlob.SetVolatile(blob, value);
-        else ((KeyedObject)item).IsVolatile = value;
+        long item = _keys.ItemAt(idx);
+        if (_store.TryGetBlob(item, out var blob)) KeyBlob.SetVolatile(blob, value);
+        else Keyed(item).IsVolatile = value;
     }
+
+    /// <summary>The key-table item for an object value (see <see cref="KeyedObject.CreateItem"/>).</summary>
+    private long NewObjectItem(ReadOnlySpan<byte> key, IDataValue value, uint lru, bool isVolatile) =>
+        _store.AddObject(KeyedObject.CreateItem(key, value, lru, isVolatile));
 
     // ----- writes -----
 
@@ -206,10 +237,10 @@ public sealed class Database
         }
         if (idx < 0)
         {
-            var blob = KeyBlob.Create(key, value, _ctx.AccessStamp(0, true), false);
+            long blob = _store.NewBlob(key, value, _ctx.AccessStamp(0, true), false);
             idx = _keys.Add(blob, hash);
             _slotIndex?.Add(idx, key);
-            _valueBytes += KeyBlob.MemoryUsage(blob);
+            _valueBytes += ItemBytes(blob);
             _ctx.KeyCreated?.Invoke(this, key);
         }
         else
@@ -241,26 +272,19 @@ public sealed class Database
     private void ReplaceWithString(int idx, ReadOnlySpan<byte> value, bool isVolatile)
     {
         // The LRU/LFU bits carry over: the caller's lookup already counted the access.
-        ref object item = ref _keys.ItemAt(idx);
-        if (item is byte[] blob)
-        {
-            if (!KeyBlob.TryOverwrite(blob, value))
-            {
-                _valueBytes -= KeyBlob.MemoryUsage(blob);
-                var next = KeyBlob.WithValue(blob, value);
-                item = next;
-                _valueBytes += KeyBlob.MemoryUsage(next);
-            }
-        }
+        ref long item = ref _keys.ItemAt(idx);
+        _valueBytes -= ItemBytes(item);
+        if (_store.TryGetBlob(item, out _)) item = _store.WithValue(item, value);
         else
         {
-            var o = (KeyedObject)item;
-            _valueBytes -= o.MemoryUsage;
-            var next = KeyBlob.Create(o.Key, value, o.Lru, isVolatile);
+            var o = Keyed(item);
+            long next = _store.NewBlob(o.Key, value, o.Lru, isVolatile);
+            _store.Free(item);
             item = next;
-            _valueBytes += KeyBlob.MemoryUsage(next);
         }
-        KeyBlob.SetVolatile((byte[])item, isVolatile);
+        _valueBytes += ItemBytes(item);
+        _store.TryGetBlob(item, out var blob);
+        KeyBlob.SetVolatile(blob, isVolatile);
     }
 
     /// <summary>Adds a new key (known not to exist) holding an object value. Returns its index.</summary>
@@ -271,13 +295,13 @@ public sealed class Database
         // be in the table; never let it become a duplicate entry.
         int stale = _keys.Find(key, hash);
         if (stale >= 0) RemoveAt(stale);
-        var item = KeyedObject.CreateItem(key, value, _ctx.AccessStamp(0, true), false);
+        long item = NewObjectItem(key, value, _ctx.AccessStamp(0, true), false);
         int idx = _keys.Add(item, hash);
         _slotIndex?.Add(idx, key);
-        _valueBytes += KeyedObject.ItemBytes(item);
+        _valueBytes += ItemBytes(item);
         _ctx.KeyCreated?.Invoke(this, key);
         _ctx.Dirty++;
-        _ctx.KeyModified?.Invoke(this, MainKeyOf.KeyOf(item));
+        _ctx.KeyModified?.Invoke(this, _store.KeyOf(item));
         return idx;
     }
 
@@ -291,18 +315,11 @@ public sealed class Database
         int hash = KeyHash.Hash(key);
         if (_keys.Find(key, hash) >= 0) return -1;
         int idx;
-        if (objectValue is null)
-        {
-            var blob = KeyBlob.Create(key, stringValue, _ctx.AccessStamp(0, true), false);
-            idx = _keys.Add(blob, hash);
-            _valueBytes += KeyBlob.MemoryUsage(blob);
-        }
-        else
-        {
-            var item = KeyedObject.CreateItem(key, objectValue, _ctx.AccessStamp(0, true), false);
-            idx = _keys.Add(item, hash);
-            _valueBytes += KeyedObject.ItemBytes(item);
-        }
+        long item = objectValue is null
+            ? _store.NewBlob(key, stringValue, _ctx.AccessStamp(0, true), false)
+            : NewObjectItem(key, objectValue, _ctx.AccessStamp(0, true), false);
+        idx = _keys.Add(item, hash);
+        _valueBytes += ItemBytes(item);
         _slotIndex?.Add(idx, key);
         _ctx.Dirty++;
         _ctx.KeyModified?.Invoke(this, key);
@@ -344,11 +361,7 @@ public sealed class Database
     public void ReplaceObjectAt(int idx, IDataValue value)
     {
         _ctx.BeforeKeyChange?.Invoke(this, idx);
-        ref object item = ref _keys.ItemAt(idx);
-        _valueBytes -= KeyedObject.ItemBytes(item);
-        if (item is BoxedObject boxed && value is not IKeyEmbeddingValue) boxed.SetValue(value);
-        else item = KeyedObject.CreateItem(MainKeyOf.KeyOf(item), value, LruAt(idx), IsVolatileAt(idx));
-        _valueBytes += KeyedObject.ItemBytes(item);
+        ReplaceItemWithObject(idx, value);
         _ctx.Dirty++;
         _ctx.KeyModified?.Invoke(this, KeyAt(idx));
     }
@@ -374,15 +387,32 @@ public sealed class Database
     /// <summary>Converts an inline string key into an editable <see cref="RawString"/> and returns it.</summary>
     public RawString MakeRawString(int idx)
     {
-        if (_keys.ItemAt(idx) is KeyedObject { Value: RawString raw }) return raw;
+        if (ObjectAt(idx) is RawString raw) return raw;
         var value = new RawString(StringAt(idx));
         // The conversion itself is not a change: no dirty count and no modification signal (a
         // WATCHed key must survive SETBIT of a bit to its current value), as Valkey's dbUnshareStringValue.
-        ref object item = ref _keys.ItemAt(idx);
-        _valueBytes -= KeyedObject.ItemBytes(item);
-        item = KeyedObject.CreateItem(MainKeyOf.KeyOf(item), value, LruAt(idx), IsVolatileAt(idx));
-        _valueBytes += KeyedObject.ItemBytes(item);
+        ReplaceItemWithObject(idx, value);
         return value;
+    }
+
+    /// <summary>Puts an object value in place of the key's item (string blob or object), keeping key, LRU and TTL flag.</summary>
+    private void ReplaceItemWithObject(int idx, IDataValue value)
+    {
+        ref long item = ref _keys.ItemAt(idx);
+        _valueBytes -= ItemBytes(item);
+        if (ItemStore.IsObject(item) && _store.ObjectOf(item) is BoxedObject boxed && value is not IKeyEmbeddingValue) boxed.SetValue(value);
+        else
+        {
+            object next = KeyedObject.CreateItem(KeyAt(idx), value, LruAt(idx), IsVolatileAt(idx));
+            if (ItemStore.IsObject(item)) _store.SetObject(item, next);
+            else
+            {
+                long handle = _store.AddObject(next);
+                _store.Free(item);
+                item = handle;
+            }
+        }
+        _valueBytes += ItemBytes(item);
     }
 
     public bool Delete(ReadOnlySpan<byte> key)
@@ -393,33 +423,38 @@ public sealed class Database
         return true;
     }
 
-    /// <summary>Deletes the key at <paramref name="idx"/> and returns its removed item (for lazy freeing; callers may ignore it).</summary>
-    public object DeleteAt(int idx)
+    /// <summary>Deletes the key at <paramref name="idx"/> and returns its removed object (for lazy freeing;
+    /// null for a string blob; callers may ignore it).</summary>
+    public object? DeleteAt(int idx)
     {
-        // The removed item still holds the key bytes: no copy needed for the hooks.
-        object item = RemoveAt(idx);
+        // The key's bytes stay readable until the command ends (ItemStore frees slots one command late).
+        var key = KeyAt(idx);
+        object? item = RemoveAt(idx);
         _ctx.Dirty++;
-        _ctx.KeyModified?.Invoke(this, MainKeyOf.KeyOf(item));
+        _ctx.KeyModified?.Invoke(this, key);
         return item;
     }
 
-    /// <summary>Removes a key and returns its item without signalling (RENAME/MOVE keep the value alive).</summary>
-    private object RemoveAt(int idx)
+    /// <summary>Removes a key and returns its object (null for a string blob) without signalling.</summary>
+    private object? RemoveAt(int idx)
     {
         _ctx.BeforeKeyChange?.Invoke(this, idx);
         if (IsVolatileAt(idx)) RemoveExpireEntry(KeyAt(idx));
         long size = MemoryAt(idx) - 20;
         _valueBytes -= size;
         _slotIndex?.Remove(idx);
-        return _keys.RemoveAt(idx);
+        long item = _keys.RemoveAt(idx);
+        object? removed = ItemStore.IsObject(item) ? _store.ObjectOf(item) : null;
+        _store.Free(item);
+        return removed;
     }
 
     private void DeleteExpired(int idx)
     {
-        object item = RemoveAt(idx);
-        _ctx.ExpiredValueRemoved?.Invoke(item);
+        var key = KeyAt(idx);
+        object? item = RemoveAt(idx);
+        if (item is not null) _ctx.ExpiredValueRemoved?.Invoke(item);
         _ctx.ExpiredKeys++; // not a dirty change: Valkey does not count expirations toward save points
-        var key = MainKeyOf.KeyOf(item);
         _ctx.ChangeByServer = true;
         _ctx.KeyModified?.Invoke(this, key);
         _ctx.ChangeByServer = false;
@@ -436,18 +471,25 @@ public sealed class Database
     {
         long expire = GetExpireAt(idx);
         uint lru = LruAt(idx);
-        object item = RemoveAt(idx);
-        _ctx.Dirty++;
-        _ctx.KeyModified?.Invoke(this, MainKeyOf.KeyOf(item));
-        if (item is byte[] blob)
+        var key = KeyAt(idx);
+        Detached detached;
+        long handle = _keys.ItemAt(idx);
+        if (_store.TryGetBlob(handle, out var blob))
         {
-            // A packed hash leaves with its blob, which no longer belongs to the table.
-            return KeyBlob.Type(blob) == DataType.Hash
-                ? new Detached(DataType.Hash, null, HashValue.OverBlob(blob), expire, lru)
+            // A packed hash (always an array of its own) leaves with its blob, which no longer belongs to the table.
+            detached = KeyBlob.Type(blob) == DataType.Hash
+                ? new Detached(DataType.Hash, null, HashValue.OverBlob((byte[])_store.ObjectOf(handle)), expire, lru)
                 : new Detached(DataType.String, KeyBlob.Value(blob).ToArray(), null, expire, lru);
         }
-        var o = (KeyedObject)item;
-        return new Detached(o.Value.Type, null, o.Value, expire, lru);
+        else
+        {
+            var o = Keyed(handle);
+            detached = new Detached(o.Value.Type, null, o.Value, expire, lru);
+        }
+        RemoveAt(idx);
+        _ctx.Dirty++;
+        _ctx.KeyModified?.Invoke(this, key);
+        return detached;
     }
 
     /// <summary>Stores a detached value under <paramref name="key"/>, replacing whatever is there.</summary>
@@ -471,6 +513,7 @@ public sealed class Database
         if (other == this) return;
         _ctx.DatabasesSwapping?.Invoke(this, other);
         (_keys, other._keys) = (other._keys, _keys);
+        (_store, other._store) = (other._store, _store);
         (_slotIndex, other._slotIndex) = (other._slotIndex, _slotIndex);
         RebuildSlotIndexIfNeeded();
         other.RebuildSlotIndexIfNeeded();
@@ -495,8 +538,9 @@ public sealed class Database
     {
         long removed = _keys.Count;
         if (removed > 0) _ctx.DatabaseFlushing?.Invoke(this);
-        if (removed > 0 && release is not null) release((_keys, _expires), removed, UsedMemory);
-        _keys = new HashTable<object, MainKeyOf>(16);
+        if (removed > 0 && release is not null) release((_keys, _expires, _store), removed, UsedMemory);
+        _store = new ItemStore(_ctx);
+        _keys = new HashTable<long, MainKeyOf>(16, new MainKeyOf(_store));
         _slotIndex = _ctx.TrackSlots ? new SlotIndex() : null;
         _expires = new HashTable<ExpireEntry, ExpireKeyOf>(16);
         _valueBytes = 0;
@@ -672,11 +716,12 @@ public sealed class Database
     /// Removes a key chosen by eviction and returns its item: no dirty count (as Valkey, eviction is
     /// not a user write) but the modification signal (WATCH, client tracking).
     /// </summary>
-    public object EvictAt(int idx)
+    public object? EvictAt(int idx)
     {
-        object item = RemoveAt(idx);
+        var key = KeyAt(idx);
+        object? item = RemoveAt(idx);
         _ctx.ChangeByServer = true;
-        _ctx.KeyModified?.Invoke(this, MainKeyOf.KeyOf(item));
+        _ctx.KeyModified?.Invoke(this, key);
         _ctx.ChangeByServer = false;
         return item;
     }
@@ -706,7 +751,7 @@ public sealed class Database
         if (_slotIndex is not null) return;
         var index = new SlotIndex();
         for (int i = 0; i < _keys.IndexLimit; i++)
-            if (_keys.IsOccupied(i)) index.Add(i, MainKeyOf.KeyOf(_keys.ItemAt(i)));
+            if (_keys.IsOccupied(i)) index.Add(i, KeyAt(i));
         _slotIndex = index;
     }
 

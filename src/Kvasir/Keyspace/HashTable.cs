@@ -7,10 +7,10 @@ namespace Kvasir.Keyspace;
 /// <summary>Tells a <see cref="HashTable{T,TKeyOf}"/> where the key of an item is.</summary>
 public interface IKeyOf<T>
 {
-    static abstract ReadOnlySpan<byte> KeyOf(T item);
+    ReadOnlySpan<byte> KeyOf(T item);
 
     /// <summary>True for the default value, which marks a free slot (live items are never default).</summary>
-    static abstract bool IsEmpty(T item);
+    bool IsEmpty(T item);
 }
 
 /// <summary>What random picks over a table's slots need (HRANDFIELD, ZRANDMEMBER).</summary>
@@ -35,7 +35,7 @@ public interface ISlotTable
 /// every item present for the whole scan exactly once or more even when the table grows or shrinks
 /// between calls.
 /// </summary>
-public sealed class HashTable<T, TKeyOf> : ISlotTable where TKeyOf : IKeyOf<T>
+public sealed class HashTable<T, TKeyOf> : ISlotTable where TKeyOf : struct, IKeyOf<T>
 {
     private struct Entry
     {
@@ -49,9 +49,11 @@ public sealed class HashTable<T, TKeyOf> : ISlotTable where TKeyOf : IKeyOf<T>
     private int _count;
     private int _used;        // entries ever handed out (high-water mark in _entries)
     private int _freeList;    // index + 1 of the first free entry; 0 = none
+    private readonly TKeyOf _keyOf;
 
-    public HashTable(int capacity = 4)
+    public HashTable(int capacity = 4, TKeyOf keyOf = default)
     {
+        _keyOf = keyOf;
         int size = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(4, capacity));
         _buckets = new int[size];
         _entries = new Entry[size];
@@ -76,7 +78,7 @@ public sealed class HashTable<T, TKeyOf> : ISlotTable where TKeyOf : IKeyOf<T>
         while (i >= 0)
         {
             ref Entry e = ref entries[i];
-            if (e.Hash == hash && TKeyOf.KeyOf(e.Item).SequenceEqual(key)) return i;
+            if (e.Hash == hash && _keyOf.KeyOf(e.Item).SequenceEqual(key)) return i;
             i = e.Next - 1;
         }
         return -1;
@@ -100,17 +102,9 @@ public sealed class HashTable<T, TKeyOf> : ISlotTable where TKeyOf : IKeyOf<T>
         if (i >= 0) Sse.Prefetch0(Unsafe.AsPointer(ref _entries[i]));
     }
 
-    /// <summary>The third step: the object the first entry of the chain refers to (reference items only),
-    /// whose key the lookup compares. The address may be stale by the time the CPU acts on it (the GC
-    /// moves objects): a prefetch is only a hint.</summary>
-    public unsafe void PrefetchItem(int hash)
-    {
-        if (!Sse.IsSupported || typeof(T).IsValueType) return;
-        int i = _buckets[hash & (_buckets.Length - 1)] - 1;
-        if (i < 0) return;
-        nint address = Unsafe.As<T, nint>(ref _entries[i].Item);
-        if (address != 0) Sse.Prefetch0((void*)address);
-    }
+    /// <summary>The first entry of the chain <paramref name="hash"/> falls in (-1 when empty): what a third
+    /// prefetch step loads the item of (its bucket and entry should be in cache by now).</summary>
+    public int ChainHead(int hash) => _buckets[hash & (_buckets.Length - 1)] - 1;
 
     /// <summary>Adds an item whose key is known not to be present. Returns its index.</summary>
     public int Add(T item, int hash)
@@ -209,7 +203,7 @@ public sealed class HashTable<T, TKeyOf> : ISlotTable where TKeyOf : IKeyOf<T>
     // Free slots hold the default item (every live item is non-default), so they are told apart
     // without a separate bitmap.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool IsFreeSlot(int i) => TKeyOf.IsEmpty(_entries[i].Item);
+    private bool IsFreeSlot(int i) => _keyOf.IsEmpty(_entries[i].Item);
 
     public void Clear()
     {

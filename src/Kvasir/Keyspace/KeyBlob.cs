@@ -24,35 +24,42 @@ public static class KeyBlob
     /// <summary>Values up to this length are "embstr", like Valkey's OBJ_ENCODING_EMBSTR_SIZE_LIMIT.</summary>
     public const int EmbstrLimit = 44;
 
+    /// <summary>Bytes of a blob holding <paramref name="keyLength"/> key bytes and <paramref name="valueLength"/> value bytes.</summary>
+    public static int SizeFor(int keyLength, int valueLength) => HeaderSize + VarintSize(keyLength) + keyLength + valueLength;
+
     public static byte[] Create(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, uint lru, bool isVolatile)
     {
-        int varint = VarintSize(key.Length);
-        var blob = GC.AllocateUninitializedArray<byte>(HeaderSize + varint + key.Length + value.Length);
-        blob[0] = (byte)((byte)EncodingFor(value) | (isVolatile ? VolatileFlag : 0));
-        SetLru(blob, lru);
-        int p = HeaderSize + WriteVarint(blob.AsSpan(HeaderSize), key.Length);
-        key.CopyTo(blob.AsSpan(p));
-        value.CopyTo(blob.AsSpan(p + key.Length));
+        var blob = GC.AllocateUninitializedArray<byte>(SizeFor(key.Length, value.Length));
+        Write(blob, key, value, lru, isVolatile);
         return blob;
     }
 
-    /// <summary>A blob with the same key and header but a new value.</summary>
-    public static byte[] WithValue(byte[] old, ReadOnlySpan<byte> value)
+    /// <summary>Writes a blob into <paramref name="blob"/>, which is exactly <see cref="SizeFor"/> bytes long.</summary>
+    public static void Write(Span<byte> blob, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, uint lru, bool isVolatile)
+    {
+        blob[0] = (byte)((byte)EncodingFor(value) | (isVolatile ? VolatileFlag : 0));
+        SetLru(blob, lru);
+        int p = HeaderSize + WriteVarint(blob.Slice(HeaderSize), key.Length);
+        key.CopyTo(blob.Slice(p));
+        value.CopyTo(blob.Slice(p + key.Length));
+    }
+
+    /// <summary>Writes into <paramref name="blob"/> the header and key of <paramref name="old"/> with a new value
+    /// (<paramref name="blob"/> is <c>KeyEnd(old) + value.Length</c> bytes long).</summary>
+    public static void WriteWithValue(Span<byte> blob, ReadOnlySpan<byte> old, ReadOnlySpan<byte> value)
     {
         int keyEnd = KeyEnd(old);
-        var blob = GC.AllocateUninitializedArray<byte>(keyEnd + value.Length);
-        old.AsSpan(0, keyEnd).CopyTo(blob);
-        value.CopyTo(blob.AsSpan(keyEnd));
+        old.Slice(0, keyEnd).CopyTo(blob);
+        value.CopyTo(blob.Slice(keyEnd));
         blob[0] = (byte)((old[0] & ~EncodingMask) | (byte)EncodingFor(value));
-        return blob;
     }
 
     /// <summary>Overwrites the value in place when it has the same length (SET/INCR of a same-size value).</summary>
-    public static bool TryOverwrite(byte[] blob, ReadOnlySpan<byte> value)
+    public static bool TryOverwrite(Span<byte> blob, ReadOnlySpan<byte> value)
     {
         int keyEnd = KeyEnd(blob);
         if (blob.Length - keyEnd != value.Length) return false;
-        value.CopyTo(blob.AsSpan(keyEnd));
+        value.CopyTo(blob.Slice(keyEnd));
         blob[0] = (byte)((blob[0] & ~EncodingMask) | (byte)EncodingFor(value));
         return true;
     }
@@ -64,24 +71,20 @@ public static class KeyBlob
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ReadOnlySpan<byte> Key(byte[] blob)
+    public static ReadOnlySpan<byte> Key(ReadOnlySpan<byte> blob)
     {
         int len = blob[HeaderSize];
-        if (len < 0x80) return new ReadOnlySpan<byte>(blob, HeaderSize + 1, len);
+        if (len < 0x80) return blob.Slice(HeaderSize + 1, len);
         int n = ReadVarint(blob, HeaderSize, out len);
-        return new ReadOnlySpan<byte>(blob, HeaderSize + n, len);
+        return blob.Slice(HeaderSize + n, len);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ReadOnlySpan<byte> Value(byte[] blob)
-    {
-        int end = KeyEnd(blob);
-        return new ReadOnlySpan<byte>(blob, end, blob.Length - end);
-    }
+    public static ReadOnlySpan<byte> Value(ReadOnlySpan<byte> blob) => blob.Slice(KeyEnd(blob));
 
     /// <summary>Where the value bytes begin (after the header and the key).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int KeyEnd(byte[] blob)
+    public static int KeyEnd(ReadOnlySpan<byte> blob)
     {
         int len = blob[HeaderSize];
         if (len < 0x80) return HeaderSize + 1 + len;
@@ -89,24 +92,24 @@ public static class KeyBlob
         return HeaderSize + n + len;
     }
 
-    public static ValueEncoding Encoding(byte[] blob) => (ValueEncoding)(blob[0] & EncodingMask);
+    public static ValueEncoding Encoding(ReadOnlySpan<byte> blob) => (ValueEncoding)(blob[0] & EncodingMask);
 
     /// <summary>String, or hash for a blob that holds a packed hash.</summary>
-    public static DataType Type(byte[] blob) => Encoding(blob) == ValueEncoding.Listpack ? DataType.Hash : DataType.String;
+    public static DataType Type(ReadOnlySpan<byte> blob) => Encoding(blob) == ValueEncoding.Listpack ? DataType.Hash : DataType.String;
 
-    public static bool IsVolatile(byte[] blob) => (blob[0] & VolatileFlag) != 0;
+    public static bool IsVolatile(ReadOnlySpan<byte> blob) => (blob[0] & VolatileFlag) != 0;
 
-    public static void SetVolatile(byte[] blob, bool value)
+    public static void SetVolatile(Span<byte> blob, bool value)
     {
         if (value) blob[0] |= VolatileFlag;
         else blob[0] = (byte)(blob[0] & ~VolatileFlag);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static uint GetLru(byte[] blob) => (uint)(blob[1] | (blob[2] << 8) | (blob[3] << 16));
+    public static uint GetLru(ReadOnlySpan<byte> blob) => (uint)(blob[1] | (blob[2] << 8) | (blob[3] << 16));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void SetLru(byte[] blob, uint lru)
+    public static void SetLru(Span<byte> blob, uint lru)
     {
         blob[1] = (byte)lru;
         blob[2] = (byte)(lru >> 8);
@@ -135,7 +138,7 @@ public static class KeyBlob
         return i;
     }
 
-    private static int ReadVarint(byte[] src, int pos, out int value)
+    private static int ReadVarint(ReadOnlySpan<byte> src, int pos, out int value)
     {
         int result = 0, shift = 0, i = pos;
         while (true)

@@ -42,9 +42,6 @@ public abstract class KeyedObject
         }
         return item;
     }
-
-    /// <summary>Heap bytes of a key-table item (blob or object).</summary>
-    public static long ItemBytes(object item) => item is byte[] blob ? KeyBlob.MemoryUsage(blob) : ((KeyedObject)item).MemoryUsage;
 }
 
 /// <summary>A value that stores its key itself and so serves as its own key-table item.</summary>
@@ -77,15 +74,6 @@ public sealed class BoxedObject : KeyedObject
     public void SetValue(IDataValue value) => _value = value;
 }
 
-/// <summary>Where a main-table item keeps its key: blob or object.</summary>
-public readonly struct MainKeyOf : IKeyOf<object>
-{
-    public static ReadOnlySpan<byte> KeyOf(object item) =>
-        item is byte[] blob ? KeyBlob.Key(blob) : ((KeyedObject)item).Key;
-
-    public static bool IsEmpty(object item) => item is null;
-}
-
 /// <summary>An entry of a database's expires table: a copy of the key and its absolute expire time.</summary>
 public struct ExpireEntry
 {
@@ -95,7 +83,7 @@ public struct ExpireEntry
 
 public readonly struct ExpireKeyOf : IKeyOf<ExpireEntry>
 {
-    public static ReadOnlySpan<byte> KeyOf(ExpireEntry item) => item.Key;
+    public ReadOnlySpan<byte> KeyOf(ExpireEntry item) => item.Key;
 
-    public static bool IsEmpty(ExpireEntry item) => item.Key is null;
+    public bool IsEmpty(ExpireEntry item) => item.Key is null;
 }

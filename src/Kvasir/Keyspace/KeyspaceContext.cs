@@ -9,8 +9,25 @@ public delegate void KeyEvent(Database db, ReadOnlySpan<byte> key);
 /// </summary>
 public sealed class KeyspaceContext
 {
-    /// <summary>Unix time in ms of the command being executed (Valkey's command time snapshot).</summary>
-    public long NowMs;
+    /// <summary>Unix time in ms of the command being executed (Valkey's command time snapshot).
+    /// Setting it starts a new <see cref="Epoch"/>.</summary>
+    public long NowMs
+    {
+        get => _nowMs;
+        set
+        {
+            _nowMs = value;
+            Epoch++;
+        }
+    }
+
+    private long _nowMs;
+
+    /// <summary>
+    /// Counts time snapshots, i.e. commands (and cron steps): a slab slot freed in one epoch is
+    /// reused only in a later one (<see cref="ItemStore"/>), so a command can still read what it deleted.
+    /// </summary>
+    public long Epoch;
 
     /// <summary>Valkey's 24-bit LRU clock: seconds, wrapping.</summary>
     public uint LruClock => (uint)(NowMs / 1000) & LruClockMax;

@@ -683,9 +683,9 @@ public sealed partial class HashValue : KeyedObject, IDataValue, IKeyEmbeddingVa
 
         public readonly struct PairKeyOf : IKeyOf<byte[]>
         {
-            public static ReadOnlySpan<byte> KeyOf(byte[] item) => FieldOf(item);
+            public ReadOnlySpan<byte> KeyOf(byte[] item) => FieldOf(item);
 
-            public static bool IsEmpty(byte[] item) => item is null;
+            public bool IsEmpty(byte[] item) => item is null;
         }
 
         public static ReadOnlySpan<byte> FieldOf(byte[] pair)

@@ -7,8 +7,8 @@ public sealed class HashTableTests
 {
     private readonly struct BytesKeyOf : IKeyOf<byte[]>
     {
-        public static ReadOnlySpan<byte> KeyOf(byte[] item) => item;
-        public static bool IsEmpty(byte[] item) => item is null;
+        public ReadOnlySpan<byte> KeyOf(byte[] item) => item;
+        public bool IsEmpty(byte[] item) => item is null;
     }
 
     private static byte[] K(string s) => Encoding.ASCII.GetBytes(s);

@@ -214,11 +214,13 @@ public sealed class Evictor
 
     private void Evict(Database db, int idx, bool lazy)
     {
-        object item = db.EvictAt(idx);
+        // The key's bytes stay readable until the command ends, after the key is gone (see ItemStore).
+        var key = db.KeyAt(idx);
+        object? item = db.EvictAt(idx);
         if (lazy) _server.LazyFree.Release(item);
         _server.Stats.EvictedKeys++;
-        _server.Propagator.KeyEvicted(db, MainKeyOf.KeyOf(item), lazy);
-        _server.KeyspaceEvents.Notify(Config.KeyspaceEventFlags.Evicted, "evicted"u8, MainKeyOf.KeyOf(item), db.Index);
+        _server.Propagator.KeyEvicted(db, key, lazy);
+        _server.KeyspaceEvents.Notify(Config.KeyspaceEventFlags.Evicted, "evicted"u8, key, db.Index);
     }
 
     private bool PickVictim(EvictionPolicy policy, out int dbIndex, out int idx)

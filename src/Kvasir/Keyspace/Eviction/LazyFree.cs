@@ -52,7 +52,7 @@ public sealed class LazyFree : IDisposable
     public void ResetStats() => Interlocked.Exchange(ref _freedObjects, 0);
 
     /// <summary>Valkey's lazyfreeGetFreeEffort: elements of a collection in a big encoding, 1 for everything else.</summary>
-    public static long FreeEffort(object item)
+    public static long FreeEffort(object? item)
     {
         if (item is not KeyedObject o) return 1;
         var v = o.Value;
@@ -71,7 +71,7 @@ public sealed class LazyFree : IDisposable
     /// A removed key-table item (blob or object): released in the background when big, at once
     /// otherwise. Returns true when it went to the worker.
     /// </summary>
-    public bool Release(object item)
+    public bool Release(object? item)
     {
         if (FreeEffort(item) <= Threshold) return false;
         Enqueue(new Job(item, 1, ((KeyedObject)item).MemoryUsage));
