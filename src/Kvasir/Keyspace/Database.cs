@@ -26,7 +26,7 @@ public sealed class Database
 {
     private ItemStore _store;
     private HashTable<long, MainKeyOf> _keys;
-    private HashTable<ExpireEntry, ExpireKeyOf> _expires = new(16);
+    private HashTable<KeyExpire, KeyExpireKeyOf> _expires;
     private readonly KeyspaceContext _ctx;
     private long _valueBytes;
     private ulong _expiresCursor;                 // where active expiry resumes in _expires
@@ -40,6 +40,7 @@ public sealed class Database
         _ctx = context;
         _store = new ItemStore(context);
         _keys = new HashTable<long, MainKeyOf>(16, new MainKeyOf(_store));
+        _expires = new HashTable<KeyExpire, KeyExpireKeyOf>(16, new KeyExpireKeyOf(_keys, _store));
         if (context.TrackSlots) _slotIndex = new SlotIndex();
     }
 
@@ -76,7 +77,7 @@ public sealed class Database
     {
         int hash = KeyHash.Hash(key);
         int idx = _keys.Find(key, hash);
-        if (idx >= 0 && IsVolatileAt(idx) && IsExpired(key))
+        if (idx >= 0 && IsVolatileAt(idx) && IsExpired(idx))
         {
             if ((flags & LookupFlags.NoExpireDelete) == 0 && ((flags & LookupFlags.Write) != 0 ? _ctx.WriteDeletesExpired : _ctx.ExpireDeletes)) DeleteExpired(idx);
             idx = -1;
@@ -124,11 +125,11 @@ public sealed class Database
 
     public bool Exists(ReadOnlySpan<byte> key) => Lookup(key, LookupFlags.NoStats | LookupFlags.NoTouch) >= 0;
 
-    private bool IsExpired(ReadOnlySpan<byte> key)
+    private bool IsExpired(int idx)
     {
         // While an AOF is replayed nothing expires (Valkey's keyIsExpired): the log's own UNLINK/DEL decide.
         if (_ctx.Loading || _ctx.ObeyPrimary) return false;
-        long when = GetExpire(key);
+        long when = GetExpire(idx);
         return when >= 0 && when <= _ctx.NowMs;
     }
 
@@ -230,7 +231,7 @@ public sealed class Database
         int idx = _keys.Find(key, hash);
         if (idx >= 0) _ctx.BeforeKeyChange?.Invoke(this, idx);
         // A logically expired key is gone: its TTL must not survive into the new value (SET KEEPTTL).
-        if (idx >= 0 && IsVolatileAt(idx) && IsExpired(key) && _ctx.WriteDeletesExpired)
+        if (idx >= 0 && IsVolatileAt(idx) && IsExpired(idx) && _ctx.WriteDeletesExpired)
         {
             DeleteExpired(idx);
             idx = -1;
@@ -248,7 +249,7 @@ public sealed class Database
             bool wasVolatile = IsVolatileAt(idx);
             if (wasVolatile && !keepTtl)
             {
-                RemoveExpireEntry(key);
+                RemoveExpireEntry(idx);
                 wasVolatile = false;
             }
             ReplaceWithString(idx, value, wasVolatile);
@@ -339,7 +340,7 @@ public sealed class Database
         int hash = KeyHash.Hash(key);
         int idx = _keys.Find(key, hash);
         if (idx >= 0) _ctx.BeforeKeyChange?.Invoke(this, idx);
-        if (idx >= 0 && IsVolatileAt(idx) && IsExpired(key) && _ctx.WriteDeletesExpired)
+        if (idx >= 0 && IsVolatileAt(idx) && IsExpired(idx) && _ctx.WriteDeletesExpired)
         {
             DeleteExpired(idx);
             idx = -1;
@@ -349,7 +350,7 @@ public sealed class Database
         bool wasVolatile = IsVolatileAt(idx);
         if (wasVolatile && !keepTtl)
         {
-            RemoveExpireEntry(key);
+            RemoveExpireEntry(idx);
             wasVolatile = false;
         }
         ReplaceObjectAt(idx, value);
@@ -439,7 +440,7 @@ public sealed class Database
     private object? RemoveAt(int idx)
     {
         _ctx.BeforeKeyChange?.Invoke(this, idx);
-        if (IsVolatileAt(idx)) RemoveExpireEntry(KeyAt(idx));
+        if (IsVolatileAt(idx)) RemoveExpireEntry(idx);
         long size = MemoryAt(idx) - 20;
         _valueBytes -= size;
         _slotIndex?.Remove(idx);
@@ -542,7 +543,7 @@ public sealed class Database
         _store = new ItemStore(_ctx);
         _keys = new HashTable<long, MainKeyOf>(16, new MainKeyOf(_store));
         _slotIndex = _ctx.TrackSlots ? new SlotIndex() : null;
-        _expires = new HashTable<ExpireEntry, ExpireKeyOf>(16);
+        _expires = new HashTable<KeyExpire, KeyExpireKeyOf>(16, new KeyExpireKeyOf(_keys, _store));
         _valueBytes = 0;
         AvgTtl = 0;
         _expiresCursor = 0;
@@ -555,12 +556,15 @@ public sealed class Database
     public long GetExpireAt(int idx)
     {
         if (!IsVolatileAt(idx)) return -1;
-        return GetExpire(KeyAt(idx));
+        return GetExpire(idx);
     }
 
-    private long GetExpire(ReadOnlySpan<byte> key)
+    // Both tables hash keys the same way: the key table's stored hash finds the expire entry.
+    private int ExpireEntryOf(int idx) => _expires.Find(KeyAt(idx), _keys.HashAt(idx));
+
+    private long GetExpire(int idx)
     {
-        int e = _expires.Find(key);
+        int e = ExpireEntryOf(idx);
         return e < 0 ? -1 : _expires.ItemAt(e).WhenMs;
     }
 
@@ -568,14 +572,9 @@ public sealed class Database
     {
         _ctx.BeforeKeyChange?.Invoke(this, idx);
         var key = KeyAt(idx);
-        int e = _expires.Find(key);
+        int e = ExpireEntryOf(idx);
         if (e >= 0) _expires.ItemAt(e).WhenMs = whenMs;
-        else
-        {
-            var entry = new ExpireEntry { Key = key.ToArray(), WhenMs = whenMs };
-            _expires.Add(entry, KeyHash.Hash(key));
-            _valueBytes += 24 + ((entry.Key.Length + 7) & ~7);
-        }
+        else _expires.Add(new KeyExpire { WhenMs = whenMs, KeyRef = idx + 1 }, _keys.HashAt(idx));
         SetVolatileAt(idx, true);
         _ctx.Dirty++;
         _ctx.KeyModified?.Invoke(this, key);
@@ -600,7 +599,7 @@ public sealed class Database
                 ctx.ReplicaKeysWithExpire.Remove(entry);
                 continue;
             }
-            if (db.GetExpire(key) > ctx.NowMs) continue;
+            if (db.GetExpire(idx) > ctx.NowMs) continue;
             db.DeleteExpired(idx);
             ctx.ReplicaKeysWithExpire.Remove(entry);
             deleted++;
@@ -613,19 +612,17 @@ public sealed class Database
     {
         if (!IsVolatileAt(idx)) return false;
         _ctx.BeforeKeyChange?.Invoke(this, idx);
-        RemoveExpireEntry(KeyAt(idx));
+        RemoveExpireEntry(idx);
         SetVolatileAt(idx, false);
         _ctx.Dirty++;
         _ctx.KeyModified?.Invoke(this, KeyAt(idx));
         return true;
     }
 
-    private void RemoveExpireEntry(ReadOnlySpan<byte> key)
+    private void RemoveExpireEntry(int idx)
     {
-        int e = _expires.Find(key);
-        if (e < 0) return;
-        var entry = _expires.RemoveAt(e);
-        _valueBytes -= 24 + ((entry.Key.Length + 7) & ~7);
+        int e = ExpireEntryOf(idx);
+        if (e >= 0) _expires.RemoveAt(e);
     }
 
     /// <summary>
@@ -659,12 +656,10 @@ public sealed class Database
         foreach (int e in batch)
         {
             var entry = _expires.ItemAt(e);
-            if (entry.Key is null) continue; // removed by an earlier deletion of this batch
+            if (entry.KeyRef == 0) continue; // removed by an earlier deletion of this batch
             if (entry.WhenMs <= now)
             {
-                int idx = _keys.Find(entry.Key);
-                if (idx >= 0) DeleteExpired(idx);
-                else _expires.RemoveAt(e);
+                DeleteExpired(entry.KeyRef - 1);
                 expired++;
             }
             else
@@ -702,9 +697,7 @@ public sealed class Database
         for (int i = 0; i < into.Length; i++)
         {
             int e = _expires.RandomIndex(random);
-            // Both tables hash keys the same way: the stored hash finds the key entry directly.
-            int idx = _keys.Find(_expires.ItemAt(e).Key, _expires.HashAt(e));
-            if (idx >= 0) into[n++] = idx;
+            if (e >= 0) into[n++] = _expires.ItemAt(e).KeyRef - 1;
         }
         return n;
     }
@@ -789,7 +782,7 @@ public sealed class Database
     /// </summary>
     public bool ExpireIfNeededAt(int idx)
     {
-        if (!IsVolatileAt(idx) || !IsExpired(KeyAt(idx))) return false;
+        if (!IsVolatileAt(idx) || !IsExpired(idx)) return false;
         if (_ctx.ExpireDeletes) DeleteExpired(idx);
         return true;
     }
@@ -803,5 +796,5 @@ public sealed class Database
     public int HashAt(int idx) => _keys.HashAt(idx);
 
     /// <summary>True when the key at <paramref name="idx"/> has expired (for iteration that must skip them).</summary>
-    public bool IsExpiredAt(int idx) => IsVolatileAt(idx) && IsExpired(KeyAt(idx));
+    public bool IsExpiredAt(int idx) => IsVolatileAt(idx) && IsExpired(idx);
 }

@@ -87,3 +87,21 @@ public readonly struct ExpireKeyOf : IKeyOf<ExpireEntry>
 
     public bool IsEmpty(ExpireEntry item) => item.Key is null;
 }
+
+/// <summary>
+/// An entry of a database's expires table: the key's index in the key table (plus one; 0 marks a
+/// free slot) and its absolute expire time. No copy of the key: the key table's entry has it, and
+/// the index stays valid while the key lives (its expire entry goes first when it is removed).
+/// </summary>
+public struct KeyExpire
+{
+    public long WhenMs;
+    public int KeyRef;
+}
+
+public readonly struct KeyExpireKeyOf(HashTable<long, MainKeyOf> keys, ItemStore store) : IKeyOf<KeyExpire>
+{
+    public ReadOnlySpan<byte> KeyOf(KeyExpire item) => store.KeyOf(keys.ItemAt(item.KeyRef - 1));
+
+    public bool IsEmpty(KeyExpire item) => item.KeyRef == 0;
+}

@@ -106,3 +106,38 @@ public sealed class ItemStoreTests
         }
     }
 }
+
+/// <summary>The expires table refers to keys by their index in the key table (no copy of the key).</summary>
+public sealed class DatabaseExpiresTests
+{
+    private static byte[] B(string s) => Encoding.ASCII.GetBytes(s);
+
+    [Fact]
+    public void ExpiresFollowTheirKeysThroughGrowthDeletesAndOverwrites()
+    {
+        var ctx = new KeyspaceContext { NowMs = 1_000_000 };
+        var db = new Database(0, ctx);
+        for (int i = 0; i < 20_000; i++)
+        {
+            int idx = db.SetString(B("k" + i), B("v" + i));
+            if (i % 2 == 0) db.SetExpireAt(idx, 2_000_000 + i);
+        }
+        for (int i = 0; i < 20_000; i += 4) Assert.True(db.Delete(B("k" + i)));
+        // Overwrites that move keys to other slab slots, and more keys so both tables grow.
+        for (int i = 2; i < 20_000; i += 4) db.SetString(B("k" + i), B(new string('x', 200)), keepTtl: true);
+        for (int i = 20_000; i < 60_000; i++) db.SetString(B("k" + i), B("w"));
+        Assert.Equal(5_000, db.ExpiresCount);
+        for (int i = 0; i < 20_000; i++)
+        {
+            int idx = db.Lookup(B("k" + i), LookupFlags.NoStats);
+            if (i % 4 == 0) Assert.Equal(-1, idx);
+            else Assert.Equal(i % 2 == 0 ? 2_000_000 + i : -1, db.GetExpireAt(idx));
+        }
+        // Past every deadline: active expiry removes exactly the volatile keys.
+        ctx.NowMs = 3_000_000;
+        while (db.ExpiresCount > 0) db.ActiveExpireStep(20);
+        Assert.Equal(60_000 - 5_000 - 5_000, db.Count);
+        Assert.Equal(-1, db.Lookup(B("k2"), LookupFlags.NoStats));
+        Assert.True(db.Lookup(B("k3"), LookupFlags.NoStats) >= 0);
+    }
+}
