@@ -42,8 +42,9 @@ public sealed class ItemStore
     private readonly int[] _carveNext = new int[ClassCount];
     private readonly int[] _carveEnd = new int[ClassCount];
     private readonly int[] _classSlabs = new int[ClassCount];
-    private readonly long[]?[] _free = new long[]?[ClassCount];
-    private readonly int[] _freeCount = new int[ClassCount];
+    // Free slots of each class, chained through their first 8 bytes (slot + 1; 0 ends the chain): no
+    // array to grow, which with millions of slots freed at once would be a long copy on the command path.
+    private readonly long[] _freeHead = new long[ClassCount];
 
     // Slots freed during the current command: returned to the free lists when the next one starts.
     private long[] _pending = new long[16];
@@ -102,13 +103,15 @@ public sealed class ItemStore
 
     // ----- slab blobs -----
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ref byte SlotStart(long slot) =>
+        ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_slabs[(int)(slot >> 24)]), (int)(slot & 0xFFFFFF));
+
     /// <summary>The bytes of a slab handle's blob.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Span<byte> Blob(long handle)
     {
-        long slot = SlotOf(handle);
-        byte[] slab = _slabs[(int)(slot >> 24)];
-        return MemoryMarshal.CreateSpan(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(slab), (int)(slot & 0xFFFFFF)), LengthOf(handle));
+        return MemoryMarshal.CreateSpan(ref SlotStart(SlotOf(handle)), LengthOf(handle));
     }
 
     /// <summary>A new slot for a blob of <paramref name="length"/> (at most <see cref="MaxSlabBlob"/>) bytes.</summary>
@@ -116,7 +119,12 @@ public sealed class ItemStore
     {
         int cls = ClassOf(length);
         if (_pendingCount > 0 && _pendingEpoch != _ctx.Epoch) RecyclePending();
-        if (_freeCount[cls] > 0) return SlabHandle(_free[cls]![--_freeCount[cls]], length);
+        long free = _freeHead[cls];
+        if (free != 0)
+        {
+            _freeHead[cls] = Unsafe.ReadUnaligned<long>(ref SlotStart(free - 1));
+            return SlabHandle(free - 1, length);
+        }
         int size = ClassSize(cls);
         if (_carveSlab[cls] < 0 || _carveNext[cls] + size > _carveEnd[cls]) NewSlab(cls, size);
         long slot = ((long)_carveSlab[cls] << 24) | (uint)_carveNext[cls];
@@ -154,10 +162,9 @@ public sealed class ItemStore
         {
             long handle = _pending[i];
             int cls = ClassOf(LengthOf(handle));
-            ref long[]? stack = ref _free[cls];
-            stack ??= new long[16];
-            if (_freeCount[cls] == stack.Length) Array.Resize(ref stack, stack.Length * 2);
-            stack[_freeCount[cls]++] = SlotOf(handle);
+            long slot = SlotOf(handle);
+            Unsafe.WriteUnaligned(ref SlotStart(slot), _freeHead[cls]);
+            _freeHead[cls] = slot + 1;
         }
         _pendingCount = 0;
         if (_pending.Length > 4096) _pending = new long[16];
@@ -283,9 +290,7 @@ public sealed class ItemStore
             object? o = _objects[(int)(handle >> 1)];
             return o is null ? 0 : Unsafe.As<object, nint>(ref o);
         }
-        long slot = SlotOf(handle);
-        byte[] slab = _slabs[(int)(slot >> 24)];
-        return (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(slab)) + (nint)(slot & 0xFFFFFF);
+        return (nint)Unsafe.AsPointer(ref SlotStart(SlotOf(handle)));
     }
 }
 
