@@ -16,6 +16,8 @@
 #   -s SECONDS  length of the write load of the GC pause run (default 60)
 #   -r ROUNDS   rounds of the tail latency runs; figures are medians (default 2)
 #   --gc-kvasir-only  the GC pause run without the reference (to compare runtime settings via KVASIR_ENV)
+#   --ttl SECONDS     the GC pause run as a cache: every key loaded with that TTL, written with SETEX
+#               (default 0: SET, no TTL)
 #   --record    append the table to bench/RESULTS.md
 # environment: REDIS_SERVER or VALKEY_SERVER (reference binary), KVASIR_BIN, KVASIR_ENV, BENCH_PORT (default 7250)
 #
@@ -24,7 +26,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-KEYS=5000000; BIG=10000000; SECONDS_LOAD=60; ROUNDS=2; RECORD=0; GC_SERVERS="kvasir ref"
+KEYS=5000000; BIG=10000000; SECONDS_LOAD=60; ROUNDS=2; RECORD=0; GC_SERVERS="kvasir ref"; TTL=0
 while [ $# -gt 0 ]; do
     case $1 in
     -n) KEYS=$2; shift ;;
@@ -33,7 +35,8 @@ while [ $# -gt 0 ]; do
     -r) ROUNDS=$2; shift ;;
     --record) RECORD=1 ;;
     --gc-kvasir-only) GC_SERVERS=kvasir ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    --ttl) TTL=$2; shift ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
     esac
     shift
@@ -48,12 +51,16 @@ LOAD="$BENCH_OUT/latency-load.resp"
 trap 'stop_all; rm -f "$LOAD"' EXIT
 trap 'exit 130' INT TERM
 
-# gen_load N: N string keys as redis-benchmark -r names them (key:%012d), in RESP for redis-cli --pipe.
+# gen_load N [TTL]: N string keys as redis-benchmark -r names them (key:%012d), in RESP for
+# redis-cli --pipe; with a TTL, each gets it (SET ... EX TTL).
 gen_load() {
-    awk -v n="$1" 'BEGIN {
+    awk -v n="$1" -v ttl="${2:-0}" 'BEGIN {
         for (i = 0; i < n; i++) {
             v = "val:" i
-            printf "*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$%d\r\n%s\r\n", i, length(v), v
+            if (ttl > 0)
+                printf "*5\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$%d\r\n%s\r\n$2\r\nEX\r\n$%d\r\n%d\r\n", i, length(v), v, length(ttl ""), ttl
+            else
+                printf "*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$%d\r\n%s\r\n", i, length(v), v
         }
     }' >"$LOAD"
 }
@@ -111,8 +118,10 @@ ratio() { echo "$(med "kvasir,$1")" "$(med "ref,$1")" | awk '{ printf "%.2f", ($
 
 gc_rows=()
 if [ "$BIG" -gt 0 ]; then
-    log "generating $BIG keys"
-    gen_load "$BIG"
+    log "generating $BIG keys$([ "$TTL" -gt 0 ] && echo " (TTL $TTL s)")"
+    gen_load "$BIG" "$TTL"
+    # The write load: SET, or SETEX keeping every key volatile (a cache).
+    if [ "$TTL" -gt 0 ]; then write=(SETEX "key:__rand_int__" "$TTL" xxx); write_name="SETEX (TTL $TTL s)"; else write=(-t set); write_name=SET; fi
     for srv in $GC_SERVERS; do
         log "GC pause run: $srv, loading $BIG keys"
         start "$srv"
@@ -120,10 +129,10 @@ if [ "$BIG" -gt 0 ]; then
         log "quiet minute"
         sleep 61
         # Long enough for ~SECONDS at this server's rate (measured on a short run first).
-        rps=$(redis-benchmark -p "$PORT" -t set -c 50 -n 200000 -P 16 -r "$BIG" --csv 2>/dev/null | tr -d '"' | awk -F, '$1 == "SET" {print int($2)}')
+        rps=$(redis-benchmark -p "$PORT" -c 50 -n 200000 -P 16 -r "$BIG" --csv "${write[@]}" 2>/dev/null | tr -d '"' | awk -F, 'NR == 2 {print int($2)}')
         n=$((rps * SECONDS_LOAD))
         [ "$srv" = kvasir ] && { p0=$(info_num gc_pauses); l0=$(info_num gc_pauses_over_10ms); }
-        csv=$(redis-benchmark -p "$PORT" -t set -c 50 -n "$n" -P 16 -r "$BIG" --csv 2>/dev/null | tr -d '"' | grep '^SET')
+        csv=$(redis-benchmark -p "$PORT" -c 50 -n "$n" -P 16 -r "$BIG" --csv "${write[@]}" 2>/dev/null | tr -d '"' | awk 'NR == 2')
         max=$(echo "$csv" | awk -F, '{print $8}')
         p99=$(echo "$csv" | awk -F, '{print $7}')
         if [ "$srv" = kvasir ]; then
@@ -153,7 +162,7 @@ table=$(
     fi
     if [ ${#gc_rows[@]} -gt 0 ]; then
         echo
-        echo "GC pauses with $BIG keys resident, SET -P 16 over random keys for ~${SECONDS_LOAD} s:"
+        echo "GC pauses with $BIG keys resident, $write_name -P 16 over random keys for ~${SECONDS_LOAD} s:"
         echo
         echo "| server | requests | p99 ms | max ms | GC pauses | over 10 ms | longest pause, last minute (ms) |"
         echo "| --- | --- | --- | --- | --- | --- | --- |"
