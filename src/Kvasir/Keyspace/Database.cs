@@ -120,6 +120,14 @@ public sealed class Database
         if (address != 0) System.Runtime.Intrinsics.X86.Sse.Prefetch0((void*)address);
     }
 
+    /// <summary>The member lookup table of the collection at <paramref name="idx"/> (a big set, hash or sorted
+    /// set), for prefetching a batch's members; null for anything else.</summary>
+    public IPrefetchable? MemberLookupsAt(int idx)
+    {
+        long item = _keys.ItemAt(idx);
+        return ItemStore.IsObject(item) && _store.ObjectOf(item) is KeyedObject { Value: IMemberPrefetchSource source } ? source.MemberLookups : null;
+    }
+
     /// <summary>Finds a key ignoring expiry entirely (persistence, debugging).</summary>
     public int FindRaw(ReadOnlySpan<byte> key) => _keys.Find(key);
 

@@ -13,6 +13,22 @@ public interface IKeyOf<T>
     bool IsEmpty(T item);
 }
 
+/// <summary>
+/// A table whose lookups a pipelined batch can start loading ahead (see <see cref="Database.Prefetch"/>):
+/// three steps, each issued for every lookup of the batch before the next. Hints only: never a fault.
+/// </summary>
+public interface IPrefetchable
+{
+    /// <summary>The bucket a lookup of <paramref name="hash"/> reads first.</summary>
+    void PrefetchBucket(int hash);
+
+    /// <summary>The first entry of its chain (the bucket should be in cache by now).</summary>
+    void PrefetchEntry(int hash);
+
+    /// <summary>What that entry points to, whose key the lookup compares.</summary>
+    void PrefetchItem(int hash);
+}
+
 /// <summary>What random picks over a table's slots need (HRANDFIELD, ZRANDMEMBER).</summary>
 public interface ISlotTable
 {
@@ -35,7 +51,7 @@ public interface ISlotTable
 /// every item present for the whole scan exactly once or more even when the table grows or shrinks
 /// between calls.
 /// </summary>
-public sealed class HashTable<T, TKeyOf> : ISlotTable where TKeyOf : struct, IKeyOf<T>
+public sealed class HashTable<T, TKeyOf> : ISlotTable, IPrefetchable where TKeyOf : struct, IKeyOf<T>
 {
     private struct Entry
     {
@@ -100,6 +116,17 @@ public sealed class HashTable<T, TKeyOf> : ISlotTable where TKeyOf : struct, IKe
         if (!Sse.IsSupported) return;
         int i = _buckets[hash & (_buckets.Length - 1)] - 1;
         if (i >= 0) Sse.Prefetch0(Unsafe.AsPointer(ref _entries[i]));
+    }
+
+    /// <summary>The third step for tables of references (a hash's fields): the object the first entry of the
+    /// chain refers to. The address may be stale by the time the CPU acts on it (the GC moves objects).</summary>
+    public unsafe void PrefetchItem(int hash)
+    {
+        if (!Sse.IsSupported || typeof(T).IsValueType) return;
+        int i = ChainHead(hash);
+        if (i < 0) return;
+        nint address = Unsafe.As<T, nint>(ref _entries[i].Item);
+        if (address != 0) Sse.Prefetch0((void*)address);
     }
 
     /// <summary>The first entry of the chain <paramref name="hash"/> falls in (-1 when empty): what a third

@@ -556,8 +556,63 @@ public sealed class Connection : IClientTransport, System.Threading.Tasks.Source
             var slot = BatchCommand(i, count);
             if (slot.Count >= 2 && slot[1].Length <= 128) hashes[n++] = Keyspace.KeyHash.Hash(slot[1]);
         }
-        if (n >= 2) _ctx.Db.Prefetch(hashes[..n]);
+        if (n >= 2)
+        {
+            _ctx.Db.Prefetch(hashes[..n]);
+            PrefetchMembers(from, to, count);
+        }
         return to;
+    }
+
+    private readonly Keyspace.IPrefetchable?[] _memberTables = new Keyspace.IPrefetchable?[PrefetchWindow];
+
+    /// <summary>
+    /// The second half of <see cref="PrefetchKeys"/>: commands that look a member up in a big
+    /// collection (SADD, HSET, ZSCORE...) start loading that member's bucket, entry and bytes, one step
+    /// for all of the window's commands before the next, as their keys were.
+    /// </summary>
+    private void PrefetchMembers(int from, int to, int count)
+    {
+        Span<int> hashes = stackalloc int[PrefetchWindow];
+        var tables = _memberTables;
+        var db = _ctx.Db;
+        int n = 0;
+        for (int i = from; i < to; i++)
+        {
+            var slot = BatchCommand(i, count);
+            int pos = MemberArgument(slot);
+            if (pos < 0 || slot[pos].Length > 128) continue;
+            int idx = db.FindRaw(slot[1]);
+            if (idx < 0 || db.MemberLookupsAt(idx) is not { } table) continue;
+            tables[n] = table;
+            hashes[n++] = Keyspace.KeyHash.Hash(slot[pos]);
+        }
+        if (n >= 2)
+        {
+            for (int k = 0; k < n; k++) tables[k]!.PrefetchBucket(hashes[k]);
+            for (int k = 0; k < n; k++) tables[k]!.PrefetchEntry(hashes[k]);
+            for (int k = 0; k < n; k++) tables[k]!.PrefetchItem(hashes[k]);
+        }
+        Array.Clear(tables, 0, n); // hold no value past the batch
+    }
+
+    /// <summary>Where the (first) member a command looks up is, for the common member commands; -1 otherwise.</summary>
+    private static int MemberArgument(CommandArgs slot)
+    {
+        if (slot.Count < 3) return -1;
+        switch (slot[0].Length == 0 ? 0 : slot[0][0] | 0x20)
+        {
+            case 's':
+                return slot.Is(0, "SADD"u8) || slot.Is(0, "SREM"u8) || slot.Is(0, "SISMEMBER"u8) ? 2 : -1;
+            case 'h':
+                return slot.Is(0, "HSET"u8) || slot.Is(0, "HGET"u8) || slot.Is(0, "HDEL"u8) || slot.Is(0, "HEXISTS"u8) ||
+                       slot.Is(0, "HINCRBY"u8) || slot.Is(0, "HSETNX"u8) || slot.Is(0, "HMGET"u8) ? 2 : -1;
+            case 'z':
+                // Not ZADD: its skiplist walk outweighs the member lookup, and the prefetch measured no gain there.
+                return slot.Is(0, "ZSCORE"u8) || slot.Is(0, "ZREM"u8) || slot.Is(0, "ZRANK"u8) ? 2 : -1;
+            default:
+                return -1;
+        }
     }
 
     private bool BatchRunsScript(int count)

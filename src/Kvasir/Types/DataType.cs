@@ -59,6 +59,13 @@ public static class DataTypeNames
 /// mutable (raw) strings. Implementations report their type, encoding and memory so that TYPE,
 /// OBJECT ENCODING, MEMORY USAGE and used_memory need no per-type switches.
 /// </summary>
+/// <summary>A collection whose member lookups a pipelined batch can start loading ahead (a big set, hash or sorted set).</summary>
+public interface IMemberPrefetchSource
+{
+    /// <summary>The table its member lookups go through, or null in a packed encoding.</summary>
+    Keyspace.IPrefetchable? MemberLookups { get; }
+}
+
 public interface IDataValue
 {
     DataType Type { get; }

@@ -15,11 +15,13 @@ namespace Kvasir.Types;
 /// object is then the key-table item (<see cref="IKeyEmbeddingValue"/>). Like Valkey it never converts back.</item>
 /// </list>
 /// </summary>
-public sealed partial class HashValue : KeyedObject, IDataValue, IKeyEmbeddingValue
+public sealed partial class HashValue : KeyedObject, IDataValue, IKeyEmbeddingValue, IMemberPrefetchSource
 {
     // byte[] in the listpack encoding: [KeyBlob header][key][field entry][value entry]...;
     // FieldTable in the hashtable encoding. One reference keeps the object at its minimum size.
     private object _data;
+
+    public Keyspace.IPrefetchable? MemberLookups => (_data as FieldTable)?.Table;
 
     public HashValue() => _data = NewBlob(default, 0);
 

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 using Kvasir.Keyspace;
 
 namespace Kvasir.Types;
@@ -23,7 +24,7 @@ namespace Kvasir.Types;
 /// is removed, and SCAN walks buckets with Valkey's reverse-binary cursor, as <see cref="HashTable{T,TKeyOf}"/>.
 /// </para>
 /// </summary>
-public sealed class MemberTable : ISlotTable
+public sealed class MemberTable : ISlotTable, IPrefetchable
 {
     private struct Entry
     {
@@ -111,6 +112,31 @@ public sealed class MemberTable : ISlotTable
         var slab = _slabs[e.Slab - 1]!;
         int length = ReadLength(slab, e.Offset, out int start);
         return new PackedValue(slab, start, length);
+    }
+
+    // ----- prefetching (Keyspace.IPrefetchable): hints only, never a fault -----
+
+    public unsafe void PrefetchBucket(int hash)
+    {
+        if (Sse.IsSupported) Sse.Prefetch0(Unsafe.AsPointer(ref _buckets[hash & (_buckets.Length - 1)]));
+    }
+
+    public unsafe void PrefetchEntry(int hash)
+    {
+        if (!Sse.IsSupported) return;
+        int i = _buckets[hash & (_buckets.Length - 1)] - 1;
+        if (i >= 0) Sse.Prefetch0(Unsafe.AsPointer(ref At(i)));
+    }
+
+    /// <summary>The member bytes the first entry of the chain points to, in their slab.</summary>
+    public unsafe void PrefetchItem(int hash)
+    {
+        if (!Sse.IsSupported) return;
+        int i = _buckets[hash & (_buckets.Length - 1)] - 1;
+        if (i < 0) return;
+        ref Entry e = ref At(i);
+        if ((uint)(e.Slab - 1) >= (uint)_slabs.Length || _slabs[e.Slab - 1] is not { } slab || (uint)e.Offset >= (uint)slab.Length) return;
+        Sse.Prefetch0(Unsafe.AsPointer(ref slab[e.Offset]));
     }
 
     public int Find(ReadOnlySpan<byte> member) => Find(member, KeyHash.Hash(member));

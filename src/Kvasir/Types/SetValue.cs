@@ -23,12 +23,14 @@ public readonly record struct SetLimits(long MaxIntsetEntries, long MaxListpackE
 /// sets never go back to a smaller encoding by removals (as in Valkey). Random members are drawn
 /// uniformly in every encoding (the hash table keeps its slot array dense enough to sample slots).
 /// </summary>
-public sealed partial class SetValue : IDataValue, IDebugInspectable
+public sealed partial class SetValue : IDataValue, IDebugInspectable, IMemberPrefetchSource
 {
     private ValueEncoding _encoding;
     private IntSet? _ints;
     private PackedNode _packed;
     private MemberTable? _table;
+
+    public Keyspace.IPrefetchable? MemberLookups => _table;
 
     private SetValue(ValueEncoding encoding) => _encoding = encoding;
 

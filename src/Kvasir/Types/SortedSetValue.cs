@@ -41,9 +41,11 @@ public enum ZAddResult
 /// In the keyspace a sorted set is its own key-table item (<see cref="IKeyEmbeddingValue"/>): the key
 /// is the first entry of the packed array (or a field of the skiplist encoding).
 /// </summary>
-public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbeddingValue
+public sealed partial class SortedSetValue : KeyedObject, IDataValue, IKeyEmbeddingValue, IMemberPrefetchSource
 {
     private object _data; // byte[] (listpack: [key entry][member entry][8-byte score]...) or SkipSet (skiplist)
+
+    public Keyspace.IPrefetchable? MemberLookups => (_data as SkipSet)?.Members;
 
     public SortedSetValue() => _data = Array.Empty<byte>();
 
