@@ -503,8 +503,11 @@ public sealed class Connection : IClientTransport, System.Threading.Tasks.Source
                                         $"This is likely due to an attacker attempting to use Cross Protocol Scripting to compromise your Redis instance. Connection from {_client.RemoteAddress} aborted.");
                     return false;
                 }
-                if (mustSend) StartSend();
-                if (_client.Has(ClientFlags.CloseAfterReply) || _client.Has(ClientFlags.CloseAsap) || _closed)
+                bool closing = _client.Has(ClientFlags.CloseAfterReply) || _client.Has(ClientFlags.CloseAsap) || _closed;
+                // On a readiness loop the send waits until every connection of the wake-up has run
+                // (ReadinessLoop.DeferSend); not when closing or suspended, which wait for it here.
+                if (mustSend && (closing || suspended || !ReadinessLoop.DeferSend(this))) StartSend();
+                if (closing)
                 {
                     if (!_client.Has(ClientFlags.CloseAsap))
                     {
@@ -675,6 +678,9 @@ public sealed class Connection : IClientTransport, System.Threading.Tasks.Source
     /// <summary>The replication stream to send after <see cref="_sending"/>, up to offset <see cref="_streamEnd"/>.</summary>
     private Replication.StreamCursor? _stream;
     private long _streamEnd;
+
+    /// <summary>The send <see cref="ReadinessLoop.DeferSend"/> put off.</summary>
+    internal void SendDeferred() => StartSend();
 
     /// <summary>Sends what <see cref="TakeOutputForSend"/> handed over; usually completes synchronously.</summary>
     private void StartSend()

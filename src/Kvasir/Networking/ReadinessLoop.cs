@@ -157,8 +157,24 @@ internal sealed unsafe partial class ReadinessLoop
         Write(_stopFd, (byte*)&one, sizeof(ulong));
     }
 
+    // Connections whose replies are ready, while this thread works through one epoll_wait's events.
+    [ThreadStatic] private static List<Connection>? t_deferredSends;
+
+    /// <summary>
+    /// True when called on a loop thread that is working through one wake-up's events: the caller's
+    /// replies are then sent once every ready connection has run (<see cref="Run"/>), as Valkey writes
+    /// replies in beforeSleep, so a burst of replies wakes a waiting client once rather than once each.
+    /// </summary>
+    public static bool DeferSend(Connection connection)
+    {
+        if (t_deferredSends is not { } list) return false;
+        list.Add(connection);
+        return true;
+    }
+
     private void Run()
     {
+        var deferred = new List<Connection>();
         byte* events = (byte*)NativeMemory.Alloc((nuint)(EventSize * MaxEvents));
         while (!Volatile.Read(ref _stopped))
         {
@@ -169,6 +185,7 @@ internal sealed unsafe partial class ReadinessLoop
                 Thread.Sleep(10); // not expected: do not spin
                 continue;
             }
+            t_deferredSends = deferred;
             for (int i = 0; i < n; i++)
             {
                 uint flags = Unsafe.ReadUnaligned<uint>(events + i * EventSize);
@@ -190,6 +207,10 @@ internal sealed unsafe partial class ReadinessLoop
                 if ((flags & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) connection.PeerHungUp();
                 connection.OnReadable(inline: true);
             }
+            t_deferredSends = null;
+            // The deferred sends: after every connection of this wake-up ran its commands.
+            foreach (var c in deferred) c.SendDeferred();
+            deferred.Clear();
         }
         lock (_gate)
         {
