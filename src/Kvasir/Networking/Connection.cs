@@ -396,6 +396,9 @@ public sealed class Connection : IClientTransport, System.Threading.Tasks.Source
     {
         while (true)
         {
+            // A send put off for the wake-up goes now if this connection has more to run: replies
+            // must not pile up unsent while a client keeps streaming commands (redis-cli --pipe).
+            SendDeferred();
             int count = 0;
             string? protocolError = null;
             bool authenticated = _client.Authenticated || !_server.AuthRequired;
@@ -506,7 +509,11 @@ public sealed class Connection : IClientTransport, System.Threading.Tasks.Source
                 bool closing = _client.Has(ClientFlags.CloseAfterReply) || _client.Has(ClientFlags.CloseAsap) || _closed;
                 // On a readiness loop the send waits until every connection of the wake-up has run
                 // (ReadinessLoop.DeferSend); not when closing or suspended, which wait for it here.
-                if (mustSend && (closing || suspended || !ReadinessLoop.DeferSend(this))) StartSend();
+                if (mustSend)
+                {
+                    Volatile.Write(ref _sendDeferred, 1);
+                    if (closing || suspended || !ReadinessLoop.DeferSend(this)) SendDeferred();
+                }
                 if (closing)
                 {
                     if (!_client.Has(ClientFlags.CloseAsap))
@@ -679,8 +686,14 @@ public sealed class Connection : IClientTransport, System.Threading.Tasks.Source
     private Replication.StreamCursor? _stream;
     private long _streamEnd;
 
-    /// <summary>The send <see cref="ReadinessLoop.DeferSend"/> put off.</summary>
-    internal void SendDeferred() => StartSend();
+    // 1 while a send handed to ReadinessLoop.DeferSend has not started: whoever clears it starts it.
+    private int _sendDeferred;
+
+    /// <summary>Starts the send <see cref="ReadinessLoop.DeferSend"/> put off, unless it has started already.</summary>
+    internal void SendDeferred()
+    {
+        if (Interlocked.Exchange(ref _sendDeferred, 0) == 1) StartSend();
+    }
 
     /// <summary>Sends what <see cref="TakeOutputForSend"/> handed over; usually completes synchronously.</summary>
     private void StartSend()

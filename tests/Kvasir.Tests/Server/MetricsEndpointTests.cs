@@ -320,7 +320,8 @@ public sealed partial class MetricsEndpointTests
         await using var server = await StartWithMetrics(("enable-debug-command", "yes"));
         int port = server.Server.HttpMetrics.BoundPort;
         await using var c = await server.ConnectAsync();
-        await c.SendAsync("DEBUG", "SLEEP", "0.5");
+        // Long enough that the scrape surely starts while it runs, even on a loaded machine.
+        await c.SendAsync("DEBUG", "SLEEP", "2");
         await Task.Delay(100);
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var m = await Scrape(port);
