@@ -21,11 +21,26 @@ internal static class ServerExecutable
         return path;
     }
 
-    /// <summary>A loopback port free right now (the process binds it a moment later).</summary>
+    /// <summary>
+    /// A loopback port free right now (the process binds it a moment later). Drawn below the kernel's
+    /// ephemeral range (32768 and up by default): a port from that range can be taken meanwhile by any
+    /// outgoing connection of the tests running in parallel ("Address already in use" at start).
+    /// </summary>
     public static int FreePort()
     {
-        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)s.LocalEndPoint!).Port;
+        for (int attempt = 0; attempt < 200; attempt++)
+        {
+            int port = Random.Shared.Next(20000, 32000);
+            using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                s.Bind(new IPEndPoint(IPAddress.Loopback, port));
+                return port;
+            }
+            catch (SocketException) { }
+        }
+        using var any = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        any.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)any.LocalEndPoint!).Port;
     }
 }
