@@ -512,7 +512,10 @@ public sealed class Connection : IClientTransport, System.Threading.Tasks.Source
                 if (mustSend)
                 {
                     Volatile.Write(ref _sendDeferred, 1);
-                    if (closing || suspended || !ReadinessLoop.DeferSend(this)) SendDeferred();
+                    // Replication links send at once: a full sync may write its image to the socket
+                    // itself right after +FULLRESYNC, which must be out first.
+                    bool replication = _client.Has(ClientFlags.Replica) || _client.Has(ClientFlags.Master) || _client.StreamSource is not null;
+                    if (closing || suspended || replication || !ReadinessLoop.DeferSend(this)) SendDeferred();
                 }
                 if (closing)
                 {
