@@ -114,7 +114,7 @@ public sealed class HashTable<T, TKeyOf> : ISlotTable, IPrefetchable where TKeyO
     public unsafe void PrefetchEntry(int hash)
     {
         if (!Sse.IsSupported) return;
-        int i = _buckets[hash & (_buckets.Length - 1)] - 1;
+        int i = ChainHead(hash);
         if (i >= 0) Sse.Prefetch0(Unsafe.AsPointer(ref _entries[i]));
     }
 

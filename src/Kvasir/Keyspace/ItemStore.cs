@@ -35,7 +35,6 @@ public sealed class ItemStore
 
     private byte[][] _slabs = new byte[8][];
     private int _slabCount;
-    private long _slabBytes;
 
     // Per size class: the slab being carved (index), the next offset in it and its end, the free slots.
     private readonly int[] _carveSlab = new int[ClassCount];
@@ -61,11 +60,6 @@ public sealed class ItemStore
         _ctx = context;
         for (int c = 0; c < ClassCount; c++) _carveSlab[c] = -1;
     }
-
-    /// <summary>Bytes of slabs allocated (live slots, free slots and not yet carved room).</summary>
-    public long SlabBytes => _slabBytes;
-
-    public int SlabCount => _slabCount;
 
     // ----- handles -----
 
@@ -118,7 +112,7 @@ public sealed class ItemStore
     public long AllocateBlob(int length)
     {
         int cls = ClassOf(length);
-        if (_pendingCount > 0 && _pendingEpoch != _ctx.Epoch) RecyclePending();
+        RecyclePendingOfEarlierEpochs();
         long free = _freeHead[cls];
         if (free != 0)
         {
@@ -153,11 +147,13 @@ public sealed class ItemStore
         _carveNext[cls] = 0;
         _carveEnd[cls] = bytes;
         _classSlabs[cls]++;
-        _slabBytes += bytes;
     }
 
-    private void RecyclePending()
+    /// <summary>Returns the slots freed before the current command to their free lists (all pending ones
+    /// are of one epoch or older: <see cref="Free"/> recycles first when the epoch moved on).</summary>
+    private void RecyclePendingOfEarlierEpochs()
     {
+        if (_pendingCount == 0 || _pendingEpoch == _ctx.Epoch) return;
         for (int i = 0; i < _pendingCount; i++)
         {
             long handle = _pending[i];
@@ -194,7 +190,8 @@ public sealed class ItemStore
     public ReadOnlySpan<byte> KeyOf(long handle)
     {
         if (!IsObject(handle)) return KeyBlob.Key(Blob(handle));
-        return ObjectOf(handle) is byte[] blob ? KeyBlob.Key(blob) : ((KeyedObject)ObjectOf(handle)).Key;
+        object item = ObjectOf(handle);
+        return item is byte[] blob ? KeyBlob.Key(blob) : ((KeyedObject)item).Key;
     }
 
     /// <summary>The blob of a string key or packed hash (in a slab or an array of its own); false for an object value.</summary>
@@ -274,7 +271,7 @@ public sealed class ItemStore
             _freeObjects[_freeObjectCount++] = index;
             return;
         }
-        if (_pendingCount > 0 && _pendingEpoch != _ctx.Epoch) RecyclePending();
+        RecyclePendingOfEarlierEpochs();
         if (_pendingCount == _pending.Length) Array.Resize(ref _pending, _pending.Length * 2);
         _pending[_pendingCount++] = handle;
         _pendingEpoch = _ctx.Epoch;

@@ -124,7 +124,7 @@ public sealed class MemberTable : ISlotTable, IPrefetchable
     public unsafe void PrefetchEntry(int hash)
     {
         if (!Sse.IsSupported) return;
-        int i = _buckets[hash & (_buckets.Length - 1)] - 1;
+        int i = ChainHead(hash);
         if (i >= 0) Sse.Prefetch0(Unsafe.AsPointer(ref At(i)));
     }
 
@@ -132,12 +132,14 @@ public sealed class MemberTable : ISlotTable, IPrefetchable
     public unsafe void PrefetchItem(int hash)
     {
         if (!Sse.IsSupported) return;
-        int i = _buckets[hash & (_buckets.Length - 1)] - 1;
+        int i = ChainHead(hash);
         if (i < 0) return;
         ref Entry e = ref At(i);
         if ((uint)(e.Slab - 1) >= (uint)_slabs.Length || _slabs[e.Slab - 1] is not { } slab || (uint)e.Offset >= (uint)slab.Length) return;
         Sse.Prefetch0(Unsafe.AsPointer(ref slab[e.Offset]));
     }
+
+    private int ChainHead(int hash) => _buckets[hash & (_buckets.Length - 1)] - 1;
 
     public int Find(ReadOnlySpan<byte> member) => Find(member, KeyHash.Hash(member));
 
